@@ -1,0 +1,19 @@
+import { existsSync } from 'node:fs';
+import { defineConfig } from 'vitest/config';
+
+// Dawn's Node bindings ship no software Vulkan driver; Chromium's SwiftShader is the one we use.
+// The Vulkan loader reads this variable once per process, so it must be set here, in the parent,
+// before the test forks are spawned (a worker thread would get a private copy of process.env).
+const swiftshaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (!process.env.VK_ICD_FILENAMES && existsSync(swiftshaderIcd)) {
+  process.env.VK_ICD_FILENAMES = swiftshaderIcd;
+}
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});
