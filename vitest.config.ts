@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // Dawn's Node bindings ship no software Vulkan driver; Chromium's SwiftShader is the one we use.
@@ -9,10 +11,18 @@ if (!process.env.VK_ICD_FILENAMES && existsSync(swiftshaderIcd)) {
   process.env.VK_ICD_FILENAMES = swiftshaderIcd;
 }
 
+// The Vulkan loader complains on every device creation without it.
+if (!process.env.XDG_RUNTIME_DIR) {
+  const dir = join(tmpdir(), `whetstone-xdg-${process.getuid?.() ?? 0}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  process.env.XDG_RUNTIME_DIR = dir;
+}
+
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts'],
     pool: 'forks',
+    setupFiles: ['src/gpu/testing/setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },
