@@ -15,7 +15,9 @@ Conventions (they match /work/notes/layouts.md and src/gpu/ops/fixtures.ts):
   themselves as flat row-major arrays (last index fastest).
 - Inputs are drawn in float64, then rounded to float32 (fp16 for base weights) so the stored
   values are exactly what a kernel test uploads; all math is float64; results are stored rounded
-  to float32, written with the fewest digits (at most 9) that round-trip through float32.
+  to float32, written with the fewest digits (at most 9) that round-trip through float32 (so read
+  them through Float32Array / Math.fround to get the exact f32). fp16 base weights are written
+  with their exact decimal value.
 - Gradients are for the stored upstream gradient (dout / dy / dh / dloss).
 """
 
@@ -87,6 +89,9 @@ def render(obj, indent=0):
     if isinstance(obj, list) and obj and isinstance(obj[0], dict):
         items = [f"{pad}  {render(v, indent + 1)}" for v in obj]
         return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    if isinstance(obj, torch.Tensor) and obj.dtype == torch.float16:
+        # fp16 values written exactly (few digits anyway), so they are fp16 even read as f64
+        return "[" + ",".join(repr(float(x)) for x in obj.reshape(-1).tolist()) + "]"
     if isinstance(obj, torch.Tensor):
         vals = to_json_value(obj)
         return "[" + ",".join(vals if obj.dtype.is_floating_point else map(str, vals)) + "]"
@@ -310,7 +315,7 @@ def lora_case(gen, name, N, IN, OUT, r, alpha, bias, rslora):
     dx, dA, dB = grads(y, dy, (x, A, Bm))
     config = {"N": N, "IN": IN, "OUT": OUT, "r": r, "alpha": alpha, "rslora": rslora, "scale": s,
               "hasBias": bias, "dropout": 0.0}
-    tensors = {"x": x, "W": W}
+    tensors = {"x": x, "W": W.to(torch.float16)}
     if b is not None:
         tensors["bias"] = b
     tensors.update({"A": A, "B": Bm, "y": y, "dy": dy, "dx": dx, "dA": dA, "dB": dB})

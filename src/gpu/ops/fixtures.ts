@@ -3,9 +3,10 @@
 // import it from tests, never from code that ships to the browser.
 //
 // Every tensor is a flat row-major array (last index fastest) in the layouts of
-// /work/notes/layouts.md; `shapes` gives each tensor field's shape. Float values are exact f32
-// values (base weights W: exact fp16 values, pack them with packF16); integer tensors
-// (docIds, positions, labels) are plain integers. Gradients are for the stored upstream
+// /work/notes/layouts.md; `shapes` gives each tensor field's shape. Float values are f32 values
+// written with the fewest digits that round-trip, so Float32Array.from(field) (or Math.fround)
+// recovers them exactly; base weights W are written as their exact fp16 values (upload them with
+// packF16). Integer tensors (docIds, positions, labels) are plain integers. Gradients are for the stored upstream
 // gradient (dout / dy / dh / dloss).
 
 import { readFileSync } from 'node:fs';
