@@ -1,0 +1,144 @@
+// Reads a dataset file (.jsonl, .json, .csv, .txt) as a stream: parse rows, detect the layout from
+// the first rows (or take the user's mapping), validate every row, and keep the bad ones with
+// their line numbers.
+
+import { detectFormat, formatFromMapping } from './detect.ts';
+import { parseCsv, guessDelimiter } from './parse-csv.ts';
+import { parseJsonArray, parseJsonLines, type ParsedRecord } from './parse-json.ts';
+import { parseTextPieces } from './parse-text.ts';
+import { isBadRow, toExample } from './rows.ts';
+import { peekChunks, readTextChunks, type ProgressCallback } from './stream.ts';
+import type { BadRow, ColumnMapping, DetectedFormat, Example, RawDataset } from './types.ts';
+import { DatasetError, badRowError } from './types.ts';
+
+export type FileKind = 'jsonl' | 'json' | 'csv' | 'txt';
+
+export interface ReadOptions {
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+  /** Overrides detection. Ignored for .txt files, which are always plain text. */
+  mapping?: ColumnMapping;
+  /** Override the kind the file name suggests. */
+  kind?: FileKind;
+  /** Keep examples in `examples` (default true). False, with onExample, streams them instead. */
+  keepRows?: boolean;
+  /** Called with each valid example in file order. */
+  onExample?: (ex: Example) => void;
+  /** 'stop' throws a DatasetError at the first bad row; 'collect' (default) lists them all. */
+  onBadRow?: 'collect' | 'stop';
+  /** Rows to look at before deciding the format (default 200). */
+  detectRows?: number;
+}
+
+function kindFromName(name: string): FileKind | undefined {
+  const ext = name.toLowerCase().split('.').pop();
+  if (ext === 'jsonl' || ext === 'ndjson') return 'jsonl';
+  if (ext === 'json') return 'json';
+  if (ext === 'csv' || ext === 'tsv') return 'csv';
+  if (ext === 'txt' || ext === 'text' || ext === 'md') return 'txt';
+  return undefined;
+}
+
+function firstNonSpace(s: string): string {
+  const m = /\S/.exec(s);
+  return m ? m[0] : '';
+}
+
+/**
+ * Reads and validates a dataset file. Memory: the reader holds one chunk and one row at a time;
+ * with keepRows: false nothing grows with the file but the bad-row list.
+ */
+export async function readDatasetFile(file: Blob & { name: string }, opts: ReadOptions = {}): Promise<RawDataset> {
+  const keep = opts.keepRows ?? true;
+  const stopAtBad = opts.onBadRow === 'stop';
+  const { first, all } = await peekChunks(readTextChunks(file, opts));
+  if (firstNonSpace(first) === '') {
+    throw new DatasetError('empty', `${file.name} is empty: it holds no rows.`);
+  }
+  let kind = opts.kind ?? kindFromName(file.name);
+  const lead = firstNonSpace(first);
+  // A .json file holding one object per line is JSON Lines; an unknown extension is judged by content.
+  if (kind === 'json' && lead === '{') kind = 'jsonl';
+  if (kind === undefined) {
+    if (lead === '[') kind = 'json';
+    else if (lead === '{') kind = 'jsonl';
+    else
+      throw new DatasetError(
+        'format',
+        `Cannot tell what kind of file ${file.name} is: use a .jsonl, .json, .csv or .txt file name.`,
+      );
+  }
+
+  const examples: Example[] = [];
+  const badRows: BadRow[] = [];
+  let rowCount = 0;
+  const accept = (x: Example | BadRow) => {
+    rowCount++;
+    if (isBadRow(x)) {
+      if (stopAtBad) throw badRowError(x, file.name);
+      badRows.push(x);
+    } else {
+      if (keep) examples.push(x);
+      opts.onExample?.(x);
+    }
+  };
+
+  if (kind === 'txt') {
+    const format: DetectedFormat = {
+      name: 'text-file', kind: 'text', mapping: { kind: 'text', text: 'text' }, confidence: 1, sampled: 0,
+    };
+    const pieces = parseTextPieces(all);
+    let lines = 0;
+    for (;;) {
+      const r = await pieces.next();
+      if (r.done) {
+        lines = r.value;
+        break;
+      }
+      const ex: Example = { kind: 'text', line: r.value.line, text: r.value.text };
+      if (keep) examples.push(ex);
+      opts.onExample?.(ex);
+    }
+    // For a text file "rows" are its lines: pieces are an implementation detail.
+    return { fileName: file.name, format, examples, badRows, rowCount: lines, bytes: file.size };
+  }
+
+  const records: AsyncGenerator<ParsedRecord> =
+    kind === 'jsonl' ? parseJsonLines(all) : kind === 'json' ? parseJsonArray(all) : parseCsv(all, guessDelimiter(first));
+
+  // Hold the first rows back until the format is known, then validate them and stream the rest.
+  const sampleSize = opts.detectRows ?? 200;
+  const held: ParsedRecord[] = [];
+  let format: DetectedFormat | undefined = opts.mapping ? formatFromMapping(opts.mapping) : undefined;
+  const decide = () => {
+    format = detectFormat(held.filter((r) => 'value' in r).map((r) => (r as { value: unknown }).value));
+    format.sampled = held.length;
+  };
+  const handle = (rec: ParsedRecord) => {
+    if ('error' in rec) accept({ line: rec.line, reason: rec.error });
+    else accept(toExample(rec.value, format!.mapping, rec.line));
+  };
+  for await (const rec of records) {
+    if (format !== undefined) {
+      handle(rec);
+      continue;
+    }
+    held.push(rec);
+    if (held.length >= sampleSize) {
+      decide();
+      for (const h of held) handle(h);
+      held.length = 0;
+    }
+  }
+  if (format === undefined) {
+    if (held.length === 0) throw new DatasetError('empty', `${file.name} holds no rows.`);
+    if (held.every((r) => 'error' in r) && stopAtBad) throw badRowError({ line: held[0].line, reason: (held[0] as { error: string }).error }, file.name);
+    if (held.every((r) => 'error' in r)) {
+      const r = held[0] as { line: number; error: string };
+      throw new DatasetError('format', `No readable rows in ${file.name}: line ${r.line}: ${r.error}.`, { line: r.line, reason: r.error });
+    }
+    decide();
+    for (const h of held) handle(h);
+  }
+  return { fileName: file.name, format: format!, examples, badRows, rowCount, bytes: file.size };
+}
