@@ -1,0 +1,54 @@
+// Device slice: what the UI knows about the GPU. Plain data only; actions at module level so
+// worker callbacks can call them.
+import { create } from 'zustand';
+import type { AdapterDescription } from '../../gpu/device';
+import type { SelfTestCase } from '../../gpu/selftest';
+import { engine, onWorkerError, proxy } from '../engineClient';
+
+export interface DeviceState {
+  status: 'idle' | 'starting' | 'ready' | 'unavailable' | 'lost';
+  adapter: AdapterDescription | null;
+  error: string | null;
+  selfTest: { running: boolean; results: SelfTestCase[] | null; error: string | null };
+}
+
+export const useDeviceStore = create<DeviceState>(() => ({
+  status: 'idle',
+  adapter: null,
+  error: null,
+  selfTest: { running: false, results: null, error: null },
+}));
+
+const set = useDeviceStore.setState;
+
+export async function startEngine(): Promise<void> {
+  if (useDeviceStore.getState().status === 'starting') return;
+  set({ status: 'starting', error: null });
+  try {
+    onWorkerError((message) => set({ status: 'unavailable', error: `The engine stopped: ${message}. Reload the page to restart it.` }));
+    await engine().subscribe(
+      proxy({
+        onDeviceEvent(kind: 'lost' | 'error', message: string) {
+          if (kind === 'lost') set({ status: 'lost', error: message });
+          else console.warn('[whetstone] GPU error:', message);
+        },
+      }),
+    );
+    const s = await engine().init();
+    if (s.state === 'ready') set({ status: 'ready', adapter: s.adapter, error: null });
+    else if (s.state === 'lost') set({ status: 'lost', adapter: s.adapter, error: s.error });
+    else set({ status: 'unavailable', adapter: null, error: s.error });
+  } catch (e) {
+    set({ status: 'unavailable', error: (e as Error).message });
+  }
+}
+
+export async function runGpuSelfTest(): Promise<void> {
+  set({ selfTest: { running: true, results: null, error: null } });
+  try {
+    const results = await engine().selfTest();
+    set({ selfTest: { running: false, results, error: null } });
+  } catch (e) {
+    set({ selfTest: { running: false, results: null, error: (e as Error).message } });
+  }
+}
