@@ -1,0 +1,157 @@
+// Training configuration: every hyperparameter with its default, a one-line explanation for the
+// UI, validation with messages that say how to fix a value, and presets.
+
+export type LrSchedule = 'constant' | 'linear' | 'cosine';
+export type TargetPreset = 'all-linear' | 'attention' | 'custom';
+
+export interface LoraSettings {
+  rank: number;
+  alpha: number;
+  dropout: number;
+  /** module names as in Hugging Face checkpoints: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (GPT-2: c_attn, c_proj, c_fc) */
+  targetModules: string[];
+  useRslora: boolean;
+}
+
+export interface TrainConfig {
+  method: 'lora';
+  lora: LoraSettings;
+  learningRate: number;
+  schedule: LrSchedule;
+  warmupSteps: number;
+  /** stop after this many optimizer steps (0: run `epochs` full passes) */
+  maxSteps: number;
+  epochs: number;
+  batchSize: number;
+  gradAccumulation: number;
+  seqLen: number;
+  pack: boolean;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  maxGradNorm: number;
+  labelSmoothing: number;
+  seed: number;
+  activationCheckpointing: boolean;
+  evalEvery: number;
+  checkpointEvery: number;
+  validationFraction: number;
+}
+
+export const LLAMA_ALL_LINEAR = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+export const LLAMA_ATTENTION = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
+export const GPT2_ALL_LINEAR = ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'];
+export const GPT2_ATTENTION = ['c_attn', 'attn.c_proj'];
+
+export const DEFAULT_CONFIG: TrainConfig = {
+  method: 'lora',
+  lora: { rank: 8, alpha: 16, dropout: 0, targetModules: LLAMA_ALL_LINEAR, useRslora: false },
+  learningRate: 2e-3,
+  schedule: 'cosine',
+  warmupSteps: 5,
+  maxSteps: 60,
+  epochs: 1,
+  batchSize: 4,
+  gradAccumulation: 1,
+  seqLen: 128,
+  pack: true,
+  weightDecay: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  maxGradNorm: 1,
+  labelSmoothing: 0,
+  seed: 42,
+  activationCheckpointing: false,
+  evalEvery: 20,
+  checkpointEvery: 10,
+  validationFraction: 0.05,
+};
+
+export const PRESETS: Record<'quick' | 'balanced' | 'thorough', { label: string; blurb: string; config: Partial<TrainConfig> }> = {
+  quick: {
+    label: 'Quick try',
+    blurb: 'A few minutes: small rank, short run. See whether the data moves the model at all.',
+    config: { maxSteps: 30, learningRate: 3e-3, lora: { ...DEFAULT_CONFIG.lora, rank: 4, alpha: 8 }, warmupSteps: 3, evalEvery: 10 },
+  },
+  balanced: {
+    label: 'Balanced',
+    blurb: 'The usual starting point: rank 8 on all linear layers, cosine schedule.',
+    config: { maxSteps: 200, learningRate: 2e-3, lora: { ...DEFAULT_CONFIG.lora, rank: 8, alpha: 16 }, warmupSteps: 10, evalEvery: 25 },
+  },
+  thorough: {
+    label: 'Thorough',
+    blurb: 'Longer and larger: rank 16, two epochs, dropout against over-fitting.',
+    config: { maxSteps: 0, epochs: 2, learningRate: 1e-3, lora: { ...DEFAULT_CONFIG.lora, rank: 16, alpha: 32, dropout: 0.05 }, warmupSteps: 20, evalEvery: 50 },
+  },
+};
+
+export const HELP: Record<string, string> = {
+  rank: 'Size of the low-rank update. Higher learns more but trains slower and uses more memory.',
+  alpha: 'Scale of the update (applied as alpha/rank). Keep alpha ≈ 2×rank unless you know why not.',
+  dropout: 'Randomly zeroes LoRA inputs while training; helps against over-fitting small datasets.',
+  targetModules: 'Which linear layers get an adapter. All linear layers learn most; attention-only is cheaper.',
+  useRslora: 'Rank-stabilised LoRA: scales by alpha/√rank so high ranks keep learning.',
+  learningRate: 'Step size of AdamW. Too high: loss jumps or turns NaN. Too low: loss barely moves.',
+  schedule: 'How the learning rate changes over the run after warm-up.',
+  warmupSteps: 'Steps at the start where the learning rate ramps up from zero.',
+  maxSteps: 'Stop after this many optimizer steps (0 = run the number of epochs instead).',
+  epochs: 'Full passes over the training rows (used when max steps is 0).',
+  batchSize: 'Sequences per micro-batch. Memory grows with it.',
+  gradAccumulation: 'Micro-batches summed before each optimizer step: a larger effective batch without more memory.',
+  seqLen: 'Tokens per sequence. Longer rows are truncated; memory grows with it.',
+  pack: 'Pack several short examples into each sequence (attention stays within each example).',
+  weightDecay: 'AdamW decoupled weight decay on the adapter weights.',
+  maxGradNorm: 'Clip the global gradient norm to this value (0 = no clipping).',
+  labelSmoothing: 'Spread a little probability over all tokens in the target; 0 for exact fine-tuning.',
+  seed: 'Makes the run reproducible: adapter init, shuffling, dropout.',
+  activationCheckpointing: 'Recompute each layer in the backward pass instead of storing it: less memory, ~30% slower.',
+  evalEvery: 'Compute validation loss every N steps (0 = never).',
+  checkpointEvery: 'Save the adapter and optimizer state every N steps so the run can resume.',
+  validationFraction: 'Share of rows held out for validation loss.',
+};
+
+export interface ConfigIssue {
+  field: string;
+  message: string;
+}
+
+function posInt(v: number): boolean {
+  return Number.isInteger(v) && v > 0;
+}
+
+export function validateConfig(c: TrainConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const bad = (field: string, message: string) => issues.push({ field, message });
+  if (!posInt(c.lora.rank) || c.lora.rank > 256) bad('rank', 'Rank must be a whole number from 1 to 256 (try 8).');
+  if (!(c.lora.alpha > 0)) bad('alpha', 'Alpha must be positive (try twice the rank).');
+  if (!(c.lora.dropout >= 0 && c.lora.dropout < 1)) bad('dropout', 'Dropout must be at least 0 and below 1 (try 0 or 0.05).');
+  if (c.lora.targetModules.length === 0) bad('targetModules', 'Choose at least one target module.');
+  if (!(c.learningRate > 0 && c.learningRate < 1)) bad('learningRate', 'Learning rate must be between 0 and 1 (try 2e-4 to 3e-3).');
+  if (!Number.isInteger(c.warmupSteps) || c.warmupSteps < 0) bad('warmupSteps', 'Warm-up steps must be a whole number ≥ 0.');
+  if (!Number.isInteger(c.maxSteps) || c.maxSteps < 0) bad('maxSteps', 'Max steps must be a whole number ≥ 0.');
+  if (c.maxSteps === 0 && !posInt(c.epochs)) bad('epochs', 'With max steps 0, epochs must be at least 1.');
+  if (!posInt(c.batchSize)) bad('batchSize', 'Batch size must be a whole number ≥ 1.');
+  if (!posInt(c.gradAccumulation)) bad('gradAccumulation', 'Gradient accumulation must be a whole number ≥ 1.');
+  if (!posInt(c.seqLen) || c.seqLen < 2) bad('seqLen', 'Sequence length must be a whole number ≥ 2.');
+  if (!(c.weightDecay >= 0)) bad('weightDecay', 'Weight decay must be ≥ 0.');
+  if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1)) bad('betas', 'Betas must be in [0, 1).');
+  if (!(c.eps > 0)) bad('eps', 'Epsilon must be positive.');
+  if (!(c.maxGradNorm >= 0)) bad('maxGradNorm', 'Max gradient norm must be ≥ 0 (0 turns clipping off).');
+  if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 1)) bad('labelSmoothing', 'Label smoothing must be in [0, 1).');
+  if (!Number.isInteger(c.seed) || c.seed < 0) bad('seed', 'Seed must be a whole number ≥ 0.');
+  if (!Number.isInteger(c.evalEvery) || c.evalEvery < 0) bad('evalEvery', 'Evaluate-every must be a whole number ≥ 0.');
+  if (!Number.isInteger(c.checkpointEvery) || c.checkpointEvery < 0) bad('checkpointEvery', 'Checkpoint-every must be a whole number ≥ 0.');
+  if (!(c.validationFraction >= 0 && c.validationFraction < 0.9)) bad('validationFraction', 'Validation fraction must be in [0, 0.9).');
+  return issues;
+}
+
+export function withPreset(base: TrainConfig, preset: keyof typeof PRESETS): TrainConfig {
+  const p = PRESETS[preset].config;
+  return { ...base, ...p, lora: { ...base.lora, ...(p.lora ?? {}), targetModules: base.lora.targetModules } };
+}
+
+export function loraScale(l: LoraSettings): number {
+  return l.useRslora ? l.alpha / Math.sqrt(l.rank) : l.alpha / l.rank;
+}
