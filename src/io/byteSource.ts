@@ -51,9 +51,10 @@ export function blobSource(blob: Blob, name?: string): ByteSource {
   };
 }
 
-/** Bytes already in memory. Reads return views, not copies. */
+/** Bytes already in memory (an ArrayBuffer, a Uint8Array or a Node Buffer). Reads return views. */
 export function bufferSource(buffer: ArrayBuffer | Uint8Array, name = 'buffer'): ByteSource {
-  const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
+  // a plain Uint8Array view: a Node Buffer's slice() would not copy
+  const bytes = buffer instanceof Uint8Array ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength) : new Uint8Array(buffer);
   return {
     name,
     size: bytes.length,

@@ -180,6 +180,11 @@ describe('safetensors writer', () => {
     expect(Array.from(await readTensorF32(src, h, 'h'))).toEqual(Array.from(f16, f16BitsToF32));
     expect(Array.from(new Int32Array((await readTensorBytes(src, h, 'ids')).buffer))).toEqual([7, -1, 1 << 30]);
     await expect(readTensorF32(src, h, 'ids')).rejects.toThrow(/"ids" is I32, which cannot be loaded as fp16/);
+    // a small Node Buffer lives at an offset inside a shared pool, and its slice() does not copy
+    const pooled = Buffer.from(bytes);
+    expect(pooled.byteOffset).toBeGreaterThan(0);
+    const ps = bufferSource(pooled);
+    expect(await readTensorF32(ps, await readSafetensorsHeader(ps), 'a.weight')).toEqual(f32);
   });
 
   it('validates its inputs with typed errors', () => {

@@ -191,7 +191,7 @@ export const HALF_CONVERTIBLE = ['F32', 'F16', 'BF16'] as const;
 function convertChunk(dtype: string, bytes: Uint8Array, out: Uint16Array, at: number): number {
   // copy when unaligned: typed-array views need offsets that are multiples of the element size
   const elem = DTYPE_BYTES[dtype];
-  const aligned = bytes.byteOffset % elem === 0 ? bytes : bytes.slice();
+  const aligned = bytes.byteOffset % elem === 0 ? bytes : new Uint8Array(bytes);
   let overflowed = 0;
   if (dtype === 'F16') {
     out.set(new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2), at);
@@ -274,7 +274,7 @@ export async function readTensorF16(src: ByteSource, header: SafetensorsHeader, 
 export async function readTensorF32(src: ByteSource, header: SafetensorsHeader, name: string): Promise<Float32Array> {
   const [t] = selectTensors(header, [name]);
   checkConvertible(header, t);
-  const bytes = (await src.read(t.begin, t.end - t.begin)).slice();
+  const bytes = new Uint8Array(await src.read(t.begin, t.end - t.begin));
   if (t.dtype === 'F32') return new Float32Array(bytes.buffer, 0, t.numel);
   const bits = new Uint16Array(bytes.buffer, 0, t.numel);
   const out = new Float32Array(t.numel);
@@ -286,7 +286,7 @@ export async function readTensorF32(src: ByteSource, header: SafetensorsHeader, 
 /** Raw little-endian bytes of one tensor of any dtype (e.g. I64 buffers). */
 export async function readTensorBytes(src: ByteSource, header: SafetensorsHeader, name: string): Promise<Uint8Array> {
   const [t] = selectTensors(header, [name]);
-  return (await src.read(t.begin, t.end - t.begin)).slice();
+  return new Uint8Array(await src.read(t.begin, t.end - t.begin));
 }
 
 // ---- sharded checkpoints: model.safetensors.index.json ----
