@@ -1,0 +1,136 @@
+// RMSNorm (Llama): y = x / sqrt(mean(x²) + eps) * w, kernels in shaders/rmsnorm.wgsl.
+//   x (N, C) f32 tokens, w (C) fp16 packed (frozen base norm) or f32 (trainable copy),
+//   y (N, C) f32, rstd (N) f32 = 1/sqrt(mean(x²) + eps) saved for the backward.
+//   Backward: dy (N, C) f32 -> dx (N, C) f32 always; dw (C) f32 when asked (full fine-tuning).
+// One workgroup per row reduces in workgroup memory (WG threads, a power of two); dw is a second,
+// column-parallel pass that sums rows in a fixed order, so results are bit-for-bit repeatable.
+import type { GpuContext } from '../device';
+import { dispatch, grid1d } from '../dispatch';
+import type { WgslSource } from '../shader';
+import rmsnormCode from '../shaders/rmsnorm.wgsl?raw';
+import { emptyTensor, type Tensor } from '../tensor';
+
+export const RMSNORM_SHADER: WgslSource = { file: 'rmsnorm.wgsl', code: rmsnormCode };
+
+/** Default threads per row workgroup, and the column pass's WG_X x WG_Y. */
+export const RMSNORM_WG = 64;
+const DW_WG_X = 32;
+const DW_WG_Y = 8;
+
+function expectRows(op: string, t: Tensor, what: string, N: number, C: number) {
+  if (t.dtype !== 'f32' || t.shape.length !== 2 || t.shape[0] !== N || t.shape[1] !== C) {
+    throw new Error(`${op}: ${what} (${t.label}) must be f32 [${N},${C}], got ${t.dtype} [${t.shape.join(',')}]`);
+  }
+}
+
+function expectVector(op: string, t: Tensor, what: string, n: number, dtypes: Tensor['dtype'][]) {
+  if (!dtypes.includes(t.dtype) || t.shape.length !== 1 || t.shape[0] !== n) {
+    throw new Error(`${op}: ${what} (${t.label}) must be ${dtypes.join(' or ')} [${n}], got ${t.dtype} [${t.shape.join(',')}]`);
+  }
+}
+
+function checkWg(op: string, ctx: GpuContext, wg: number) {
+  const max = ctx.description.limits.maxComputeInvocationsPerWorkgroup;
+  if (!Number.isInteger(wg) || wg < 1 || (wg & (wg - 1)) !== 0 || wg > max) {
+    throw new Error(`${op}: wg ${wg} must be a power of two no larger than this device's ${max} invocations per workgroup`);
+  }
+}
+
+export interface RmsNormForwardOptions {
+  eps: number;
+  /** (N, C) f32 buffer to write y into */
+  out?: Tensor;
+  /** (N) f32 buffer to write rstd into */
+  rstdOut?: Tensor;
+  /** threads per row (power of two), default RMSNORM_WG */
+  wg?: number;
+}
+
+export async function rmsnormForward(
+  ctx: GpuContext,
+  x: Tensor,
+  w: Tensor,
+  opts: RmsNormForwardOptions,
+): Promise<{ y: Tensor; rstd: Tensor }> {
+  const op = 'rmsnormForward';
+  if (x.dtype !== 'f32' || x.shape.length !== 2) throw new Error(`${op}: x (${x.label}) must be a rank-2 f32 tensor (N, C), got ${x.dtype} [${x.shape.join(',')}]`);
+  const [N, C] = x.shape;
+  expectVector(op, w, 'w', C, ['f16', 'f32']);
+  if (!(opts.eps >= 0)) throw new Error(`${op}: eps must be a number >= 0 (the model config's rms_norm_eps), got ${opts.eps}`);
+  const wg = opts.wg ?? RMSNORM_WG;
+  checkWg(op, ctx, wg);
+  const y = opts.out ?? emptyTensor(ctx, 'f32', [N, C], 'rmsnorm y');
+  const rstd = opts.rstdOut ?? emptyTensor(ctx, 'f32', [N], 'rmsnorm rstd');
+  expectRows(op, y, 'out', N, C);
+  expectVector(op, rstd, 'rstdOut', N, ['f32']);
+  const pipeline = await ctx.pipelines.get({ shader: RMSNORM_SHADER, entryPoint: 'rmsnorm_forward', constants: { WG: wg } });
+  const raw = new ArrayBuffer(16);
+  const u = new Uint32Array(raw);
+  u[0] = N;
+  u[1] = C;
+  new Float32Array(raw)[2] = opts.eps;
+  u[3] = w.dtype === 'f16' ? 1 : 0;
+  dispatch(ctx, { pipeline, bindings: [x, w, y, rstd], uniforms: u, workgroups: grid1d(ctx, N), label: `rmsnorm_forward ${N}x${C}` });
+  return { y, rstd };
+}
+
+export interface RmsNormBackwardOptions {
+  /** (N, C) f32 buffer for dx */
+  dx?: Tensor;
+  /** dx += result instead of dx = result (dx must then be given) */
+  accumulateDx?: boolean;
+  /** true: compute dw into a new (C) f32 tensor; a tensor: into it; absent/false: no dw */
+  dw?: Tensor | boolean;
+  /** dw += result instead of dw = result (dw must then be a tensor) */
+  accumulateDw?: boolean;
+  wg?: number;
+}
+
+export async function rmsnormBackward(
+  ctx: GpuContext,
+  dy: Tensor,
+  x: Tensor,
+  w: Tensor,
+  rstd: Tensor,
+  opts: RmsNormBackwardOptions = {},
+): Promise<{ dx: Tensor; dw: Tensor | null }> {
+  const op = 'rmsnormBackward';
+  if (x.dtype !== 'f32' || x.shape.length !== 2) throw new Error(`${op}: x (${x.label}) must be a rank-2 f32 tensor (N, C), got ${x.dtype} [${x.shape.join(',')}]`);
+  const [N, C] = x.shape;
+  expectRows(op, dy, 'dy', N, C);
+  expectVector(op, w, 'w', C, ['f16', 'f32']);
+  expectVector(op, rstd, 'rstd', N, ['f32']);
+  if (opts.accumulateDx && !opts.dx) throw new Error(`${op}: accumulateDx needs the dx tensor to accumulate into`);
+  if (opts.accumulateDw && !(typeof opts.dw === 'object')) throw new Error(`${op}: accumulateDw needs the dw tensor to accumulate into`);
+  const wg = opts.wg ?? RMSNORM_WG;
+  checkWg(op, ctx, wg);
+  const dx = opts.dx ?? emptyTensor(ctx, 'f32', [N, C], 'rmsnorm dx');
+  expectRows(op, dx, 'dx', N, C);
+  if (dx.buffer === dy.buffer || dx.buffer === x.buffer) throw new Error(`${op}: dx (${dx.label}) must not share a buffer with dy or x`);
+  const pipeDx = await ctx.pipelines.get({ shader: RMSNORM_SHADER, entryPoint: 'rmsnorm_backward_dx', constants: { WG: wg } });
+  dispatch(ctx, {
+    pipeline: pipeDx,
+    bindings: [x, w, dy, rstd, dx],
+    uniforms: new Uint32Array([N, C, w.dtype === 'f16' ? 1 : 0, opts.accumulateDx ? 1 : 0]),
+    workgroups: grid1d(ctx, N),
+    label: `rmsnorm_backward_dx ${N}x${C}`,
+  });
+  let dw: Tensor | null = null;
+  if (opts.dw) {
+    dw = typeof opts.dw === 'object' ? opts.dw : emptyTensor(ctx, 'f32', [C], 'rmsnorm dw');
+    expectVector(op, dw, 'dw', C, ['f32']);
+    const pipeDw = await ctx.pipelines.get({
+      shader: RMSNORM_SHADER,
+      entryPoint: 'rmsnorm_backward_dw',
+      constants: { WG_X: DW_WG_X, WG_Y: DW_WG_Y },
+    });
+    dispatch(ctx, {
+      pipeline: pipeDw,
+      bindings: [x, dy, rstd, dw],
+      uniforms: new Uint32Array([N, C, opts.accumulateDw ? 1 : 0, 0]),
+      workgroups: [Math.ceil(C / DW_WG_X)],
+      label: `rmsnorm_backward_dw ${N}x${C}`,
+    });
+  }
+  return { dx, dw };
+}

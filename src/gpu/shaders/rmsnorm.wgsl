@@ -1,0 +1,165 @@
+// RMSNorm (Llama): y = x / sqrt(mean(x²) + eps) * w, computed in f32.
+//   x    is (N, C) f32, row-major (N = B*T tokens)
+//   w    is (C), fp16 packed two halves per u32 (element 2i in the low half) when w_f16 == 1,
+//        else f32 (read through its bits), so base-model and trainable weights share one kernel
+//   y    is (N, C) f32
+//   rstd is (N) f32 = 1/sqrt(mean(x²) + eps), saved by the forward for the backward
+//   dy, dx are (N, C) f32; dw is (C) f32
+// Backward, with g = dy·w and r = rstd of the row:
+//   dx_c = r·(g_c - x_c · r²·(Σ_j g_j x_j)/C)
+//   dw_c = Σ_n dy[n,c] · x[n,c] · r[n]     (a separate pass over columns: deterministic, no atomics)
+// Entry points and their bindings (each entry point has its own list, numbered from 0, uniform last):
+//   rmsnorm_forward:     x, w, y (rw), rstd (rw), params_f        one workgroup per row
+//   rmsnorm_backward_dx: x, w, dy, rstd, dx (rw), params_dx       one workgroup per row
+//   rmsnorm_backward_dw: x, dy, rstd, dw (rw), params_dw          WG_X columns x WG_Y row slices per workgroup
+// Rows use a 2-D grid of workgroups (row = wid.y * num_workgroups.x + wid.x) past 65535 rows.
+
+struct ParamsF {
+  N: u32,
+  C: u32,
+  eps: f32,
+  w_f16: u32,
+}
+
+struct ParamsDx {
+  N: u32,
+  C: u32,
+  w_f16: u32,
+  accumulate: u32, // 1: dx += result (e.g. into the residual stream's gradient), 0: dx = result
+}
+
+struct ParamsDw {
+  N: u32,
+  C: u32,
+  accumulate: u32, // 1: dw += result (gradient accumulation over micro-batches)
+  _pad: u32,
+}
+
+// Row kernels: threads per workgroup (a power of two). Column kernel: WG_X x WG_Y.
+override WG: u32 = 64;
+override WG_X: u32 = 32;
+override WG_Y: u32 = 8;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> rstd_out: array<f32>;
+@group(0) @binding(4) var<uniform> params_f: ParamsF;
+
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> rstd: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(5) var<uniform> params_dx: ParamsDx;
+
+@group(0) @binding(1) var<storage, read> dy_dw: array<f32>;
+@group(0) @binding(2) var<storage, read> rstd_dw: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(4) var<uniform> params_dw: ParamsDw;
+
+var<workgroup> red: array<f32, WG>;
+var<workgroup> tile: array<f32, WG_X * WG_Y>;
+
+fn weight(c: u32, is_f16: u32) -> f32 {
+  if (is_f16 == 1u) {
+    let pair = unpack2x16float(w[c >> 1u]);
+    return select(pair.x, pair.y, (c & 1u) == 1u);
+  }
+  return bitcast<f32>(w[c]);
+}
+
+// Sum of v over the workgroup in a fixed tree order (deterministic); every invocation gets it.
+fn wg_sum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) {
+      red[lid] = red[lid] + red[lid + s];
+    }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier(); // red is reused by the next call
+  return total;
+}
+
+@compute @workgroup_size(WG)
+fn rmsnorm_forward(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let p = params_f;
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= p.N) {
+    return;
+  }
+  let base = row * p.C;
+  var ss = 0.0;
+  for (var c = lid; c < p.C; c += WG) {
+    let v = x[base + c];
+    ss = fma(v, v, ss);
+  }
+  let r = 1.0 / sqrt(wg_sum(ss, lid) / f32(p.C) + p.eps);
+  for (var c = lid; c < p.C; c += WG) {
+    y[base + c] = (x[base + c] * r) * weight(c, p.w_f16);
+  }
+  if (lid == 0u) {
+    rstd_out[row] = r;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn rmsnorm_backward_dx(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let p = params_dx;
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= p.N) {
+    return;
+  }
+  let base = row * p.C;
+  var dot = 0.0;
+  for (var c = lid; c < p.C; c += WG) {
+    dot = fma(dy[base + c] * weight(c, p.w_f16), x[base + c], dot);
+  }
+  let r = rstd[row];
+  let k = r * r * wg_sum(dot, lid) / f32(p.C);
+  for (var c = lid; c < p.C; c += WG) {
+    let g = dy[base + c] * weight(c, p.w_f16);
+    var v = r * (g - x[base + c] * k);
+    if (p.accumulate == 1u) {
+      v += dx[base + c];
+    }
+    dx[base + c] = v;
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn rmsnorm_backward_dw(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+  let p = params_dw;
+  let c = wid.x * WG_X + lid.x;
+  // Every invocation reaches the barrier; out-of-range columns just contribute nothing.
+  var acc = 0.0;
+  if (c < p.C) {
+    for (var n = lid.y; n < p.N; n += WG_Y) {
+      acc = fma(dy_dw[n * p.C + c] * x[n * p.C + c], rstd_dw[n], acc);
+    }
+  }
+  tile[lid.y * WG_X + lid.x] = acc;
+  workgroupBarrier();
+  if (lid.y == 0u && c < p.C) {
+    var total = 0.0;
+    for (var j = 0u; j < WG_Y; j++) {
+      total += tile[j * WG_X + lid.x];
+    }
+    if (p.accumulate == 1u) {
+      total += dw[c];
+    }
+    dw[c] = total;
+  }
+}
