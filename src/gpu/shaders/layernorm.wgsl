@@ -1,0 +1,198 @@
+// LayerNorm (GPT-2): y = (x - mean) / sqrt(var + eps) * w + b, biased variance, computed in f32.
+//   x    is (N, C) f32, row-major (N = B*T tokens)
+//   w, b are (C) each, fp16 packed two halves per u32 (element 2i in the low half) when
+//        w_f16 / b_f16 == 1, else f32 (read through its bits)
+//   y    is (N, C) f32
+//   mean is (N) f32, rstd is (N) f32 = 1/sqrt(var + eps), saved by the forward for the backward
+//   dy, dx are (N, C) f32; dw, db are (C) f32
+// Backward, with xhat = (x - mean)·rstd and g = dy·w, per row:
+//   dx_c = rstd·(g_c - mean_j(g_j) - xhat_c·mean_j(g_j·xhat_j))
+//   dw_c = Σ_n dy[n,c]·xhat[n,c],  db_c = Σ_n dy[n,c]   (a separate pass over columns: no atomics)
+// Entry points and their bindings (each list numbered from 0, uniform last):
+//   layernorm_forward:      x, w, b, y (rw), mean (rw), rstd (rw), params_f     one workgroup per row
+//   layernorm_backward_dx:  x, w, dy, mean, rstd, dx (rw), params_dx            one workgroup per row
+//   layernorm_backward_dwdb: x, dy, mean, rstd, dw (rw), db (rw), params_w      WG_X cols x WG_Y row slices
+// Rows use a 2-D grid of workgroups (row = wid.y * num_workgroups.x + wid.x) past 65535 rows.
+
+struct ParamsF {
+  N: u32,
+  C: u32,
+  eps: f32,
+  w_f16: u32,
+  b_f16: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+struct ParamsDx {
+  N: u32,
+  C: u32,
+  w_f16: u32,
+  accumulate: u32, // 1: dx += result (e.g. into the residual stream's gradient)
+}
+
+struct ParamsW {
+  N: u32,
+  C: u32,
+  accumulate: u32, // 1: dw += ..., db += ... (gradient accumulation over micro-batches)
+  _pad: u32,
+}
+
+override WG: u32 = 64; // row kernels, a power of two
+override WG_X: u32 = 32;
+override WG_Y: u32 = 8;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read> b: array<u32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> mean_out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rstd_out: array<f32>;
+@group(0) @binding(6) var<uniform> params_f: ParamsF;
+
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> mean: array<f32>;
+@group(0) @binding(4) var<storage, read> rstd: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<uniform> params_dx: ParamsDx;
+
+@group(0) @binding(1) var<storage, read> dy_w: array<f32>;
+@group(0) @binding(2) var<storage, read> mean_w: array<f32>;
+@group(0) @binding(3) var<storage, read> rstd_w: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(5) var<storage, read_write> db: array<f32>;
+@group(0) @binding(6) var<uniform> params_w: ParamsW;
+
+var<workgroup> red: array<vec2<f32>, WG>;
+var<workgroup> tile: array<vec2<f32>, WG_X * WG_Y>;
+
+fn unpack_at(buf_word: u32, c: u32) -> f32 {
+  let pair = unpack2x16float(buf_word);
+  return select(pair.x, pair.y, (c & 1u) == 1u);
+}
+
+fn weight(c: u32, is_f16: u32) -> f32 {
+  if (is_f16 == 1u) {
+    return unpack_at(w[c >> 1u], c);
+  }
+  return bitcast<f32>(w[c]);
+}
+
+fn bias(c: u32, is_f16: u32) -> f32 {
+  if (is_f16 == 1u) {
+    return unpack_at(b[c >> 1u], c);
+  }
+  return bitcast<f32>(b[c]);
+}
+
+// Two sums over the workgroup at once, in a fixed tree order (deterministic); all invocations get them.
+fn wg_sum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) {
+      red[lid] = red[lid] + red[lid + s];
+    }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier(); // red is reused by the next call
+  return total;
+}
+
+@compute @workgroup_size(WG)
+fn layernorm_forward(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let p = params_f;
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= p.N) {
+    return;
+  }
+  let base = row * p.C;
+  let inv_c = 1.0 / f32(p.C);
+  var s = 0.0;
+  for (var c = lid; c < p.C; c += WG) {
+    s += x[base + c];
+  }
+  let m = wg_sum2(vec2<f32>(s, 0.0), lid).x * inv_c;
+  // Second pass over the centred values: no cancellation when |mean| >> std.
+  var v = 0.0;
+  for (var c = lid; c < p.C; c += WG) {
+    let d = x[base + c] - m;
+    v = fma(d, d, v);
+  }
+  let r = 1.0 / sqrt(wg_sum2(vec2<f32>(v, 0.0), lid).x * inv_c + p.eps);
+  for (var c = lid; c < p.C; c += WG) {
+    y[base + c] = (x[base + c] - m) * r * weight(c, p.w_f16) + bias(c, p.b_f16);
+  }
+  if (lid == 0u) {
+    mean_out[row] = m;
+    rstd_out[row] = r;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn layernorm_backward_dx(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let p = params_dx;
+  let row = wid.y * nwg.x + wid.x;
+  if (row >= p.N) {
+    return;
+  }
+  let base = row * p.C;
+  let m = mean[row];
+  let r = rstd[row];
+  var acc = vec2<f32>(0.0);
+  for (var c = lid; c < p.C; c += WG) {
+    let g = dy[base + c] * weight(c, p.w_f16);
+    let xhat = (x[base + c] - m) * r;
+    acc += vec2<f32>(g, g * xhat);
+  }
+  let sums = wg_sum2(acc, lid) / f32(p.C); // (mean g, mean g·xhat)
+  for (var c = lid; c < p.C; c += WG) {
+    let g = dy[base + c] * weight(c, p.w_f16);
+    let xhat = (x[base + c] - m) * r;
+    var v = r * (g - sums.x - xhat * sums.y);
+    if (p.accumulate == 1u) {
+      v += dx[base + c];
+    }
+    dx[base + c] = v;
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn layernorm_backward_dwdb(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+  let p = params_w;
+  let c = wid.x * WG_X + lid.x;
+  // Every invocation reaches the barrier; out-of-range columns contribute nothing.
+  var acc = vec2<f32>(0.0); // (dw, db)
+  if (c < p.C) {
+    for (var n = lid.y; n < p.N; n += WG_Y) {
+      let g = dy_w[n * p.C + c];
+      acc += vec2<f32>(g * (x[n * p.C + c] - mean_w[n]) * rstd_w[n], g);
+    }
+  }
+  tile[lid.y * WG_X + lid.x] = acc;
+  workgroupBarrier();
+  if (lid.y == 0u && c < p.C) {
+    var total = vec2<f32>(0.0);
+    for (var j = 0u; j < WG_Y; j++) {
+      total += tile[j * WG_X + lid.x];
+    }
+    if (p.accumulate == 1u) {
+      total += vec2<f32>(dw[c], db[c]);
+    }
+    dw[c] = total.x;
+    db[c] = total.y;
+  }
+}
