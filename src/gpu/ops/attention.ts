@@ -1,0 +1,297 @@
+// Causal grouped-query attention (FlashAttention-style), forward and backward.
+//   q is (B, T, Hq, D), k and v are (B, T, Hkv, D) (exactly the projection outputs reshaped),
+//   out is (B, T, Hq, D); all f32. Hq % Hkv == 0; q head h uses kv head h / (Hq/Hkv) (HF
+//   repeat_kv order). Causal; scale 1/sqrt(D) unless given. Optional per-token docIds (B*T) int32:
+//   token i attends to j only if j <= i and docId[j] == docId[i] (packed sequences). lse is
+//   (B, Hq, T) f32 (natural log-sum-exp of the scaled scores), saved by forward for backward.
+// Tensors are checked by dtype and element count only, so (N, Hq*D) projection outputs can be
+// passed as they are. Nothing allocated here grows with T²: the forward keeps an online softmax
+// per query row, the backward recomputes probabilities from q, k and lse.
+// Kernels: shaders/attention.wgsl (forward, also used by KV-cache decode in attentionDecode.ts),
+// shaders/attention_bwd_pre.wgsl (delta), attention_bwd_dq.wgsl, attention_bwd_dkdv.wgsl.
+import type { GpuContext } from '../device';
+import { dispatch, grid1d } from '../dispatch';
+import type { WgslSource } from '../shader';
+import fwdCode from '../shaders/attention.wgsl?raw';
+import dkdvCode from '../shaders/attention_bwd_dkdv.wgsl?raw';
+import dqCode from '../shaders/attention_bwd_dq.wgsl?raw';
+import preCode from '../shaders/attention_bwd_pre.wgsl?raw';
+import { emptyTensor, numel, type Tensor } from '../tensor';
+
+export const ATTENTION_SHADER: WgslSource = { file: 'attention.wgsl', code: fwdCode };
+export const ATTENTION_BWD_PRE_SHADER: WgslSource = { file: 'attention_bwd_pre.wgsl', code: preCode };
+export const ATTENTION_BWD_DQ_SHADER: WgslSource = { file: 'attention_bwd_dq.wgsl', code: dqCode };
+export const ATTENTION_BWD_DKDV_SHADER: WgslSource = { file: 'attention_bwd_dkdv.wgsl', code: dkdvCode };
+
+/** Largest head dim the kernels' register arrays hold (MAX_D in the .wgsl files). */
+export const ATTENTION_MAX_D = 128;
+/** Largest key block of the forward's online softmax (MAX_BK in attention.wgsl). */
+const MAX_BK = 32;
+
+export interface AttentionVariant {
+  version: 1;
+  /** threads (= query or key rows) per workgroup */
+  wg: number;
+  /** keys per online-softmax step in the forward (<= 32) */
+  bk: number;
+}
+
+export const ATTENTION_VARIANTS: Record<string, AttentionVariant> = {
+  v1_wg64_bk16: { version: 1, wg: 64, bk: 16 },
+  v1_wg32_bk32: { version: 1, wg: 32, bk: 32 },
+  v1_wg64_bk1: { version: 1, wg: 64, bk: 1 },
+};
+
+export const DEFAULT_ATTENTION_VARIANT = 'v1_wg64_bk16';
+
+export interface AttentionShape {
+  B: number;
+  T: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+  /** (B*T) i32: tokens attend only within their own document */
+  docIds?: Tensor;
+  /** defaults to 1/sqrt(D) */
+  scale?: number;
+  /** a key of ATTENTION_VARIANTS (the autotuner chooses per adapter) */
+  variant?: string;
+}
+
+export interface AttentionForwardOptions extends AttentionShape {
+  out?: Tensor;
+  lse?: Tensor;
+}
+
+export interface AttentionBackwardOptions extends AttentionShape {
+  dq?: Tensor;
+  dk?: Tensor;
+  dv?: Tensor;
+  /** (B, Hq, T, 2) f32 workspace for (lse, delta); returned so it can be reused or released */
+  scratch?: Tensor;
+  // forward-only fields, accepted so the forward's options object can be passed as it is
+  out?: Tensor;
+  lse?: Tensor;
+}
+
+export interface AttentionGrads {
+  dq: Tensor;
+  dk: Tensor;
+  dv: Tensor;
+  /** the (lse, delta) workspace: release it after the work is flushed, or pass it back as opts.scratch */
+  scratch: Tensor;
+}
+
+export function pickAttentionVariant(op: string, name = DEFAULT_ATTENTION_VARIANT): AttentionVariant {
+  const v = ATTENTION_VARIANTS[name];
+  if (!v) throw new Error(`${op}: unknown variant '${name}' (have ${Object.keys(ATTENTION_VARIANTS).join(', ')})`);
+  if (v.bk < 1 || v.bk > MAX_BK) throw new Error(`${op}: variant '${name}' has bk ${v.bk}, must be 1..${MAX_BK}`);
+  return v;
+}
+
+/** Throws unless t is an f32/i32 tensor with exactly `count` elements. */
+export function expectTensor(op: string, what: string, t: Tensor, dtype: Tensor['dtype'], count: number, shape: string) {
+  if (t.dtype !== dtype || numel(t.shape) !== count) {
+    throw new Error(
+      `${op}: ${what} must be a ${dtype} tensor of ${count} elements ${shape}, got ${t.dtype} [${t.shape.join(',')}] (${t.label})`,
+    );
+  }
+}
+
+function positiveInt(op: string, name: string, x: number) {
+  if (!Number.isInteger(x) || x < 1) throw new Error(`${op}: ${name} must be a positive integer, got ${x}`);
+}
+
+/** Validates B, T, Hq, Hkv, D and scale; returns the scale to use. */
+export function checkAttentionShape(op: string, s: { B: number; T: number; Hq: number; Hkv: number; D: number; scale?: number }): number {
+  for (const k of ['B', 'T', 'Hq', 'Hkv', 'D'] as const) positiveInt(op, k, s[k]);
+  if (s.Hq % s.Hkv !== 0) throw new Error(`${op}: Hq (${s.Hq}) must be a multiple of Hkv (${s.Hkv})`);
+  if (s.D > ATTENTION_MAX_D) {
+    throw new Error(`${op}: head dim D = ${s.D} exceeds ${ATTENTION_MAX_D}; raise MAX_D in the attention shaders`);
+  }
+  const scale = s.scale ?? 1 / Math.sqrt(s.D);
+  if (!Number.isFinite(scale)) throw new Error(`${op}: scale must be finite, got ${scale}`);
+  return scale;
+}
+
+/** A written tensor must not share its buffer with any input of the same dispatch. */
+export function expectDistinct(op: string, written: [string, Tensor][], read: [string, Tensor | undefined][]) {
+  written.forEach(([wn, w], wi) => {
+    const others = [...read, ...written.filter((_, i) => i !== wi)];
+    for (const [rn, r] of others) {
+      if (r && r.buffer === w.buffer) {
+        throw new Error(`${op}: ${wn} shares its buffer with ${rn}; pass a separate output tensor`);
+      }
+    }
+  });
+}
+
+function checkCommon(op: string, q: Tensor, k: Tensor, v: Tensor, o: AttentionShape): number {
+  const scale = checkAttentionShape(op, o);
+  const { B, T, Hq, Hkv, D } = o;
+  expectTensor(op, 'q', q, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
+  expectTensor(op, 'k', k, 'f32', B * T * Hkv * D, '(B, T, Hkv, D)');
+  expectTensor(op, 'v', v, 'f32', B * T * Hkv * D, '(B, T, Hkv, D)');
+  if (o.docIds) expectTensor(op, 'docIds', o.docIds, 'i32', B * T, '(B*T)');
+  return scale;
+}
+
+export interface ForwardDispatch {
+  B: number;
+  Tq: number;
+  Tk: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+  qPos0: number;
+  scale: number;
+  docIds?: Tensor;
+  variant: AttentionVariant;
+  label: string;
+}
+
+/** Records the forward kernel (shared by attentionForward and attentionDecode). */
+export async function recordAttentionForward(
+  ctx: GpuContext,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  a: ForwardDispatch,
+): Promise<void> {
+  const pipeline = await ctx.pipelines.get({
+    shader: ATTENTION_SHADER,
+    entryPoint: `attention_fwd_v${a.variant.version}`,
+    constants: { WG: a.variant.wg, BK: a.variant.bk },
+  });
+  const rows = a.B * a.Tq * a.Hq;
+  const [gx, gy] = grid1d(ctx, Math.ceil(rows / a.variant.wg));
+  const params = new ArrayBuffer(48);
+  const u = new Uint32Array(params);
+  u.set([a.B, a.Tq, a.Tk, a.Hq, a.Hkv, a.D, a.qPos0, a.docIds ? 1 : 0, rows, gx * a.variant.wg]);
+  new Float32Array(params)[10] = a.scale;
+  dispatch(ctx, {
+    pipeline,
+    bindings: [q, k, v, a.docIds ?? ctx.emptyBuffer, out, lse],
+    uniforms: u,
+    workgroups: [gx, gy],
+    label: a.label,
+  });
+}
+
+/**
+ * out = softmax(scale · q kᵀ + causal/document mask) v per head, and the lse of each query row.
+ * Records into ctx.encoder(); the caller flushes.
+ */
+export async function attentionForward(
+  ctx: GpuContext,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: AttentionForwardOptions,
+): Promise<{ out: Tensor; lse: Tensor }> {
+  const op = 'attentionForward';
+  const scale = checkCommon(op, q, k, v, opts);
+  const { B, T, Hq, Hkv, D } = opts;
+  const variant = pickAttentionVariant(op, opts.variant);
+  if (opts.out) expectTensor(op, 'out', opts.out, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
+  if (opts.lse) expectTensor(op, 'lse', opts.lse, 'f32', B * Hq * T, '(B, Hq, T)');
+  const out = opts.out ?? emptyTensor(ctx, 'f32', [B, T, Hq, D], 'attention out');
+  const lse = opts.lse ?? emptyTensor(ctx, 'f32', [B, Hq, T], 'attention lse');
+  expectDistinct(op, [['out', out], ['lse', lse]], [['q', q], ['k', k], ['v', v], ['docIds', opts.docIds]]);
+  await recordAttentionForward(ctx, q, k, v, out, lse, {
+    B,
+    Tq: T,
+    Tk: T,
+    Hq,
+    Hkv,
+    D,
+    qPos0: 0,
+    scale,
+    docIds: opts.docIds,
+    variant,
+    label: `attention fwd B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}`,
+  });
+  return { out, lse };
+}
+
+/**
+ * Gradients of attentionForward for the upstream gradient dout: three passes, delta (with lse
+ * copied next to it), dq over keys per query row, dk/dv over queries per key row summing the q
+ * heads of each kv head. Deterministic; no atomics. Records into ctx.encoder(); the caller flushes.
+ */
+export async function attentionBackward(
+  ctx: GpuContext,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  dout: Tensor,
+  opts: AttentionBackwardOptions,
+): Promise<AttentionGrads> {
+  const op = 'attentionBackward';
+  const scale = checkCommon(op, q, k, v, opts);
+  const { B, T, Hq, Hkv, D } = opts;
+  const variant = pickAttentionVariant(op, opts.variant);
+  expectTensor(op, 'out', out, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
+  expectTensor(op, 'lse', lse, 'f32', B * Hq * T, '(B, Hq, T)');
+  expectTensor(op, 'dout', dout, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
+  if (opts.dq) expectTensor(op, 'dq', opts.dq, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
+  if (opts.dk) expectTensor(op, 'dk', opts.dk, 'f32', B * T * Hkv * D, '(B, T, Hkv, D)');
+  if (opts.dv) expectTensor(op, 'dv', opts.dv, 'f32', B * T * Hkv * D, '(B, T, Hkv, D)');
+  if (opts.scratch) expectTensor(op, 'scratch', opts.scratch, 'f32', B * Hq * T * 2, '(B, Hq, T, 2)');
+  const dq = opts.dq ?? emptyTensor(ctx, 'f32', [B, T, Hq, D], 'attention dq');
+  const dk = opts.dk ?? emptyTensor(ctx, 'f32', [B, T, Hkv, D], 'attention dk');
+  const dv = opts.dv ?? emptyTensor(ctx, 'f32', [B, T, Hkv, D], 'attention dv');
+  const scratch = opts.scratch ?? emptyTensor(ctx, 'f32', [B, Hq, T, 2], 'attention lse+delta');
+  expectDistinct(
+    op,
+    [['dq', dq], ['dk', dk], ['dv', dv], ['scratch', scratch]],
+    [['q', q], ['k', k], ['v', v], ['out', out], ['lse', lse], ['dout', dout], ['docIds', opts.docIds]],
+  );
+  const wg = variant.wg;
+  const doc = opts.docIds ?? ctx.emptyBuffer;
+  const shape = `B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}`;
+  const [pre, dqPipe, dkdvPipe] = await Promise.all([
+    ctx.pipelines.get({ shader: ATTENTION_BWD_PRE_SHADER, entryPoint: 'attention_bwd_delta', constants: { WG: wg } }),
+    ctx.pipelines.get({ shader: ATTENTION_BWD_DQ_SHADER, entryPoint: `attention_bwd_dq_v${variant.version}`, constants: { WG: wg } }),
+    ctx.pipelines.get({ shader: ATTENTION_BWD_DKDV_SHADER, entryPoint: `attention_bwd_dkdv_v${variant.version}`, constants: { WG: wg } }),
+  ]);
+
+  const qRows = B * T * Hq;
+  const [qx, qy] = grid1d(ctx, Math.ceil(qRows / wg));
+  dispatch(ctx, {
+    pipeline: pre,
+    bindings: [out, dout, lse, scratch],
+    uniforms: new Uint32Array([T, Hq, D, qRows, qx * wg, 0, 0, 0]),
+    workgroups: [qx, qy],
+    label: `attention bwd delta ${shape}`,
+  });
+
+  const params = (rows: number, stride: number) => {
+    const buf = new ArrayBuffer(32);
+    new Uint32Array(buf).set([T, Hq, Hkv, D, opts.docIds ? 1 : 0, rows, stride]);
+    new Float32Array(buf)[7] = scale;
+    return new Uint32Array(buf);
+  };
+  dispatch(ctx, {
+    pipeline: dqPipe,
+    bindings: [q, k, v, doc, dout, scratch, dq],
+    uniforms: params(qRows, qx * wg),
+    workgroups: [qx, qy],
+    label: `attention bwd dq ${shape}`,
+  });
+
+  const kRows = B * T * Hkv;
+  const [kx, ky] = grid1d(ctx, Math.ceil(kRows / wg));
+  dispatch(ctx, {
+    pipeline: dkdvPipe,
+    bindings: [q, k, v, doc, dout, scratch, dk, dv],
+    uniforms: params(kRows, kx * wg),
+    workgroups: [kx, ky],
+    label: `attention bwd dk dv ${shape}`,
+  });
+  return { dq, dk, dv, scratch };
+}
