@@ -150,7 +150,11 @@ export class ChatRenderer {
     }
   }
 
-  /** Text to feed the model before generating the next assistant turn (for the chat UI). */
+  /**
+   * Text to feed the model before generating the next assistant turn (for the chat UI). With the
+   * default template, earlier answers appear as text without the EOS id training put after them;
+   * a UI that keeps the token ids of earlier turns should append EOS itself.
+   */
   prompt(messages: ChatMessage[]): string {
     if (this.template) return this.render(messages, true);
     return defaultSegments(messages, false).map((s) => s.text).join('') + DEFAULT_TEMPLATE.response;
