@@ -1,7 +1,13 @@
 // The one typed interface between the UI and the engine worker (exposed with comlink).
-// Everything crossing it is plain data; GPU objects never leave the worker.
+// Everything crossing it is plain data (structured clone) or File/Blob objects; GPU objects
+// never leave the worker. Progress comes back through callbacks the UI passes as comlink proxies.
 import type { AdapterDescription } from '../gpu/device';
 import type { SelfTestCase } from '../gpu/selftest';
+import type { BadRow, ColumnMapping, DatasetStats, DetectedFormat } from '../data';
+import type { MemoryEstimate } from '../train/memory';
+import type { TrainConfig } from '../train/config';
+import type { LossPoint, RunRecord } from '../train/checkpointStore';
+import type { TrainProgress } from '../train/trainer';
 
 export type EngineStatus =
   | { state: 'ready'; adapter: AdapterDescription }
@@ -13,12 +19,149 @@ export interface EngineEvents {
   onDeviceEvent(kind: 'lost' | 'error', message: string): void;
 }
 
+/** Where a model comes from. */
+export type ModelSource =
+  | { kind: 'demo' }
+  | { kind: 'files'; files: File[]; name?: string }
+  | { kind: 'url'; baseUrl: string; name?: string }
+  | { kind: 'hub'; repo: string; revision?: string; endpoint?: string };
+
+export interface ModelInfo {
+  name: string;
+  architecture: string;
+  hfArchitecture: string;
+  parameterCount: number;
+  layers: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  vocab: number;
+  maxPositions: number;
+  tiedEmbeddings: boolean;
+  hasChatTemplate: boolean;
+  weightBytes: number;
+  fingerprint: string;
+  /** notes the user should read (e.g. sliding window not used) */
+  notes: string[];
+}
+
+export interface LoadProgressEvent {
+  phase: 'download' | 'weights' | 'tokenizer' | 'done';
+  file?: string;
+  bytesDone: number;
+  bytesTotal: number | null;
+  fromCache?: boolean;
+}
+
+export type DatasetSource =
+  | { kind: 'sample' }
+  | { kind: 'file'; file: File };
+
+export interface DatasetOptions {
+  mapping?: ColumnMapping;
+  maxSeqLen: number;
+  trainOn: 'completions' | 'all';
+  onBadRow: 'skip' | 'stop';
+  validationFraction: number;
+  seed: number;
+}
+
+/** A rendered example for the preview: token pieces with whether each is trained. */
+export interface PreviewExample {
+  line: number;
+  pieces: { text: string; trained: boolean }[];
+}
+
+export interface DatasetInfo {
+  name: string;
+  format: DetectedFormat;
+  stats: DatasetStats;
+  badRows: BadRow[];
+  trainExamples: number;
+  validationExamples: number;
+  preview: PreviewExample[];
+  warnings: string[];
+  fingerprint: string;
+}
+
+export interface DatasetProgressEvent {
+  phase: 'reading' | 'tokenizing';
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface SamplingOptions {
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+  greedy: boolean;
+}
+
+export interface GenerateRequest {
+  prompt: string;
+  /** render as a chat turn with the model's chat template (or the default template) */
+  chat: boolean;
+  useAdapter: boolean;
+  sampling: SamplingOptions;
+}
+
+export interface GenerateEvents {
+  onToken(textSoFar: string, tokenCount: number): void;
+}
+
+export interface ExportedFile {
+  name: string;
+  bytes: Uint8Array;
+  mime: string;
+}
+
+export interface TrainEvents {
+  onProgress(p: TrainProgress): void;
+  onStatus(status: RunRecord['status'], message?: string): void;
+}
+
+export interface RunSummary {
+  id: string;
+  name: string;
+  status: RunRecord['status'];
+  step: number;
+  totalSteps: number;
+  checkpointStep: number;
+  updatedAt: number;
+  modelName: string;
+  datasetName: string;
+  history: LossPoint[];
+  message?: string;
+}
+
 export interface EngineApi {
   /** Acquire the GPU (idempotent). Never throws: failures come back as 'unavailable'. */
   init(): Promise<EngineStatus>;
   status(): Promise<EngineStatus | null>;
-  /** Subscribe to device events (pass a comlink proxy). */
   subscribe(events: EngineEvents): Promise<void>;
   /** Run the matmul kernels against the TS reference inside the worker. */
   selfTest(): Promise<SelfTestCase[]>;
+
+  loadModel(source: ModelSource, onProgress?: (e: LoadProgressEvent) => void): Promise<ModelInfo>;
+  loadDataset(source: DatasetSource, opts: DatasetOptions, onProgress?: (e: DatasetProgressEvent) => void): Promise<DatasetInfo>;
+  estimate(config: TrainConfig): Promise<MemoryEstimate>;
+
+  /** Start a new run; resolves when the run ends (finished, paused, stopped or failed). */
+  startTraining(config: TrainConfig, events: TrainEvents, name?: string): Promise<RunSummary>;
+  pause(): Promise<void>;
+  stop(): Promise<void>;
+  /** Continue a paused or interrupted run from its last checkpoint. */
+  resume(runId: string, events: TrainEvents): Promise<RunSummary>;
+  listRuns(): Promise<RunSummary[]>;
+  deleteRun(runId: string): Promise<void>;
+
+  generate(req: GenerateRequest, events?: GenerateEvents): Promise<string>;
+
+  exportPeft(runId?: string): Promise<ExportedFile[]>;
+  exportGguf(runId?: string): Promise<ExportedFile>;
+  exportMerged(runId?: string): Promise<ExportedFile[]>;
+  /** Import a PEFT adapter (adapter_config.json + adapter_model.safetensors) to chat or continue. */
+  importAdapter(files: File[]): Promise<{ rank: number; alpha: number; targetModules: string[] }>;
 }

@@ -39,7 +39,8 @@ function requireGpu(): GpuContext {
   return ctx;
 }
 
-const api: EngineApi = {
+// The model, dataset, training and export methods are being added (src/workers/engine.ts).
+const api: Pick<EngineApi, 'init' | 'status' | 'subscribe' | 'selfTest'> = {
   async init() {
     if (ctx && status) return status;
     starting ??= start().finally(() => (starting = null));
