@@ -1,0 +1,143 @@
+"""PyTorch CPU peer for Whetstone's training-speed benchmark: LoRA training steps per second.
+
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 reference/bench_torch.py \
+        --model smollm2-shape --layers 4 --seq 256 --batch 4 --rank 16 --steps 5 --warmup 2 --json
+
+Trains LoRA (rank --rank, alpha 2*rank, dropout 0) on every linear layer of every block
+(q,k,v,o,gate,up,down) of a Llama-shaped model with random frozen float32 weights, in float32 on
+the CPU with --threads threads (default 2). One step = forward, mean cross-entropy over
+batch*seq tokens, backward, gradient clipping at 1.0, AdamW update. --warmup steps run first and
+are not timed. Shapes:
+- stories260k: hidden 64, intermediate 172, 8 heads, 4 kv heads, vocab 512, tied, 5 layers.
+- smollm2-shape: SmolLM2-135M: hidden 576, intermediate 1536, 9 heads, 3 kv heads, vocab 49152,
+  tied embeddings, 30 layers (--layers overrides the layer count of either shape).
+Prints a summary, or with --json one JSON object: tokensPerSecond, msPerStep (mean of the timed
+steps), msPerStepMedian, msPerStepMin, stepMs (each timed step) and the configuration.
+
+Idle OpenMP threads spin by default and steal the (shared) cores from everything else, so the
+script sets OMP_WAIT_POLICY=PASSIVE before importing torch unless it is already set; set it in the
+shell too when you run other torch code.
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede `import torch`
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import lora  # noqa: E402
+from lib.transformer import llama_forward  # noqa: E402
+
+SHAPES = {
+    "stories260k": {"hidden_size": 64, "intermediate_size": 172, "num_attention_heads": 8,
+                    "num_key_value_heads": 4, "vocab_size": 512, "num_hidden_layers": 5},
+    "smollm2-shape": {"hidden_size": 576, "intermediate_size": 1536, "num_attention_heads": 9,
+                      "num_key_value_heads": 3, "vocab_size": 49152, "num_hidden_layers": 30},
+}
+
+
+def build(shape, layers, rank, gen):
+    """Random frozen weights (HF names, float32) and LoRA parameters for every linear layer."""
+    cfg = dict(SHAPES[shape], rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=True)
+    if layers is not None:
+        cfg["num_hidden_layers"] = layers
+    H, I, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+    nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    D = H // nh
+    shapes = {"model.embed_tokens.weight": (V, H), "model.norm.weight": (H,)}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        shapes.update({p + "input_layernorm.weight": (H,), p + "post_attention_layernorm.weight": (H,),
+                       p + "self_attn.q_proj.weight": (nh * D, H), p + "self_attn.k_proj.weight": (nkv * D, H),
+                       p + "self_attn.v_proj.weight": (nkv * D, H), p + "self_attn.o_proj.weight": (H, nh * D),
+                       p + "mlp.gate_proj.weight": (I, H), p + "mlp.up_proj.weight": (I, H),
+                       p + "mlp.down_proj.weight": (H, I)})
+    w = {}
+    for name, s in shapes.items():
+        if len(s) == 1:
+            w[name] = torch.ones(s)
+        else:
+            w[name] = torch.randn(*s, generator=gen) * (0.02 if "embed" in name else s[1] ** -0.5)  # HF init range
+    params = {}
+    for m in lora.llama_modules(cfg["num_hidden_layers"]):
+        out_f, in_f = w[m + ".weight"].shape
+        params[m] = (lora.init_a(gen, rank, in_f).requires_grad_(), torch.zeros(out_f, rank, requires_grad=True))
+    return cfg, w, params
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=sorted(SHAPES), default="stories260k")
+    ap.add_argument("--layers", type=int, default=None, help="layer count (default: the shape's own)")
+    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--rank", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=5, help="timed steps")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+    if args.steps < 1 or args.seq < 2 or args.batch < 1 or args.rank < 1 or args.warmup < 0:
+        ap.error("need --steps >= 1, --seq >= 2, --batch >= 1, --rank >= 1, --warmup >= 0")
+
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(args.seed)
+    cfg, w, params = build(args.model, args.layers, args.rank, gen)
+    scale = 2.0  # alpha = 2 * rank
+    lo = {m: (A, B, scale) for m, (A, B) in params.items()}
+    flat = [p for ab in params.values() for p in ab]
+    opt = torch.optim.AdamW(flat, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    V = cfg["vocab_size"]
+    tokens = torch.randint(0, V, (args.batch, args.seq + 1), generator=gen)
+    x, y = tokens[:, :-1], tokens[:, 1:]
+
+    def step():
+        logits = llama_forward(w, cfg, x, lora=lo)
+        loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(flat, 1.0)
+        opt.step()
+        return float(loss)
+
+    for _ in range(args.warmup):
+        step()
+    times, loss = [], None
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        loss = step()
+        times.append((time.perf_counter() - t0) * 1000.0)
+
+    tokens_per_step = args.batch * args.seq
+    mean_ms = sum(times) / len(times)
+    result = {
+        "peer": "pytorch-cpu", "torchVersion": torch.__version__, "threads": torch.get_num_threads(),
+        "ompWaitPolicy": os.environ.get("OMP_WAIT_POLICY"), "model": args.model,
+        "layers": cfg["num_hidden_layers"], "hidden": cfg["hidden_size"], "intermediate": cfg["intermediate_size"],
+        "heads": cfg["num_attention_heads"], "kvHeads": cfg["num_key_value_heads"], "vocab": V,
+        "seq": args.seq, "batch": args.batch, "rank": args.rank, "alpha": 2 * args.rank, "dtype": "float32",
+        "steps": args.steps, "warmup": args.warmup, "tokensPerStep": tokens_per_step,
+        "baseParams": sum(t.numel() for t in w.values()), "trainableParams": sum(p.numel() for p in flat),
+        "msPerStep": mean_ms, "msPerStepMedian": statistics.median(times), "msPerStepMin": min(times),
+        "stepMs": times, "tokensPerSecond": tokens_per_step * 1000.0 / mean_ms, "lastLoss": loss,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.model}: {result['layers']} layers, batch {args.batch} x seq {args.seq}, LoRA r={args.rank} "
+              f"({result['trainableParams']} trainable), float32, {result['threads']} threads")
+        print(f"  {mean_ms:.1f} ms/step (median {result['msPerStepMedian']:.1f}, min {min(times):.1f}), "
+              f"{result['tokensPerSecond']:.0f} tokens/s over {args.steps} steps after {args.warmup} warmup")
+
+
+if __name__ == "__main__":
+    main()
