@@ -6,7 +6,6 @@ import {
   ggufTensorF32,
   GgufType,
   hfToGgufName,
-  loraTargetShape,
   readGguf,
   writeGguf,
   writeGgufLora,
@@ -15,6 +14,7 @@ import {
 } from './gguf.ts';
 import { parseHfConfig, type ModelConfig } from './hfConfig.ts';
 import { halvesToInterleaved } from './llama2c.js';
+import { loraTargetShape } from './loraTargets.ts';
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -309,10 +309,11 @@ describe('writeGgufLora', () => {
     expect(w({ alpha: NaN })).toThrow(/alpha must be a positive number/);
     expect(w({ adapters: [] })).toThrow(/no adapters/);
     expect(w({ adapters: [q, q] })).toThrow(/appears twice/);
+    expect(w({ adapters: [q, { ...q, module: `base_model.model.${q.module}` }] })).toThrow(/appears twice/);
     expect(w({ rank: 3 })).toThrow(/"model.layers.0.self_attn.q_proj".a must be a Float32Array \[3, 16\]/);
     expect(w({ adapters: [{ ...q, b: new Float32Array(5) }] })).toThrow(/\.b must be a Float32Array \[16, 2\]/);
     expect(w({ adapters: [{ ...q, module: 'model.layers.9.self_attn.q_proj' }] })).toThrow(/is not a linear layer/);
-    expect(w({ adapters: [{ ...q, module: 'model.embed_tokens' }] })).toThrow(/embeddings and norms cannot take LoRA/);
+    expect(w({ adapters: [{ ...q, module: 'model.embed_tokens' }] })).toThrow(/"model.embed_tokens" is not a linear layer of this LlamaForCausalLM model \(2 layers; embeddings and norms/);
     const tied = parseHfConfig({ ...small, tie_word_embeddings: true });
     expect(() => writeGgufLora({ config: tied, alpha: 4, rank: 2, adapters: [{ module: 'lm_head', a: new Float32Array(32), b: new Float32Array(20) }] })).toThrow(/lm_head is not supported when the embeddings are tied/);
     const lm = lora(config, 'lm_head', 2, 3);

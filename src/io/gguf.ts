@@ -7,7 +7,10 @@
 // tensor starting at a multiple of the alignment (and padded after, the last one too: llama.cpp
 // reads the padded size). Everything little-endian.
 import { halvesToInterleaved } from './llama2c.js';
-import { expectedTensors, type Architecture, type ModelConfig } from './hfConfig.ts';
+import type { Architecture, ModelConfig } from './hfConfig.ts';
+import { canonicalModule, loraTargetShape, type LoraWeights } from './loraTargets.ts';
+
+export type { LoraWeights } from './loraTargets.ts';
 
 export class GgufError extends Error {
   constructor(message: string) {
@@ -431,15 +434,6 @@ export function hfToGgufName(hfName: string, arch: Architecture): string {
 
 // ---- LoRA adapters ----
 
-export interface LoraWeights {
-  /** HF module path, e.g. "model.layers.0.self_attn.q_proj" or "transformer.h.0.attn.c_attn". */
-  module: string;
-  /** [r, in], row-major (PEFT lora_A). */
-  a: Float32Array;
-  /** [out, r], row-major (PEFT lora_B). */
-  b: Float32Array;
-}
-
 export interface GgufLoraOptions {
   config: ModelConfig;
   /** lora_alpha; llama.cpp scales by alpha / r like PEFT. */
@@ -448,18 +442,6 @@ export interface GgufLoraOptions {
   adapters: readonly LoraWeights[];
   /** general.name */
   name?: string;
-}
-
-/** in/out features of a LoRA target module, from the base model's expected tensors. */
-export function loraTargetShape(config: ModelConfig, module: string): { in: number; out: number } {
-  const bare = module.startsWith('base_model.model.') ? module.slice('base_model.model.'.length) : module;
-  const withPrefix = config.architecture === 'gpt2' && !bare.startsWith('transformer.') && bare !== 'lm_head' ? `transformer.${bare}` : bare;
-  const t = expectedTensors(config).find((e) => e.name === `${withPrefix}.weight`);
-  if (!t || t.shape.length !== 2 || /embed_tokens|wte|wpe/.test(withPrefix)) {
-    throw new GgufError(`LoRA target "${module}" is not a linear layer of this ${config.hfArchitecture} model (embeddings and norms cannot take LoRA here).`);
-  }
-  // GPT-2's Conv1D stores [in, out]; nn.Linear stores [out, in]
-  return config.architecture === 'gpt2' && withPrefix !== 'lm_head' ? { in: t.shape[0], out: t.shape[1] } : { in: t.shape[1], out: t.shape[0] };
 }
 
 /**
@@ -478,8 +460,9 @@ export function writeGgufLora(o: GgufLoraOptions): Uint8Array<ArrayBuffer> {
   const tensors: GgufTensorIn[] = [];
   const seen = new Set<string>();
   for (const ad of o.adapters) {
-    if (seen.has(ad.module)) throw new GgufError(`writeGgufLora: "${ad.module}" appears twice.`);
-    seen.add(ad.module);
+    const canonical = canonicalModule(config, ad.module);
+    if (seen.has(canonical)) throw new GgufError(`writeGgufLora: "${ad.module}" appears twice.`);
+    seen.add(canonical);
     if (ad.module === 'lm_head' && config.tieWordEmbeddings) {
       throw new GgufError('writeGgufLora: LoRA on lm_head is not supported when the embeddings are tied (llama.cpp has no separate output tensor).');
     }

@@ -1,0 +1,55 @@
+// Which modules of a base model can carry LoRA, and their in/out sizes. Shared by the PEFT and
+// GGUF adapter formats.
+import { expectedTensors, type ModelConfig } from './hfConfig.ts';
+
+/** One LoRA pair in PEFT's layout. */
+export interface LoraWeights {
+  /** HF module path, e.g. "model.layers.0.self_attn.q_proj" or "transformer.h.0.attn.c_attn". */
+  module: string;
+  /** [r, in], row-major (PEFT lora_A). */
+  a: Float32Array;
+  /** [out, r], row-major (PEFT lora_B). */
+  b: Float32Array;
+}
+
+export class LoraTargetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LoraTargetError';
+  }
+}
+
+/**
+ * The module path as it appears in the model's own state dict: a PEFT "base_model.model."
+ * prefix is dropped and GPT-2 paths get their "transformer." prefix.
+ */
+export function canonicalModule(config: ModelConfig, module: string): string {
+  const bare = module.startsWith('base_model.model.') ? module.slice('base_model.model.'.length) : module;
+  return config.architecture === 'gpt2' && !bare.startsWith('transformer.') && bare !== 'lm_head' ? `transformer.${bare}` : bare;
+}
+
+/** Every linear module of the model that can take LoRA, in model order, with its sizes. */
+export function linearModules(config: ModelConfig): { module: string; in: number; out: number }[] {
+  const out: { module: string; in: number; out: number }[] = [];
+  for (const t of expectedTensors(config)) {
+    if (t.shape.length !== 2 || !t.name.endsWith('.weight') || /embed_tokens|\.wte\.|\.wpe\./.test(t.name)) continue;
+    const module = t.name.slice(0, -'.weight'.length);
+    // GPT-2's Conv1D stores [in, out]; nn.Linear (and GPT-2's lm_head) stores [out, in]
+    const conv1d = config.architecture === 'gpt2' && module !== 'lm_head';
+    out.push({ module, in: conv1d ? t.shape[0] : t.shape[1], out: conv1d ? t.shape[1] : t.shape[0] });
+  }
+  return out;
+}
+
+/** in/out features of a LoRA target module; throws for anything that is not a linear layer. */
+export function loraTargetShape(config: ModelConfig, module: string): { in: number; out: number } {
+  const name = canonicalModule(config, module);
+  const found = linearModules(config).find((m) => m.module === name);
+  if (!found) {
+    throw new LoraTargetError(
+      `LoRA target "${module}" is not a linear layer of this ${config.hfArchitecture} model ` +
+        `(${config.numLayers} layers; embeddings and norms cannot take LoRA here).`,
+    );
+  }
+  return { in: found.in, out: found.out };
+}

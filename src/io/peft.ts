@@ -1,0 +1,258 @@
+// PEFT LoRA adapters (what `peft` saves with save_pretrained and loads with
+// PeftModel.from_pretrained): adapter_model.safetensors with
+// base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight [out, r], and
+// adapter_config.json.
+import type { ByteSource } from './byteSource.ts';
+import type { ModelConfig } from './hfConfig.ts';
+import { canonicalModule, linearModules, loraTargetShape, type LoraWeights } from './loraTargets.ts';
+import { readSafetensorsHeader, readTensorF32, writeSafetensors } from './safetensors.ts';
+
+export type { LoraWeights } from './loraTargets.ts';
+
+export class PeftError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PeftError';
+  }
+}
+
+/** The adapter_config.json fields we use (others are kept in `raw`). */
+export interface PeftConfig {
+  r: number;
+  loraAlpha: number;
+  loraDropout: number;
+  /** A list of module-name suffixes, or one regex that must match whole module names. */
+  targetModules: string[] | string;
+  useRslora: boolean;
+  fanInFanOut: boolean;
+  baseModelNameOrPath: string | null;
+  taskType: string | null;
+  raw: Record<string, unknown>;
+}
+
+/** The scale PEFT applies to B·A: alpha / r, or alpha / sqrt(r) with rsLoRA. */
+export function loraScale(c: Pick<PeftConfig, 'r' | 'loraAlpha' | 'useRslora'>): number {
+  return c.useRslora ? c.loraAlpha / Math.sqrt(c.r) : c.loraAlpha / c.r;
+}
+
+export interface PeftWriteOptions {
+  config: ModelConfig;
+  r: number;
+  alpha: number;
+  dropout?: number;
+  useRslora?: boolean;
+  /** base_model_name_or_path: the Hub id or path of the base model, if known. */
+  baseModel?: string | null;
+  adapters: readonly LoraWeights[];
+}
+
+const PREFIX = 'base_model.model.';
+
+/**
+ * target_modules that select exactly the adapted modules: short suffixes ("q_proj") when they
+ * pick out exactly that set (PEFT matches `name == t or name.endswith("." + t)`), longer ones
+ * ("attn.c_proj") when the short one is ambiguous, else a regex of the full names.
+ */
+export function targetModulesFor(config: ModelConfig, modules: readonly string[]): string[] | string {
+  const all = linearModules(config).map((m) => m.module);
+  const chosen = new Set(modules.map((m) => canonicalModule(config, m)));
+  const matches = (t: string) => all.filter((n) => n === t || n.endsWith(`.${t}`));
+  const suffixes: string[] = [];
+  for (const m of chosen) {
+    const parts = m.split('.');
+    let picked: string | null = null;
+    for (let k = 1; k <= 2 && k <= parts.length; k++) {
+      const t = parts.slice(-k).join('.');
+      const hit = matches(t);
+      if (hit.every((n) => chosen.has(n))) {
+        picked = t;
+        break;
+      }
+    }
+    if (picked === null) {
+      const escaped = [...chosen].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+      return `^(?:${escaped.join('|')})$`;
+    }
+    if (!suffixes.includes(picked)) suffixes.push(picked);
+  }
+  return suffixes;
+}
+
+function checkPositive(what: string, v: unknown, integer: boolean): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isSafeInteger(v))) {
+    throw new PeftError(`writePeftAdapter: ${what} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(v)}.`);
+  }
+  return v;
+}
+
+/** adapter_model.safetensors and adapter_config.json for a LoRA adapter. */
+export function writePeftAdapter(o: PeftWriteOptions): { 'adapter_model.safetensors': Uint8Array<ArrayBuffer>; 'adapter_config.json': string } {
+  const { config } = o;
+  const r = checkPositive('r', o.r, true);
+  const alpha = checkPositive('alpha', o.alpha, false);
+  const dropout = o.dropout ?? 0;
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new PeftError(`writePeftAdapter: dropout must be in [0, 1), got ${JSON.stringify(dropout)}.`);
+  if (o.adapters.length === 0) throw new PeftError('writePeftAdapter: no adapters to write.');
+  const tensors = [];
+  const seen = new Set<string>();
+  for (const ad of o.adapters) {
+    const module = canonicalModule(config, ad.module);
+    if (seen.has(module)) throw new PeftError(`writePeftAdapter: "${ad.module}" appears twice.`);
+    seen.add(module);
+    const s = loraTargetShape(config, module);
+    if (!(ad.a instanceof Float32Array) || ad.a.length !== r * s.in) {
+      throw new PeftError(`writePeftAdapter: "${module}".a must be a Float32Array [${r}, ${s.in}] (${r * s.in} values), got ${ad.a?.length}.`);
+    }
+    if (!(ad.b instanceof Float32Array) || ad.b.length !== s.out * r) {
+      throw new PeftError(`writePeftAdapter: "${module}".b must be a Float32Array [${s.out}, ${r}] (${s.out * r} values), got ${ad.b?.length}.`);
+    }
+    tensors.push({ name: `${PREFIX}${module}.lora_A.weight`, dtype: 'F32' as const, shape: [r, s.in], data: ad.a });
+    tensors.push({ name: `${PREFIX}${module}.lora_B.weight`, dtype: 'F32' as const, shape: [s.out, r], data: ad.b });
+  }
+  const adapterConfig = {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: o.baseModel ?? null,
+    r,
+    lora_alpha: alpha,
+    lora_dropout: dropout,
+    target_modules: targetModulesFor(config, [...seen]),
+    bias: 'none',
+    use_rslora: o.useRslora ?? false,
+    // GPT-2's Conv1D stores weights as [in, out]; the LoRA matrices keep PEFT's usual layout
+    fan_in_fan_out: config.architecture === 'gpt2',
+    use_dora: false,
+    modules_to_save: null,
+    init_lora_weights: true,
+    inference_mode: true,
+    rank_pattern: {},
+    alpha_pattern: {},
+    layers_to_transform: null,
+    layers_pattern: null,
+    revision: null,
+  };
+  return {
+    'adapter_model.safetensors': writeSafetensors(tensors, { format: 'pt' }),
+    'adapter_config.json': JSON.stringify(adapterConfig, null, 2) + '\n',
+  };
+}
+
+/** Parses and validates adapter_config.json; refuses features we cannot apply. */
+export function parsePeftConfig(json: string | unknown, fileName = 'adapter_config.json'): PeftConfig {
+  function fail(problem: string, fix: string): never {
+    throw new PeftError(`${fileName}: ${problem}. ${fix}`);
+  }
+  let c: unknown = json;
+  if (typeof json === 'string') {
+    try {
+      c = JSON.parse(json);
+    } catch (e) {
+      fail(`is not valid JSON (${(e as Error).message})`, 'Export the adapter again.');
+    }
+  }
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) fail('must be a JSON object', 'Export the adapter again.');
+  const raw = c as Record<string, unknown>;
+  if (raw.peft_type !== 'LORA') fail(`peft_type is ${JSON.stringify(raw.peft_type)}`, 'Only LoRA adapters (peft_type "LORA") are supported.');
+  if (raw.task_type !== undefined && raw.task_type !== null && raw.task_type !== 'CAUSAL_LM') {
+    fail(`task_type is ${JSON.stringify(raw.task_type)}`, 'Only CAUSAL_LM adapters are supported.');
+  }
+  const r = raw.r;
+  if (typeof r !== 'number' || !Number.isSafeInteger(r) || r <= 0) fail(`r must be a positive integer, got ${JSON.stringify(r)}`, 'Fix adapter_config.json.');
+  const alpha = raw.lora_alpha ?? 8;
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) fail(`lora_alpha must be a positive number, got ${JSON.stringify(alpha)}`, 'Fix adapter_config.json.');
+  const dropout = raw.lora_dropout ?? 0;
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(`lora_dropout must be in [0, 1), got ${JSON.stringify(dropout)}`, 'Fix adapter_config.json.');
+  const tm = raw.target_modules;
+  if (!(typeof tm === 'string' || (Array.isArray(tm) && tm.length > 0 && tm.every((t) => typeof t === 'string')))) {
+    fail(`target_modules must be a list of module names or a regex string, got ${JSON.stringify(tm)}`, 'Fix adapter_config.json.');
+  }
+  if ((raw.bias ?? 'none') !== 'none') fail(`bias is ${JSON.stringify(raw.bias)}`, 'Only adapters trained with bias "none" are supported.');
+  if (raw.use_dora === true) fail('use_dora is true', 'DoRA adapters are not supported; train a plain LoRA adapter.');
+  for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
+    const v = raw[k];
+    if (v !== undefined && v !== null && (typeof v !== 'object' || Object.keys(v as object).length > 0)) {
+      fail(`${k} is ${JSON.stringify(v)}`, 'Per-module ranks and alphas are not supported.');
+    }
+  }
+  const mts = raw.modules_to_save;
+  if (mts !== undefined && mts !== null && !(Array.isArray(mts) && mts.length === 0)) {
+    fail(`modules_to_save is ${JSON.stringify(mts)}`, 'Adapters that also save fully trained modules are not supported.');
+  }
+  const bool = (k: string) => {
+    const v = raw[k] ?? false;
+    if (typeof v !== 'boolean') fail(`${k} must be true or false, got ${JSON.stringify(v)}`, 'Fix adapter_config.json.');
+    return v as boolean;
+  };
+  const base = raw.base_model_name_or_path;
+  return {
+    r: r as number,
+    loraAlpha: alpha as number,
+    loraDropout: dropout as number,
+    targetModules: typeof tm === 'string' ? tm : [...(tm as string[])],
+    useRslora: bool('use_rslora'),
+    fanInFanOut: bool('fan_in_fan_out'),
+    baseModelNameOrPath: typeof base === 'string' ? base : null,
+    taskType: typeof raw.task_type === 'string' ? raw.task_type : null,
+    raw,
+  };
+}
+
+/**
+ * Reads adapter_model.safetensors against its parsed config (F32, F16 or BF16 tensors, returned
+ * as f32). With `model`, every module must exist in the base model with matching sizes.
+ */
+export async function readPeftAdapter(
+  config: PeftConfig,
+  weights: ByteSource,
+  model?: ModelConfig,
+): Promise<{ config: PeftConfig; adapters: LoraWeights[] }> {
+  const file = weights.name;
+  function fail(problem: string, fix = 'The adapter files do not belong together or are corrupt; export the adapter again.'): never {
+    throw new PeftError(`${file}: ${problem}. ${fix}`);
+  }
+  const header = await readSafetensorsHeader(weights);
+  const pairs = new Map<string, { A?: string; B?: string }>();
+  for (const t of header.tensors) {
+    const m = /^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$/.exec(t.name);
+    if (!m) {
+      fail(`has tensor "${t.name}", which is not a LoRA weight (base_model.model.<module>.lora_A.weight / lora_B.weight)`, 'Only plain LoRA adapters are supported (no embeddings, biases or saved modules).');
+    }
+    const [, module, which] = m;
+    const p = pairs.get(module) ?? {};
+    if (p[which as 'A' | 'B']) fail(`has two lora_${which} tensors for "${module}"`);
+    p[which as 'A' | 'B'] = t.name;
+    pairs.set(module, p);
+  }
+  if (pairs.size === 0) fail('holds no LoRA tensors');
+  const r = config.r;
+  const adapters: LoraWeights[] = [];
+  const seen = new Set<string>();
+  for (const [module, p] of pairs) {
+    const canonical = model ? canonicalModule(model, module) : module;
+    if (seen.has(canonical)) fail(`has two LoRA pairs for "${canonical}"`);
+    seen.add(canonical);
+    if (!p.A || !p.B) fail(`has lora_${p.A ? 'A' : 'B'} but no lora_${p.A ? 'B' : 'A'} for "${module}"`);
+    const sa = header.byName.get(p.A)!.shape;
+    const sb = header.byName.get(p.B)!.shape;
+    if (sa.length !== 2 || sb.length !== 2 || sa[0] !== r || sb[1] !== r) {
+      fail(`"${module}" has lora_A [${sa}] and lora_B [${sb}], but adapter_config.json says r = ${r} (expected [${r}, in] and [out, ${r}])`);
+    }
+    if (model) {
+      let s: { in: number; out: number };
+      try {
+        s = loraTargetShape(model, module);
+      } catch (e) {
+        fail((e as Error).message.replace(/\.$/, ''), 'Was this adapter trained on a different base model?');
+      }
+      if (s.in !== sa[1] || s.out !== sb[0]) {
+        fail(`"${module}" is [in ${sa[1]}, out ${sb[0]}] but the base model's layer is [in ${s.in}, out ${s.out}]`, 'Was this adapter trained on a different base model?');
+      }
+    }
+    adapters.push({
+      module: canonical,
+      a: await readTensorF32(weights, header, p.A),
+      b: await readTensorF32(weights, header, p.B),
+    });
+  }
+  return { config, adapters };
+}
