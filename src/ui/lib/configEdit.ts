@@ -1,0 +1,53 @@
+// Editing a TrainConfig from the form: one flat key per field (LoRA settings included), issues
+// from validateConfig attached to the fields they concern, and which preset the config matches.
+import { PRESETS, withPreset, type ConfigIssue, type LoraSettings, type TrainConfig } from '../../train/config';
+
+export type LoraKey = keyof LoraSettings;
+export type TopKey = Exclude<keyof TrainConfig, 'method' | 'lora'>;
+export type FieldKey = TopKey | LoraKey;
+export type PresetName = keyof typeof PRESETS;
+
+const LORA_KEYS: readonly LoraKey[] = ['rank', 'alpha', 'dropout', 'targetModules', 'useRslora'];
+
+export function isLoraKey(k: FieldKey): k is LoraKey {
+  return (LORA_KEYS as readonly string[]).includes(k);
+}
+
+export function getField(c: TrainConfig, k: FieldKey): unknown {
+  return isLoraKey(k) ? c.lora[k] : c[k];
+}
+
+export function setField(c: TrainConfig, k: FieldKey, value: unknown): TrainConfig {
+  if (isLoraKey(k)) return { ...c, lora: { ...c.lora, [k]: value } };
+  return { ...c, [k]: value };
+}
+
+/** Issues by field key; validateConfig reports both betas under "betas". */
+export function issuesByField(issues: readonly ConfigIssue[]): Partial<Record<FieldKey, string>> {
+  const out: Partial<Record<FieldKey, string>> = {};
+  for (const i of issues) {
+    const keys = i.field === 'betas' ? (['beta1', 'beta2'] as FieldKey[]) : [i.field as FieldKey];
+    for (const k of keys) out[k] = out[k] ? `${out[k]} ${i.message}` : i.message;
+  }
+  return out;
+}
+
+function sameConfig(a: TrainConfig, b: TrainConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The preset the config is exactly at (applying it again would change nothing), or null. */
+export function matchingPreset(c: TrainConfig): PresetName | null {
+  for (const name of Object.keys(PRESETS) as PresetName[]) if (sameConfig(withPreset(c, name), c)) return name;
+  return null;
+}
+
+/**
+ * Optimizer steps the run will take: exact with max steps, else an upper bound (packing puts
+ * several examples in a sequence, so the trainer may need fewer); null when unknown.
+ */
+export function plannedSteps(c: TrainConfig, trainExamples: number | null): number | null {
+  if (c.maxSteps > 0) return c.maxSteps;
+  if (trainExamples === null || !(c.batchSize > 0) || !(c.gradAccumulation > 0) || !(c.epochs > 0)) return null;
+  return Math.max(1, Math.ceil((Math.ceil(trainExamples / c.batchSize) * c.epochs) / c.gradAccumulation));
+}
