@@ -26,15 +26,15 @@ interface Case {
   docIds?: number[];
 }
 
-// Not multiples of the workgroup (32/64 rows) or key block (1/16/32), T = 1, D not a multiple
-// of 4, D = MAX_D, MHA, MQA, rep 3, contiguous and interleaved documents.
+// Not multiples of the workgroup (32/64 rows) or key block (1/16/32), T = 1, the smallest D,
+// D = MAX_D, MHA, MQA, rep 3, contiguous and interleaved documents.
 const CASES: Case[] = [
   { name: 'single token', B: 1, T: 1, Hq: 1, Hkv: 1, D: 8 },
   { name: 'gqa', B: 2, T: 13, Hq: 4, Hkv: 2, D: 8 },
-  { name: 'mqa D=5 several key blocks', B: 1, T: 37, Hq: 3, Hkv: 1, D: 5 },
+  { name: 'mqa D=4 several key blocks', B: 1, T: 37, Hq: 3, Hkv: 1, D: 4 },
   { name: 'rep 3 packed docs D=12', B: 2, T: 9, Hq: 6, Hkv: 2, D: 12, docIds: [0, 0, 0, 1, 1, 1, 1, 2, 2, 5, 5, 5, 5, 5, 7, 7, 7, 7] },
   { name: 'mha D=128', B: 1, T: 5, Hq: 2, Hkv: 2, D: 128 },
-  { name: 'interleaved docs, two workgroups', B: 1, T: 70, Hq: 2, Hkv: 1, D: 7, docIds: Array.from({ length: 70 }, (_, i) => (i * 7) % 3) },
+  { name: 'interleaved docs, two workgroups', B: 1, T: 70, Hq: 2, Hkv: 1, D: 8, docIds: Array.from({ length: 70 }, (_, i) => (i * 7) % 3) },
 ];
 
 interface Inputs {
@@ -135,6 +135,7 @@ describe('attention options', () => {
     await expect(attentionForward(ctx, q, kv, kv, shape)).rejects.toThrow(/attentionForward: k must be a f32 tensor of 8 elements/);
     await expect(attentionForward(ctx, q, q, q, { ...shape, Hkv: 2 })).rejects.toThrow(/Hq \(3\) must be a multiple of Hkv \(2\)/);
     await expect(attentionForward(ctx, q, q, q, { B: 1, T: 1, Hq: 1, Hkv: 1, D: 129 })).rejects.toThrow(/D = 129 exceeds 128/);
+    await expect(attentionForward(ctx, q, q, q, { B: 1, T: 2, Hq: 2, Hkv: 2, D: 6 })).rejects.toThrow(/D = 6 must be a multiple of 4/);
     await expect(attentionForward(ctx, q, q, q, { ...shape, Hkv: 3, variant: 'nope' })).rejects.toThrow(/unknown variant 'nope'/);
     await expect(
       attentionForward(ctx, q, q, q, { ...shape, Hkv: 3, docIds: q }),
@@ -147,8 +148,8 @@ describe('attention options', () => {
 
 describe('attention backward vs central finite differences of the forward', () => {
   const fdCases: Case[] = [
-    { name: 'gqa', B: 1, T: 4, Hq: 2, Hkv: 1, D: 3 },
-    { name: 'docs, two batches', B: 2, T: 3, Hq: 2, Hkv: 2, D: 2, docIds: [0, 1, 1, 4, 4, 2] },
+    { name: 'gqa', B: 1, T: 4, Hq: 2, Hkv: 1, D: 4 },
+    { name: 'docs, two batches', B: 2, T: 3, Hq: 2, Hkv: 2, D: 4, docIds: [0, 1, 1, 4, 4, 2] },
   ];
   it.each(fdCases.map((c) => [c.name, c] as const))('%s', async (_, c) => {
     const ctx = await getTestGpu();

@@ -5,7 +5,8 @@
 //   token i attends to j only if j <= i and docId[j] == docId[i] (packed sequences). lse is
 //   (B, Hq, T) f32 (natural log-sum-exp of the scaled scores), saved by forward for backward.
 // Tensors are checked by dtype and element count only, so (N, Hq*D) projection outputs can be
-// passed as they are. Nothing allocated here grows with T²: the forward keeps an online softmax
+// passed as they are. D must be a multiple of 4 (the kernels read rows as vec4s; every common
+// head dim is) and at most 128; each head dim gets its own compiled pipelines. Nothing allocated here grows with T²: the forward keeps an online softmax
 // per query row, the backward recomputes probabilities from q, k and lse.
 // Kernels: shaders/attention.wgsl (forward, also used by KV-cache decode in attentionDecode.ts),
 // shaders/attention_bwd_pre.wgsl (delta), attention_bwd_dq.wgsl, attention_bwd_dkdv.wgsl.
@@ -23,7 +24,7 @@ export const ATTENTION_BWD_PRE_SHADER: WgslSource = { file: 'attention_bwd_pre.w
 export const ATTENTION_BWD_DQ_SHADER: WgslSource = { file: 'attention_bwd_dq.wgsl', code: dqCode };
 export const ATTENTION_BWD_DKDV_SHADER: WgslSource = { file: 'attention_bwd_dkdv.wgsl', code: dkdvCode };
 
-/** Largest head dim the kernels' register arrays hold (MAX_D in the .wgsl files). */
+/** Largest head dim the kernels' register arrays hold (MAX_D4 * 4 in the .wgsl files). */
 export const ATTENTION_MAX_D = 128;
 /** Largest key block of the forward's online softmax (MAX_BK in attention.wgsl). */
 const MAX_BK = 32;
@@ -107,8 +108,9 @@ export function checkAttentionShape(op: string, s: { B: number; T: number; Hq: n
   for (const k of ['B', 'T', 'Hq', 'Hkv', 'D'] as const) positiveInt(op, k, s[k]);
   if (s.Hq % s.Hkv !== 0) throw new Error(`${op}: Hq (${s.Hq}) must be a multiple of Hkv (${s.Hkv})`);
   if (s.D > ATTENTION_MAX_D) {
-    throw new Error(`${op}: head dim D = ${s.D} exceeds ${ATTENTION_MAX_D}; raise MAX_D in the attention shaders`);
+    throw new Error(`${op}: head dim D = ${s.D} exceeds ${ATTENTION_MAX_D}; raise MAX_D4 in the attention shaders`);
   }
+  if (s.D % 4 !== 0) throw new Error(`${op}: head dim D = ${s.D} must be a multiple of 4 (rows are read as vec4s)`);
   const scale = s.scale ?? 1 / Math.sqrt(s.D);
   if (!Number.isFinite(scale)) throw new Error(`${op}: scale must be finite, got ${scale}`);
   return scale;
@@ -163,14 +165,14 @@ export async function recordAttentionForward(
   const pipeline = await ctx.pipelines.get({
     shader: ATTENTION_SHADER,
     entryPoint: `attention_fwd_v${a.variant.version}`,
-    constants: { WG: a.variant.wg, BK: a.variant.bk },
+    constants: { WG: a.variant.wg, BK: a.variant.bk, D4: a.D / 4 },
   });
   const rows = a.B * a.Tq * a.Hq;
   const [gx, gy] = grid1d(ctx, Math.ceil(rows / a.variant.wg));
   const params = new ArrayBuffer(48);
   const u = new Uint32Array(params);
-  u.set([a.B, a.Tq, a.Tk, a.Hq, a.Hkv, a.D, a.qPos0, a.docIds ? 1 : 0, rows, gx * a.variant.wg]);
-  new Float32Array(params)[10] = a.scale;
+  u.set([a.B, a.Tq, a.Tk, a.Hq, a.Hkv, a.qPos0, a.docIds ? 1 : 0, rows, gx * a.variant.wg]);
+  new Float32Array(params)[9] = a.scale;
   dispatch(ctx, {
     pipeline,
     bindings: [q, k, v, a.docIds ?? ctx.emptyBuffer, out, lse],
@@ -252,12 +254,13 @@ export async function attentionBackward(
     [['q', q], ['k', k], ['v', v], ['out', out], ['lse', lse], ['dout', dout], ['docIds', opts.docIds]],
   );
   const wg = variant.wg;
+  const D4 = D / 4;
   const doc = opts.docIds ?? ctx.emptyBuffer;
   const shape = `B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}`;
   const [pre, dqPipe, dkdvPipe] = await Promise.all([
-    ctx.pipelines.get({ shader: ATTENTION_BWD_PRE_SHADER, entryPoint: 'attention_bwd_delta', constants: { WG: wg } }),
-    ctx.pipelines.get({ shader: ATTENTION_BWD_DQ_SHADER, entryPoint: `attention_bwd_dq_v${variant.version}`, constants: { WG: wg } }),
-    ctx.pipelines.get({ shader: ATTENTION_BWD_DKDV_SHADER, entryPoint: `attention_bwd_dkdv_v${variant.version}`, constants: { WG: wg } }),
+    ctx.pipelines.get({ shader: ATTENTION_BWD_PRE_SHADER, entryPoint: 'attention_bwd_delta', constants: { WG: wg, D4 } }),
+    ctx.pipelines.get({ shader: ATTENTION_BWD_DQ_SHADER, entryPoint: `attention_bwd_dq_v${variant.version}`, constants: { WG: wg, D4 } }),
+    ctx.pipelines.get({ shader: ATTENTION_BWD_DKDV_SHADER, entryPoint: `attention_bwd_dkdv_v${variant.version}`, constants: { WG: wg, D4 } }),
   ]);
 
   const qRows = B * T * Hq;
@@ -265,15 +268,15 @@ export async function attentionBackward(
   dispatch(ctx, {
     pipeline: pre,
     bindings: [out, dout, lse, scratch],
-    uniforms: new Uint32Array([T, Hq, D, qRows, qx * wg, 0, 0, 0]),
+    uniforms: new Uint32Array([T, Hq, qRows, qx * wg]),
     workgroups: [qx, qy],
     label: `attention bwd delta ${shape}`,
   });
 
   const params = (rows: number, stride: number) => {
     const buf = new ArrayBuffer(32);
-    new Uint32Array(buf).set([T, Hq, Hkv, D, opts.docIds ? 1 : 0, rows, stride]);
-    new Float32Array(buf)[7] = scale;
+    new Uint32Array(buf).set([T, Hq, Hkv, opts.docIds ? 1 : 0, rows, stride]);
+    new Float32Array(buf)[6] = scale;
     return new Uint32Array(buf);
   };
   dispatch(ctx, {

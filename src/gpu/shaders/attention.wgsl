@@ -6,6 +6,8 @@
 //   docIds is (B * Tk) i32, read only when params.has_doc == 1 (then Tq == Tk and q_pos0 == 0)
 //   out    is (B, Tq, Hq, D) f32
 //   lse    is (B, Hq, Tq) f32: natural log-sum-exp of the scaled scores of each query row
+// The f32 tensors are bound as vec4 arrays: D is a multiple of 4, D4 = D / 4 (an override, so
+// the loops over the head dim have a fixed trip count and the register arrays stay registers).
 // Query row t of head h attends key j iff j <= q_pos0 + t (and docIds[j] == docIds[t] with docIds),
 // through kv head h / (Hq / Hkv) (Hugging Face repeat_kv order). The key j == position of the
 // query is always allowed, so every row has at least one key and lse is finite.
@@ -13,7 +15,8 @@
 // q_pos0 = pos.
 // Numbered kernel versions (chosen by ops/attention.ts):
 //   attention_fwd_v1: one thread per (b, t, h) query row; q and the accumulator in registers
-//                     (MAX_D4 vec4s, D <= MAX_D), k/v rows read straight from storage.
+//                     (arrays of MAX_D4 vec4s of which the first D4 are used), k/v rows read
+//                     straight from storage (a workgroup's rows share them through the cache).
 
 struct Params {
   B: u32,
@@ -21,71 +24,32 @@ struct Params {
   Tk: u32,
   Hq: u32,
   Hkv: u32,
-  D: u32,
   q_pos0: u32,
   has_doc: u32,
   rows: u32,       // B * Tq * Hq
   row_stride: u32, // threads per grid row: groups_x * WG (2-D grids for many rows)
   scale: f32,
-  _pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> docIds: array<i32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
 
-// Register arrays are sized for the largest head dim; rows with D < MAX_D use the first
-// ceil(D / 4) vec4s, the missing lanes of the last one held at zero.
-const MAX_D: u32 = 128u;
-const MAX_D4: u32 = MAX_D / 4u;
+// Register arrays are sized for the largest head dim (MAX_D = 128).
+const MAX_D4: u32 = 32u;
 const MAX_BK: u32 = 32u;
-// Stands for -infinity (WGSL has no infinities); a masked score is never this value.
+// Stands for -infinity (WGSL has no infinities); a real score is never this value.
 const NEG: f32 = -3.0e38;
 
 override WG: u32 = 64;
 // keys per online-softmax step (one rescale of the accumulator per block); at most MAX_BK
 override BK: u32 = 16;
-
-// Four consecutive values of a row starting at element 4c; lanes at or past D read as zero.
-fn ld_q(base: u32, c: u32) -> vec4<f32> {
-  let d = 4u * c;
-  if (d + 4u <= params.D) {
-    return vec4<f32>(q[base + d], q[base + d + 1u], q[base + d + 2u], q[base + d + 3u]);
-  }
-  var r = vec4<f32>(0.0);
-  for (var e = 0u; d + e < params.D; e++) {
-    r[e] = q[base + d + e];
-  }
-  return r;
-}
-
-fn ld_k(base: u32, c: u32) -> vec4<f32> {
-  let d = 4u * c;
-  if (d + 4u <= params.D) {
-    return vec4<f32>(k[base + d], k[base + d + 1u], k[base + d + 2u], k[base + d + 3u]);
-  }
-  var r = vec4<f32>(0.0);
-  for (var e = 0u; d + e < params.D; e++) {
-    r[e] = k[base + d + e];
-  }
-  return r;
-}
-
-fn ld_v(base: u32, c: u32) -> vec4<f32> {
-  let d = 4u * c;
-  if (d + 4u <= params.D) {
-    return vec4<f32>(v[base + d], v[base + d + 1u], v[base + d + 2u], v[base + d + 3u]);
-  }
-  var r = vec4<f32>(0.0);
-  for (var e = 0u; d + e < params.D; e++) {
-    r[e] = v[base + d + e];
-  }
-  return r;
-}
+// head dim / 4, at most MAX_D4
+override D4: u32 = 2;
 
 @compute @workgroup_size(WG)
 fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -93,7 +57,6 @@ fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (row >= params.rows) {
     return;
   }
-  let D = params.D;
   let Hq = params.Hq;
   let Hkv = params.Hkv;
   let Tk = params.Tk;
@@ -101,14 +64,13 @@ fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = (row / Hq) % params.Tq;
   let b = row / (Hq * params.Tq);
   let g = h / (Hq / Hkv);
-  let nd4 = (D + 3u) / 4u;
   let has_doc = params.has_doc == 1u;
 
   // q is pre-multiplied by the scale so a score is one dot product.
   var qr: array<vec4<f32>, MAX_D4>;
   var acc: array<vec4<f32>, MAX_D4>;
-  for (var c = 0u; c < nd4; c++) {
-    qr[c] = ld_q(row * D, c) * params.scale;
+  for (var c = 0u; c < D4; c++) {
+    qr[c] = q[row * D4 + c] * params.scale;
     acc[c] = vec4<f32>(0.0);
   }
   var doc = 0;
@@ -121,16 +83,16 @@ fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   var l = 0.0; // running sum of exp(score - m)
   var s: array<f32, MAX_BK>;
   for (var j0 = 0u; j0 <= last; j0 += BK) {
-    let n = min(BK, last + 1u - j0);
+    // Fixed-length blocks (unrollable); keys past `last` are masked like other documents'.
     var mb = NEG;
-    for (var jj = 0u; jj < n; jj++) {
+    for (var jj = 0u; jj < BK; jj++) {
       let j = j0 + jj;
       var sc = NEG;
-      if (!has_doc || docIds[b * Tk + j] == doc) {
-        let kb = ((b * Tk + j) * Hkv + g) * D;
+      if (j <= last && (!has_doc || docIds[b * Tk + j] == doc)) {
+        let kb = ((b * Tk + j) * Hkv + g) * D4;
         var dv = vec4<f32>(0.0);
-        for (var c = 0u; c < nd4; c++) {
-          dv = fma(qr[c], ld_k(kb, c), dv);
+        for (var c = 0u; c < D4; c++) {
+          dv = fma(qr[c], k[kb + c], dv);
         }
         sc = dv.x + dv.y + dv.z + dv.w;
         mb = max(mb, sc);
@@ -144,33 +106,25 @@ fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
     // the first live block has nothing to rescale (and exp(NEG - m_new) is best not evaluated)
     let corr = select(exp(m - m_new), 0.0, m == NEG);
     l *= corr;
-    for (var c = 0u; c < nd4; c++) {
+    for (var c = 0u; c < D4; c++) {
       acc[c] *= corr;
     }
-    for (var jj = 0u; jj < n; jj++) {
-      if (s[jj] == NEG) {
-        continue;
-      }
-      let p = exp(s[jj] - m_new);
-      l += p;
-      let vb = ((b * Tk + j0 + jj) * Hkv + g) * D;
-      for (var c = 0u; c < nd4; c++) {
-        acc[c] = fma(vec4<f32>(p), ld_v(vb, c), acc[c]);
+    for (var jj = 0u; jj < BK; jj++) {
+      if (s[jj] != NEG) {
+        let p = exp(s[jj] - m_new);
+        l += p;
+        let vb = ((b * Tk + j0 + jj) * Hkv + g) * D4;
+        for (var c = 0u; c < D4; c++) {
+          acc[c] = fma(vec4<f32>(p), v[vb + c], acc[c]);
+        }
       }
     }
     m = m_new;
   }
 
   let inv_l = 1.0 / l;
-  let ob = row * D;
-  for (var c = 0u; c < nd4; c++) {
-    let o = acc[c] * inv_l;
-    for (var e = 0u; e < 4u; e++) {
-      let d = 4u * c + e;
-      if (d < D) {
-        out[ob + d] = o[e];
-      }
-    }
+  for (var c = 0u; c < D4; c++) {
+    out[row * D4 + c] = acc[c] * inv_l;
   }
   lse[(b * Hq + h) * params.Tq + t] = m + log(l);
 }
