@@ -42,7 +42,7 @@ interface Case {
   positions: number[];
 }
 
-// pair counts N*H*D/2 of 1, 84, 320 and 2*1*64*... (not multiples of the 256-thread workgroup);
+// (token, pair) thread counts of 1, 28, 160, 576 and 33 (not multiples of the 256-thread workgroup);
 // positions up to 2047 where HF models live, a restart for packed documents.
 const CASES: Case[] = [
   { name: 'one pair at position 0', H: 1, D: 2, theta: 10000, positions: [0] },

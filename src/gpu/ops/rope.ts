@@ -87,7 +87,7 @@ async function rope(op: string, dir: 1 | -1, ctx: GpuContext, x: Tensor, positio
   const invFreq = o.invFreq ?? cachedInvFreq(ctx, theta, D);
   const y = o.out ?? emptyTensor(ctx, 'f32', [N, H, D], dir === 1 ? 'rope y' : 'rope dx');
   const pipeline = await ctx.pipelines.get({ shader: ROPE_SHADER, entryPoint: 'rope_apply', constants: { WG } });
-  const count = (N * H * D) / 2;
+  const count = (N * D) / 2; // one thread per (token, pair), looping over heads
   const [gx, gy] = grid1d(ctx, Math.ceil(count / WG));
   const params = new ArrayBuffer(32);
   new Uint32Array(params).set([H, D / 2, count, gx * WG]);

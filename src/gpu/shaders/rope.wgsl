@@ -12,12 +12,13 @@
 // polynomials) rather than with the built-ins, whose accuracy WGSL only bounds on [-pi, pi] and
 // which several GPUs evaluate far less accurately for arguments in the thousands. Accurate to a
 // few f32 ulps for |angle| < 6434 (positions < 6434 at any theta), degrading slowly beyond.
-// One thread per (token, head, pair); dispatch may be 2-D (x * y groups) for large N.
+// One thread per (token, pair) applying the same rotation to all H heads (sin/cos cost more
+// than the rotation); dispatch may be 2-D (x * y groups) for large N.
 
 struct Params {
   H: u32,
   half_d: u32,     // D / 2
-  count: u32,      // N * H * D/2 pairs
+  count: u32,      // N * D/2 (token, pair) threads
   row_stride: u32, // threads per grid row: groups_x * WG
   pos_offset: i32,
   dir: f32,        // 1 forward, -1 backward
@@ -80,15 +81,16 @@ fn rope_apply(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let half_d = params.half_d;
   let i = idx % half_d;
-  let nh = idx / half_d; // (token, head) index
-  let n = nh / params.H;
+  let n = idx / half_d;
   let angle = f32(pos[n] + params.pos_offset) * inv_freq[i];
   let sc = sin_cos(angle);
   let sn = sc.x * params.dir;
   let cs = sc.y;
-  let base = nh * 2u * half_d + i;
-  let x1 = x[base];
-  let x2 = x[base + half_d];
-  y[base] = x1 * cs - x2 * sn;
-  y[base + half_d] = x2 * cs + x1 * sn;
+  for (var h = 0u; h < params.H; h++) {
+    let base = (n * params.H + h) * 2u * half_d + i;
+    let x1 = x[base];
+    let x2 = x[base + half_d];
+    y[base] = x1 * cs - x2 * sn;
+    y[base + half_d] = x2 * cs + x1 * sn;
+  }
 }
