@@ -61,11 +61,13 @@ export function dropoutThreshold(p: number): number {
   return Math.round(p * 2 ** 24);
 }
 
-function checkDropout(d: LoraDropout | null): void {
+function checkOptions(op: string, o: LoraOptions): void {
+  if (!Number.isFinite(o.scale)) throw new Error(`${op}: scale must be a finite number (alpha/r, see loraScale), got ${o.scale}`);
+  const d = o.dropout;
   if (!d) return;
-  if (!(d.p >= 0 && d.p < 1)) throw new Error(`lora: dropout p must be in [0, 1), got ${d.p}`);
+  if (!(d.p >= 0 && d.p < 1)) throw new Error(`${op}: dropout p must be in [0, 1), got ${d.p}`);
   if (!Number.isInteger(d.seed) || d.seed < 0 || d.seed > 0xffffffff) {
-    throw new Error(`lora: dropout seed must be an integer in [0, 2^32), got ${d.seed}`);
+    throw new Error(`${op}: dropout seed must be an integer in [0, 2^32), got ${d.seed}`);
   }
 }
 
@@ -106,21 +108,20 @@ interface Product {
 async function product(ctx: GpuContext, q: Product, dropout: LoraDropout | null, variantName: string) {
   const v = LORA_VARIANTS[variantName];
   if (!v) throw new Error(`lora: unknown variant '${variantName}' (have ${Object.keys(LORA_VARIANTS).join(', ')})`);
+  const drop = dropout && dropout.p > 0 ? dropout : null;
   const pipeline = await ctx.pipelines.get({
     shader: LORA_SHADER,
     entryPoint: `lora_mm_v${v.version}`,
-    constants: { WG_X: v.wgX, WG_Y: v.wgY },
+    constants: { WG_X: v.wgX, WG_Y: v.wgY, MASK_ON: drop ? MASK[q.mask] : MASK.none },
   });
-  const drop = dropout && dropout.p > 0 ? dropout : null;
   const raw = new ArrayBuffer(64);
   const u = new Uint32Array(raw);
   const f = new Float32Array(raw);
   u.set([q.M, q.P, q.K, q.accumulate ? 1 : 0, q.aSm, q.aSk, q.bSk, q.bSn]);
-  u[8] = drop ? MASK[q.mask] : MASK.none;
-  u[9] = drop ? drop.seed >>> 0 : 0;
-  u[10] = drop ? dropoutThreshold(drop.p) : 0;
-  f[11] = q.alpha;
-  f[12] = drop ? 1 / (1 - drop.p) : 1;
+  u[8] = drop ? drop.seed >>> 0 : 0;
+  u[9] = drop ? dropoutThreshold(drop.p) : 0;
+  f[10] = q.alpha;
+  f[11] = drop ? 1 / (1 - drop.p) : 1;
   const [tp, tm] = OUTPUTS_PER_THREAD[v.version];
   dispatch(ctx, {
     pipeline,
@@ -148,7 +149,7 @@ export async function loraForward(
   const [r] = expect2d(A, 'A', null, IN, op);
   const [OUT] = expect2d(B, 'B', null, r, op);
   expect2d(y, 'y', N, OUT, op);
-  checkDropout(opts.dropout);
+  checkOptions(op, opts);
   const u = opts.u ?? emptyTensor(ctx, 'f32', [N, r], 'lora u');
   expect2d(u, 'u', N, r, op);
   const variant = opts.variant ?? DEFAULT_LORA_VARIANT;
@@ -202,7 +203,7 @@ export async function loraBackward(
   expect2d(grads.dA, 'dA', r, IN, op);
   expect2d(grads.dB, 'dB', OUT, r, op);
   if (grads.dx) expect2d(grads.dx, 'dx', N, IN, op);
-  checkDropout(opts.dropout);
+  checkOptions(op, opts);
   const du = opts.du ?? emptyTensor(ctx, 'f32', [N, r], 'lora du');
   expect2d(du, 'du', N, r, op);
   const variant = opts.variant ?? DEFAULT_LORA_VARIANT;
