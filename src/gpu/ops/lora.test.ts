@@ -260,6 +260,8 @@ describe('lora input checks', () => {
     await expect(loraForward(ctx, x, A, B, y, { scale: 1, dropout: null })).rejects.toThrow(/loraForward: A is \[2,4\]/);
     await expect(loraForward(ctx, x, A2, B, x, { scale: 1, dropout: null })).rejects.toThrow(/loraForward: y is \[2,3\]/);
     await expect(loraForward(ctx, x, A2, B, y, { scale: 1, dropout: { p: 1, seed: 0 } })).rejects.toThrow(/dropout p/);
+    await expect(loraForward(ctx, x, A2, B, y, { scale: NaN, dropout: null })).rejects.toThrow(/scale must be a finite number/);
+    await expect(loraForward(ctx, x, A2, B, y, { scale: 1, dropout: null, variant: 'v9' })).rejects.toThrow(/unknown variant 'v9'/);
     await expect(
       loraBackward(ctx, x, A2, B, y, y, { scale: 1, dropout: null }, { dA: A2, dB: B, dx: null }),
     ).rejects.toThrow(/loraBackward: u is \[2,5\]/);
