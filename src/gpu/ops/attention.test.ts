@@ -132,14 +132,14 @@ describe('attention options', () => {
     const q = uploadF32(ctx, new Float32Array(2 * 3 * 4), [2, 3, 4], 'q');
     const kv = uploadF32(ctx, new Float32Array(2 * 3 * 2), [2, 3, 2], 'kv');
     const shape = { B: 1, T: 2, Hq: 3, Hkv: 1, D: 4 };
-    await expect(attentionForward(ctx, q, kv, kv, shape)).rejects.toThrow(/attentionForward: k must be a f32 tensor of 8 elements/);
+    await expect(attentionForward(ctx, q, kv, kv, shape)).rejects.toThrow(/attentionForward: k must be an f32 tensor of 8 elements/);
     await expect(attentionForward(ctx, q, q, q, { ...shape, Hkv: 2 })).rejects.toThrow(/Hq \(3\) must be a multiple of Hkv \(2\)/);
     await expect(attentionForward(ctx, q, q, q, { B: 1, T: 1, Hq: 1, Hkv: 1, D: 129 })).rejects.toThrow(/D = 129 exceeds 128/);
     await expect(attentionForward(ctx, q, q, q, { B: 1, T: 2, Hq: 2, Hkv: 2, D: 6 })).rejects.toThrow(/D = 6 must be a multiple of 4/);
     await expect(attentionForward(ctx, q, q, q, { ...shape, Hkv: 3, variant: 'nope' })).rejects.toThrow(/unknown variant 'nope'/);
     await expect(
       attentionForward(ctx, q, q, q, { ...shape, Hkv: 3, docIds: q }),
-    ).rejects.toThrow(/docIds must be a i32 tensor of 2 elements/);
+    ).rejects.toThrow(/docIds must be an i32 tensor of 2 elements/);
     await expect(attentionForward(ctx, q, q, q, { ...shape, Hkv: 3, out: q })).rejects.toThrow(/out shares its buffer with q/);
     releaseTensor(ctx, q);
     releaseTensor(ctx, kv);

@@ -94,7 +94,7 @@ export function pickAttentionVariant(op: string, name = DEFAULT_ATTENTION_VARIAN
 export function expectTensor(op: string, what: string, t: Tensor, dtype: Tensor['dtype'], count: number, shape: string) {
   if (t.dtype !== dtype || numel(t.shape) !== count) {
     throw new Error(
-      `${op}: ${what} must be a ${dtype} tensor of ${count} elements ${shape}, got ${t.dtype} [${t.shape.join(',')}] (${t.label})`,
+      `${op}: ${what} must be an ${dtype} tensor of ${count} elements ${shape}, got ${t.dtype} [${t.shape.join(',')}] (${t.label})`,
     );
   }
 }
