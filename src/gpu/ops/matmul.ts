@@ -1,66 +1,96 @@
-// y = x · Wᵀ (+ bias): x (M, K) f32, W (N, K) fp16 packed, bias (N) f32 or none -> y (M, N) f32.
-// Kernel versions live in shaders/matmul.wgsl; `variant` picks one (the autotuner chooses per adapter).
+// y = alpha · x · Wᵀ (+ bias) (+ y if accumulate)
+//   x    (M, K) f32, or (B, M, K) batched
+//   W    (N, K) fp16 packed (base weights) or f32 (LoRA A/B, attention), Hugging Face nn.Linear
+//        layout; or (B, N, K) with one matrix per batch entry (a rank-2 W is shared by all)
+//   bias (N) f32 or none
+//   y    (M, N) f32, or (B, M, N) when either input is batched
+// Kernel versions live in shaders/matmul.wgsl and matmul_sg.wgsl (see matmulVariants.ts); `variant`
+// picks one, else the autotuner's winner for this shape class (tune/), else a per-adapter default.
 import type { GpuContext } from '../device';
 import { dispatch } from '../dispatch';
 import type { WgslSource } from '../shader';
 import matmulCode from '../shaders/matmul.wgsl?raw';
+import matmulSgCode from '../shaders/matmul_sg.wgsl?raw';
 import { emptyTensor, numel, type Tensor } from '../tensor';
+import { shapeClassKey, tunedVariant } from '../tune/registry';
+import {
+  checkOut,
+  chooseVariant,
+  commonBatch,
+  FALLBACK_VARIANT,
+  MATMUL_FAMILY_VARIANTS,
+  matDims,
+  matmulParams,
+  pipelineSpecFor,
+  variantOf,
+  workgroupsFor,
+  type MatmulOptions,
+  type MatmulProblem,
+  type MatmulVariant,
+} from './matmulVariants';
+
+export type { MatmulOptions, MatmulVariant } from './matmulVariants';
+export { matmulDyW } from './matmulDyW';
+export { matmulDyTX } from './matmulDyTX';
 
 export const MATMUL_SHADER: WgslSource = { file: 'matmul.wgsl', code: matmulCode };
+export const MATMUL_SG_SHADER: WgslSource = { file: 'matmul_sg.wgsl', code: matmulSgCode };
 
-export interface MatmulVariant {
-  version: 1 | 2;
-  wgX: number;
-  wgY: number;
-}
+/**
+ * Every variant (the same names serve matmulDyW and matmulDyTX). Some need vec4-aligned shapes or
+ * the 'subgroups' feature: see legalVariants / illegalReason in matmulVariants.ts.
+ */
+export const MATMUL_ALL_VARIANTS = MATMUL_FAMILY_VARIANTS;
 
-export const MATMUL_VARIANTS: Record<string, MatmulVariant> = {
-  v1_16x16: { version: 1, wgX: 16, wgY: 16 },
-  v2_8x8: { version: 2, wgX: 8, wgY: 8 },
-  v2_16x8: { version: 2, wgX: 16, wgY: 8 },
-  v2_16x16: { version: 2, wgX: 16, wgY: 16 },
-};
+/** The variants that run every shape on every adapter (v1-v3). */
+export const MATMUL_VARIANTS: Record<string, MatmulVariant> = Object.fromEntries(
+  Object.entries(MATMUL_FAMILY_VARIANTS).filter(([, v]) => v.version <= 3),
+);
 
-export const DEFAULT_MATMUL_VARIANT = 'v2_8x8';
+/** Legal on every adapter and shape; the ops' own default is chosen per adapter (defaultVariant). */
+export const DEFAULT_MATMUL_VARIANT = FALLBACK_VARIANT;
 
-/** Outputs computed by one thread along (n, m) for each kernel version. */
-const OUTPUTS_PER_THREAD: Record<MatmulVariant['version'], [number, number]> = { 1: [1, 1], 2: [4, 4] };
 
-function expectShape(t: Tensor, dtype: Tensor['dtype'], rank: number, what: string) {
-  if (t.dtype !== dtype || t.shape.length !== rank) {
-    throw new Error(`matmul: ${what} must be a rank-${rank} ${dtype} tensor, got ${t.dtype} [${t.shape.join(',')}] (${t.label})`);
-  }
-}
+const OP = 'matmulXWt';
 
 export async function matmulXWt(
   ctx: GpuContext,
   x: Tensor,
   w: Tensor,
   bias: Tensor | null = null,
-  opts: { variant?: string; out?: Tensor } = {},
+  opts: MatmulOptions = {},
 ): Promise<Tensor> {
-  expectShape(x, 'f32', 2, 'x');
-  expectShape(w, 'f16', 2, 'W');
-  const [M, K] = x.shape;
-  const [N, Kw] = w.shape;
-  if (K !== Kw) throw new Error(`matmul: x is [${M},${K}] but W is [${N},${Kw}]: inner dimensions differ`);
-  if (bias && numel(bias.shape) !== N) throw new Error(`matmul: bias has ${numel(bias.shape)} values, W has ${N} rows`);
-  const name = opts.variant ?? DEFAULT_MATMUL_VARIANT;
-  const v = MATMUL_VARIANTS[name];
-  if (!v) throw new Error(`matmul: unknown variant '${name}' (have ${Object.keys(MATMUL_VARIANTS).join(', ')})`);
-  const y = opts.out ?? emptyTensor(ctx, 'f32', [M, N], 'matmul y');
-  const pipeline = await ctx.pipelines.get({
-    shader: MATMUL_SHADER,
-    entryPoint: `matmul_v${v.version}`,
-    constants: { WG_X: v.wgX, WG_Y: v.wgY },
-  });
-  const [tn, tm] = OUTPUTS_PER_THREAD[v.version];
+  const xd = matDims(OP, x, 'x', ['f32']);
+  const wd = matDims(OP, w, 'W', ['f16', 'f32']);
+  const [M, K, N] = [xd.rows, xd.cols, wd.rows];
+  if (wd.cols !== K) throw new Error(`${OP}: x is [${x.shape.join(',')}] but W is [${w.shape.join(',')}]: inner dimensions differ`);
+  const batch = commonBatch(OP, xd, 'x', wd, 'W');
+  if (bias && (bias.dtype !== 'f32' || numel(bias.shape) !== N)) {
+    throw new Error(`${OP}: bias must be ${N} f32 values (one per W row), got ${bias.dtype} [${bias.shape.join(',')}] (${bias.label})`);
+  }
+  if (opts.accumulate && !opts.out) throw new Error(`${OP}: accumulate needs an out tensor to accumulate into`);
+  const outShape = xd.rank === 3 || wd.rank === 3 ? [batch, M, N] : [M, N];
+  if (opts.out) checkOut(OP, opts.out, outShape);
+
+  const problem: MatmulProblem = { op: 'xwt', rows: M, cols: N, depth: K, vec4Ok: K % 4 === 0, batch };
+  const key = shapeClassKey({ op: 'xwt', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch });
+  const name = chooseVariant(ctx, OP, problem, tunedVariant(ctx, key), opts.variant);
+  const v = variantOf(name);
+  const y = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul y');
+  const pipeline = await ctx.pipelines.get(
+    pipelineSpecFor(v, 'matmul', MATMUL_SHADER, MATMUL_SG_SHADER, { W_F16: w.dtype === 'f16' ? 1 : 0 }),
+  );
+  const flags = (bias ? 1 : 0) | (opts.accumulate ? 2 : 0);
   dispatch(ctx, {
     pipeline,
     bindings: [x, w, bias ?? ctx.emptyBuffer, y],
-    uniforms: new Uint32Array([M, N, K, bias ? 1 : 0]),
-    workgroups: [Math.ceil(N / (tn * v.wgX)), Math.ceil(M / (tm * v.wgY))],
-    label: `matmul ${name} ${M}x${N}x${K}`,
+    uniforms: matmulParams([M, N, K], flags, opts.alpha ?? 1, [
+      xd.rank === 3 ? M * K : 0,
+      wd.rank === 3 ? N * K : 0,
+      M * N,
+    ]),
+    workgroups: workgroupsFor(v, problem),
+    label: `${OP} ${name} ${batch > 1 ? `${batch}x` : ''}${M}x${N}x${K}`,
   });
   return y;
 }

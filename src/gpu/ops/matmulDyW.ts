@@ -1,0 +1,64 @@
+// dx = alpha · dy · W (+ dx if accumulate): the input gradient of y = x·Wᵀ.
+//   dy (M, N) f32, or (B, M, N) batched
+//   W  (N, K) fp16 packed (base weights) or f32 (LoRA, attention), Hugging Face nn.Linear layout;
+//      or (B, N, K) with one matrix per batch entry (a rank-2 W is shared by all)
+//   dx (M, K) f32, or (B, M, K) when either input is batched
+// `accumulate` adds into `out`, so the base path, the LoRA path and residual branches can sum into
+// one gradient buffer. Kernels: shaders/matmul_dyw.wgsl and matmul_dyw_sg.wgsl; variants as for
+// matmulXWt (matmulVariants.ts); vec4 versions need N % 4 == 0 and K % 4 == 0.
+import type { GpuContext } from '../device';
+import { dispatch } from '../dispatch';
+import type { WgslSource } from '../shader';
+import dywCode from '../shaders/matmul_dyw.wgsl?raw';
+import dywSgCode from '../shaders/matmul_dyw_sg.wgsl?raw';
+import { emptyTensor, type Tensor } from '../tensor';
+import { shapeClassKey, tunedVariant } from '../tune/registry';
+import {
+  checkOut,
+  chooseVariant,
+  commonBatch,
+  matDims,
+  matmulParams,
+  pipelineSpecFor,
+  variantOf,
+  workgroupsFor,
+  type MatmulOptions,
+  type MatmulProblem,
+} from './matmulVariants';
+
+export const MATMUL_DYW_SHADER: WgslSource = { file: 'matmul_dyw.wgsl', code: dywCode };
+export const MATMUL_DYW_SG_SHADER: WgslSource = { file: 'matmul_dyw_sg.wgsl', code: dywSgCode };
+
+const OP = 'matmulDyW';
+
+export async function matmulDyW(ctx: GpuContext, dy: Tensor, w: Tensor, opts: MatmulOptions = {}): Promise<Tensor> {
+  const dd = matDims(OP, dy, 'dy', ['f32']);
+  const wd = matDims(OP, w, 'W', ['f16', 'f32']);
+  const [M, N, K] = [dd.rows, dd.cols, wd.cols];
+  if (wd.rows !== N) throw new Error(`${OP}: dy is [${dy.shape.join(',')}] but W is [${w.shape.join(',')}]: dy's columns must equal W's rows`);
+  const batch = commonBatch(OP, dd, 'dy', wd, 'W');
+  if (opts.accumulate && !opts.out) throw new Error(`${OP}: accumulate needs an out tensor to accumulate into`);
+  const outShape = dd.rank === 3 || wd.rank === 3 ? [batch, M, K] : [M, K];
+  if (opts.out) checkOut(OP, opts.out, outShape);
+
+  const problem: MatmulProblem = { op: 'dyw', rows: M, cols: K, depth: N, vec4Ok: N % 4 === 0 && K % 4 === 0, batch };
+  const key = shapeClassKey({ op: 'dyw', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch });
+  const name = chooseVariant(ctx, OP, problem, tunedVariant(ctx, key), opts.variant);
+  const v = variantOf(name);
+  const dx = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul dx');
+  const pipeline = await ctx.pipelines.get(
+    pipelineSpecFor(v, 'matmul_dyw', MATMUL_DYW_SHADER, MATMUL_DYW_SG_SHADER, { W_F16: w.dtype === 'f16' ? 1 : 0 }),
+  );
+  dispatch(ctx, {
+    pipeline,
+    bindings: [dy, w, dx],
+    uniforms: matmulParams([M, N, K], opts.accumulate ? 2 : 0, opts.alpha ?? 1, [
+      dd.rank === 3 ? M * N : 0,
+      wd.rank === 3 ? N * K : 0,
+      M * K,
+    ]),
+    workgroups: workgroupsFor(v, problem),
+    label: `${OP} ${name} ${batch > 1 ? `${batch}x` : ''}${M}x${N}x${K}`,
+  });
+  return dx;
+}
