@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { roundToF16 } from '../f16';
 import { expectClose } from '../testing/check';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../testing/random';
