@@ -39,6 +39,56 @@ export function nestedArray(depth: number, inner: unknown = 0): unknown {
   return v;
 }
 
+/**
+ * JSON.stringify for plain data, without recursion, so that documents nested 100,000 deep can be
+ * written (JSON.stringify overflows the stack at a few thousand). Same output for plain data:
+ * non-finite numbers become null, undefined/functions/symbols are dropped from objects and
+ * become null in arrays, bigints are written as numbers.
+ */
+export function jsonText(value: unknown): string {
+  const out: string[] = [];
+  // a stack of pending work: a value to write, or a literal piece of text
+  const stack: ({ v: unknown } | string)[] = [{ v: value }];
+  const scalar = (v: unknown): string | undefined => {
+    if (v === null) return 'null';
+    if (typeof v === 'number') return Number.isFinite(v) ? JSON.stringify(v) : 'null';
+    if (typeof v === 'bigint') return v.toString();
+    if (typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v);
+    return undefined;
+  };
+  while (stack.length > 0) {
+    const item = stack.pop()!;
+    if (typeof item === 'string') {
+      out.push(item);
+      continue;
+    }
+    const v = item.v;
+    const s = scalar(v);
+    if (s !== undefined) out.push(s);
+    else if (Array.isArray(v)) {
+      const parts: ({ v: unknown } | string)[] = ['['];
+      v.forEach((x, i) => {
+        if (i > 0) parts.push(',');
+        parts.push(scalar(x) === undefined && (x === undefined || typeof x === 'function' || typeof x === 'symbol') ? 'null' : { v: x });
+      });
+      parts.push(']');
+      for (let i = parts.length - 1; i >= 0; i--) stack.push(parts[i]);
+    } else if (typeof v === 'object' && v !== null) {
+      const parts: ({ v: unknown } | string)[] = ['{'];
+      for (const [k, x] of Object.entries(v)) {
+        if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
+        if (parts.length > 1) parts.push(',');
+        parts.push(`${JSON.stringify(k)}:`, { v: x });
+      }
+      parts.push('}');
+      for (let i = parts.length - 1; i >= 0; i--) stack.push(parts[i]);
+    } else {
+      out.push('null');
+    }
+  }
+  return out.join('');
+}
+
 export function randomNumber(rng: Rng, nonJson = false): number {
   const r = rng.float();
   if (r < 0.55) return rng.pick(INTERESTING_NUMBERS);
