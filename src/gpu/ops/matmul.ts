@@ -12,10 +12,9 @@ import type { WgslSource } from '../shader';
 import matmulCode from '../shaders/matmul.wgsl?raw';
 import matmulSgCode from '../shaders/matmul_sg.wgsl?raw';
 import { emptyTensor, numel, type Tensor } from '../tensor';
-import { shapeClassKey, tunedVariant } from '../tune/registry';
+import { problemOf, variantFor, type MatmulShapeClass } from '../tune/registry';
 import {
   checkOut,
-  chooseVariant,
   commonBatch,
   FALLBACK_VARIANT,
   MATMUL_FAMILY_VARIANTS,
@@ -25,7 +24,6 @@ import {
   variantOf,
   workgroupsFor,
   type MatmulOptions,
-  type MatmulProblem,
   type MatmulVariant,
 } from './matmulVariants';
 
@@ -72,9 +70,8 @@ export async function matmulXWt(
   const outShape = xd.rank === 3 || wd.rank === 3 ? [batch, M, N] : [M, N];
   if (opts.out) checkOut(OP, opts.out, outShape);
 
-  const problem: MatmulProblem = { op: 'xwt', rows: M, cols: N, depth: K, vec4Ok: K % 4 === 0, batch };
-  const key = shapeClassKey({ op: 'xwt', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch });
-  const name = chooseVariant(ctx, OP, problem, tunedVariant(ctx, key), opts.variant);
+  const shape: MatmulShapeClass = { op: 'xwt', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch };
+  const name = variantFor(ctx, shape, opts.variant, OP);
   const v = variantOf(name);
   const y = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul y');
   const pipeline = await ctx.pipelines.get(
@@ -89,7 +86,7 @@ export async function matmulXWt(
       wd.rank === 3 ? N * K : 0,
       M * N,
     ]),
-    workgroups: workgroupsFor(v, problem),
+    workgroups: workgroupsFor(v, problemOf(shape)),
     label: `${OP} ${name} ${batch > 1 ? `${batch}x` : ''}${M}x${N}x${K}`,
   });
   return y;

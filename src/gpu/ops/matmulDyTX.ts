@@ -12,10 +12,9 @@ import type { WgslSource } from '../shader';
 import dytxCode from '../shaders/matmul_dytx.wgsl?raw';
 import dytxSgCode from '../shaders/matmul_dytx_sg.wgsl?raw';
 import { emptyTensor, type Tensor } from '../tensor';
-import { shapeClassKey, tunedVariant } from '../tune/registry';
+import { problemOf, variantFor, type MatmulShapeClass } from '../tune/registry';
 import {
   checkOut,
-  chooseVariant,
   commonBatch,
   matDims,
   matmulParams,
@@ -23,7 +22,6 @@ import {
   variantOf,
   workgroupsFor,
   type MatmulOptions,
-  type MatmulProblem,
 } from './matmulVariants';
 
 export const MATMUL_DYTX_SHADER: WgslSource = { file: 'matmul_dytx.wgsl', code: dytxCode };
@@ -41,9 +39,8 @@ export async function matmulDyTX(ctx: GpuContext, dy: Tensor, x: Tensor, opts: M
   const outShape = dd.rank === 3 || xd.rank === 3 ? [batch, N, K] : [N, K];
   if (opts.out) checkOut(OP, opts.out, outShape);
 
-  const problem: MatmulProblem = { op: 'dytx', rows: N, cols: K, depth: M, vec4Ok: N % 4 === 0 && K % 4 === 0, batch };
-  const key = shapeClassKey({ op: 'dytx', m: M, n: N, k: K, batch });
-  const name = chooseVariant(ctx, OP, problem, tunedVariant(ctx, key), opts.variant);
+  const shape: MatmulShapeClass = { op: 'dytx', m: M, n: N, k: K, batch };
+  const name = variantFor(ctx, shape, opts.variant, OP);
   const v = variantOf(name);
   const dw = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul dW');
   const pipeline = await ctx.pipelines.get(pipelineSpecFor(v, 'matmul_dytx', MATMUL_DYTX_SHADER, MATMUL_DYTX_SG_SHADER, {}));
@@ -55,7 +52,7 @@ export async function matmulDyTX(ctx: GpuContext, dy: Tensor, x: Tensor, opts: M
       xd.rank === 3 ? M * K : 0,
       N * K,
     ]),
-    workgroups: workgroupsFor(v, problem),
+    workgroups: workgroupsFor(v, problemOf(shape)),
     label: `${OP} ${name} ${batch > 1 ? `${batch}x` : ''}${M}x${N}x${K}`,
   });
   return dw;

@@ -12,10 +12,9 @@ import type { WgslSource } from '../shader';
 import dywCode from '../shaders/matmul_dyw.wgsl?raw';
 import dywSgCode from '../shaders/matmul_dyw_sg.wgsl?raw';
 import { emptyTensor, type Tensor } from '../tensor';
-import { shapeClassKey, tunedVariant } from '../tune/registry';
+import { problemOf, variantFor, type MatmulShapeClass } from '../tune/registry';
 import {
   checkOut,
-  chooseVariant,
   commonBatch,
   matDims,
   matmulParams,
@@ -23,7 +22,6 @@ import {
   variantOf,
   workgroupsFor,
   type MatmulOptions,
-  type MatmulProblem,
 } from './matmulVariants';
 
 export const MATMUL_DYW_SHADER: WgslSource = { file: 'matmul_dyw.wgsl', code: dywCode };
@@ -41,9 +39,8 @@ export async function matmulDyW(ctx: GpuContext, dy: Tensor, w: Tensor, opts: Ma
   const outShape = dd.rank === 3 || wd.rank === 3 ? [batch, M, K] : [M, K];
   if (opts.out) checkOut(OP, opts.out, outShape);
 
-  const problem: MatmulProblem = { op: 'dyw', rows: M, cols: K, depth: N, vec4Ok: N % 4 === 0 && K % 4 === 0, batch };
-  const key = shapeClassKey({ op: 'dyw', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch });
-  const name = chooseVariant(ctx, OP, problem, tunedVariant(ctx, key), opts.variant);
+  const shape: MatmulShapeClass = { op: 'dyw', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch };
+  const name = variantFor(ctx, shape, opts.variant, OP);
   const v = variantOf(name);
   const dx = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul dx');
   const pipeline = await ctx.pipelines.get(
@@ -57,7 +54,7 @@ export async function matmulDyW(ctx: GpuContext, dy: Tensor, w: Tensor, opts: Ma
       wd.rank === 3 ? N * K : 0,
       M * K,
     ]),
-    workgroups: workgroupsFor(v, problem),
+    workgroups: workgroupsFor(v, problemOf(shape)),
     label: `${OP} ${name} ${batch > 1 ? `${batch}x` : ''}${M}x${N}x${K}`,
   });
   return dx;

@@ -3,7 +3,7 @@
 // been tuned. Choices are per device (a new device, e.g. after a loss, starts untuned but the
 // persisted store makes re-tuning cheap).
 import type { GpuContext } from '../device';
-import type { MatmulOp, MatmulProblem } from '../ops/matmulVariants';
+import { chooseVariant, type MatmulOp, type MatmulProblem } from '../ops/matmulVariants';
 
 /**
  * A family of problems expected to share a best kernel. m, n, k are the op's own dimensions:
@@ -54,4 +54,12 @@ export function tunedVariant(ctx: GpuContext, key: string): string | undefined {
 
 export function forgetTuned(ctx: GpuContext): void {
   tuned.delete(ctx.device);
+}
+
+/**
+ * The variant an op runs for this problem: `requested` if given (it must be legal), else the tuned
+ * winner of its shape class on this device, else the adapter's default.
+ */
+export function variantFor(ctx: GpuContext, s: MatmulShapeClass, requested?: string, opName: string = s.op): string {
+  return chooseVariant(ctx, opName, problemOf(s), tunedVariant(ctx, shapeClassKey(s)), requested);
 }

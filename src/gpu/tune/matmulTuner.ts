@@ -1,0 +1,215 @@
+// The matmul autotuner: for a shape class, time every legal variant on this adapter, keep the
+// fastest. Each variant is first checked against the TS reference on a small problem of the same
+// alignment class (a variant that computes garbage on some driver, e.g. because its quads are not
+// laid out as assumed, is rejected, never chosen). The winner is remembered in memory (the ops look
+// it up synchronously: registry.ts) and persisted in a TuneStore under adapter name + shape class,
+// so a later session on the same adapter loads it without timing anything.
+import type { GpuContext } from '../device';
+import { roundToF16 } from '../f16';
+import { matmulDyTX, matmulDyW, matmulXWt } from '../ops/matmul';
+import { matmulDyTXRef, matmulDyWRef, matmulXWtRef } from '../ops/matmul.ref';
+import { defaultVariant, illegalReason, legalVariants, type MatmulOptions } from '../ops/matmulVariants';
+import { compareArrays } from '../testing/check';
+import { randn } from '../testing/random';
+import { downloadF32, emptyTensor, releaseTensor, uploadF16, uploadF32, type Tensor } from '../tensor';
+import { problemOf, rememberTuned, shapeClassKey, tunedVariant, type MatmulShapeClass } from './registry';
+import { MemoryTuneStore, type TuneStore } from './store';
+import { timeGpu, type Timing } from './timing';
+
+/** Bump when kernels change enough that persisted winners should be measured again. */
+export const TUNE_SCHEMA = 1;
+
+export interface VariantTiming {
+  variant: string;
+  /** median ms per run; null when rejected */
+  ms: number | null;
+  gflops: number | null;
+  method?: Timing['method'];
+  /** only the warm-up was timed: it was already far slower than the best so far */
+  gaveUp?: boolean;
+  /** why it was not timed (wrong result) */
+  rejected?: string;
+}
+
+export interface TuneRecord {
+  schema: number;
+  adapter: string;
+  shapeClass: string;
+  /** the problem actually timed */
+  measured: { op: string; m: number; n: number; k: number; wDtype: string };
+  winner: string;
+  timings: VariantTiming[];
+  date: string;
+}
+
+export interface TuneResult {
+  key: string;
+  winner: string;
+  /** per-variant timings (empty when the winner came from memory or the store) */
+  timings: VariantTiming[];
+  source: 'memory' | 'store' | 'measured';
+  record?: TuneRecord;
+}
+
+export interface TuneOptions {
+  /** persistence; default: a process-wide in-memory store (see setDefaultTuneStore) */
+  store?: TuneStore;
+  /** measure even when a winner is known */
+  force?: boolean;
+  /** only these variants (those illegal here are skipped) */
+  candidates?: string[];
+  warmup?: number;
+  reps?: number;
+  /** a variant whose warm-up run is this many times slower than the best so far is not timed further */
+  giveUpFactor?: number;
+  onProgress?: (line: string) => void;
+}
+
+let defaultStore: TuneStore = new MemoryTuneStore();
+
+/** The store tuneMatmul uses when none is passed (the app sets IndexedDB: idbStore.ts). */
+export function setDefaultTuneStore(store: TuneStore): void {
+  defaultStore = store;
+}
+
+export function tuneStoreKey(ctx: GpuContext, shapeKey: string): string {
+  return `matmul-tune/v${TUNE_SCHEMA}/${ctx.description.name}/${shapeKey}`;
+}
+
+export function matmulFlops(s: MatmulShapeClass): number {
+  return 2 * s.m * s.n * s.k * (s.batch ?? 1);
+}
+
+interface Inputs {
+  a: Tensor;
+  b: Tensor;
+  out: Tensor;
+}
+
+function wDtypeOf(s: MatmulShapeClass): 'f16' | 'f32' {
+  return s.op === 'dytx' ? 'f32' : (s.wDtype ?? 'f16');
+}
+
+/** Random inputs for one problem; b is W (xwt, dyw) or x (dytx). */
+function makeInputs(ctx: GpuContext, s: MatmulShapeClass, seed: number): Inputs & { av: Float32Array; bv: Float32Array } {
+  const { op, m, n, k } = s;
+  const [aShape, bShape, outShape] =
+    op === 'xwt' ? [[m, k], [n, k], [m, n]] : op === 'dyw' ? [[m, n], [n, k], [m, k]] : [[m, n], [m, k], [n, k]];
+  const av = randn(aShape[0] * aShape[1], seed);
+  let bv = randn(bShape[0] * bShape[1], seed + 1, 0.5);
+  const a = uploadF32(ctx, av, aShape, 'tune a');
+  let b: Tensor;
+  if (wDtypeOf(s) === 'f16' && op !== 'dytx') {
+    b = uploadF16(ctx, bv, bShape, 'tune W');
+    bv = Float32Array.from(bv, roundToF16);
+  } else {
+    b = uploadF32(ctx, bv, bShape, 'tune b');
+  }
+  return { a, b, out: emptyTensor(ctx, 'f32', outShape, 'tune out'), av, bv };
+}
+
+function runOp(ctx: GpuContext, s: MatmulShapeClass, t: Inputs, variant: string): Promise<Tensor> {
+  const opts: MatmulOptions = { variant, out: t.out };
+  if (s.op === 'xwt') return matmulXWt(ctx, t.a, t.b, null, opts);
+  if (s.op === 'dyw') return matmulDyW(ctx, t.a, t.b, opts);
+  return matmulDyTX(ctx, t.a, t.b, opts);
+}
+
+function reference(s: MatmulShapeClass, av: Float32Array, bv: Float32Array): Float32Array {
+  const { m, n, k } = s;
+  if (s.op === 'xwt') return matmulXWtRef(av, bv, null, m, n, k);
+  if (s.op === 'dyw') return matmulDyWRef(av, bv, m, n, k);
+  return matmulDyTXRef(av, bv, m, n, k);
+}
+
+/** A small problem with the same divisibility by 4 in every dimension (so the same variants are legal). */
+function verificationShape(s: MatmulShapeClass): MatmulShapeClass {
+  const small = (d: number) => (d <= 37 ? d : d % 4 === 0 ? 36 : 37);
+  return { ...s, m: small(s.m), n: small(s.n), k: small(s.k), batch: 1 };
+}
+
+function isRecord(v: unknown): v is TuneRecord {
+  const r = v as TuneRecord;
+  return !!r && typeof r === 'object' && r.schema === TUNE_SCHEMA && typeof r.winner === 'string';
+}
+
+/**
+ * The fastest legal variant for `shapeClass` on this device. Returns at once when it is known (in
+ * memory, or in the store from an earlier session) unless `force`. Times the problem given by the
+ * shape class's own m, n, k; the result serves every problem of its class (shapeClassKey).
+ */
+export async function tuneMatmul(ctx: GpuContext, shapeClass: MatmulShapeClass, opts: TuneOptions = {}): Promise<TuneResult> {
+  const s: MatmulShapeClass = { ...shapeClass, batch: 1, wDtype: wDtypeOf(shapeClass) };
+  const key = shapeClassKey(s);
+  const store = opts.store ?? defaultStore;
+  const storeKey = tuneStoreKey(ctx, key);
+  const problem = problemOf(s);
+  const say = opts.onProgress ?? (() => {});
+
+  if (!opts.force) {
+    const known = tunedVariant(ctx, key);
+    if (known && illegalReason(ctx, known, problem) === null) return { key, winner: known, timings: [], source: 'memory' };
+    const saved = await store.get(storeKey);
+    if (isRecord(saved) && illegalReason(ctx, saved.winner, problem) === null) {
+      rememberTuned(ctx, key, saved.winner);
+      return { key, winner: saved.winner, timings: [], source: 'store', record: saved };
+    }
+  }
+
+  // Candidates, the untuned default first (a good early bar for giving up on slow ones).
+  const legal = legalVariants(ctx, problem).filter((v) => !opts.candidates || opts.candidates.includes(v));
+  if (legal.length === 0) throw new Error(`tuneMatmul: no legal variant for ${key} among ${opts.candidates?.join(', ')}`);
+  const first = defaultVariant(ctx, problem);
+  const order = legal.includes(first) ? [first, ...legal.filter((v) => v !== first)] : legal;
+
+  // Check every candidate on a small problem (this also compiles its pipeline before timing).
+  const vs = verificationShape(s);
+  const small = makeInputs(ctx, vs, 7);
+  const ref = reference(vs, small.av, small.bv);
+  const timings: VariantTiming[] = [];
+  const ok: string[] = [];
+  for (const variant of order) {
+    const got = await downloadF32(ctx, await runOp(ctx, vs, small, variant));
+    const r = compareArrays(got, ref, { atol: 1e-4, rtol: 1e-4 });
+    if (r.mismatches > 0) {
+      const why = `wrong result on ${vs.m}x${vs.n}x${vs.k}: ${r.mismatches} mismatches (max abs err ${r.maxAbsErr.toExponential(2)})`;
+      timings.push({ variant, ms: null, gflops: null, rejected: why });
+      say(`  ${variant}: rejected, ${why}`);
+    } else {
+      ok.push(variant);
+    }
+  }
+  for (const t of [small.a, small.b, small.out]) releaseTensor(ctx, t);
+  if (ok.length === 0) throw new Error(`tuneMatmul: every variant computed wrong results for ${key} on ${ctx.description.name}`);
+
+  const big = makeInputs(ctx, s, 11);
+  const flops = matmulFlops(s);
+  let best = Infinity;
+  for (const variant of ok) {
+    const t = await timeGpu(ctx, () => runOp(ctx, s, big, variant), {
+      warmup: opts.warmup ?? 1,
+      reps: opts.reps ?? 3,
+      giveUpAboveMs: best * (opts.giveUpFactor ?? 4),
+    });
+    best = Math.min(best, t.ms);
+    const gflops = flops / t.ms / 1e6;
+    timings.push({ variant, ms: t.ms, gflops, method: t.method, gaveUp: t.gaveUp || undefined });
+    say(`  ${variant}: ${t.ms.toFixed(2)} ms, ${gflops.toFixed(2)} GFLOP/s${t.gaveUp ? ' (warm-up only: far behind)' : ''}`);
+  }
+  for (const t of [big.a, big.b, big.out]) releaseTensor(ctx, t);
+
+  const timed = timings.filter((t) => t.ms !== null) as (VariantTiming & { ms: number })[];
+  const winner = timed.reduce((a, b) => (b.ms < a.ms ? b : a)).variant;
+  rememberTuned(ctx, key, winner);
+  const record: TuneRecord = {
+    schema: TUNE_SCHEMA,
+    adapter: ctx.description.name,
+    shapeClass: key,
+    measured: { op: s.op, m: s.m, n: s.n, k: s.k, wDtype: wDtypeOf(s) },
+    winner,
+    timings,
+    date: new Date().toISOString(),
+  };
+  await store.set(storeKey, record);
+  return { key, winner, timings, source: 'measured', record };
+}
