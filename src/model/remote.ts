@@ -47,10 +47,17 @@ async function download(url: string, file: string, opts: RemoteOptions, required
   } catch (e) {
     throw new DownloadError(`Could not reach ${url} (${(e as Error).message}). Check the address and your connection; files already downloaded stay cached.`);
   }
-  if (res.status === 404 || res.status === 401 || res.status === 403) {
+  // Single-page-app servers (Vite's dev server among them) answer unknown paths with index.html
+  // and status 200: an HTML page where a model file should be means the file is not there.
+  const htmlFallback = res.ok && (res.headers.get('content-type') ?? '').includes('text/html') && !file.endsWith('.html');
+  if (htmlFallback && !required) {
+    await res.body?.cancel();
+    return null;
+  }
+  if (res.status === 404 || res.status === 401 || res.status === 403 || htmlFallback) {
     if (!required) return null;
     throw new DownloadError(
-      res.status === 404
+      res.status === 404 || htmlFallback
         ? `${file} was not found at ${url} (404). Check the repo id, the revision and that the model has this file.`
         : `${url} needs authorisation (${res.status}): gated or private models cannot be downloaded without a token.`,
       res.status,

@@ -1,0 +1,138 @@
+// A LoRA adapter on the GPU: for each target module, A (r, in) and B (out, r) in f32 with their
+// gradients. Module paths are Hugging Face module names (model.layers.3.self_attn.q_proj), which
+// are also the PEFT keys once prefixed with base_model.model.
+import type { GpuContext } from '../gpu/device';
+import { downloadF32, emptyTensor, releaseTensor, uploadF32, type Tensor } from '../gpu/tensor';
+import { mixSeed, mulberry32 } from '../data/prng';
+import type { ModelConfig } from '../io/hfConfig';
+
+export interface LoraModule {
+  /** HF module path, e.g. model.layers.0.self_attn.q_proj */
+  path: string;
+  inFeatures: number;
+  outFeatures: number;
+  A: Tensor;
+  B: Tensor;
+  dA: Tensor;
+  dB: Tensor;
+}
+
+export interface AdapterSpec {
+  rank: number;
+  alpha: number;
+  dropout: number;
+  useRslora: boolean;
+  /** short names (q_proj, gate_proj, c_attn, ...) */
+  targetModules: string[];
+}
+
+export interface LoraAdapter {
+  spec: AdapterSpec;
+  scale: number;
+  modules: Map<string, LoraModule>;
+}
+
+/** Every linear module of an architecture with its (in, out) features. */
+export function linearModules(c: ModelConfig): { path: string; name: string; inFeatures: number; outFeatures: number }[] {
+  const out: { path: string; name: string; inFeatures: number; outFeatures: number }[] = [];
+  const H = c.hiddenSize;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  for (let i = 0; i < c.numLayers; i++) {
+    if (c.architecture === 'gpt2') {
+      const p = `transformer.h.${i}`;
+      out.push({ path: `${p}.attn.c_attn`, name: 'c_attn', inFeatures: H, outFeatures: 3 * H });
+      out.push({ path: `${p}.attn.c_proj`, name: 'attn.c_proj', inFeatures: H, outFeatures: H });
+      out.push({ path: `${p}.mlp.c_fc`, name: 'c_fc', inFeatures: H, outFeatures: c.intermediateSize });
+      out.push({ path: `${p}.mlp.c_proj`, name: 'mlp.c_proj', inFeatures: c.intermediateSize, outFeatures: H });
+      continue;
+    }
+    const p = `model.layers.${i}`;
+    out.push({ path: `${p}.self_attn.q_proj`, name: 'q_proj', inFeatures: H, outFeatures: q });
+    out.push({ path: `${p}.self_attn.k_proj`, name: 'k_proj', inFeatures: H, outFeatures: kv });
+    out.push({ path: `${p}.self_attn.v_proj`, name: 'v_proj', inFeatures: H, outFeatures: kv });
+    out.push({ path: `${p}.self_attn.o_proj`, name: 'o_proj', inFeatures: q, outFeatures: H });
+    out.push({ path: `${p}.mlp.gate_proj`, name: 'gate_proj', inFeatures: H, outFeatures: c.intermediateSize });
+    out.push({ path: `${p}.mlp.up_proj`, name: 'up_proj', inFeatures: H, outFeatures: c.intermediateSize });
+    out.push({ path: `${p}.mlp.down_proj`, name: 'down_proj', inFeatures: c.intermediateSize, outFeatures: H });
+  }
+  return out;
+}
+
+function matchesTarget(m: { path: string; name: string }, targets: string[]): boolean {
+  // 'c_proj' alone matches both GPT-2 projections, as in PEFT's suffix matching
+  return targets.some((t) => m.name === t || m.path.endsWith(`.${t}`));
+}
+
+export function targetedModules(c: ModelConfig, targets: string[]) {
+  const mods = linearModules(c).filter((m) => matchesTarget(m, targets));
+  if (mods.length === 0) {
+    const names = [...new Set(linearModules(c).map((m) => m.name))].join(', ');
+    throw new Error(`No module of this ${c.hfArchitecture} matches the LoRA targets [${targets.join(', ')}]. Its linear modules are: ${names}.`);
+  }
+  return mods;
+}
+
+/** PEFT's default init: A ~ kaiming_uniform(a=√5) = U(-1/√in, 1/√in), B = 0. Seeded per module. */
+export function initLoraWeights(inFeatures: number, outFeatures: number, rank: number, seed: number, path: string) {
+  let h = seed >>> 0;
+  for (let i = 0; i < path.length; i++) h = mixSeed(h, path.charCodeAt(i));
+  const next = mulberry32(h);
+  const bound = 1 / Math.sqrt(inFeatures);
+  const A = new Float32Array(rank * inFeatures);
+  // mulberry32 yields u32s: scale to [0, 1) first
+  for (let i = 0; i < A.length; i++) A[i] = ((next() / 4294967296) * 2 - 1) * bound;
+  return { A, B: new Float32Array(outFeatures * rank) };
+}
+
+export function loraScaleOf(spec: AdapterSpec): number {
+  return spec.useRslora ? spec.alpha / Math.sqrt(spec.rank) : spec.alpha / spec.rank;
+}
+
+/** Create an adapter on the GPU; `initial` (PEFT-style path -> {A, B}) overrides the random init. */
+export function createAdapter(
+  ctx: GpuContext,
+  config: ModelConfig,
+  spec: AdapterSpec,
+  seed: number,
+  initial?: Map<string, { A: Float32Array; B: Float32Array }>,
+): LoraAdapter {
+  const modules = new Map<string, LoraModule>();
+  const r = spec.rank;
+  for (const m of targetedModules(config, spec.targetModules)) {
+    const init = initial?.get(m.path) ?? initLoraWeights(m.inFeatures, m.outFeatures, r, seed, m.path);
+    if (init.A.length !== r * m.inFeatures || init.B.length !== m.outFeatures * r) {
+      throw new Error(`Adapter weights for ${m.path} have the wrong size for rank ${r} (${m.outFeatures}x${m.inFeatures}).`);
+    }
+    modules.set(m.path, {
+      path: m.path,
+      inFeatures: m.inFeatures,
+      outFeatures: m.outFeatures,
+      A: uploadF32(ctx, init.A, [r, m.inFeatures], `${m.path}.lora_A`),
+      B: uploadF32(ctx, init.B, [m.outFeatures, r], `${m.path}.lora_B`),
+      dA: emptyTensor(ctx, 'f32', [r, m.inFeatures], `${m.path}.lora_A.grad`),
+      dB: emptyTensor(ctx, 'f32', [m.outFeatures, r], `${m.path}.lora_B.grad`),
+    });
+  }
+  return { spec, scale: loraScaleOf(spec), modules };
+}
+
+/** The trainable tensors in a fixed order (optimizer state and checkpoints use this order). */
+export function adapterParams(a: LoraAdapter): { name: string; param: Tensor; grad: Tensor }[] {
+  const out: { name: string; param: Tensor; grad: Tensor }[] = [];
+  for (const m of a.modules.values()) {
+    out.push({ name: `base_model.model.${m.path}.lora_A.weight`, param: m.A, grad: m.dA });
+    out.push({ name: `base_model.model.${m.path}.lora_B.weight`, param: m.B, grad: m.dB });
+  }
+  return out;
+}
+
+export async function downloadAdapter(ctx: GpuContext, a: LoraAdapter): Promise<Map<string, { A: Float32Array; B: Float32Array }>> {
+  const out = new Map<string, { A: Float32Array; B: Float32Array }>();
+  for (const m of a.modules.values()) out.set(m.path, { A: await downloadF32(ctx, m.A), B: await downloadF32(ctx, m.B) });
+  return out;
+}
+
+export function releaseAdapter(ctx: GpuContext, a: LoraAdapter): void {
+  for (const m of a.modules.values()) for (const t of [m.A, m.B, m.dA, m.dB]) releaseTensor(ctx, t);
+}

@@ -1,0 +1,38 @@
+// Autoregressive generation: the model's last-position logits for the tokens so far, one token
+// at a time, stopping at an end-of-sequence id or max tokens, streaming each token out.
+import { mulberry32 } from '../data/prng';
+import { readBuffer } from '../gpu/tensor';
+import type { CausalLM } from './causalLM';
+import type { LoraRun } from './llama';
+import { sampleToken, type SamplingParams } from './sampling';
+
+export interface GenerateOptions extends SamplingParams {
+  maxTokens: number;
+  seed: number;
+  eosIds: number[];
+  run: LoraRun | null;
+  onToken?: (ids: number[]) => void;
+  signal?: { aborted: boolean };
+}
+
+export async function generateIds(model: CausalLM, promptIds: number[], o: GenerateOptions): Promise<number[]> {
+  const maxPos = model.config.maxPositions;
+  if (promptIds.length === 0) throw new Error('generate: the prompt has no tokens');
+  if (promptIds.length >= maxPos) throw new Error(`The prompt has ${promptIds.length} tokens; this model reads at most ${maxPos}. Shorten it.`);
+  const steps = Math.min(o.maxTokens, maxPos - promptIds.length);
+  const cache = model.kvCache(promptIds.length + steps);
+  const out: number[] = [];
+  const rand = mulberry32(o.seed >>> 0);
+  // prefill with the whole prompt, then one token per step against the KV cache
+  let logitsT = await model.decode(promptIds, 0, cache, o.run);
+  for (let t = 0; t < steps; t++) {
+    const logits = new Float32Array(await readBuffer(model.ctx, logitsT.buffer, model.config.vocabSize * 4));
+    const next = sampleToken(logits, o, rand() / 4294967296);
+    if (o.eosIds.includes(next)) break;
+    out.push(next);
+    o.onToken?.(out);
+    if (o.signal?.aborted || t === steps - 1) break;
+    logitsT = await model.decode([next], promptIds.length + t, cache, o.run);
+  }
+  return out;
+}

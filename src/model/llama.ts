@@ -1,0 +1,228 @@
+// The Llama family (Llama 2/3, SmolLM, TinyLlama, Qwen2 with q/k/v biases, Mistral without its
+// sliding window) on our kernels: a training forward+backward with LoRA on any linear module,
+// and an inference forward for logits and generation.
+//
+// Shapes: N = B*T tokens, C hidden, Q = Hq*D, KV = Hkv*D, F intermediate, V vocab.
+// Per layer:  h1 = rmsnorm(x)                 q,k,v = h1·W{q,k,v}ᵀ (+b) + LoRA
+//             q,k = rope(q,k)                 o = attention(q,k,v)
+//             x2 = x + (o·Woᵀ + LoRA)         h2 = rmsnorm(x2)
+//             g,u = h2·W{gate,up}ᵀ + LoRA     m = silu(g)·u
+//             x' = x2 + (m·Wdownᵀ + LoRA)
+// Backward runs the same in reverse; the residual stream's gradient dX is one buffer updated
+// in place through every layer. With activation checkpointing only each layer's input is kept
+// and the layer is recomputed right before its backward.
+import type { GpuContext } from '../gpu/device';
+import { addInPlace } from '../gpu/ops/elementwise';
+import { loraBackward, loraForward } from '../gpu/ops/lora';
+import { matmulXWt } from '../gpu/ops/matmul';
+import { matmulDyW } from '../gpu/ops/matmulDyW';
+import { rmsnormBackward, rmsnormForward } from '../gpu/ops/rmsnorm';
+import { ropeBackward, ropeForward } from '../gpu/ops/rope';
+import { attentionBackward, attentionForward } from '../gpu/ops/attention';
+import { attentionDecode, kvCacheWrite } from '../gpu/ops/attentionDecode';
+import { swigluBackward, swigluForward } from '../gpu/ops/swiglu';
+import type { Tensor } from '../gpu/tensor';
+import type { ModelConfig } from '../io/hfConfig';
+import type { LoraAdapter, LoraModule } from './adapter';
+import type { Workspace } from './workspace';
+
+export interface StepInputs {
+  B: number;
+  T: number;
+  /** (N) i32 token ids, positions and document ids (all on the GPU) */
+  tokens: Tensor;
+  positions: Tensor;
+  docIds: Tensor | null;
+}
+
+/** Generation: this layer's key/value cache (1, Tmax, Hkv, D) and the position of x's first row. */
+export interface LayerCache {
+  k: Tensor;
+  v: Tensor;
+  pos: number;
+}
+
+export interface LoraRun {
+  adapter: LoraAdapter;
+  /** dropout seed for this step (the same in recomputation and backward) */
+  seed: number;
+  training: boolean;
+}
+
+type Proj = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
+const ATTN: Proj[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
+
+export class LlamaBlocks {
+  readonly c: ModelConfig;
+  constructor(
+    private ctx: GpuContext,
+    config: ModelConfig,
+    private w: Map<string, Tensor>,
+  ) {
+    this.c = config;
+  }
+
+  private weight(name: string): Tensor {
+    const t = this.w.get(name);
+    if (!t) throw new Error(`model weight ${name} is not loaded`);
+    return t;
+  }
+
+  private path(i: number, p: Proj): string {
+    return `model.layers.${i}.${ATTN.includes(p) ? 'self_attn' : 'mlp'}.${p}`;
+  }
+
+  private lora(run: LoraRun | null, i: number, p: Proj): LoraModule | null {
+    return run?.adapter.modules.get(this.path(i, p)) ?? null;
+  }
+
+  private dropout(run: LoraRun, i: number, p: Proj) {
+    const pDrop = run.training ? run.adapter.spec.dropout : 0;
+    if (pDrop <= 0) return null;
+    // one stream per (step, layer, module), identical in forward, recomputation and backward
+    return { p: pDrop, seed: (Math.imul(run.seed, 0x9e3779b1) ^ Math.imul(i * 8 + ATTN.concat(['gate_proj', 'up_proj', 'down_proj']).indexOf(p) + 1, 0x85ebca6b)) >>> 0 };
+  }
+
+  /** y = x·Wᵀ (+b) (+ LoRA); saves the LoRA u under `${key}.u` when training. */
+  private async linear(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
+    const base = this.path(i, p);
+    await matmulXWt(this.ctx, x, this.weight(`${base}.weight`), this.w.get(`${base}.bias`) ?? null, { out: y });
+    const m = this.lora(run, i, p);
+    if (m && run) {
+      const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
+      await loraForward(this.ctx, x, m.A, m.B, y, { scale: run.adapter.scale, dropout: this.dropout(run, i, p), u });
+    }
+  }
+
+  /** dx (+)= dy·W (+ LoRA backward, which also accumulates dA, dB). */
+  private async linearBackward(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
+    await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
+    const m = this.lora(run, i, p);
+    if (m && run) {
+      const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
+      const du = ws.get('scratch.du', 'f32', [x.shape[0], m.A.shape[0]]);
+      await loraBackward(this.ctx, x, m.A, m.B, u, dy, { scale: run.adapter.scale, dropout: this.dropout(run, i, p), du }, { dA: m.dA, dB: m.dB, dx });
+    }
+  }
+
+  /** Names of the saved activations of layer i ("L3" normally, "cur" when recomputed). */
+  private acts(ws: Workspace, key: string, N: number) {
+    const c = this.c;
+    const Q = c.numHeads * c.headDim;
+    const KV = c.numKvHeads * c.headDim;
+    const F = c.intermediateSize;
+    const C = c.hiddenSize;
+    return {
+      h1: ws.get(`${key}.h1`, 'f32', [N, C]),
+      rstd1: ws.get(`${key}.rstd1`, 'f32', [N]),
+      q: ws.get(`${key}.q`, 'f32', [N, Q]),
+      k: ws.get(`${key}.k`, 'f32', [N, KV]),
+      v: ws.get(`${key}.v`, 'f32', [N, KV]),
+      qr: ws.get(`${key}.qr`, 'f32', [N, Q]),
+      kr: ws.get(`${key}.kr`, 'f32', [N, KV]),
+      o: ws.get(`${key}.o`, 'f32', [N, Q]),
+      lse: ws.get(`${key}.lse`, 'f32', [N * c.numHeads]),
+      x2: ws.get(`${key}.x2`, 'f32', [N, C]),
+      h2: ws.get(`${key}.h2`, 'f32', [N, C]),
+      rstd2: ws.get(`${key}.rstd2`, 'f32', [N]),
+      g: ws.get(`${key}.g`, 'f32', [N, F]),
+      u: ws.get(`${key}.up`, 'f32', [N, F]),
+      m: ws.get(`${key}.m`, 'f32', [N, F]),
+    };
+  }
+
+  /** Layer i: x (N, C) -> xOut (N, C), keeping activations under `key`. */
+  async layerForward(ws: Workspace, run: LoraRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void> {
+    const c = this.c;
+    const N = inp.B * inp.T;
+    const a = this.acts(ws, key, N);
+    const p = `model.layers.${i}`;
+    await rmsnormForward(this.ctx, x, this.weight(`${p}.input_layernorm.weight`), { eps: c.normEps, out: a.h1, rstdOut: a.rstd1 });
+    await this.linear(ws, run, i, 'q_proj', a.h1, a.q, `${key}.q_proj`);
+    await this.linear(ws, run, i, 'k_proj', a.h1, a.k, `${key}.k_proj`);
+    await this.linear(ws, run, i, 'v_proj', a.h1, a.v, `${key}.v_proj`);
+    const theta = c.ropeTheta ?? 10000;
+    await ropeForward(this.ctx, a.q, inp.positions, { H: c.numHeads, D: c.headDim, theta, out: a.qr });
+    await ropeForward(this.ctx, a.k, inp.positions, { H: c.numKvHeads, D: c.headDim, theta, out: a.kr });
+    if (cache) {
+      // generation: append this step's keys/values, then attend over the whole cache
+      kvCacheWrite(this.ctx, a.kr, a.v, cache.k, cache.v, { pos: cache.pos });
+      await attentionDecode(this.ctx, a.qr, cache.k, cache.v, { pos: cache.pos, Hq: c.numHeads, out: a.o, lse: a.lse });
+    } else {
+      const shape = { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, docIds: inp.docIds ?? undefined };
+      await attentionForward(this.ctx, a.qr, a.kr, a.v, { ...shape, out: a.o, lse: a.lse });
+    }
+    await this.linear(ws, run, i, 'o_proj', a.o, a.x2, `${key}.o_proj`);
+    await addInPlace(this.ctx, a.x2, x);
+    await rmsnormForward(this.ctx, a.x2, this.weight(`${p}.post_attention_layernorm.weight`), { eps: c.normEps, out: a.h2, rstdOut: a.rstd2 });
+    await this.linear(ws, run, i, 'gate_proj', a.h2, a.g, `${key}.gate_proj`);
+    await this.linear(ws, run, i, 'up_proj', a.h2, a.u, `${key}.up_proj`);
+    await swigluForward(this.ctx, a.g, a.u, { out: a.m });
+    await this.linear(ws, run, i, 'down_proj', a.m, xOut, `${key}.down_proj`);
+    await addInPlace(this.ctx, xOut, a.x2);
+  }
+
+  /**
+   * Backward of layer i. dX (N, C) holds dL/d(layer output) on entry and dL/d(layer input) on
+   * return. x is the layer's input; activations are read from `key`.
+   */
+  async layerBackward(ws: Workspace, run: LoraRun | null, i: number, inp: StepInputs, x: Tensor, dX: Tensor, key: string): Promise<void> {
+    const c = this.c;
+    const N = inp.B * inp.T;
+    const C = c.hiddenSize;
+    const a = this.acts(ws, key, N);
+    const p = `model.layers.${i}`;
+    const F = c.intermediateSize;
+    const Q = c.numHeads * c.headDim;
+    const KV = c.numKvHeads * c.headDim;
+    // MLP
+    const dm = ws.get('grad.m', 'f32', [N, F]);
+    await this.linearBackward(ws, run, i, 'down_proj', a.m, dX, dm, false, `${key}.down_proj`);
+    const dg = ws.get('grad.g', 'f32', [N, F]);
+    const du = ws.get('grad.up', 'f32', [N, F]);
+    await swigluBackward(this.ctx, dm, a.g, a.u, { dgate: dg, dup: du });
+    const dh = ws.get('grad.h', 'f32', [N, C]);
+    await this.linearBackward(ws, run, i, 'gate_proj', a.h2, dg, dh, false, `${key}.gate_proj`);
+    await this.linearBackward(ws, run, i, 'up_proj', a.h2, du, dh, true, `${key}.up_proj`);
+    await rmsnormBackward(this.ctx, dh, a.x2, this.weight(`${p}.post_attention_layernorm.weight`), a.rstd2, { dx: dX, accumulateDx: true });
+    // attention
+    const dO = ws.get('grad.o', 'f32', [N, Q]);
+    await this.linearBackward(ws, run, i, 'o_proj', a.o, dX, dO, false, `${key}.o_proj`);
+    const shape = { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, docIds: inp.docIds ?? undefined };
+    const g = await attentionBackward(this.ctx, a.qr, a.kr, a.v, a.o, a.lse, dO, {
+      ...shape,
+      dq: ws.get('grad.qr', 'f32', [N, Q]),
+      dk: ws.get('grad.kr', 'f32', [N, KV]),
+      dv: ws.get('grad.v', 'f32', [N, KV]),
+      scratch: ws.get('scratch.attn', 'f32', [N * c.numHeads * 2]),
+    });
+    const theta = c.ropeTheta ?? 10000;
+    const dq = ws.get('grad.q', 'f32', [N, Q]);
+    const dk = ws.get('grad.k', 'f32', [N, KV]);
+    await ropeBackward(this.ctx, g.dq, inp.positions, { H: c.numHeads, D: c.headDim, theta, out: dq });
+    await ropeBackward(this.ctx, g.dk, inp.positions, { H: c.numKvHeads, D: c.headDim, theta, out: dk });
+    await this.linearBackward(ws, run, i, 'q_proj', a.h1, dq, dh, false, `${key}.q_proj`);
+    await this.linearBackward(ws, run, i, 'k_proj', a.h1, dk, dh, true, `${key}.k_proj`);
+    await this.linearBackward(ws, run, i, 'v_proj', a.h1, g.dv, dh, true, `${key}.v_proj`);
+    await rmsnormBackward(this.ctx, dh, x, this.weight(`${p}.input_layernorm.weight`), a.rstd1, { dx: dX, accumulateDx: true });
+  }
+
+  async finalNorm(ws: Workspace, x: Tensor, N: number): Promise<{ h: Tensor; rstd: Tensor }> {
+    const h = ws.get('final.h', 'f32', [N, this.c.hiddenSize]);
+    const rstd = ws.get('final.rstd', 'f32', [N]);
+    await rmsnormForward(this.ctx, x, this.weight('model.norm.weight'), { eps: this.c.normEps, out: h, rstdOut: rstd });
+    return { h, rstd };
+  }
+
+  async finalNormBackward(dh: Tensor, x: Tensor, rstd: Tensor, dX: Tensor): Promise<void> {
+    await rmsnormBackward(this.ctx, dh, x, this.weight('model.norm.weight'), rstd, { dx: dX });
+  }
+
+  embeddingName(): string {
+    return 'model.embed_tokens.weight';
+  }
+
+  lmHeadName(): string {
+    return this.c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  }
+}

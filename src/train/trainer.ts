@@ -1,0 +1,317 @@
+// The training loop: micro-batches -> forward/backward -> global norm and clipping -> AdamW, all
+// recorded on the GPU; one small readback per step (loss + gradient-norm state, 20 bytes) for the
+// progress event. Checkpoints go to the store every N steps and on pause; a run resumed from a
+// checkpoint sees the same batches, dropout masks and optimizer state as an uninterrupted one.
+import type { GpuContext } from '../gpu/device';
+import { adamwStep } from '../gpu/ops/adamw';
+import { zeroTensor } from '../gpu/ops/elementwise';
+import { gradNorm, decodeGradState, type GradNormResult } from '../gpu/ops/gradNorm';
+import { downloadF32, emptyTensor, readBuffer, releaseTensor, type Tensor } from '../gpu/tensor';
+import { BatchIterator, type Batch, type BatchCursor, type TokenizedDataset } from '../data';
+import { adapterParams, type LoraAdapter } from '../model/adapter';
+import type { CausalLM } from '../model/causalLM';
+import type { CheckpointRecord, CheckpointStore, LossPoint, RunRecord } from './checkpointStore';
+import type { TrainConfig } from './config';
+import { learningRateAt } from './schedule';
+
+export interface TrainProgress {
+  runId: string;
+  status: RunRecord['status'];
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  tokensPerSecond: number;
+  etaSeconds: number;
+  gpuBytes: number;
+  valLoss?: number;
+  valPerplexity?: number;
+  message?: string;
+}
+
+/** Where batches come from: the dataset iterator, or a fixed list (tests, benchmarks). */
+export interface BatchSource {
+  next(): Batch;
+  cursor(): BatchCursor;
+}
+
+/** A fixed list of batches, cycled; its cursor is the position in the list. */
+export class FixedBatches implements BatchSource {
+  private i: number;
+  constructor(
+    readonly batches: Batch[],
+    cursor?: BatchCursor,
+  ) {
+    this.i = cursor ? cursor.epoch * batches.length + cursor.position : 0;
+  }
+  next(): Batch {
+    const b = this.batches[this.i % this.batches.length];
+    this.i++;
+    return b;
+  }
+  cursor(): BatchCursor {
+    return { epoch: Math.floor(this.i / this.batches.length), position: this.i % this.batches.length };
+  }
+}
+
+export class NonFiniteError extends Error {
+  constructor(step: number) {
+    super(
+      `The loss or the gradients became NaN/Inf at step ${step}. The step was not applied and the run was rolled back to its last checkpoint. ` +
+        'Lower the learning rate (or turn on gradient clipping) and resume.',
+    );
+    this.name = 'NonFiniteError';
+  }
+}
+
+interface ParamState {
+  name: string;
+  param: Tensor;
+  grad: Tensor;
+  m: Tensor;
+  v: Tensor;
+}
+
+/** Optimizer steps in a run: maxSteps, or epochs × micro-batches per epoch / accumulation. */
+export function plannedSteps(train: TokenizedDataset | FixedBatches, c: TrainConfig): number {
+  if (c.maxSteps > 0) return c.maxSteps;
+  if (train instanceof FixedBatches) throw new Error('A fixed batch list needs maxSteps');
+  const it = new BatchIterator(train, { batchSize: c.batchSize, seqLen: c.seqLen, pack: c.pack, seed: c.seed });
+  let batches = 0;
+  while (it.cursor().epoch === 0 && batches < 1e7) {
+    it.next();
+    batches++;
+  }
+  return Math.max(1, Math.ceil((batches * c.epochs) / c.gradAccumulation));
+}
+
+export class Trainer {
+  step = 0;
+  history: LossPoint[] = [];
+  private params: ParamState[] = [];
+  private iterator: BatchSource;
+  private lossAcc: Tensor;
+  private readback: GPUBuffer | null = null;
+  private norm: GradNormResult | null = null;
+  private pauseRequested = false;
+  private stopRequested = false;
+  readonly totalSteps: number;
+
+  constructor(
+    private ctx: GpuContext,
+    private model: CausalLM,
+    private adapter: LoraAdapter,
+    train: TokenizedDataset | FixedBatches,
+    private val: TokenizedDataset | null,
+    readonly config: TrainConfig,
+    private store: CheckpointStore | null,
+    readonly run: RunRecord,
+    private onProgress: (p: TrainProgress) => void,
+    resume?: CheckpointRecord,
+  ) {
+    this.totalSteps = plannedSteps(train, config);
+    const cursor = resume?.cursor as BatchCursor | undefined;
+    this.iterator = train instanceof FixedBatches ? new FixedBatches(train.batches, cursor) : new BatchIterator(train, this.batchOptions(), cursor);
+    for (const p of adapterParams(adapter)) {
+      this.params.push({
+        ...p,
+        m: emptyTensor(ctx, 'f32', p.param.shape, `${p.name} adam m`),
+        v: emptyTensor(ctx, 'f32', p.param.shape, `${p.name} adam v`),
+      });
+    }
+    for (const p of this.params) {
+      zeroTensor(ctx, p.m);
+      zeroTensor(ctx, p.v);
+    }
+    this.lossAcc = emptyTensor(ctx, 'f32', [1], 'loss accumulator');
+    // submit the clears first: queue.writeBuffer (the restore) runs before anything still unsubmitted
+    ctx.flush();
+    if (resume) this.restore(resume);
+  }
+
+  private batchOptions() {
+    const c = this.config;
+    return { batchSize: c.batchSize, seqLen: c.seqLen, pack: c.pack, seed: c.seed };
+  }
+
+  private restore(r: CheckpointRecord) {
+    const q = this.ctx.device.queue;
+    for (const p of this.params) {
+      const vals = [r.params[p.name], r.adamM[p.name], r.adamV[p.name]];
+      if (vals.some((v) => !v || v.length !== p.param.shape.reduce((a, b) => a * b, 1))) {
+        throw new Error(`The checkpoint has no matching state for ${p.name}: it was saved for another adapter configuration.`);
+      }
+      q.writeBuffer(p.param.buffer, 0, Float32Array.from(vals[0]));
+      q.writeBuffer(p.m.buffer, 0, Float32Array.from(vals[1]));
+      q.writeBuffer(p.v.buffer, 0, Float32Array.from(vals[2]));
+    }
+    this.step = r.step;
+    this.history = [...r.history];
+  }
+
+  requestPause() {
+    this.pauseRequested = true;
+  }
+
+  requestStop() {
+    this.stopRequested = true;
+  }
+
+  /** One optimizer step (all micro-batches); returns its loss and gradient norm. */
+  async trainOneStep(): Promise<{ loss: number; gradNorm: number; tokens: number; nonFinite: boolean }> {
+    const c = this.config;
+    const ctx = this.ctx;
+    const micro: Batch[] = [];
+    for (let i = 0; i < c.gradAccumulation; i++) micro.push(this.iterator.next());
+    const counted = Math.max(1, micro.reduce((s, b) => s + b.trainedTokens, 0));
+    for (const p of this.params) zeroTensor(ctx, p.grad);
+    zeroTensor(ctx, this.lossAcc);
+    const lr = learningRateAt(this.step, c.learningRate, c.schedule, c.warmupSteps, this.totalSteps);
+    for (let i = 0; i < micro.length; i++) {
+      const b = micro[i];
+      const inp = this.model.upload({ B: b.B, T: b.T, tokens: b.tokens, positions: b.positions, docIds: b.docIds, labels: b.labels });
+      await this.model.trainStep(inp, this.lossAcc, {
+        run: { adapter: this.adapter, seed: (Math.imul(c.seed + 1, 0x2545f491) + this.step * 64 + i) >>> 0, training: true },
+        countedTokens: counted,
+        labelSmoothing: c.labelSmoothing,
+        activationCheckpointing: c.activationCheckpointing,
+      });
+      // keep command buffers small: one submit per micro-batch
+      ctx.flush();
+    }
+    this.norm = await gradNorm(
+      ctx,
+      this.params.map((p) => p.grad),
+      { maxNorm: c.maxGradNorm > 0 ? c.maxGradNorm : null, state: this.norm?.state, partials: this.norm?.partials, flags: this.norm?.flags },
+    );
+    for (const p of this.params) {
+      await adamwStep(
+        ctx,
+        { param: p.param, grad: p.grad, m: p.m, v: p.v },
+        { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, step: this.step + 1 },
+        { gradState: this.norm.state, skipNonFinite: true },
+      );
+    }
+    // one readback: loss (4 bytes) + gradient state (16 bytes)
+    this.readback ??= ctx.device.createBuffer({ size: 20, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'step readback' });
+    const enc = ctx.encoder();
+    enc.copyBufferToBuffer(this.lossAcc.buffer, 0, this.readback, 0, 4);
+    enc.copyBufferToBuffer(this.norm.state.buffer, 0, this.readback, 4, 16);
+    ctx.flush();
+    await this.readback.mapAsync(GPUMapMode.READ);
+    const raw = this.readback.getMappedRange().slice(0);
+    this.readback.unmap();
+    const loss = new Float32Array(raw, 0, 1)[0];
+    const g = decodeGradState(raw, 4);
+    const nonFinite = Boolean(g.nonFinite) || !Number.isFinite(loss);
+    return { loss, gradNorm: g.norm, tokens: micro.reduce((s, b) => s + b.B * b.T, 0), nonFinite };
+  }
+
+  /** Mean validation loss over the validation set (forward only). */
+  async evaluate(maxBatches = 8): Promise<number | null> {
+    if (!this.val || this.val.offsets.length < 2) return null;
+    const it = new BatchIterator(this.val, { ...this.batchOptions(), seed: 0 });
+    const batches: Batch[] = [];
+    for (let i = 0; i < maxBatches && it.cursor().epoch === 0; i++) batches.push(it.next());
+    const counted = Math.max(1, batches.reduce((s, b) => s + b.trainedTokens, 0));
+    zeroTensor(this.ctx, this.lossAcc);
+    for (const b of batches) {
+      const inp = this.model.upload({ B: b.B, T: b.T, tokens: b.tokens, positions: b.positions, docIds: b.docIds, labels: b.labels });
+      await this.model.evalLoss(inp, this.lossAcc, { run: { adapter: this.adapter, seed: 0, training: false }, countedTokens: counted });
+      this.ctx.flush();
+    }
+    return new Float32Array(await readBuffer(this.ctx, this.lossAcc.buffer, 4))[0];
+  }
+
+  async checkpoint(): Promise<void> {
+    if (!this.store) return;
+    const rec: CheckpointRecord = {
+      runId: this.run.id,
+      step: this.step,
+      params: {},
+      adamM: {},
+      adamV: {},
+      cursor: this.iterator.cursor(),
+      rngState: [this.config.seed, this.step],
+      history: this.history,
+      savedAt: Date.now(),
+    };
+    for (const p of this.params) {
+      rec.params[p.name] = await downloadF32(this.ctx, p.param);
+      rec.adamM[p.name] = await downloadF32(this.ctx, p.m);
+      rec.adamV[p.name] = await downloadF32(this.ctx, p.v);
+    }
+    await this.store.saveCheckpoint(this.run, rec);
+  }
+
+  /** Run until done, paused or stopped. Throws NonFiniteError after rolling back. */
+  async runLoop(): Promise<RunRecord['status']> {
+    const c = this.config;
+    this.pauseRequested = false;
+    this.stopRequested = false;
+    let tokensSeen = 0;
+    const t0 = performance.now();
+    const startStep = this.step;
+    while (this.step < this.totalSteps) {
+      if (this.stopRequested) return this.finish('stopped');
+      if (this.pauseRequested) {
+        await this.checkpoint();
+        return this.finish('paused');
+      }
+      const r = await this.trainOneStep();
+      if (r.nonFinite) {
+        await this.finish('paused', `NaN/Inf at step ${this.step + 1}`);
+        throw new NonFiniteError(this.step + 1);
+      }
+      this.step++;
+      tokensSeen += r.tokens;
+      const elapsed = (performance.now() - t0) / 1000;
+      const tps = tokensSeen / Math.max(elapsed, 1e-6);
+      const lr = learningRateAt(this.step - 1, c.learningRate, c.schedule, c.warmupSteps, this.totalSteps);
+      const point: LossPoint = { step: this.step, loss: r.loss, lr, gradNorm: r.gradNorm, tokensPerSecond: tps };
+      let valLoss: number | undefined;
+      if (c.evalEvery > 0 && (this.step % c.evalEvery === 0 || this.step === this.totalSteps)) {
+        const v = await this.evaluate();
+        if (v !== null) valLoss = point.valLoss = v;
+      }
+      this.history.push(point);
+      this.onProgress({
+        runId: this.run.id,
+        status: 'running',
+        step: this.step,
+        totalSteps: this.totalSteps,
+        epoch: this.iterator.cursor().epoch,
+        loss: r.loss,
+        lr,
+        gradNorm: r.gradNorm,
+        tokensPerSecond: tps,
+        etaSeconds: ((this.totalSteps - this.step) * elapsed) / Math.max(1, this.step - startStep),
+        gpuBytes: this.ctx.allocator.liveBytes,
+        valLoss,
+        valPerplexity: valLoss !== undefined ? Math.exp(valLoss) : undefined,
+      });
+      if (c.checkpointEvery > 0 && this.step % c.checkpointEvery === 0) await this.checkpoint();
+    }
+    await this.checkpoint();
+    return this.finish('finished');
+  }
+
+  private async finish(status: RunRecord['status'], message?: string): Promise<RunRecord['status']> {
+    this.run.status = status;
+    this.run.message = message;
+    this.run.history = this.history;
+    if (this.store) await this.store.putRun(this.run);
+    return status;
+  }
+
+  release(): void {
+    for (const p of this.params) {
+      releaseTensor(this.ctx, p.m);
+      releaseTensor(this.ctx, p.v);
+    }
+    releaseTensor(this.ctx, this.lossAcc);
+    this.readback?.destroy();
+  }
+}

@@ -1,0 +1,95 @@
+// The engine the worker exposes, driven directly in Node on the test GPU: load the demo model
+// and the sample dataset from File objects, train a few steps, export PEFT and GGUF files, parse
+// them back, and import the PEFT adapter again.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { nodeGpu } from '../gpu/testing/nodeGpu';
+import { bufferSource } from '../io/byteSource';
+import { readGguf } from '../io/gguf';
+import { parsePeftConfig, readPeftAdapter } from '../io/peft';
+import { DEMO_MODEL_DIR, REPO_ROOT } from '../model/testing/loadForTest';
+import { MemoryKeyValueStore } from '../train/checkpointStore';
+import { DEFAULT_CONFIG, type TrainConfig } from '../train/config';
+import type { TrainProgress } from '../train/trainer';
+import { Engine } from './engine';
+
+function filesOf(dir: string): File[] {
+  return readdirSync(dir).map((f) => new File([readFileSync(join(dir, f))], f));
+}
+
+const config: TrainConfig = {
+  ...DEFAULT_CONFIG,
+  lora: { ...DEFAULT_CONFIG.lora, rank: 4, alpha: 8 },
+  maxSteps: 4,
+  batchSize: 2,
+  seqLen: 64,
+  learningRate: 5e-3,
+  warmupSteps: 0,
+  evalEvery: 2,
+  checkpointEvery: 2,
+};
+
+describe('Engine: load, train, export, import', () => {
+  it('trains the demo model on the sample dataset and exports adapters that parse back', async () => {
+    const engine = new Engine({ gpu: nodeGpu(), kv: new MemoryKeyValueStore() });
+    expect((await engine.init()).state).toBe('ready');
+    const info = await engine.loadModel({ kind: 'files', files: filesOf(DEMO_MODEL_DIR), name: 'stories260K' });
+    expect(info.hfArchitecture).toBe('LlamaForCausalLM');
+    expect(info.layers).toBe(5);
+    const sample = new File([readFileSync(join(REPO_ROOT, 'public/datasets/sample.jsonl'))], 'sample.jsonl');
+    const ds = await engine.loadDataset({ kind: 'file', file: sample }, { maxSeqLen: 64, trainOn: 'completions', onBadRow: 'skip', validationFraction: 0.1, seed: 1 });
+    expect(ds.badRows).toEqual([]);
+    expect(ds.trainExamples).toBeGreaterThan(100);
+    expect(ds.preview.length).toBeGreaterThan(0);
+
+    const progress: TrainProgress[] = [];
+    const statuses: string[] = [];
+    const summary = await engine.startTraining(config, { onProgress: (p) => progress.push(p), onStatus: (s) => statuses.push(s) });
+    expect(summary.status).toBe('finished');
+    expect(progress.map((p) => p.step)).toEqual([1, 2, 3, 4]);
+    expect(progress.every((p) => Number.isFinite(p.loss) && p.loss > 0)).toBe(true);
+    expect(progress.filter((p) => p.valLoss !== undefined).length).toBe(2);
+    expect(statuses).toEqual(['running', 'finished']);
+    const runs = await engine.listRuns();
+    expect(runs.length).toBe(1);
+    expect(runs[0].checkpointStep).toBe(4);
+
+    const peft = await engine.exportPeft();
+    const names = peft.map((f) => f.name).sort();
+    expect(names).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    const cfgJson = JSON.parse(new TextDecoder().decode(peft.find((f) => f.name === 'adapter_config.json')!.bytes));
+    expect(cfgJson).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, bias: 'none', use_rslora: false, fan_in_fan_out: false });
+    const weights = peft.find((f) => f.name === 'adapter_model.safetensors')!;
+    const back = await readPeftAdapter(parsePeftConfig(cfgJson), bufferSource(weights.bytes, 'adapter_model.safetensors'));
+    expect(back.adapters.length).toBe(5 * 7);
+    const q0 = back.adapters.find((a) => a.module === 'model.layers.0.self_attn.q_proj')!;
+    expect(q0.a.length).toBe(4 * 64);
+    expect(q0.b.length).toBe(64 * 4);
+    expect(q0.b.some((x) => x !== 0)).toBe(true); // B moved away from its zero init
+
+    const gguf = readGguf((await engine.exportGguf()).bytes);
+    const tnames = gguf.tensors.map((t) => t.name);
+    expect(tnames).toContain('blk.0.attn_q.weight.lora_a');
+    expect(tnames).toContain('blk.4.ffn_down.weight.lora_b');
+    expect(gguf.kv.get('general.type')?.value).toBe('adapter');
+    expect(gguf.kv.get('adapter.type')?.value).toBe('lora');
+    expect(gguf.kv.get('adapter.lora.alpha')?.value).toBe(8);
+
+    // the same adapter from the checkpoint in the store, then imported from the PEFT files
+    const fromRun = await engine.exportPeft(runs[0].id);
+    expect(Array.from(fromRun[0].bytes)).toEqual(Array.from(peft[0].bytes));
+    const prompt = { prompt: 'Once upon a time', chat: false, sampling: { maxTokens: 12, temperature: 0, topK: 0, topP: 1, seed: 0, greedy: true } };
+    const trained = await engine.generate({ ...prompt, useAdapter: true });
+    const imported = await engine.importAdapter(peft.map((f) => new File([f.bytes as Uint8Array<ArrayBuffer>], f.name)));
+    expect(imported).toMatchObject({ rank: 4, alpha: 8 });
+    expect(await engine.generate({ ...prompt, useAdapter: true })).toBe(trained);
+  });
+
+  it('refuses a folder without config.json with a message that says what to choose', async () => {
+    const engine = new Engine({ gpu: nodeGpu(), kv: new MemoryKeyValueStore() });
+    await engine.init();
+    const files = filesOf(DEMO_MODEL_DIR).filter((f) => f.name !== 'config.json');
+    await expect(engine.loadModel({ kind: 'files', files, name: 'broken' })).rejects.toThrow(/has no config\.json.*Choose the whole folder/);
+  });
+});

@@ -1,0 +1,488 @@
+// The engine behind the worker: holds the GPU, the loaded model and tokenizer, the tokenized
+// dataset, the adapter and the trainer, and implements EngineApi. It is a plain class so Node
+// tests can drive exactly what the worker runs (with Dawn's GPU and an in-memory store).
+import type { Tokenizer } from '@huggingface/tokenizers';
+import { acquireGpu, type GpuContext } from '../gpu/device';
+import { runSelfTest } from '../gpu/selftest';
+import {
+  chatTemplateInfo,
+  checkTemplateTokens,
+  readDatasetFile,
+  splitDataset,
+  tokenizeDataset,
+  type ChatTemplateInfo,
+  type TokenizedDataset,
+} from '../data';
+import { createAdapter, downloadAdapter, releaseAdapter, type LoraAdapter } from '../model/adapter';
+import { unpackHalves } from '../gpu/f16';
+import { downloadF32, downloadU32 } from '../gpu/tensor';
+import { blobSource } from '../io/byteSource';
+import type { LoraWeights } from '../io/loraTargets';
+import { parsePeftConfig, readPeftAdapter } from '../io/peft';
+import { exportGgufFile, exportPeftFiles, mergeAdapter, type AdapterExportInput } from '../train/export';
+import { CausalLM } from '../model/causalLM';
+import { folderFromFiles, type ModelFolder } from '../model/folder';
+import { generateIds } from '../model/generate';
+import { loadWeights, readModelAssets } from '../model/load';
+import { folderFromUrl, hubFileUrl } from '../model/remote';
+import { loadTokenizer, StreamingDecoder } from '../model/tokenizer';
+import { CheckpointStore, type KeyValueStore, type RunRecord } from '../train/checkpointStore';
+import type { TrainConfig } from '../train/config';
+import { estimateMemory } from '../train/memory';
+import { Trainer, NonFiniteError } from '../train/trainer';
+import type {
+  DatasetInfo,
+  DatasetOptions,
+  DatasetProgressEvent,
+  DatasetSource,
+  EngineApi,
+  EngineEvents,
+  EngineStatus,
+  ExportedFile,
+  GenerateEvents,
+  GenerateRequest,
+  LoadProgressEvent,
+  ModelInfo,
+  ModelSource,
+  PreviewExample,
+  RunSummary,
+  TrainEvents,
+} from './api';
+
+export interface EngineOptions {
+  /** the GPU object (Node passes Dawn's); navigator.gpu by default */
+  gpu?: GPU;
+  kv: KeyValueStore;
+  /** origin for the bundled demo model and sample dataset (the page's origin in the browser) */
+  assetBase?: string;
+  fetch?: typeof fetch;
+}
+
+interface LoadedModel {
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  template: ChatTemplateInfo;
+  info: ModelInfo;
+}
+
+interface LoadedDataset {
+  train: TokenizedDataset;
+  validation: TokenizedDataset;
+  info: DatasetInfo;
+}
+
+export class Engine implements EngineApi {
+  private ctx: GpuContext | null = null;
+  private gpuStatus: EngineStatus | null = null;
+  private starting: Promise<EngineStatus> | null = null;
+  private listeners: EngineEvents[] = [];
+  private loaded: LoadedModel | null = null;
+  private dataset: LoadedDataset | null = null;
+  adapter: LoraAdapter | null = null;
+  private trainer: Trainer | null = null;
+  readonly store: CheckpointStore;
+
+  constructor(private opts: EngineOptions) {
+    this.store = new CheckpointStore(opts.kv);
+  }
+
+  private emit(kind: 'lost' | 'error', message: string) {
+    for (const l of this.listeners) void l.onDeviceEvent(kind, message);
+  }
+
+  async init(): Promise<EngineStatus> {
+    if (this.ctx && this.gpuStatus) return this.gpuStatus;
+    this.starting ??= this.start().finally(() => (this.starting = null));
+    return this.starting;
+  }
+
+  private async start(): Promise<EngineStatus> {
+    try {
+      const c = await acquireGpu({
+        gpu: this.opts.gpu,
+        timeoutMs: 15_000,
+        onLost: (e) => {
+          if (this.ctx !== c) return;
+          this.ctx = null;
+          this.loaded = null;
+          this.adapter = null;
+          this.trainer?.requestStop();
+          this.trainer = null;
+          this.gpuStatus = { state: 'lost', error: e.message, adapter: c.description };
+          this.emit('lost', e.message);
+        },
+        onUncapturedError: (m) => this.emit('error', m),
+      });
+      this.ctx = c;
+      this.gpuStatus = { state: 'ready', adapter: c.description };
+    } catch (e) {
+      this.gpuStatus = { state: 'unavailable', error: (e as Error).message };
+    }
+    return this.gpuStatus;
+  }
+
+  async status() {
+    return this.gpuStatus;
+  }
+
+  async subscribe(events: EngineEvents) {
+    this.listeners.push(events);
+  }
+
+  private gpu(): GpuContext {
+    if (!this.ctx) {
+      throw new Error(this.gpuStatus?.state === 'lost' ? `The GPU was lost (${this.gpuStatus.error}). Reconnect to continue.` : 'The GPU is not ready yet.');
+    }
+    return this.ctx;
+  }
+
+  private requireModel(): LoadedModel {
+    if (!this.loaded) throw new Error('No model is loaded. Load the demo model or a model folder first.');
+    return this.loaded;
+  }
+
+  private requireDataset(): LoadedDataset {
+    if (!this.dataset) throw new Error('No dataset is loaded. Load the sample dataset or a file first.');
+    return this.dataset;
+  }
+
+  async selfTest() {
+    return runSelfTest(this.gpu());
+  }
+
+  private assetUrl(path: string): string {
+    const base = this.opts.assetBase ?? (typeof location !== 'undefined' ? location.origin : 'http://127.0.0.1');
+    return new URL(path, base).toString();
+  }
+
+  private async folderFor(source: ModelSource, onProgress?: (e: LoadProgressEvent) => void): Promise<ModelFolder> {
+    const progress = (p: { file: string; bytesDone: number; bytesTotal: number | null; fromCache: boolean }) =>
+      onProgress?.({ phase: 'download', file: p.file, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, fromCache: p.fromCache });
+    const fetchImpl = this.opts.fetch;
+    switch (source.kind) {
+      case 'demo':
+        return folderFromUrl('stories260K', (f) => this.assetUrl(`/models/stories260K/${f}`), { onProgress: progress, fetch: fetchImpl });
+      case 'url': {
+        const base = source.baseUrl.endsWith('/') ? source.baseUrl : `${source.baseUrl}/`;
+        return folderFromUrl(source.name ?? base, (f) => new URL(f, base).toString(), { onProgress: progress, fetch: fetchImpl });
+      }
+      case 'hub': {
+        const cache = typeof caches !== 'undefined' ? await caches.open('whetstone-hub-v1') : null;
+        return folderFromUrl(source.repo, hubFileUrl(source.repo, source.revision ?? 'main', source.endpoint), { onProgress: progress, cache, fetch: fetchImpl });
+      }
+      case 'files':
+        return folderFromFiles(source.files, source.name);
+    }
+  }
+
+  async loadModel(source: ModelSource, onProgress?: (e: LoadProgressEvent) => void): Promise<ModelInfo> {
+    const ctx = this.gpu();
+    const folder = await this.folderFor(source, onProgress);
+    const assets = await readModelAssets(folder);
+    onProgress?.({ phase: 'tokenizer', bytesDone: 0, bytesTotal: null });
+    const tokenizer = loadTokenizer(assets.tokenizerJson, assets.tokenizerConfig, assets.name);
+    const template = chatTemplateInfo(assets.tokenizerConfig ?? {}, tokenizer, { chatTemplate: assets.chatTemplate });
+    // free the previous model only once the new one's files are known to be good
+    this.unloadModel();
+    const weights = await loadWeights(ctx, folder, assets, (p) => onProgress?.({ phase: p.phase === 'done' ? 'done' : 'weights', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, file: p.tensor }));
+    const model = new CausalLM(ctx, assets, weights);
+    const c = assets.config;
+    const notes: string[] = [];
+    if (c.slidingWindow !== null) {
+      notes.push(`Sliding-window attention (${c.slidingWindow} tokens) is not used: attention is full. This is identical for sequences up to ${c.slidingWindow} tokens.`);
+    }
+    if (!assets.chatTemplate) notes.push('No chat template: chat and instruction data use the documented default template.');
+    const info: ModelInfo = {
+      name: assets.name,
+      architecture: c.architecture,
+      hfArchitecture: c.hfArchitecture,
+      parameterCount: assets.parameterCount,
+      layers: c.numLayers,
+      hidden: c.hiddenSize,
+      heads: c.numHeads,
+      kvHeads: c.numKvHeads,
+      vocab: c.vocabSize,
+      maxPositions: c.maxPositions,
+      tiedEmbeddings: c.tieWordEmbeddings,
+      hasChatTemplate: !!assets.chatTemplate,
+      weightBytes: [...weights.values()].reduce((s, t) => s + t.buffer.size, 0),
+      fingerprint: assets.fingerprint,
+      notes,
+    };
+    this.loaded = { model, tokenizer, template, info };
+    this.dataset = null;
+    return info;
+  }
+
+  private unloadModel() {
+    if (!this.loaded || !this.ctx) return;
+    if (this.adapter) releaseAdapter(this.ctx, this.adapter);
+    this.adapter = null;
+    this.trainer?.release();
+    this.trainer = null;
+    this.loaded.model.release();
+    for (const t of this.loaded.model.weights.values()) this.ctx.allocator.release(t.buffer);
+    this.loaded = null;
+  }
+
+  async loadDataset(source: DatasetSource, opts: DatasetOptions, onProgress?: (e: DatasetProgressEvent) => void): Promise<DatasetInfo> {
+    const { tokenizer, template, model } = this.requireModel();
+    let file: Blob & { name: string };
+    if (source.kind === 'sample') {
+      const res = await (this.opts.fetch ?? fetch)(this.assetUrl('/datasets/sample.jsonl'));
+      if (!res.ok) throw new Error(`The sample dataset could not be loaded (HTTP ${res.status}).`);
+      file = Object.assign(await res.blob(), { name: 'sample.jsonl' });
+    } else {
+      file = source.file;
+    }
+    const raw = await readDatasetFile(file, {
+      mapping: opts.mapping,
+      onProgress: (done, total) => onProgress?.({ phase: 'reading', bytesDone: done, bytesTotal: total }),
+    });
+    const maxSeqLen = Math.min(opts.maxSeqLen, model.config.maxPositions);
+    const ds = tokenizeDataset(raw, tokenizer, template, {
+      maxSeqLen,
+      trainOn: opts.trainOn,
+      onBadRow: opts.onBadRow,
+      onProgress: (done, total) => onProgress?.({ phase: 'tokenizing', bytesDone: done, bytesTotal: total }),
+    });
+    if (ds.offsets.length < 2) throw new Error(`${file.name} has no usable examples (${ds.badRows.length} bad rows). Fix the rows listed, or pick another file.`);
+    const { train, validation } = splitDataset(ds, { validationFraction: opts.validationFraction, seed: opts.seed });
+    const warnings = checkTemplateTokens(tokenizer, template, { modelVocabSize: model.config.vocabSize }).map((w) => w.message);
+    const preview: PreviewExample[] = [];
+    for (let e = 0; e < Math.min(3, ds.offsets.length - 1); e++) {
+      const pieces: PreviewExample['pieces'] = [];
+      for (let i = ds.offsets[e]; i < ds.offsets[e + 1]; i++) {
+        const text = tokenizer.decode([ds.tokens[i]], { skip_special_tokens: false });
+        const trained = ds.trained[i] === 1;
+        const last = pieces[pieces.length - 1];
+        if (last && last.trained === trained) last.text += text;
+        else pieces.push({ text, trained });
+      }
+      preview.push({ line: ds.lines[e], pieces });
+    }
+    let fp = 0x811c9dc5;
+    for (let i = 0; i < ds.tokens.length; i += Math.max(1, Math.floor(ds.tokens.length / 4096))) fp = Math.imul(fp ^ ds.tokens[i], 0x01000193) >>> 0;
+    const info: DatasetInfo = {
+      name: file.name,
+      format: raw.format,
+      stats: ds.stats,
+      badRows: ds.badRows.slice(0, 1000),
+      trainExamples: train.offsets.length - 1,
+      validationExamples: validation.offsets.length - 1,
+      preview,
+      warnings: warnings.filter((w): w is string => typeof w === 'string'),
+      fingerprint: `${fp.toString(16)}-${ds.tokens.length}`,
+    };
+    this.dataset = { train, validation, info };
+    return info;
+  }
+
+  async estimate(config: TrainConfig) {
+    const { model } = this.requireModel();
+    const l = this.gpu().description.limits;
+    return estimateMemory(model.config, config, { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize });
+  }
+
+  private summary(run: RunRecord, step = run.checkpointStep): RunSummary {
+    return {
+      id: run.id,
+      name: run.name,
+      status: run.status,
+      step,
+      totalSteps: run.totalSteps,
+      checkpointStep: run.checkpointStep,
+      updatedAt: run.updatedAt,
+      modelName: run.model.name,
+      datasetName: run.dataset.name,
+      history: run.history,
+      message: run.message,
+    };
+  }
+
+  private async runTrainer(run: RunRecord, config: TrainConfig, events: TrainEvents, resume?: Awaited<ReturnType<CheckpointStore['loadCheckpoint']>>): Promise<RunSummary> {
+    const ctx = this.gpu();
+    const { model } = this.requireModel();
+    const ds = this.requireDataset();
+    const est = await this.estimate(config);
+    if (!est.fits) throw new Error(est.advice ?? 'This job does not fit on the GPU.');
+    if (this.trainer) throw new Error('A run is already training. Pause or stop it first.');
+    if (this.adapter) releaseAdapter(ctx, this.adapter);
+    const l = config.lora;
+    this.adapter = createAdapter(ctx, model.config, { rank: l.rank, alpha: l.alpha, dropout: l.dropout, useRslora: l.useRslora, targetModules: l.targetModules }, config.seed);
+    const trainer = new Trainer(ctx, model, this.adapter, ds.train, ds.validation, config, this.store, run, (p) => events.onProgress(p), resume ?? undefined);
+    this.trainer = trainer;
+    run.totalSteps = trainer.totalSteps;
+    run.status = 'running';
+    await this.store.putRun(run);
+    events.onStatus('running');
+    try {
+      const status = await trainer.runLoop();
+      events.onStatus(status, run.message);
+      return this.summary(run, trainer.step);
+    } catch (e) {
+      const message = e instanceof NonFiniteError ? e.message : `Training stopped: ${(e as Error).message}`;
+      run.status = e instanceof NonFiniteError ? 'paused' : 'failed';
+      run.message = message;
+      await this.store.putRun(run).catch(() => {});
+      events.onStatus(run.status, message);
+      throw new Error(message);
+    } finally {
+      trainer.release();
+      this.trainer = null;
+    }
+  }
+
+  async startTraining(config: TrainConfig, events: TrainEvents, name?: string): Promise<RunSummary> {
+    const { info } = this.requireModel();
+    const ds = this.requireDataset();
+    const id = `${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const run: RunRecord = {
+      id,
+      name: name ?? `${info.name} on ${ds.info.name}`,
+      createdAt: Date.now(),
+      updatedAt: Date.now(),
+      status: 'running',
+      model: { name: info.name, architecture: info.hfArchitecture, fingerprint: info.fingerprint },
+      dataset: { name: ds.info.name, fingerprint: ds.info.fingerprint },
+      config,
+      totalSteps: 0,
+      history: [],
+      checkpoint: null,
+      checkpointStep: 0,
+    };
+    return this.runTrainer(run, config, events);
+  }
+
+  async resume(runId: string, events: TrainEvents): Promise<RunSummary> {
+    const run = await this.store.getRun(runId);
+    if (!run) throw new Error('That run no longer exists.');
+    const { info } = this.requireModel();
+    const ds = this.requireDataset();
+    if (run.model.fingerprint !== info.fingerprint) throw new Error(`This run was trained on ${run.model.name}; load that model to resume it.`);
+    if (run.dataset.fingerprint !== ds.info.fingerprint) throw new Error(`This run was trained on ${run.dataset.name} with other settings; load it the same way to resume.`);
+    const ckpt = await this.store.loadCheckpoint(run);
+    return this.runTrainer(run, run.config as TrainConfig, events, ckpt);
+  }
+
+  async pause() {
+    this.trainer?.requestPause();
+  }
+
+  async stop() {
+    this.trainer?.requestStop();
+  }
+
+  async listRuns(): Promise<RunSummary[]> {
+    return (await this.store.listRuns()).map((r) => this.summary(r, r.history.at(-1)?.step ?? r.checkpointStep));
+  }
+
+  async deleteRun(runId: string) {
+    await this.store.deleteRun(runId);
+  }
+
+  async generate(req: GenerateRequest, events?: GenerateEvents): Promise<string> {
+    const { model, tokenizer, template } = this.requireModel();
+    const text = req.chat ? this.chatPrompt(req.prompt, template) : req.prompt;
+    const promptIds = Array.from(tokenizer.encode(text).ids);
+    const eos = [model.config.eosTokenId, ...model.config.eosTokenIds, template.eosId].filter((x): x is number => typeof x === 'number');
+    const dec = new StreamingDecoder(tokenizer);
+    if (req.useAdapter && !this.adapter) throw new Error('There is no adapter yet: train one or import one first.');
+    const ids = await generateIds(model, promptIds, {
+      ...req.sampling,
+      eosIds: eos,
+      run: req.useAdapter && this.adapter ? { adapter: this.adapter, seed: 0, training: false } : null,
+      onToken: (out) => {
+        dec.push(out);
+        events?.onToken(dec.text, out.length);
+      },
+    });
+    return ids.length ? tokenizer.decode(ids, { skip_special_tokens: true }) : '';
+  }
+
+  /** The adapter to export: the run's checkpoint, or the adapter in memory. */
+  private async exportInput(runId?: string): Promise<AdapterExportInput> {
+    const { model, info } = this.requireModel();
+    let adapters: LoraWeights[];
+    let spec: { rank: number; alpha: number; dropout: number; useRslora: boolean };
+    if (runId) {
+      const run = await this.store.getRun(runId);
+      if (!run) throw new Error('That run no longer exists.');
+      if (run.model.fingerprint !== info.fingerprint) throw new Error(`This run belongs to ${run.model.name}; load that model to export it.`);
+      const ckpt = await this.store.loadCheckpoint(run);
+      if (!ckpt) throw new Error('This run has no saved checkpoint yet.');
+      const cfg = run.config as TrainConfig;
+      spec = { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: cfg.lora.dropout, useRslora: cfg.lora.useRslora };
+      const byModule = new Map<string, LoraWeights>();
+      for (const [key, value] of Object.entries(ckpt.params)) {
+        const m = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(key);
+        if (!m) continue;
+        const w = byModule.get(m[1]) ?? { module: m[1], a: new Float32Array(0), b: new Float32Array(0) };
+        if (m[2] === 'A') w.a = Float32Array.from(value);
+        else w.b = Float32Array.from(value);
+        byModule.set(m[1], w);
+      }
+      adapters = [...byModule.values()];
+    } else {
+      if (!this.adapter) throw new Error('There is no adapter to export yet: train one first.');
+      const s = this.adapter.spec;
+      spec = { rank: s.rank, alpha: s.alpha, dropout: s.dropout, useRslora: s.useRslora };
+      adapters = [...(await downloadAdapter(this.gpu(), this.adapter))].map(([module, w]) => ({ module, a: w.A, b: w.B }));
+    }
+    return { config: model.config, modelName: info.name, ...spec, adapters };
+  }
+
+  async exportPeft(runId?: string): Promise<ExportedFile[]> {
+    return exportPeftFiles(await this.exportInput(runId));
+  }
+
+  async exportGguf(runId?: string): Promise<ExportedFile> {
+    return exportGgufFile(await this.exportInput(runId));
+  }
+
+  async exportMerged(runId?: string): Promise<ExportedFile[]> {
+    const input = await this.exportInput(runId);
+    const { model } = this.requireModel();
+    const ctx = this.gpu();
+    const base = new Map<string, { shape: number[]; halves?: Uint16Array; f32?: Float32Array }>();
+    for (const [name, t] of model.weights) {
+      if (t.dtype === 'f16') base.set(name, { shape: [...t.shape], halves: unpackHalves(await downloadU32(ctx, t), t.shape.reduce((a, b) => a * b, 1)) });
+      else base.set(name, { shape: [...t.shape], f32: await downloadF32(ctx, t) });
+    }
+    const enc = new TextEncoder();
+    const files: ExportedFile[] = [
+      { name: 'model.safetensors', bytes: mergeAdapter(input, base), mime: 'application/octet-stream' },
+      { name: 'config.json', bytes: enc.encode(JSON.stringify({ ...model.assets.rawConfig, torch_dtype: 'float16' }, null, 2)), mime: 'application/json' },
+    ];
+    if (model.assets.tokenizerJson) files.push({ name: 'tokenizer.json', bytes: enc.encode(JSON.stringify(model.assets.tokenizerJson)), mime: 'application/json' });
+    if (model.assets.tokenizerConfig) files.push({ name: 'tokenizer_config.json', bytes: enc.encode(JSON.stringify(model.assets.tokenizerConfig, null, 2)), mime: 'application/json' });
+    if (model.assets.generationConfig) files.push({ name: 'generation_config.json', bytes: enc.encode(JSON.stringify(model.assets.generationConfig, null, 2)), mime: 'application/json' });
+    return files;
+  }
+
+  async importAdapter(files: File[]): Promise<{ rank: number; alpha: number; targetModules: string[] }> {
+    const { model } = this.requireModel();
+    const cfgFile = files.find((f) => f.name === 'adapter_config.json');
+    const weightsFile = files.find((f) => f.name === 'adapter_model.safetensors');
+    if (!cfgFile || !weightsFile) throw new Error('Select both adapter_config.json and adapter_model.safetensors of a PEFT LoRA adapter.');
+    const peftConfig = parsePeftConfig(await cfgFile.text());
+    const { adapters } = await readPeftAdapter(peftConfig, blobSource(weightsFile, weightsFile.name), model.config);
+    const initial = new Map(adapters.map((a) => [a.module, { A: a.a, B: a.b }]));
+    const names = [...new Set(adapters.map((a) => a.module.split('.').pop()!))];
+    const ctx = this.gpu();
+    if (this.adapter) releaseAdapter(ctx, this.adapter);
+    this.adapter = createAdapter(
+      ctx,
+      model.config,
+      { rank: peftConfig.r, alpha: peftConfig.loraAlpha, dropout: 0, useRslora: peftConfig.useRslora, targetModules: names },
+      0,
+      initial,
+    );
+    return { rank: peftConfig.r, alpha: peftConfig.loraAlpha, targetModules: names };
+  }
+
+  private chatPrompt(prompt: string, template: ChatTemplateInfo): string {
+    if (!template.chatTemplate) return `### Instruction:\n${prompt}\n\n### Response:\n`;
+    return prompt;
+  }
+}
