@@ -150,3 +150,28 @@ describe('LoRA training on stories260K against PyTorch', () => {
     }
   });
 });
+
+describe('activation checkpointing', () => {
+  it('recomputing each layer in backward gives the same losses and weights as keeping activations', async () => {
+    const ctx = await getTestGpu();
+    const model = await loadModelDir(ctx, DEMO_MODEL_DIR);
+    const init = await readAdapterFile('stories260k_lora_init.safetensors');
+    const results: { losses: number[]; weights: Map<string, { A: Float32Array; B: Float32Array }> }[] = [];
+    for (const activationCheckpointing of [false, true]) {
+      const config = { ...fixtureConfig(3), activationCheckpointing, lora: { ...fixtureConfig(3).lora, dropout: 0.1 } };
+      const adapter = createAdapter(ctx, model.config, config.lora, 0, init);
+      const losses: number[] = [];
+      const t = new Trainer(ctx, model, adapter, new FixedBatches(fixtureBatches()), null, config, null, runRecord(`ckpt-${activationCheckpointing}`), (p) => losses.push(p.loss));
+      await t.runLoop();
+      results.push({ losses, weights: await downloadAdapter(ctx, adapter) });
+      t.release();
+      releaseAdapter(ctx, adapter);
+    }
+    model.release();
+    expect(results[1].losses).toEqual(results[0].losses);
+    for (const [path, w] of results[0].weights) {
+      expect(Array.from(results[1].weights.get(path)!.A)).toEqual(Array.from(w.A));
+      expect(Array.from(results[1].weights.get(path)!.B)).toEqual(Array.from(w.B));
+    }
+  });
+});
