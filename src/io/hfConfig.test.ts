@@ -198,3 +198,24 @@ describe('matchTensors / checkTensors', () => {
     expect(() => checkTensors(c, [])).toThrow(/21 tensor\(s\) missing: .*, and 16 more/);
   });
 });
+
+describe('hostile config.json values (found by the fuzzers)', () => {
+  const base = { architectures: ['LlamaForCausalLM'], hidden_size: 64, num_attention_heads: 4, intermediate_size: 128, num_hidden_layers: 2, vocab_size: 100 };
+  it('a value nested 20,000 levels deep is a typed error, not a stack overflow', () => {
+    const deep = JSON.parse('['.repeat(20000) + ']'.repeat(20000));
+    expect(() => parseHfConfig({ ...base, hidden_size: deep })).toThrow(HfConfigError);
+  });
+  it('model_type names from Object.prototype are not architectures', () => {
+    const { architectures: _a, ...rest } = base;
+    for (const t of ['constructor', 'toString', '__proto__', 'valueOf']) {
+      expect(() => parseHfConfig({ ...rest, model_type: t })).toThrow(HfConfigError);
+    }
+  });
+  it('absurd sizes are refused before anything grows with them', () => {
+    expect(() => parseHfConfig({ ...base, num_hidden_layers: 2 ** 31 - 1 })).toThrow(/larger than any model/);
+    expect(() => parseHfConfig({ architectures: ['GPT2LMHeadModel'], n_embd: 2 ** 52, n_head: 1, n_layer: 1, vocab_size: 50257 })).toThrow(HfConfigError);
+  });
+  it("GPT-2's head size is n_embd / n_head even when a head_dim key is present", () => {
+    expect(() => parseHfConfig({ architectures: ['GPT2LMHeadModel'], n_embd: 2, n_head: 12, n_layer: 1, vocab_size: 50257, head_dim: 1 })).toThrow(/not divisible/);
+  });
+});

@@ -1,5 +1,6 @@
 // Hugging Face config.json -> one normalized ModelConfig for the architectures we can train,
 // plus the tensor names and shapes each architecture's checkpoint must contain.
+import { describeJson } from './describeJson';
 
 export type Architecture = 'llama' | 'qwen2' | 'mistral' | 'gpt2';
 
@@ -64,6 +65,9 @@ export class HfConfigError extends Error {
 
 type Json = Record<string, unknown>;
 
+/** Sizes beyond these are not a model a browser tab can hold; refusing them early keeps the loader bounded. */
+export const CONFIG_LIMITS = { layers: 1024, hidden: 65536, intermediate: 262144, vocab: 4194304, positions: 1048576, heads: 1024 };
+
 function fail(file: string, problem: string, fix: string): never {
   throw new HfConfigError(`${file}: ${problem}. ${fix}`);
 }
@@ -74,7 +78,7 @@ function posInt(c: Json, file: string, key: string, fallback?: number): number {
   const v = c[key] ?? fallback;
   if (v === undefined) fail(file, `"${key}" is missing`, CHECK);
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
-    fail(file, `"${key}" must be a positive integer, got ${JSON.stringify(v)}`, CHECK);
+    fail(file, `"${key}" must be a positive integer, got ${describeJson(v)}`, CHECK);
   }
   return v;
 }
@@ -82,14 +86,14 @@ function posInt(c: Json, file: string, key: string, fallback?: number): number {
 function posNumber(c: Json, file: string, key: string, fallback: number): number {
   const v = c[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    fail(file, `"${key}" must be a positive number, got ${JSON.stringify(v)}`, CHECK);
+    fail(file, `"${key}" must be a positive number, got ${describeJson(v)}`, CHECK);
   }
   return v;
 }
 
 function bool(c: Json, file: string, key: string, fallback: boolean): boolean {
   const v = c[key] ?? fallback;
-  if (typeof v !== 'boolean') fail(file, `"${key}" must be true or false, got ${JSON.stringify(v)}`, CHECK);
+  if (typeof v !== 'boolean') fail(file, `"${key}" must be true or false, got ${describeJson(v)}`, CHECK);
   return v;
 }
 
@@ -97,7 +101,7 @@ function tokenId(c: Json, file: string, key: string, fallback: number | null): n
   const v = c[key] === undefined ? fallback : c[key];
   if (v === null) return null;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    fail(file, `"${key}" must be a token id (a non-negative integer), got ${JSON.stringify(v)}`, CHECK);
+    fail(file, `"${key}" must be a token id (a non-negative integer), got ${describeJson(v)}`, CHECK);
   }
   return v;
 }
@@ -108,7 +112,7 @@ function tokenIds(c: Json, file: string, key: string, fallback: number | null): 
   const list = Array.isArray(v) ? v : [v];
   for (const id of list) {
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
-      fail(file, `"${key}" must be a token id or a list of them, got ${JSON.stringify(v)}`, CHECK);
+      fail(file, `"${key}" must be a token id or a list of them, got ${describeJson(v)}`, CHECK);
     }
   }
   return list as number[];
@@ -120,11 +124,11 @@ function pickArchitecture(c: Json, file: string): string {
   if (archs === undefined || archs === null) {
     // configs written by hand or by old tools sometimes carry only model_type
     const byType: Record<string, string> = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', mistral: 'MistralForCausalLM', gpt2: 'GPT2LMHeadModel' };
-    if (typeof c.model_type === 'string' && byType[c.model_type]) return byType[c.model_type];
-    fail(file, `has no "architectures" list${c.model_type !== undefined ? ` and an unsupported model_type ${JSON.stringify(c.model_type)}` : ''}`, `Supported architectures: ${supported}.`);
+    if (typeof c.model_type === 'string' && Object.hasOwn(byType, c.model_type)) return byType[c.model_type];
+    fail(file, `has no "architectures" list${c.model_type !== undefined ? ` and an unsupported model_type ${describeJson(c.model_type)}` : ''}`, `Supported architectures: ${supported}.`);
   }
   if (!Array.isArray(archs) || archs.length === 0 || typeof archs[0] !== 'string') {
-    fail(file, `"architectures" must be a non-empty list of names, got ${JSON.stringify(archs)}`, `Supported architectures: ${supported}.`);
+    fail(file, `"architectures" must be a non-empty list of names, got ${describeJson(archs)}`, `Supported architectures: ${supported}.`);
   }
   const name = archs[0];
   if (!Object.hasOwn(SUPPORTED_ARCHITECTURES, name)) {
@@ -170,7 +174,8 @@ export function parseHfConfig(json: string | unknown, fileName = 'config.json'):
   const architecture = SUPPORTED_ARCHITECTURES[hfArchitecture];
   const cfg = architecture === 'gpt2' ? parseGpt2(c, fileName) : parseLlamaFamily(c, fileName, architecture);
   const config: ModelConfig = { ...cfg, architecture, hfArchitecture };
-  checkHeads(config, fileName, c.head_dim !== undefined && c.head_dim !== null);
+  // GPT-2 has no head_dim: its head size is always n_embd / n_head
+  checkHeads(config, fileName, architecture !== 'gpt2' && c.head_dim !== undefined && c.head_dim !== null);
   return config;
 }
 
@@ -234,7 +239,7 @@ function parseLlamaFamily(c: Json, file: string, arch: Architecture): Parsed {
 
 function hiddenAct(c: Json, file: string, key: string, fallback: string): string {
   const v = c[key] ?? fallback;
-  if (typeof v !== 'string' || v.length === 0) fail(file, `"${key}" must be an activation name, got ${JSON.stringify(v)}`, CHECK);
+  if (typeof v !== 'string' || v.length === 0) fail(file, `"${key}" must be an activation name, got ${describeJson(v)}`, CHECK);
   return v;
 }
 
@@ -246,6 +251,7 @@ function parseGpt2(c: Json, file: string): Parsed {
   return {
     hiddenSize,
     intermediateSize: c.n_inner === null || c.n_inner === undefined ? 4 * hiddenSize : posInt(c, file, 'n_inner'),
+    // (4 * n_embd is bounded by the size checks in checkHeads)
     numLayers: posInt(c, file, 'n_layer'),
     numHeads,
     numKvHeads: numHeads,
@@ -274,6 +280,17 @@ function parseGpt2(c: Json, file: string): Parsed {
 
 function checkHeads(c: ModelConfig, file: string, explicitHeadDim: boolean): void {
   const [h, nh, kv] = c.architecture === 'gpt2' ? ['n_embd', 'n_head', 'n_head'] : ['hidden_size', 'num_attention_heads', 'num_key_value_heads'];
+  const limits: [string, number, number][] = [
+    [c.architecture === 'gpt2' ? 'n_layer' : 'num_hidden_layers', c.numLayers, CONFIG_LIMITS.layers],
+    [h, c.hiddenSize, CONFIG_LIMITS.hidden],
+    [c.architecture === 'gpt2' ? 'n_inner' : 'intermediate_size', c.intermediateSize, CONFIG_LIMITS.intermediate],
+    ['vocab_size', c.vocabSize, CONFIG_LIMITS.vocab],
+    [c.architecture === 'gpt2' ? 'n_positions' : 'max_position_embeddings', c.maxPositions, CONFIG_LIMITS.positions],
+    [nh, c.numHeads, CONFIG_LIMITS.heads],
+  ];
+  for (const [key, value, max] of limits) {
+    if (value > max) fail(file, `${key} ${value} is larger than any model Whetstone can load (at most ${max})`, CHECK);
+  }
   if (!explicitHeadDim && c.hiddenSize % c.numHeads !== 0) {
     fail(file, `${h} ${c.hiddenSize} is not divisible by ${nh} ${c.numHeads}`, CHECK);
   }

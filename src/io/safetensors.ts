@@ -5,6 +5,7 @@ import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../gpu/f16.ts';
 import type { ByteSource } from './byteSource.ts';
 import { DTYPE_BYTES, SafetensorsError, shapeElementCount } from './safetensorsWriter.js';
 
+import { describeJson } from './describeJson';
 export { DTYPE_BYTES, SafetensorsError, writeSafetensors } from './safetensorsWriter.js';
 export type { TensorToWrite, WritableDtype } from './safetensorsWriter.js';
 
@@ -73,7 +74,7 @@ export function parseSafetensorsHeader(
       }
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== 'string') {
-          fail(fileName, `"__metadata__"."${k}" is ${JSON.stringify(v)}, but metadata values must be strings`, CORRUPT);
+          fail(fileName, `"__metadata__"."${k}" is ${describeJson(v)}, but metadata values must be strings`, CORRUPT);
         }
       }
       metadata = { ...(value as Record<string, string>) };
@@ -87,7 +88,7 @@ export function parseSafetensorsHeader(
     if (typeof info.dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, info.dtype)) {
       fail(
         fileName,
-        `${where} has unknown dtype ${JSON.stringify(info.dtype)}`,
+        `${where} has unknown dtype ${describeJson(info.dtype)}`,
         `Known dtypes: ${Object.keys(DTYPE_BYTES).join(', ')}. Convert the model to F32, F16 or BF16.`,
       );
     }
@@ -99,7 +100,7 @@ export function parseSafetensorsHeader(
       offs.length !== 2 ||
       !offs.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)
     ) {
-      fail(fileName, `${where}: data_offsets must be [begin, end] with non-negative integers, got ${JSON.stringify(offs)}`, CORRUPT);
+      fail(fileName, `${where}: data_offsets must be [begin, end] with non-negative integers, got ${describeJson(offs)}`, CORRUPT);
     }
     const [b, e] = offs as [number, number];
     if (e < b) fail(fileName, `${where}: data_offsets [${b}, ${e}] end before they begin`, CORRUPT);
@@ -114,7 +115,7 @@ export function parseSafetensorsHeader(
     if (expected !== BigInt(e - b)) {
       fail(
         fileName,
-        `${where}: shape ${JSON.stringify(info.shape)} of ${info.dtype} needs ${expected} bytes but data_offsets [${b}, ${e}] hold ${e - b}`,
+        `${where}: shape ${describeJson(info.shape)} of ${info.dtype} needs ${expected} bytes but data_offsets [${b}, ${e}] hold ${e - b}`,
         CORRUPT,
       );
     }
@@ -322,7 +323,7 @@ export function parseShardIndex(json: string | unknown, fileName = 'model.safete
   const shards: string[] = [];
   for (const [tensor, shard] of Object.entries(wm as Record<string, unknown>)) {
     if (typeof shard !== 'string' || shard.length === 0) {
-      fail(fileName, `weight_map["${tensor}"] is ${JSON.stringify(shard)}, not a shard file name`, 'Download the index file again.');
+      fail(fileName, `weight_map["${tensor}"] is ${describeJson(shard)}, not a shard file name`, 'Download the index file again.');
     }
     if (shard.includes('/') || shard.includes('\\') || shard === '..' || shard === '.') {
       fail(fileName, `weight_map["${tensor}"] names "${shard}", which is not a plain file name`, 'Shards must sit beside the index file.');
