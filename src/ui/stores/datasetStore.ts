@@ -1,0 +1,110 @@
+// Dataset slice: the loaded dataset's description (format, stats, bad rows, preview) and the
+// options it was read with. Changing an option, or the job's sequence length, validation share
+// or seed, reads the same source again so the numbers shown are the ones training will use.
+import { create } from 'zustand';
+import type { ColumnMapping } from '../../data/types';
+import type { DatasetInfo, DatasetOptions, DatasetProgressEvent, DatasetSource } from '../../workers/api';
+import { engine, proxy } from '../engineClient';
+import { engineErrorMessage } from '../lib/errors';
+import { useJobStore } from './jobStore';
+
+export const DATASET_ACCEPT = '.jsonl,.json,.csv,.txt';
+
+export interface DatasetState {
+  status: 'empty' | 'loading' | 'ready' | 'error';
+  sourceLabel: string | null;
+  progress: DatasetProgressEvent | null;
+  info: DatasetInfo | null;
+  error: string | null;
+  onBadRow: DatasetOptions['onBadRow'];
+  trainOn: DatasetOptions['trainOn'];
+  /** the user's column mapping; null means "use the detected one" */
+  mapping: ColumnMapping | null;
+}
+
+export const useDatasetStore = create<DatasetState>(() => ({
+  status: 'empty',
+  sourceLabel: null,
+  progress: null,
+  info: null,
+  error: null,
+  onBadRow: 'skip',
+  trainOn: 'completions',
+  mapping: null,
+}));
+
+const set = useDatasetStore.setState;
+const get = useDatasetStore.getState;
+
+// The source stays out of the store (a File is not display data); reloads read it again.
+let source: DatasetSource | null = null;
+let loadSeq = 0;
+
+export function datasetOptions(): DatasetOptions {
+  const { config } = useJobStore.getState();
+  const { onBadRow, trainOn, mapping } = get();
+  return {
+    mapping: mapping ?? undefined,
+    maxSeqLen: config.seqLen,
+    trainOn,
+    onBadRow,
+    validationFraction: config.validationFraction,
+    seed: config.seed,
+  };
+}
+
+async function load(): Promise<void> {
+  if (!source) return;
+  const seq = ++loadSeq;
+  set({ status: 'loading', progress: null, error: null });
+  try {
+    const info = await engine().loadDataset(
+      source,
+      datasetOptions(),
+      proxy((e: DatasetProgressEvent) => {
+        if (seq === loadSeq) set({ progress: e });
+      }),
+    );
+    if (seq === loadSeq) set({ status: 'ready', info, progress: null });
+  } catch (e) {
+    if (seq === loadSeq) set({ status: 'error', info: null, progress: null, error: engineErrorMessage(e, 'loadDataset', `read ${get().sourceLabel ?? 'the dataset'}`) });
+  }
+}
+
+export function loadSampleDataset(): Promise<void> {
+  source = { kind: 'sample' };
+  set({ sourceLabel: 'the sample dataset', mapping: null, info: null });
+  return load();
+}
+
+export function loadDatasetFile(file: File): Promise<void> {
+  const ext = file.name.toLowerCase().match(/\.[^.]+$/)?.[0] ?? '';
+  if (!DATASET_ACCEPT.split(',').includes(ext)) {
+    set({ status: 'error', error: `“${file.name}” is not a dataset file Whetstone reads. Use .jsonl, .json, .csv or .txt.` });
+    return Promise.resolve();
+  }
+  source = { kind: 'file', file };
+  set({ sourceLabel: `“${file.name}”`, mapping: null, info: null });
+  return load();
+}
+
+export function setBadRowPolicy(onBadRow: DatasetOptions['onBadRow']): Promise<void> {
+  set({ onBadRow });
+  return load();
+}
+
+export function setTrainOn(trainOn: DatasetOptions['trainOn']): Promise<void> {
+  set({ trainOn });
+  return load();
+}
+
+/** Read again with this mapping; null goes back to the detected one. */
+export function setColumnMapping(mapping: ColumnMapping | null): Promise<void> {
+  set({ mapping });
+  return load();
+}
+
+/** Read again because an option that shapes the sequences changed (debounced by the caller). */
+export function reloadDataset(): Promise<void> {
+  return load();
+}

@@ -1,0 +1,67 @@
+// Export slice: which export is running, what was saved, and adapter imports.
+import { create } from 'zustand';
+import type { ExportedFile } from '../../workers/api';
+import { engine } from '../engineClient';
+import { download } from '../lib/downloadFiles';
+import { engineErrorMessage } from '../lib/errors';
+import { fileNameStem } from '../lib/fileName';
+
+export type ExportKind = 'peft' | 'peft-zip' | 'gguf' | 'merged';
+
+export interface ImportedAdapter {
+  rank: number;
+  alpha: number;
+  targetModules: string[];
+  files: string[];
+}
+
+export interface ExportState {
+  busy: ExportKind | 'import' | null;
+  /** names of the files the last export saved */
+  saved: string[];
+  error: string | null;
+  imported: ImportedAdapter | null;
+  importError: string | null;
+}
+
+export const useExportStore = create<ExportState>(() => ({ busy: null, saved: [], error: null, imported: null, importError: null }));
+
+const set = useExportStore.setState;
+
+const WHAT: Record<ExportKind, { method: 'exportPeft' | 'exportGguf' | 'exportMerged'; doing: string }> = {
+  peft: { method: 'exportPeft', doing: 'export the PEFT adapter' },
+  'peft-zip': { method: 'exportPeft', doing: 'export the PEFT adapter' },
+  gguf: { method: 'exportGguf', doing: 'export the GGUF adapter' },
+  merged: { method: 'exportMerged', doing: 'export the merged model' },
+};
+
+/** `runId` undefined: the adapter the engine holds now (the last run, or an imported one). */
+export async function exportAdapter(kind: ExportKind, runId: string | undefined, runName: string): Promise<void> {
+  if (useExportStore.getState().busy) return;
+  set({ busy: kind, error: null, saved: [] });
+  try {
+    let files: ExportedFile[];
+    if (kind === 'gguf') files = [await engine().exportGguf(runId)];
+    else if (kind === 'merged') files = await engine().exportMerged(runId);
+    else files = await engine().exportPeft(runId);
+    const zipName = kind === 'peft-zip' ? `${fileNameStem(runName, 'whetstone')}-peft-adapter.zip` : null;
+    set({ saved: download(files, zipName) });
+  } catch (e) {
+    set({ error: engineErrorMessage(e, WHAT[kind].method, WHAT[kind].doing) });
+  } finally {
+    set({ busy: null });
+  }
+}
+
+export async function importAdapter(files: File[]): Promise<void> {
+  if (files.length === 0) return;
+  set({ busy: 'import', importError: null, imported: null });
+  try {
+    const r = await engine().importAdapter(files);
+    set({ imported: { ...r, files: files.map((f) => f.name) } });
+  } catch (e) {
+    set({ importError: engineErrorMessage(e, 'importAdapter', 'import the adapter') });
+  } finally {
+    set({ busy: null });
+  }
+}

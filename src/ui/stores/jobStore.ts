@@ -1,0 +1,107 @@
+// Job slice: the TrainConfig being edited, its validation issues and the memory estimate for it.
+// The estimate comes from the worker (it knows the loaded model), debounced while the user types.
+import { create } from 'zustand';
+import { DEFAULT_CONFIG, GPT2_ALL_LINEAR, GPT2_ATTENTION, LLAMA_ALL_LINEAR, LLAMA_ATTENTION, validateConfig, withPreset, type ConfigIssue, type TrainConfig } from '../../train/config';
+import type { MemoryEstimate } from '../../train/memory';
+import type { ModelInfo } from '../../workers/api';
+import { engine } from '../engineClient';
+import { setField as setConfigField, type FieldKey, type PresetName } from '../lib/configEdit';
+import { engineErrorMessage } from '../lib/errors';
+
+export type ModuleFamily = 'llama' | 'gpt2';
+
+export const TARGET_SETS: Record<ModuleFamily, { all: string[]; attention: string[] }> = {
+  llama: { all: LLAMA_ALL_LINEAR, attention: LLAMA_ATTENTION },
+  gpt2: { all: GPT2_ALL_LINEAR, attention: GPT2_ATTENTION },
+};
+
+export interface JobState {
+  config: TrainConfig;
+  issues: ConfigIssue[];
+  /** which module names the loaded model uses (decides the target-module checkboxes) */
+  family: ModuleFamily;
+  /** set when a model is loaded: the estimate needs one */
+  modelLoaded: boolean;
+  estimate: MemoryEstimate | null;
+  estimateStatus: 'none' | 'pending' | 'ready' | 'error';
+  estimateError: string | null;
+}
+
+export const useJobStore = create<JobState>(() => ({
+  config: DEFAULT_CONFIG,
+  issues: validateConfig(DEFAULT_CONFIG),
+  family: 'llama',
+  modelLoaded: false,
+  estimate: null,
+  estimateStatus: 'none',
+  estimateError: null,
+}));
+
+const set = useJobStore.setState;
+const get = useJobStore.getState;
+
+function replaceConfig(config: TrainConfig): void {
+  set({ config, issues: validateConfig(config) });
+  scheduleEstimate();
+}
+
+export function setJobField(key: FieldKey, value: unknown): void {
+  replaceConfig(setConfigField(get().config, key, value));
+}
+
+export function applyPreset(name: PresetName): void {
+  replaceConfig(withPreset(get().config, name));
+}
+
+export function resetJob(): void {
+  const family = get().family;
+  replaceConfig({ ...DEFAULT_CONFIG, lora: { ...DEFAULT_CONFIG.lora, targetModules: TARGET_SETS[family].all } });
+}
+
+export function familyOf(info: Pick<ModelInfo, 'hfArchitecture' | 'architecture'>): ModuleFamily {
+  return /gpt2/i.test(info.hfArchitecture) || /gpt2/i.test(info.architecture) ? 'gpt2' : 'llama';
+}
+
+/** A new model: switch module names to its family (keeping "all" vs "attention") and re-estimate. */
+export function adaptJobToModel(info: ModelInfo): void {
+  const family = familyOf(info);
+  const { config, family: before } = get();
+  let targets = config.lora.targetModules;
+  if (family !== before) {
+    const wasAttention = targets.length === TARGET_SETS[before].attention.length && targets.every((t) => TARGET_SETS[before].attention.includes(t));
+    targets = wasAttention ? TARGET_SETS[family].attention : TARGET_SETS[family].all;
+  }
+  set({ family, modelLoaded: true });
+  replaceConfig({ ...config, lora: { ...config.lora, targetModules: targets } });
+}
+
+export function forgetModel(): void {
+  set({ modelLoaded: false, estimate: null, estimateStatus: 'none', estimateError: null });
+}
+
+let timer: ReturnType<typeof setTimeout> | null = null;
+let estimateSeq = 0;
+export const ESTIMATE_DEBOUNCE_MS = 300;
+
+function scheduleEstimate(): void {
+  if (timer) clearTimeout(timer);
+  const { modelLoaded, issues } = get();
+  if (!modelLoaded) return;
+  // An invalid config has no meaningful estimate: keep the last one, marked as waiting.
+  set({ estimateStatus: 'pending' });
+  if (issues.length > 0) return;
+  timer = setTimeout(() => void refreshEstimate(), ESTIMATE_DEBOUNCE_MS);
+}
+
+export async function refreshEstimate(): Promise<void> {
+  timer = null;
+  const seq = ++estimateSeq;
+  const { config, modelLoaded } = get();
+  if (!modelLoaded) return;
+  try {
+    const estimate = await engine().estimate(config);
+    if (seq === estimateSeq) set({ estimate, estimateStatus: 'ready', estimateError: null });
+  } catch (e) {
+    if (seq === estimateSeq) set({ estimateStatus: 'error', estimateError: engineErrorMessage(e, 'estimate', 'estimate the memory this job needs') });
+  }
+}

@@ -1,0 +1,77 @@
+// Model slice: which base model is loaded, and the progress of loading one. Plain data; actions
+// at module level (the worker's progress callback calls setProgress through a comlink proxy).
+import { create } from 'zustand';
+import type { LoadProgressEvent, ModelInfo, ModelSource } from '../../workers/api';
+import { engine, proxy } from '../engineClient';
+import { engineErrorMessage } from '../lib/errors';
+import { repoIdProblem } from '../lib/hub';
+import { adaptJobToModel, forgetModel } from './jobStore';
+
+export type ModelSourceKind = ModelSource['kind'];
+
+export interface ModelState {
+  status: 'empty' | 'loading' | 'ready' | 'error';
+  /** what is being (or was last) loaded, in words: "demo model", "3 files", "org/repo" */
+  sourceLabel: string | null;
+  sourceKind: ModelSourceKind | null;
+  progress: LoadProgressEvent | null;
+  info: ModelInfo | null;
+  error: string | null;
+}
+
+export const useModelStore = create<ModelState>(() => ({
+  status: 'empty',
+  sourceLabel: null,
+  sourceKind: null,
+  progress: null,
+  info: null,
+  error: null,
+}));
+
+const set = useModelStore.setState;
+let loadSeq = 0;
+
+export async function loadModel(source: ModelSource, label: string): Promise<void> {
+  const seq = ++loadSeq;
+  set({ status: 'loading', sourceLabel: label, sourceKind: source.kind, progress: null, info: null, error: null });
+  forgetModel();
+  try {
+    const info = await engine().loadModel(
+      source,
+      proxy((e: LoadProgressEvent) => {
+        if (seq === loadSeq) set({ progress: e });
+      }),
+    );
+    if (seq !== loadSeq) return; // a newer load replaced this one
+    set({ status: 'ready', info, progress: null, error: null });
+    adaptJobToModel(info);
+  } catch (e) {
+    if (seq !== loadSeq) return;
+    set({ status: 'error', info: null, progress: null, error: engineErrorMessage(e, 'loadModel', `load ${label}`) });
+  }
+}
+
+export function loadDemoModel(): Promise<void> {
+  return loadModel({ kind: 'demo' }, 'the demo model (stories260K)');
+}
+
+export function loadModelFiles(files: File[], folderName?: string): Promise<void> {
+  if (files.length === 0) {
+    set({ status: 'error', error: 'No files were chosen. Pick the model folder (config.json, *.safetensors, tokenizer.json) or drop it here.' });
+    return Promise.resolve();
+  }
+  const label = folderName ? `the folder “${folderName}”` : files.length === 1 ? `“${files[0].name}”` : `${files.length} files`;
+  return loadModel({ kind: 'files', files, name: folderName }, label);
+}
+
+/** `repo` as "owner/name"; an empty revision means the default branch. */
+export function loadHubModel(repo: string, revision: string): Promise<void> {
+  const r = repo.trim();
+  const problem = repoIdProblem(r);
+  if (problem) {
+    set({ status: 'error', error: problem });
+    return Promise.resolve();
+  }
+  const rev = revision.trim();
+  return loadModel({ kind: 'hub', repo: r, revision: rev || undefined }, rev ? `${r}@${rev}` : r);
+}

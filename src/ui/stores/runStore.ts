@@ -1,0 +1,168 @@
+// Run slice: the live run's progress and loss history, the list of past runs, and which run's
+// curves are on the charts. The worker reports progress through the TrainEvents proxy below,
+// whose methods call this module's actions.
+import { create } from 'zustand';
+import type { LossPoint } from '../../train/checkpointStore';
+import type { RunSummary, TrainEvents } from '../../workers/api';
+import { engine, proxy } from '../engineClient';
+import { engineErrorMessage } from '../lib/errors';
+import { useJobStore } from './jobStore';
+
+export type TrainProgress = Parameters<TrainEvents['onProgress']>[0];
+export type RunStatus = RunSummary['status'];
+
+export interface RunState {
+  phase: 'idle' | 'starting' | 'running' | 'pausing' | 'stopping' | 'paused' | 'finished' | 'stopped' | 'failed';
+  liveRunId: string | null;
+  progress: TrainProgress | null;
+  /** points on the charts: the live run's, or the past run chosen with showRun */
+  history: LossPoint[];
+  /** the run whose curves are shown (null: none yet) */
+  shownRunId: string | null;
+  runs: RunSummary[];
+  runsStatus: 'idle' | 'loading' | 'ready' | 'error';
+  runsError: string | null;
+  /** what went wrong, in words, with what to do about it */
+  error: string | null;
+  /** the last status message from the worker (e.g. "checkpoint saved") */
+  message: string | null;
+}
+
+export const useRunStore = create<RunState>(() => ({
+  phase: 'idle',
+  liveRunId: null,
+  progress: null,
+  history: [],
+  shownRunId: null,
+  runs: [],
+  runsStatus: 'idle',
+  runsError: null,
+  error: null,
+  message: null,
+}));
+
+const set = useRunStore.setState;
+const get = useRunStore.getState;
+
+export function isActivePhase(phase: RunState['phase']): boolean {
+  return phase === 'starting' || phase === 'running' || phase === 'pausing' || phase === 'stopping';
+}
+
+/** Called by the worker for every optimizer step (and validation pass). */
+export function onTrainProgress(p: TrainProgress): void {
+  const point: LossPoint = { step: p.step, loss: p.loss, lr: p.lr, gradNorm: p.gradNorm, tokensPerSecond: p.tokensPerSecond };
+  if (p.valLoss !== undefined) point.valLoss = p.valLoss;
+  const s = get();
+  const sameRun = s.shownRunId === p.runId;
+  set({
+    progress: p,
+    liveRunId: p.runId,
+    shownRunId: p.runId,
+    history: [...(sameRun ? s.history : []), point],
+    phase: s.phase === 'starting' ? 'running' : s.phase,
+  });
+}
+
+/** Called by the worker when the run changes state. */
+export function onTrainStatus(status: RunStatus, message?: string): void {
+  const s = get();
+  const phase: RunState['phase'] =
+    status === 'running' ? (s.phase === 'pausing' || s.phase === 'stopping' ? s.phase : 'running') : status;
+  set({ phase, message: message ?? null, error: status === 'failed' ? failureText(message) : s.error });
+}
+
+function failureText(message: string | undefined): string {
+  return `Training stopped with an error: ${message ?? 'the engine gave no reason'}. Your last checkpoint is kept: fix the cause and use “Resume”.`;
+}
+
+const events: TrainEvents = {
+  onProgress: (p) => onTrainProgress(p),
+  onStatus: (status, message) => onTrainStatus(status, message),
+};
+
+async function drive(call: () => Promise<RunSummary>, doing: string, method: string): Promise<void> {
+  try {
+    const summary = await call();
+    set({
+      phase: summary.status === 'running' ? 'stopped' : summary.status,
+      liveRunId: summary.id,
+      shownRunId: summary.id,
+      // The summary's history is the stored one, complete even if some progress events were dropped.
+      history: summary.history.length >= get().history.length ? summary.history : get().history,
+      error: summary.status === 'failed' ? failureText(summary.message) : null,
+      message: summary.message ?? get().message,
+    });
+  } catch (e) {
+    set({ phase: 'failed', error: engineErrorMessage(e, method, doing) });
+  }
+  void refreshRuns();
+}
+
+export function startRun(name?: string): Promise<void> {
+  if (isActivePhase(get().phase)) return Promise.resolve();
+  const { config } = useJobStore.getState();
+  set({ phase: 'starting', progress: null, history: [], shownRunId: null, liveRunId: null, error: null, message: null });
+  return drive(() => engine().startTraining(config, proxy(events), name?.trim() || undefined), 'start training', 'startTraining');
+}
+
+export function resumeRun(runId: string): Promise<void> {
+  if (isActivePhase(get().phase)) return Promise.resolve();
+  const run = get().runs.find((r) => r.id === runId);
+  set({ phase: 'starting', liveRunId: runId, shownRunId: runId, history: run ? run.history.filter((p) => p.step <= run.checkpointStep) : [], progress: null, error: null, message: null });
+  return drive(() => engine().resume(runId, proxy(events)), 'resume the run', 'resume');
+}
+
+export async function pauseRun(): Promise<void> {
+  if (get().phase !== 'running' && get().phase !== 'starting') return;
+  set({ phase: 'pausing' });
+  try {
+    await engine().pause();
+  } catch (e) {
+    set({ phase: 'running', error: engineErrorMessage(e, 'pause', 'pause the run') });
+  }
+}
+
+export async function stopRun(): Promise<void> {
+  if (!isActivePhase(get().phase) && get().phase !== 'paused') return;
+  const wasPaused = get().phase === 'paused';
+  set({ phase: 'stopping' });
+  try {
+    await engine().stop();
+    if (wasPaused) set({ phase: 'stopped' });
+  } catch (e) {
+    set({ phase: wasPaused ? 'paused' : 'running', error: engineErrorMessage(e, 'stop', 'stop the run') });
+  }
+  if (wasPaused) void refreshRuns();
+}
+
+export async function refreshRuns(): Promise<void> {
+  set({ runsStatus: 'loading' });
+  try {
+    const runs = await engine().listRuns();
+    set({ runs, runsStatus: 'ready', runsError: null });
+  } catch (e) {
+    set({ runsStatus: 'error', runsError: engineErrorMessage(e, 'listRuns', 'list the saved runs') });
+  }
+}
+
+export async function deleteRun(runId: string): Promise<void> {
+  try {
+    await engine().deleteRun(runId);
+    if (get().shownRunId === runId && get().liveRunId !== runId) set({ shownRunId: null, history: [] });
+  } catch (e) {
+    set({ runsError: engineErrorMessage(e, 'deleteRun', 'delete the run') });
+  }
+  await refreshRuns();
+}
+
+/** Put a past run's curves on the charts (the live run's stay while it is training). */
+export function showRun(runId: string): void {
+  const s = get();
+  if (isActivePhase(s.phase) && s.liveRunId !== runId) return;
+  const run = s.runs.find((r) => r.id === runId);
+  if (run) set({ shownRunId: runId, history: run.history });
+}
+
+export function dismissRunError(): void {
+  set({ error: null });
+}

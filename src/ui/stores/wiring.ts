@@ -1,0 +1,22 @@
+// Links between slices that no single action owns: when the job's sequence length, validation
+// share or seed change, the dataset is read again (debounced) so its statistics match the job.
+import { reloadDataset, useDatasetStore } from './datasetStore';
+import { useJobStore } from './jobStore';
+
+export const DATASET_RELOAD_DEBOUNCE_MS = 600;
+let wired = false;
+
+export function wireStores(): void {
+  if (wired) return;
+  wired = true;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  useJobStore.subscribe((s, prev) => {
+    const a = s.config;
+    const b = prev.config;
+    if (a.seqLen === b.seqLen && a.validationFraction === b.validationFraction && a.seed === b.seed) return;
+    if (s.issues.some((i) => i.field === 'seqLen' || i.field === 'validationFraction' || i.field === 'seed')) return;
+    if (useDatasetStore.getState().status === 'empty') return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => void reloadDataset(), DATASET_RELOAD_DEBOUNCE_MS);
+  });
+}
