@@ -1,0 +1,106 @@
+import type { DatasetProgressEvent } from '../../workers/api';
+import { formatBytes, formatPercent } from '../lib/format';
+import { DATASET_ACCEPT, loadDatasetFile, loadSampleDataset, setBadRowPolicy, setTrainOn, useDatasetStore } from '../stores/datasetStore';
+import { ActionButton } from './ActionButton';
+import { Alert } from './Alert';
+import { BadRowList } from './BadRowList';
+import { DatasetStatsView } from './DatasetStatsView';
+import { DropZone } from './DropZone';
+import { FilePicker } from './FilePicker';
+import { FormatEditor } from './FormatEditor';
+import { Panel } from './Panel';
+import { PreviewList } from './PreviewList';
+import { Progress } from './Progress';
+import { RadioGroup } from './Field';
+
+function progressText(p: DatasetProgressEvent): string {
+  const what = p.phase === 'reading' ? 'Reading' : 'Tokenizing';
+  return `${what}: ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${formatPercent(p.bytesDone, p.bytesTotal)})`;
+}
+
+export function DatasetPanel() {
+  const status = useDatasetStore((s) => s.status);
+  const progress = useDatasetStore((s) => s.progress);
+  const error = useDatasetStore((s) => s.error);
+  const info = useDatasetStore((s) => s.info);
+  const sourceLabel = useDatasetStore((s) => s.sourceLabel);
+  const onBadRow = useDatasetStore((s) => s.onBadRow);
+  const trainOn = useDatasetStore((s) => s.trainOn);
+  const loading = status === 'loading';
+
+  return (
+    <Panel id="dataset" step={2} title="Dataset" lede="Examples of what the model should learn to write. Plain text, instruction/answer pairs or chat conversations.">
+      <div className="choices">
+        <div className="choice">
+          <h3>Try it first</h3>
+          <p className="help">300 short stories about Bob the robot and the moon, in the demo model’s style.</p>
+          <ActionButton onClick={() => void loadSampleDataset()} blockedBy={loading ? 'A dataset is loading.' : null} quietWhy>
+            Use sample dataset
+          </ActionButton>
+        </div>
+        <DropZone
+          label="Dataset file drop area"
+          hint={
+            <>
+              <strong>Your own data:</strong> drop a <code>.jsonl</code>, <code>.json</code>, <code>.csv</code> or <code>.txt</code> file here.
+            </>
+          }
+          disabled={loading}
+          onDrop={(d) => void loadDatasetFile(d.files[0])}
+        >
+          <FilePicker label="Choose dataset file…" accept={DATASET_ACCEPT} onFiles={(f) => void loadDatasetFile(f[0])} disabled={loading} />
+        </DropZone>
+        <div className="choice options">
+          <RadioGroup
+            legend="Rows that cannot be used"
+            value={onBadRow}
+            onChange={(v) => void setBadRowPolicy(v)}
+            disabled={loading}
+            options={[
+              { value: 'skip', label: 'Skip them and list them below' },
+              { value: 'stop', label: 'Stop at the first one' },
+            ]}
+          />
+          <RadioGroup
+            legend="Train on"
+            value={trainOn}
+            onChange={(v) => void setTrainOn(v)}
+            disabled={loading}
+            options={[
+              { value: 'completions', label: 'Answers only (prompts are context)' },
+              { value: 'all', label: 'Every token' },
+            ]}
+          />
+        </div>
+      </div>
+
+      {loading && (
+        <div className="status-block" role="status">
+          <p>Reading {sourceLabel}…</p>
+          <Progress label="Dataset loading progress" value={progress ? progress.bytesDone : null} max={progress?.bytesTotal || 1} text={progress ? progressText(progress) : 'Starting…'} />
+        </div>
+      )}
+      {error && <Alert testId="dataset-error">{error}</Alert>}
+      {info && (
+        <div className="dataset-info" data-testid="dataset-info">
+          <p className="loaded">
+            Loaded <strong>{info.name}</strong>: {info.trainExamples} training and {info.validationExamples} validation sequences.
+          </p>
+          {info.warnings.length > 0 && (
+            <ul className="warnings" aria-label="Dataset warnings">
+              {info.warnings.map((w, i) => (
+                <li key={i}>{w}</li>
+              ))}
+            </ul>
+          )}
+          <div className="dataset-grid">
+            <FormatEditor format={info.format} disabled={loading} />
+            <DatasetStatsView stats={info.stats} />
+          </div>
+          <PreviewList examples={info.preview} />
+          <BadRowList rows={info.badRows} />
+        </div>
+      )}
+    </Panel>
+  );
+}

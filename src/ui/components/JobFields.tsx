@@ -1,0 +1,159 @@
+import { HELP, type LrSchedule } from '../../train/config';
+import { getField, issuesByField, type FieldKey } from '../lib/configEdit';
+import { setJobField, TARGET_SETS, useJobStore } from '../stores/jobStore';
+import { CheckboxField, NumberField, SelectField } from './Field';
+
+// Settings config.ts has no help line for (the optimizer's internals).
+const EXTRA_HELP: Partial<Record<FieldKey, string>> = {
+  beta1: 'AdamW’s decay of the running mean of gradients. 0.9 almost always.',
+  beta2: 'AdamW’s decay of the running mean of squared gradients. 0.999 usually; 0.99–0.995 for short runs.',
+  eps: 'Added to the denominator of AdamW for numerical safety. Leave at 1e-8.',
+};
+
+type Kind = 'int' | 'float' | 'bool';
+interface Spec {
+  key: FieldKey;
+  label: string;
+  kind: Kind;
+}
+
+const GROUPS: { legend: string; advanced?: boolean; fields: Spec[] }[] = [
+  {
+    legend: 'LoRA adapter',
+    fields: [
+      { key: 'rank', label: 'Rank (r)', kind: 'int' },
+      { key: 'alpha', label: 'Alpha', kind: 'float' },
+      { key: 'dropout', label: 'LoRA dropout', kind: 'float' },
+      { key: 'useRslora', label: 'Rank-stabilised LoRA (rsLoRA)', kind: 'bool' },
+    ],
+  },
+  {
+    legend: 'Learning rate',
+    fields: [
+      { key: 'learningRate', label: 'Learning rate', kind: 'float' },
+      { key: 'warmupSteps', label: 'Warm-up steps', kind: 'int' },
+    ],
+  },
+  {
+    legend: 'Length of the run',
+    fields: [
+      { key: 'maxSteps', label: 'Max steps', kind: 'int' },
+      { key: 'epochs', label: 'Epochs', kind: 'int' },
+      { key: 'evalEvery', label: 'Evaluate every (steps)', kind: 'int' },
+      { key: 'checkpointEvery', label: 'Checkpoint every (steps)', kind: 'int' },
+      { key: 'validationFraction', label: 'Validation fraction', kind: 'float' },
+    ],
+  },
+  {
+    legend: 'Batches and memory',
+    fields: [
+      { key: 'batchSize', label: 'Batch size', kind: 'int' },
+      { key: 'gradAccumulation', label: 'Gradient accumulation', kind: 'int' },
+      { key: 'seqLen', label: 'Sequence length', kind: 'int' },
+      { key: 'pack', label: 'Pack short examples together', kind: 'bool' },
+      { key: 'activationCheckpointing', label: 'Activation checkpointing', kind: 'bool' },
+    ],
+  },
+  {
+    legend: 'Optimizer (AdamW) and reproducibility',
+    advanced: true,
+    fields: [
+      { key: 'weightDecay', label: 'Weight decay', kind: 'float' },
+      { key: 'beta1', label: 'Beta 1', kind: 'float' },
+      { key: 'beta2', label: 'Beta 2', kind: 'float' },
+      { key: 'eps', label: 'Epsilon', kind: 'float' },
+      { key: 'maxGradNorm', label: 'Max gradient norm', kind: 'float' },
+      { key: 'labelSmoothing', label: 'Label smoothing', kind: 'float' },
+      { key: 'seed', label: 'Seed', kind: 'int' },
+    ],
+  },
+];
+
+function help(key: FieldKey): string | undefined {
+  return HELP[key] ?? EXTRA_HELP[key];
+}
+
+export function JobFields() {
+  const config = useJobStore((s) => s.config);
+  const issues = useJobStore((s) => s.issues);
+  const family = useJobStore((s) => s.family);
+  const byField = issuesByField(issues);
+
+  const field = (f: Spec) =>
+    f.kind === 'bool' ? (
+      <CheckboxField key={f.key} label={f.label} help={help(f.key)} error={byField[f.key]} checked={getField(config, f.key) as boolean} onChange={(v) => setJobField(f.key, v)} />
+    ) : (
+      <NumberField key={f.key} label={f.label} help={help(f.key)} error={byField[f.key]} integer={f.kind === 'int'} value={getField(config, f.key) as number} onChange={(v) => setJobField(f.key, v)} />
+    );
+
+  return (
+    <div className="job-fields">
+      {GROUPS.map((g) => {
+        const body = (
+          <div className="field-grid">
+            {g.fields.map(field)}
+            {g.legend === 'LoRA adapter' && <TargetModules family={family} selected={config.lora.targetModules} error={byField.targetModules} />}
+            {g.legend === 'Learning rate' && (
+              <SelectField<LrSchedule>
+                label="Schedule"
+                help={HELP.schedule}
+                value={config.schedule}
+                onChange={(v) => setJobField('schedule', v)}
+                options={[
+                  { value: 'cosine', label: 'Cosine decay' },
+                  { value: 'linear', label: 'Linear decay' },
+                  { value: 'constant', label: 'Constant' },
+                ]}
+              />
+            )}
+          </div>
+        );
+        if (g.advanced) {
+          const hasIssue = g.fields.some((f) => byField[f.key]);
+          return (
+            <details key={g.legend} className="group" open={hasIssue || undefined}>
+              <summary>{g.legend}</summary>
+              {body}
+            </details>
+          );
+        }
+        return (
+          <fieldset key={g.legend} className="group">
+            <legend>{g.legend}</legend>
+            {body}
+          </fieldset>
+        );
+      })}
+    </div>
+  );
+}
+
+function TargetModules({ family, selected, error }: { family: 'llama' | 'gpt2'; selected: string[]; error?: string }) {
+  const sets = TARGET_SETS[family];
+  const toggle = (m: string, on: boolean) => setJobField('targetModules', on ? sets.all.filter((x) => x === m || selected.includes(x)) : selected.filter((x) => x !== m));
+  return (
+    <fieldset className={`targets field wide${error ? ' invalid' : ''}`} aria-describedby="targets-help">
+      <legend>Target modules</legend>
+      <div className="row">
+        {sets.all.map((m) => (
+          <label key={m} className="chip">
+            <input type="checkbox" checked={selected.includes(m)} onChange={(e) => toggle(m, e.currentTarget.checked)} />
+            <code>{m}</code>
+          </label>
+        ))}
+      </div>
+      <div className="row">
+        <button type="button" className="secondary small" onClick={() => setJobField('targetModules', sets.all)}>
+          All linear layers
+        </button>
+        <button type="button" className="secondary small" onClick={() => setJobField('targetModules', sets.attention)}>
+          Attention only
+        </button>
+      </div>
+      <span id="targets-help" className="help">
+        {HELP.targetModules}
+      </span>
+      {error && <span className="field-error">{error}</span>}
+    </fieldset>
+  );
+}

@@ -1,0 +1,91 @@
+import { useState } from 'react';
+import type { LoadProgressEvent } from '../../workers/api';
+import { formatBytes, formatPercent } from '../lib/format';
+import { useModelStore, loadDemoModel, loadHubModel, loadModelFiles } from '../stores/modelStore';
+import { ActionButton } from './ActionButton';
+import { Alert } from './Alert';
+import { DropZone } from './DropZone';
+import { FilePicker } from './FilePicker';
+import { TextField } from './Field';
+import { ModelFacts } from './ModelFacts';
+import { Panel } from './Panel';
+import { Progress } from './Progress';
+
+const PHASE: Record<LoadProgressEvent['phase'], string> = {
+  download: 'Downloading',
+  weights: 'Uploading weights to the GPU',
+  tokenizer: 'Reading the tokenizer',
+  done: 'Done',
+};
+
+function progressText(p: LoadProgressEvent): string {
+  const file = p.file ? ` ${p.file}` : '';
+  const cache = p.fromCache ? ' (from the browser cache)' : '';
+  const amount = p.bytesTotal ? `${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${formatPercent(p.bytesDone, p.bytesTotal)})` : formatBytes(p.bytesDone);
+  return `${PHASE[p.phase]}${file}: ${amount}${cache}`;
+}
+
+export function ModelPanel() {
+  const status = useModelStore((s) => s.status);
+  const progress = useModelStore((s) => s.progress);
+  const error = useModelStore((s) => s.error);
+  const sourceLabel = useModelStore((s) => s.sourceLabel);
+  const [repo, setRepo] = useState('');
+  const [revision, setRevision] = useState('');
+  const loading = status === 'loading';
+  const busy = loading ? 'A model is loading.' : null;
+
+  return (
+    <Panel id="model" step={1} title="Model" lede="The base model to adapt. Its weights stay frozen; training adds a small LoRA adapter on top.">
+      <div className="choices">
+        <div className="choice">
+          <h3>Try it first</h3>
+          <p className="help">A 260K-parameter model trained on children’s stories. Loads in a second, trains on any GPU.</p>
+          <ActionButton onClick={() => void loadDemoModel()} blockedBy={busy} quietWhy>
+            Use demo model (stories260K)
+          </ActionButton>
+        </div>
+        <DropZone
+          label="Model folder drop area"
+          hint={
+            <>
+              <strong>Your own model:</strong> drop the folder here, or pick it. It needs <code>config.json</code>, <code>*.safetensors</code> and <code>tokenizer.json</code>.
+            </>
+          }
+          disabled={loading}
+          onDrop={(d) => void loadModelFiles(d.files, d.folderName)}
+        >
+          <FilePicker label="Choose model folder…" directory onFiles={(f) => void loadModelFiles(f)} disabled={loading} />
+          <FilePicker label="Choose model files…" multiple secondary accept=".json,.safetensors,.model,.txt,.jinja" onFiles={(f) => void loadModelFiles(f)} disabled={loading} />
+        </DropZone>
+        <form
+          className="choice hub"
+          aria-label="Download from Hugging Face"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!loading) void loadHubModel(repo, revision);
+          }}
+        >
+          <h3>From Hugging Face</h3>
+          <div className="row fields">
+            <TextField label="Hugging Face repo id" value={repo} onChange={setRepo} placeholder="HuggingFaceTB/SmolLM2-135M" />
+            <TextField label="Revision" value={revision} onChange={setRevision} placeholder="main" help="Branch, tag or commit (empty: main)." />
+          </div>
+          <button type="submit" className="secondary" aria-disabled={loading || undefined}>
+            Download model
+          </button>
+          <p className="help">Files are fetched once and kept in this browser’s cache; nothing is uploaded.</p>
+        </form>
+      </div>
+
+      {loading && (
+        <div className="status-block" role="status">
+          <p>Loading {sourceLabel}…</p>
+          <Progress label="Model loading progress" value={progress?.bytesTotal ? progress.bytesDone : null} max={progress?.bytesTotal ?? 1} text={progress ? progressText(progress) : 'Starting…'} />
+        </div>
+      )}
+      {error && <Alert testId="model-error">{error}</Alert>}
+      <ModelFacts />
+    </Panel>
+  );
+}

@@ -1,0 +1,71 @@
+import { formatInt, formatMetric } from '../lib/format';
+import { historyColumns, isResumable, lastValue, runStatusText } from '../lib/runs';
+import { deleteRun, isActivePhase, refreshRuns, resumeRun, showRun, useRunStore } from '../stores/runStore';
+import { Sparkline } from './Sparkline';
+
+const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** Saved runs, newest first, each with its loss curve and what can be done with it. */
+export function RunsList() {
+  const runs = useRunStore((s) => s.runs);
+  const status = useRunStore((s) => s.runsStatus);
+  const error = useRunStore((s) => s.runsError);
+  const liveRunId = useRunStore((s) => s.liveRunId);
+  const shownRunId = useRunStore((s) => s.shownRunId);
+  const active = useRunStore((s) => isActivePhase(s.phase));
+
+  return (
+    <div className="runs">
+      <div className="row spread">
+        <h3 id="runs-title">Past runs</h3>
+        <button type="button" className="secondary small" onClick={() => void refreshRuns()} aria-busy={status === 'loading' || undefined}>
+          Refresh list
+        </button>
+      </div>
+      {error && <p className="error">{error}</p>}
+      {runs.length === 0 && !error && <p className="muted">{status === 'loading' ? 'Reading saved runs…' : 'No runs yet.'}</p>}
+      {runs.length > 0 && (
+        <ul className="run-list" aria-labelledby="runs-title">
+          {runs.map((r) => {
+            const loss = historyColumns(r.history).loss;
+            const resumable = isResumable(r, active ? liveRunId : null);
+            return (
+              <li key={r.id} className={r.id === shownRunId ? 'shown' : undefined} data-testid="run-row">
+                <Sparkline values={loss} />
+                <div className="run-main">
+                  <span className="run-name">{r.name}</span>
+                  <span className="muted">
+                    {r.modelName} on {r.datasetName} · {runStatusText(r, active ? liveRunId : null)} · step {formatInt(r.step)} of {formatInt(r.totalSteps)} · loss {formatMetric(lastValue(loss))} · {dateFmt.format(r.updatedAt)}
+                  </span>
+                  {r.message && <span className="muted">{r.message}</span>}
+                </div>
+                <div className="row run-actions">
+                  <button type="button" className="secondary small" aria-label={`Show curves of ${r.name}`} aria-pressed={r.id === shownRunId} onClick={() => showRun(r.id)} aria-disabled={(active && r.id !== liveRunId) || undefined}>
+                    Show curves
+                  </button>
+                  {resumable && (
+                    <button type="button" className="small" aria-label={`Resume ${r.name} from step ${r.checkpointStep}`} aria-disabled={active || undefined} onClick={() => !active && void resumeRun(r.id)}>
+                      Resume from step {formatInt(r.checkpointStep)}
+                    </button>
+                  )}
+                  <button
+                    type="button"
+                    className="secondary small danger"
+                    aria-label={`Delete ${r.name}`}
+                    aria-disabled={(active && r.id === liveRunId) || undefined}
+                    onClick={() => {
+                      if (active && r.id === liveRunId) return;
+                      if (window.confirm(`Delete the run “${r.name}” and its checkpoints? This cannot be undone.`)) void deleteRun(r.id);
+                    }}
+                  >
+                    Delete
+                  </button>
+                </div>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </div>
+  );
+}
