@@ -255,6 +255,7 @@ function defaultDescribe(input: unknown): string {
   try {
     return JSON.stringify(input, (_k, v: unknown) => {
       if (typeof v === 'bigint') return `${v}n`;
+      if (typeof v === 'string' && v.length > 200) return `${v.slice(0, 60)}...(${v.length} chars)`;
       if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as Uint8Array).length})`;
       if (v && typeof v === 'object') {
         if (seen.has(v)) return '[circular]';

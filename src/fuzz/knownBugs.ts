@@ -5,14 +5,16 @@
 
 export const KNOWN_BUGS = {
   /**
-   * src/io/safetensors.ts (parseSafetensorsHeader) and src/io/hfConfig.ts put JSON.stringify(value)
-   * of the offending value into their error messages. JSON.stringify recurses, so a value nested a
+   * src/io/safetensors.ts (parseSafetensorsHeader), src/io/safetensorsWriter.js (shapeElementCount,
+   * so writeSafetensors too) and src/io/hfConfig.ts put JSON.stringify(value) of the offending
+   * value into their error messages. JSON.stringify recurses, so a value nested a
    * few thousand arrays deep (JSON.parse itself handles any depth) throws "RangeError: Maximum call
    * stack size exceeded" instead of SafetensorsError / HfConfigError. Smallest inputs:
    *   header {"__metadata__":{"k":[[[...20000 deep...]]]}}, or a tensor whose "shape" or
    *   "data_offsets" is such an array; config {"architectures":["LlamaForCausalLM"],"hidden_size":[[[...]]]}.
    * Found by the fuzzers: safetensors seed 0x51fe case 779 (a 22,000-deep "shape"); parseHfConfig
-   * seed 0xc0f1 case 155 (a deep "attention_bias"). While open, generated nesting stays at most 48 deep.
+   * seed 0xc0f1 case 155 (a deep "attention_bias"); writeSafetensors seed 0x5a5e case 516 (a deep
+   * shape). While open, generated nesting stays at most 48 deep.
    */
   deepNestingStackOverflow: true,
 
@@ -58,4 +60,67 @@ export const KNOWN_BUGS = {
    * Found by the fuzzer: seed 0xc0f1, case 24872. While open, the headDim checks skip such configs.
    */
   gpt2HeadDimSkipsDivisibility: true,
+
+  /**
+   * src/io/gguf.ts (writeGguf): keys, tensor names and STRING values are encoded with TextEncoder,
+   * which turns each lone surrogate into U+FFFD, so the file does not hold what was given: a name
+   * comes back changed, and two keys that differ only in lone surrogates become the same key, which
+   * readGguf then rejects ("appears twice"). Input: kv [{key:"a\uD800",type:STRING,value:"x"},
+   * {key:"a\uDC00",type:STRING,value:"y"}] -> a file readGguf refuses. The writer should reject
+   * strings that are not well-formed UTF-16 (String.prototype.isWellFormed). Found by the fuzzer:
+   * writeGguf seed 0x66f1 case 18 (a key with lone surrogates read back with U+FFFD). While open,
+   * generated strings are made well-formed first.
+   */
+  ggufLoneSurrogates: true,
+
+  /**
+   * src/io/gguf.ts (writeGguf -> writeValue): nested ARRAY values are written to any depth, but
+   * readGguf rejects arrays nested more than 8 below the top one, so the writer produces files its
+   * own reader refuses; and about 10,000 levels overflow the stack (RangeError from the recursive
+   * writeValue). Input: an ARRAY whose items nest 13 ARRAY levels -> readGguf: "nests arrays more
+   * than 8 deep". Found by the fuzzer (with the deep inputs this flag withholds): writeGguf seed
+   * 0x66f1 case 1216. While open, generated arrays nest at most 9 levels.
+   */
+  ggufWriterUnboundedArrays: true,
+
+  /**
+   * src/io/gguf.ts (writeGguf, readGguf): general.alignment may be any UINT32 power of two, and the
+   * writer pads every tensor to it: {key:"general.alignment",type:UINT32,value:2**31} with one
+   * 1-element tensor allocates over 4 GiB (measured: 2**24 gives a 32 MiB file). llama.cpp itself
+   * uses 32; the writer (and the reader) should cap it (e.g. at 2**16). While open, the fuzzer
+   * never asks for alignments above 4096.
+   */
+  ggufHugeAlignment: true,
+
+  /**
+   * src/io/gguf.ts (readGguf): strings are decoded with new TextDecoder('utf-8', { fatal: true }),
+   * whose default ignoreBOM: false strips a leading U+FEFF from every key, tensor name and STRING
+   * value. A tensor named "\uFEFF" reads back as "", a token "\uFEFFx" in tokenizer.ggml.tokens as
+   * "x", and keys "\uFEFFa" and "a" collide ("appears twice"). Fix: pass ignoreBOM: true.
+   * Found by the fuzzer: writeGguf seed 0x66f1 case 780 (a tensor named "\uFEFF" read back as "").
+   * While open, generated strings never start with U+FEFF.
+   */
+  ggufReaderStripsBom: true,
+
+  /**
+   * src/io/gguf.ts (writeGguf -> writeValue): the message for a rejected value is built with
+   * JSON.stringify(value), which throws "TypeError: Do not know how to serialize a BigInt" when
+   * the rejected value holds a bigint (and RangeError when it is deeply nested), so the caller gets
+   * a TypeError instead of GgufError. Input: kv [{key:"k",type:ARRAY,value:{itemType:-1,items:[5n]}}]
+   * or [{key:"k",type:UINT8,value:{itemType:UINT64,items:[5n]}}].
+   * Found by the fuzzer: seed 0x66f1 case 7350. While open, arrays with an unknown itemType only
+   * hold small numbers.
+   */
+  ggufErrorMessageBigint: true,
+
+  /**
+   * src/io/safetensorsWriter.js (writeSafetensors): the header is a plain object filled with
+   * header[t.name] = {...}, so a tensor named "__proto__" sets the object's prototype instead of
+   * adding a key. JSON.stringify leaves it out, its bytes stay in the data section, and the file is
+   * corrupt ("the tensors end at byte 296 but the file has 298 bytes"). Input:
+   *   [{name:"__proto__",dtype:"BF16",shape:[1],data:new Uint16Array(1)}]
+   * Fix: Object.create(null) for the header (or reject the name). Found by the fuzzer:
+   * writeSafetensors seed 0x5a5e case 3. While open, no generated tensor is named "__proto__".
+   */
+  safetensorsWriterProtoName: true,
 } as const;

@@ -307,3 +307,8 @@ export function mutateBytesMany(rng: Rng, b: Uint8Array, max: number): Uint8Arra
   for (let i = 0; i < n; i++) out = mutateBytes(rng, out);
   return out;
 }
+
+/** `s` with each lone surrogate replaced by U+FFFD, as TextEncoder writes it. */
+export function wellFormed(s: string): string {
+  return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
