@@ -4,7 +4,7 @@
 // checkpoint sees the same batches, dropout masks and optimizer state as an uninterrupted one.
 import type { GpuContext } from '../gpu/device';
 import { adamwStep } from '../gpu/ops/adamw';
-import { zeroTensor } from '../gpu/ops/elementwise';
+import { fillTensor, zeroTensor } from '../gpu/ops/elementwise';
 import { gradNorm, decodeGradState, type GradNormResult } from '../gpu/ops/gradNorm';
 import { downloadF32, emptyTensor, readBuffer, releaseTensor, type Tensor } from '../gpu/tensor';
 import { BatchIterator, type Batch, type BatchCursor, type TokenizedDataset } from '../data';
@@ -56,6 +56,21 @@ export class FixedBatches implements BatchSource {
   }
 }
 
+export class StorageFullError extends Error {
+  constructor(step: number) {
+    super(
+      `The browser's storage is full: the checkpoint of step ${step} could not be saved (the previous checkpoint is intact). ` +
+        'Delete older runs in the Run panel (or free disk space), then resume.',
+    );
+    this.name = 'StorageFullError';
+  }
+}
+
+function isQuotaError(e: unknown): boolean {
+  const name = (e as { name?: string })?.name ?? '';
+  return name === 'QuotaExceededError' || /quota/i.test(String((e as Error)?.message ?? ''));
+}
+
 export class NonFiniteError extends Error {
   constructor(step: number) {
     super(
@@ -95,6 +110,8 @@ export class Trainer {
   private lossAcc: Tensor;
   private readback: GPUBuffer | null = null;
   private norm: GradNormResult | null = null;
+  /** fault injection for tests: poison the gradients of this (1-based) step with NaN */
+  nanAtStep: number | null = null;
   private pauseRequested = false;
   private stopRequested = false;
   readonly totalSteps: number;
@@ -181,6 +198,7 @@ export class Trainer {
       // keep command buffers small: one submit per micro-batch
       ctx.flush();
     }
+    if (this.nanAtStep === this.step + 1) await fillTensor(ctx, this.params[0].grad, Number.NaN);
     this.norm = await gradNorm(
       ctx,
       this.params.map((p) => p.grad),
@@ -243,7 +261,12 @@ export class Trainer {
       rec.adamM[p.name] = await downloadF32(this.ctx, p.m);
       rec.adamV[p.name] = await downloadF32(this.ctx, p.v);
     }
-    await this.store.saveCheckpoint(this.run, rec);
+    try {
+      await this.store.saveCheckpoint(this.run, rec);
+    } catch (e) {
+      if (isQuotaError(e)) throw new StorageFullError(this.step);
+      throw e;
+    }
   }
 
   /** Run until done, paused or stopped. Throws NonFiniteError after rolling back. */

@@ -162,6 +162,12 @@ export interface EngineApi {
   exportPeft(runId?: string): Promise<ExportedFile[]>;
   exportGguf(runId?: string): Promise<ExportedFile>;
   exportMerged(runId?: string): Promise<ExportedFile[]>;
+  /** After the GPU was lost: acquire a new device and upload the loaded model again. */
+  recoverDevice(): Promise<EngineStatus>;
+  /** Test hook: destroy the GPU device as a driver reset would (used by the fault-injection tests). */
+  debugLoseDevice(): Promise<void>;
+  /** Test hook: make the gradients of optimizer step `step` NaN (exercises detection and rollback). */
+  debugInjectNaN(step: number): Promise<void>;
   /** Import a PEFT adapter (adapter_config.json + adapter_model.safetensors) to chat or continue. */
   importAdapter(files: File[]): Promise<{ rank: number; alpha: number; targetModules: string[] }>;
 }

@@ -93,3 +93,77 @@ describe('Engine: load, train, export, import', () => {
     await expect(engine.loadModel({ kind: 'files', files, name: 'broken' })).rejects.toThrow(/has no config\.json.*Choose the whole folder/);
   });
 });
+
+describe('Engine: faults during training', () => {
+  async function readyEngine() {
+    const engine = new Engine({ gpu: nodeGpu(), kv: new MemoryKeyValueStore() });
+    await engine.init();
+    await engine.loadModel({ kind: 'files', files: filesOf(DEMO_MODEL_DIR), name: 'stories260K' });
+    const sample = new File([readFileSync(join(REPO_ROOT, 'public/datasets/sample.jsonl'))], 'sample.jsonl');
+    await engine.loadDataset({ kind: 'file', file: sample }, { maxSeqLen: 64, trainOn: 'completions', onBadRow: 'skip', validationFraction: 0.1, seed: 1 });
+    return engine;
+  }
+  const faultConfig: TrainConfig = { ...config, maxSteps: 6, evalEvery: 0, checkpointEvery: 2, lora: { ...config.lora, dropout: 0.05 } };
+
+  it('a lost GPU mid-run: a new device is acquired, the run resumes from its checkpoint and ends with the same adapter', async () => {
+    const reference = await readyEngine();
+    await reference.startTraining(faultConfig, { onProgress: () => {}, onStatus: () => {} });
+    const expected = await reference.exportPeft();
+
+    const engine = await readyEngine();
+    const notes: string[] = [];
+    const steps: number[] = [];
+    let lost = false;
+    const summary = await engine.startTraining(faultConfig, {
+      onProgress: (p) => {
+        steps.push(p.step);
+        if (p.step === 3 && !lost) {
+          lost = true;
+          void engine.debugLoseDevice();
+        }
+      },
+      onStatus: (_s, m) => m && notes.push(m),
+    });
+    expect(summary.status).toBe('finished');
+    expect(notes.some((m) => /GPU was lost at step \d; a new GPU device was acquired and training resumed from the checkpoint at step 2/.test(m))).toBe(true);
+    expect(steps.at(-1)).toBe(6);
+    const got = await engine.exportPeft();
+    expect(Array.from(got[0].bytes)).toEqual(Array.from(expected[0].bytes));
+  });
+
+  it('NaN in the loss: the step is not applied, the run pauses at its last checkpoint with an explanation', async () => {
+    const engine = await readyEngine();
+    const statuses: string[] = [];
+    await engine.debugInjectNaN(5);
+    const err = await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: (s, m) => statuses.push(`${s}: ${m ?? ''}`) }).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/NaN\/Inf at step 5.*rolled back to its last checkpoint.*Lower the learning rate/);
+    expect(statuses.at(-1)).toMatch(/^paused: /);
+    const [run] = await engine.listRuns();
+    expect(run.status).toBe('paused');
+    expect(run.checkpointStep).toBe(4);
+    // resuming continues from step 4 (the fault was one-off) and finishes
+    const resumed = await engine.resume(run.id, { onProgress: () => {}, onStatus: () => {} });
+    expect(resumed.status).toBe('finished');
+    // the saved adapter is finite
+    const peft = await engine.exportPeft(run.id);
+    const back = await readPeftAdapter(parsePeftConfig(JSON.parse(new TextDecoder().decode(peft[1].bytes))), bufferSource(peft[0].bytes, 'a'));
+    expect(back.adapters.every((a) => a.a.every(Number.isFinite) && a.b.every(Number.isFinite))).toBe(true);
+  });
+
+  it('a full disk while checkpointing pauses the run with the previous checkpoint intact', async () => {
+    const kv = new MemoryKeyValueStore();
+    const engine = new Engine({ gpu: nodeGpu(), kv });
+    await engine.init();
+    await engine.loadModel({ kind: 'files', files: filesOf(DEMO_MODEL_DIR), name: 'stories260K' });
+    const sample = new File([readFileSync(join(REPO_ROOT, 'public/datasets/sample.jsonl'))], 'sample.jsonl');
+    await engine.loadDataset({ kind: 'file', file: sample }, { maxSeqLen: 64, trainOn: 'completions', onBadRow: 'skip', validationFraction: 0.1, seed: 1 });
+    let saves = 0;
+    kv.failNextSet = (k) => k.startsWith('ckpt:') && ++saves === 2;
+    const err = await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: () => {} }).catch((e) => e);
+    expect(err.message).toMatch(/storage is full.*step 4.*previous checkpoint is intact.*Delete older runs/);
+    const [run] = await engine.listRuns();
+    expect(run.status).toBe('paused');
+    expect(run.checkpointStep).toBe(2);
+  });
+});

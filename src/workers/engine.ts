@@ -27,9 +27,9 @@ import { loadWeights, readModelAssets } from '../model/load';
 import { folderFromUrl, hubFileUrl } from '../model/remote';
 import { loadTokenizer, StreamingDecoder } from '../model/tokenizer';
 import { CheckpointStore, type KeyValueStore, type RunRecord } from '../train/checkpointStore';
-import type { TrainConfig } from '../train/config';
+import { validateConfig, type TrainConfig } from '../train/config';
 import { estimateMemory } from '../train/memory';
-import { Trainer, NonFiniteError } from '../train/trainer';
+import { NonFiniteError, StorageFullError, Trainer } from '../train/trainer';
 import type {
   DatasetInfo,
   DatasetOptions,
@@ -49,6 +49,28 @@ import type {
   TrainEvents,
 } from './api';
 
+const MAX_DEVICE_RECOVERIES = 3;
+
+export class RunLockedError extends Error {
+  constructor() {
+    super('This run is training in another tab or window. It is shown here read-only; pause it there to continue it here.');
+    this.name = 'RunLockedError';
+  }
+}
+
+/**
+ * Only one tab may train a given run: an exclusive Web Lock per run id, held while it trains.
+ * Where the Web Locks API is missing (Node tests) there is only one context anyway.
+ */
+async function withRunLock<T>(runId: string, fn: () => Promise<T>): Promise<T> {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (!locks) return fn();
+  return locks.request(`whetstone-run-${runId}`, { ifAvailable: true }, async (lock) => {
+    if (!lock) throw new RunLockedError();
+    return fn();
+  }) as Promise<T>;
+}
+
 export interface EngineOptions {
   /** the GPU object (Node passes Dawn's); navigator.gpu by default */
   gpu?: GPU;
@@ -59,6 +81,7 @@ export interface EngineOptions {
 }
 
 interface LoadedModel {
+  folder: ModelFolder;
   model: CausalLM;
   tokenizer: Tokenizer;
   template: ChatTemplateInfo;
@@ -103,11 +126,10 @@ export class Engine implements EngineApi {
         timeoutMs: 15_000,
         onLost: (e) => {
           if (this.ctx !== c) return;
+          // everything on the old device is gone; the model's files and the dataset are kept
+          // so that recoverDevice() can rebuild them on a new device
           this.ctx = null;
-          this.loaded = null;
           this.adapter = null;
-          this.trainer?.requestStop();
-          this.trainer = null;
           this.gpuStatus = { state: 'lost', error: e.message, adapter: c.description };
           this.emit('lost', e.message);
         },
@@ -209,7 +231,7 @@ export class Engine implements EngineApi {
       fingerprint: assets.fingerprint,
       notes,
     };
-    this.loaded = { model, tokenizer, template, info };
+    this.loaded = { folder, model, tokenizer, template, info };
     this.dataset = null;
     return info;
   }
@@ -300,7 +322,13 @@ export class Engine implements EngineApi {
     };
   }
 
-  private async runTrainer(run: RunRecord, config: TrainConfig, events: TrainEvents, resume?: Awaited<ReturnType<CheckpointStore['loadCheckpoint']>>): Promise<RunSummary> {
+  private async runTrainer(
+    run: RunRecord,
+    config: TrainConfig,
+    events: TrainEvents,
+    resume?: Awaited<ReturnType<CheckpointStore['loadCheckpoint']>>,
+    recoveries = 0,
+  ): Promise<RunSummary> {
     const ctx = this.gpu();
     const { model } = this.requireModel();
     const ds = this.requireDataset();
@@ -312,28 +340,77 @@ export class Engine implements EngineApi {
     this.adapter = createAdapter(ctx, model.config, { rank: l.rank, alpha: l.alpha, dropout: l.dropout, useRslora: l.useRslora, targetModules: l.targetModules }, config.seed);
     const trainer = new Trainer(ctx, model, this.adapter, ds.train, ds.validation, config, this.store, run, (p) => events.onProgress(p), resume ?? undefined);
     this.trainer = trainer;
+    trainer.nanAtStep = this.pendingNaNStep;
+    this.pendingNaNStep = null;
     run.totalSteps = trainer.totalSteps;
     run.status = 'running';
     await this.store.putRun(run);
     events.onStatus('running');
+    let lost = false;
     try {
-      const status = await trainer.runLoop();
+      const status = await withRunLock(run.id, () => trainer.runLoop());
       events.onStatus(status, run.message);
       return this.summary(run, trainer.step);
     } catch (e) {
-      const message = e instanceof NonFiniteError ? e.message : `Training stopped: ${(e as Error).message}`;
-      run.status = e instanceof NonFiniteError ? 'paused' : 'failed';
+      lost = this.ctx !== ctx;
+      if (lost && recoveries < MAX_DEVICE_RECOVERIES) {
+        // The GPU was lost mid-run (driver reset, device.destroy()): get a new device, upload the
+        // model again and continue from the last checkpoint.
+        const step = trainer.step;
+        const status = await this.recoverDevice();
+        if (status.state === 'ready') {
+          const fresh = (await this.store.getRun(run.id)) ?? run;
+          const ckpt = await this.store.loadCheckpoint(fresh);
+          const note = `The GPU was lost at step ${step}; a new GPU device was acquired and training resumed from ${ckpt ? `the checkpoint at step ${ckpt.step}` : 'the start'}.`;
+          events.onStatus('running', note);
+          fresh.message = note;
+          if (!ckpt) fresh.history = [];
+          return this.runTrainer(fresh, config, events, ckpt, recoveries + 1);
+        }
+      }
+      const expected = e instanceof NonFiniteError || e instanceof StorageFullError || e instanceof RunLockedError;
+      const message = expected ? (e as Error).message : lost ? `The GPU was lost and could not be recovered: ${(e as Error).message}` : `Training stopped: ${(e as Error).message}`;
+      run.status = expected || lost ? 'paused' : 'failed';
       run.message = message;
       await this.store.putRun(run).catch(() => {});
       events.onStatus(run.status, message);
       throw new Error(message);
     } finally {
-      trainer.release();
-      this.trainer = null;
+      if (!lost) trainer.release();
+      if (this.trainer === trainer) this.trainer = null;
     }
   }
 
+  /** After a device loss: a new device, and the model's weights uploaded to it again. */
+  async recoverDevice(): Promise<EngineStatus> {
+    const previous = this.loaded;
+    this.loaded = null;
+    this.ctx = null;
+    this.gpuStatus = null;
+    const status = await this.init();
+    if (status.state !== 'ready' || !previous) return status;
+    const assets = previous.model.assets;
+    const weights = await loadWeights(this.gpu(), previous.folder, assets);
+    this.loaded = { ...previous, model: new CausalLM(this.gpu(), assets, weights) };
+    return status;
+  }
+
+  private pendingNaNStep: number | null = null;
+
+  /** Test hook: the gradients of optimizer step `step` of the current or next run become NaN. */
+  async debugInjectNaN(step: number): Promise<void> {
+    this.pendingNaNStep = step;
+    if (this.trainer) this.trainer.nanAtStep = step;
+  }
+
+  /** Test hook (e2e and unit tests): destroy the device as a driver reset would. */
+  async debugLoseDevice(): Promise<void> {
+    this.ctx?.device.destroy();
+  }
+
   async startTraining(config: TrainConfig, events: TrainEvents, name?: string): Promise<RunSummary> {
+    const issues = validateConfig(config);
+    if (issues.length > 0) throw new Error(`The job settings need fixing: ${issues.map((i) => i.message).join(' ')}`);
     const { info } = this.requireModel();
     const ds = this.requireDataset();
     const id = `${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
