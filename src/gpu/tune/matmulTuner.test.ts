@@ -72,6 +72,18 @@ describe('tuneMatmul options and keys', () => {
     expect(fresh).toMatchObject({ source: 'measured', winner: 'v3_8x8_k16' });
   });
 
+  it('probes big problems on a smaller one and times only the finalists in full', async () => {
+    const ctx = await getTestGpu();
+    const sc: MatmulShapeClass = { op: 'dyw', m: 80, n: 16, k: 12, wDtype: 'f16' };
+    const r = await tuneMatmul(ctx, sc, { store: new MemoryTuneStore(), force: true, probeAboveFlops: 0, finalists: 2, reps: 1 });
+    const full = r.timings.filter((t) => !t.probe && !t.rejected);
+    const probed = r.timings.filter((t) => t.probe);
+    expect(full).toHaveLength(2);
+    expect(probed.length).toBe(legalVariants(ctx, problemOf(sc)).length - 2 - r.timings.filter((t) => t.rejected).length);
+    expect(full.map((t) => t.variant)).toContain(r.winner);
+    for (const t of probed) expect(t.gflops).toBeGreaterThan(0);
+  });
+
   it('keys shape classes by power-of-two buckets and everything that changes legality', () => {
     const k = (s: MatmulShapeClass) => shapeClassKey(s);
     expect(k({ op: 'xwt', m: 500, n: 1536, k: 576 })).toBe(k({ op: 'xwt', m: 512, n: 1100, k: 600 }));

@@ -27,6 +27,8 @@ export interface VariantTiming {
   method?: Timing['method'];
   /** only the warm-up was timed: it was already far slower than the best so far */
   gaveUp?: boolean;
+  /** measured on the smaller probe problem only (it was not among the finalists) */
+  probe?: boolean;
   /** why it was not timed (wrong result) */
   rejected?: string;
 }
@@ -62,6 +64,13 @@ export interface TuneOptions {
   reps?: number;
   /** a variant whose warm-up run is this many times slower than the best so far is not timed further */
   giveUpFactor?: number;
+  /**
+   * Problems above this many FLOPs are first timed at 1/8 of their reduction or row count (the
+   * probe); only the fastest few (finalists) are then timed at full size. Default 2e8.
+   */
+  probeAboveFlops?: number;
+  /** how many probe winners are timed at full size (default 3) */
+  finalists?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -128,6 +137,11 @@ function verificationShape(s: MatmulShapeClass): MatmulShapeClass {
   return { ...s, m: small(s.m), n: small(s.n), k: small(s.k), batch: 1 };
 }
 
+/** 1/8 of the output rows (xwt, dyw) or of the reduction (dytx), at least 64. */
+function probeShape(s: MatmulShapeClass): MatmulShapeClass {
+  return { ...s, m: Math.min(s.m, Math.max(64, Math.ceil(s.m / 8))), batch: 1 };
+}
+
 function isRecord(v: unknown): v is TuneRecord {
   const r = v as TuneRecord;
   return !!r && typeof r === 'object' && r.schema === TUNE_SCHEMA && typeof r.winner === 'string';
@@ -182,10 +196,37 @@ export async function tuneMatmul(ctx: GpuContext, shapeClass: MatmulShapeClass, 
   for (const t of [small.a, small.b, small.out]) releaseTensor(ctx, t);
   if (ok.length === 0) throw new Error(`tuneMatmul: every variant computed wrong results for ${key} on ${ctx.description.name}`);
 
+  // Probe: the same problem with 1/8 of the rows (xwt, dyw) or of the reduction (dytx), so that
+  // slow variants cost little; the fastest few are then timed on the real problem.
+  let finalists = ok;
+  if (matmulFlops(s) > (opts.probeAboveFlops ?? 2e8) && ok.length > (opts.finalists ?? 3)) {
+    const ps = probeShape(s);
+    const probe = makeInputs(ctx, ps, 13);
+    const probed: { variant: string; ms: number }[] = [];
+    let bestProbe = Infinity;
+    for (const variant of ok) {
+      const t = await timeGpu(ctx, () => runOp(ctx, ps, probe, variant), {
+        warmup: 1,
+        reps: 1,
+        giveUpAboveMs: bestProbe * (opts.giveUpFactor ?? 4),
+      });
+      bestProbe = Math.min(bestProbe, t.ms);
+      probed.push({ variant, ms: t.ms });
+    }
+    for (const t of [probe.a, probe.b, probe.out]) releaseTensor(ctx, t);
+    probed.sort((a, b) => a.ms - b.ms);
+    finalists = probed.slice(0, opts.finalists ?? 3).map((p) => p.variant);
+    const pf = matmulFlops(ps);
+    for (const p of probed.slice(opts.finalists ?? 3)) {
+      timings.push({ variant: p.variant, ms: p.ms * (matmulFlops(s) / pf), gflops: pf / p.ms / 1e6, probe: true });
+      say(`  ${p.variant}: ${(pf / p.ms / 1e6).toFixed(2)} GFLOP/s on the probe ${ps.m}x${ps.n}x${ps.k} (not a finalist)`);
+    }
+  }
+
   const big = makeInputs(ctx, s, 11);
   const flops = matmulFlops(s);
   let best = Infinity;
-  for (const variant of ok) {
+  for (const variant of finalists) {
     const t = await timeGpu(ctx, () => runOp(ctx, s, big, variant), {
       warmup: opts.warmup ?? 1,
       reps: opts.reps ?? 3,
@@ -198,7 +239,7 @@ export async function tuneMatmul(ctx: GpuContext, shapeClass: MatmulShapeClass, 
   }
   for (const t of [big.a, big.b, big.out]) releaseTensor(ctx, t);
 
-  const timed = timings.filter((t) => t.ms !== null) as (VariantTiming & { ms: number })[];
+  const timed = timings.filter((t) => t.ms !== null && !t.probe) as (VariantTiming & { ms: number })[];
   const winner = timed.reduce((a, b) => (b.ms < a.ms ? b : a)).variant;
   rememberTuned(ctx, key, winner);
   const record: TuneRecord = {
