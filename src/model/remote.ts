@@ -35,7 +35,12 @@ export class DownloadError extends Error {
 
 async function download(url: string, file: string, opts: RemoteOptions, required: boolean): Promise<Blob | null> {
   const cached = opts.cache ? await opts.cache.match(url) : undefined;
-  if (cached) {
+  if (cached?.status === 404 && !required) {
+    // remembered absence of an optional file (e.g. no shard index), so offline loads still work
+    opts.onProgress?.({ file, bytesDone: 0, bytesTotal: 0, fromCache: true });
+    return null;
+  }
+  if (cached?.ok) {
     const blob = await cached.blob();
     opts.onProgress?.({ file, bytesDone: blob.size, bytesTotal: blob.size, fromCache: true });
     return blob;
@@ -50,8 +55,9 @@ async function download(url: string, file: string, opts: RemoteOptions, required
   // Single-page-app servers (Vite's dev server among them) answer unknown paths with index.html
   // and status 200: an HTML page where a model file should be means the file is not there.
   const htmlFallback = res.ok && (res.headers.get('content-type') ?? '').includes('text/html') && !file.endsWith('.html');
-  if (htmlFallback && !required) {
+  if ((htmlFallback || res.status === 404) && !required) {
     await res.body?.cancel();
+    if (opts.cache && res.status === 404) await opts.cache.put(url, new Response(null, { status: 404, statusText: 'Not Found' })).catch(() => {});
     return null;
   }
   if (res.status === 404 || res.status === 401 || res.status === 403 || htmlFallback) {
