@@ -112,5 +112,9 @@ describe('matmul input checks', () => {
     await expect(matmulXWt(ctx, tx, ti, null, { accumulate: true })).rejects.toThrow(/accumulate needs an out/);
     const wrongOut = uploadF32(ctx, new Float32Array(6), [3, 2], 'out');
     await expect(matmulXWt(ctx, tx, ti, null, { out: wrongOut })).rejects.toThrow(/out must be an f32 tensor of shape \[2,2\]/);
+    const sq = uploadF32(ctx, new Float32Array(4), [2, 2], 'square');
+    await expect(matmulXWt(ctx, sq, sq, null, { out: sq, accumulate: true })).rejects.toThrow(/out \(square\) is the same buffer as x/);
+    const empty = uploadF32(ctx, new Float32Array(0), [0, 3], 'empty');
+    await expect(matmulXWt(ctx, empty, ti)).rejects.toThrow(/x has a zero dimension/);
   });
 });

@@ -68,7 +68,7 @@ export async function matmulXWt(
   }
   if (opts.accumulate && !opts.out) throw new Error(`${OP}: accumulate needs an out tensor to accumulate into`);
   const outShape = xd.rank === 3 || wd.rank === 3 ? [batch, M, N] : [M, N];
-  if (opts.out) checkOut(OP, opts.out, outShape);
+  if (opts.out) checkOut(OP, opts.out, outShape, [['x', x], ['W', w], ['bias', bias]]);
 
   const shape: MatmulShapeClass = { op: 'xwt', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch };
   const name = variantFor(ctx, shape, opts.variant, OP);

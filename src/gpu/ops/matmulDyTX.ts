@@ -37,7 +37,7 @@ export async function matmulDyTX(ctx: GpuContext, dy: Tensor, x: Tensor, opts: M
   const batch = commonBatch(OP, dd, 'dy', xd, 'x');
   if (opts.accumulate && !opts.out) throw new Error(`${OP}: accumulate needs an out tensor to accumulate into`);
   const outShape = dd.rank === 3 || xd.rank === 3 ? [batch, N, K] : [N, K];
-  if (opts.out) checkOut(OP, opts.out, outShape);
+  if (opts.out) checkOut(OP, opts.out, outShape, [['dy', dy], ['x', x]]);
 
   const shape: MatmulShapeClass = { op: 'dytx', m: M, n: N, k: K, batch };
   const name = variantFor(ctx, shape, opts.variant, OP);

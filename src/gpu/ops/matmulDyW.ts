@@ -37,7 +37,7 @@ export async function matmulDyW(ctx: GpuContext, dy: Tensor, w: Tensor, opts: Ma
   const batch = commonBatch(OP, dd, 'dy', wd, 'W');
   if (opts.accumulate && !opts.out) throw new Error(`${OP}: accumulate needs an out tensor to accumulate into`);
   const outShape = dd.rank === 3 || wd.rank === 3 ? [batch, M, K] : [M, K];
-  if (opts.out) checkOut(OP, opts.out, outShape);
+  if (opts.out) checkOut(OP, opts.out, outShape, [['dy', dy], ['W', w]]);
 
   const shape: MatmulShapeClass = { op: 'dyw', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch };
   const name = variantFor(ctx, shape, opts.variant, OP);

@@ -209,6 +209,7 @@ export function matDims(opName: string, t: { shape: readonly number[]; dtype: st
     );
   }
   const s = t.shape;
+  if (s.some((d) => d === 0)) throw new Error(`${opName}: ${what} has a zero dimension [${s.join(',')}] (${t.label}); skip the call instead`);
   return s.length === 2 ? { batch: 1, rows: s[0], cols: s[1], rank: 2 } : { batch: s[0], rows: s[1], cols: s[2], rank: 3 };
 }
 
@@ -220,12 +221,11 @@ export function commonBatch(opName: string, a: MatDims, aName: string, b: MatDim
   return a.rank === 3 ? a.batch : b.rank === 3 ? b.batch : 1;
 }
 
-export function checkOut(
-  opName: string,
-  out: { shape: readonly number[]; dtype: string; label: string },
-  shape: number[],
-): void {
+export function checkOut(opName: string, out: Tensor, shape: number[], inputs: [string, Tensor | null][]): void {
   if (out.dtype !== 'f32' || out.shape.length !== shape.length || out.shape.some((d, i) => d !== shape[i])) {
     throw new Error(`${opName}: out must be an f32 tensor of shape [${shape.join(',')}], got ${out.dtype} [${out.shape.join(',')}] (${out.label})`);
+  }
+  for (const [name, t] of inputs) {
+    if (t && t.buffer === out.buffer) throw new Error(`${opName}: out (${out.label}) is the same buffer as ${name}; write to a separate tensor`);
   }
 }
