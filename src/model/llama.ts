@@ -24,6 +24,7 @@ import { swigluBackward, swigluForward } from '../gpu/ops/swiglu';
 import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
+import type { TransformerBlocks } from './blocks';
 import type { Workspace } from './workspace';
 
 export interface StepInputs {
@@ -52,7 +53,7 @@ export interface LoraRun {
 type Proj = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
 const ATTN: Proj[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
 
-export class LlamaBlocks {
+export class LlamaBlocks implements TransformerBlocks {
   readonly c: ModelConfig;
   constructor(
     private ctx: GpuContext,
