@@ -9,6 +9,8 @@ import { matmulXWt } from '../gpu/ops/matmul';
 import { matmulDyW } from '../gpu/ops/matmulDyW';
 import type { Tensor } from '../gpu/tensor';
 import { logitsChunkRows } from '../train/memory';
+import type { TransformerBlocks } from './blocks';
+import { Gpt2Blocks } from './gpt2';
 import { LlamaBlocks, type LayerCache, type LoraRun, type StepInputs } from './llama';
 import type { ModelAssets } from './load';
 import { Workspace } from './workspace';
@@ -32,7 +34,7 @@ export interface TrainStepOptions {
 }
 
 export class CausalLM {
-  readonly blocks: LlamaBlocks;
+  readonly blocks: TransformerBlocks;
   readonly ws: Workspace;
 
   constructor(
@@ -40,10 +42,7 @@ export class CausalLM {
     readonly assets: ModelAssets,
     readonly weights: Map<string, Tensor>,
   ) {
-    if (assets.config.architecture === 'gpt2') {
-      throw new Error('GPT-2 models load, but training and generation for GPT2LMHeadModel are not implemented yet; use a Llama, Qwen2 or Mistral model.');
-    }
-    this.blocks = new LlamaBlocks(ctx, assets.config, weights);
+    this.blocks = assets.config.architecture === 'gpt2' ? new Gpt2Blocks(ctx, assets.config, weights) : new LlamaBlocks(ctx, assets.config, weights);
     this.ws = new Workspace(ctx);
   }
 
@@ -64,6 +63,13 @@ export class CausalLM {
     for (let i = 0; i < N; i++) {
       if (b.tokens[i] < 0 || b.tokens[i] >= V) throw new Error(`token id ${b.tokens[i]} at position ${i} is outside the vocabulary (0..${V - 1})`);
     }
+    if (this.config.positions === 'learned') {
+      // a learned position table has no rows past maxPositions (the lookup would clamp silently)
+      const P = this.config.maxPositions;
+      for (let i = 0; i < N; i++) {
+        if (b.positions[i] < 0 || b.positions[i] >= P) throw new Error(`position ${b.positions[i]} at token ${i} is outside this model's ${P} learned positions; use sequences of at most ${P} tokens`);
+      }
+    }
     const put = (name: string, data: Int32Array) => {
       const t = this.ws.get(`${prefix}.${name}`, 'i32', [N]);
       this.ctx.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
@@ -81,6 +87,11 @@ export class CausalLM {
 
   private async embed(inp: StepInputs, out: Tensor): Promise<void> {
     await embeddingForward(this.ctx, this.weight(this.blocks.embeddingName()), inp.tokens, { out });
+    if (this.config.positions === 'learned') {
+      const wpe = this.blocks.positionEmbeddingName?.();
+      if (!wpe) throw new Error(`${this.config.hfArchitecture} has learned positions but its blocks name no position table`);
+      await embeddingForward(this.ctx, this.weight(wpe), inp.positions, { out, accumulate: true });
+    }
   }
 
   private residual(i: number, N: number): Tensor {
