@@ -31,7 +31,7 @@ test('a Hub model downloads with progress and loads again offline from the cache
   const hub = await serveHub();
   await page.goto('/cli.html');
   await page.waitForFunction(() => window.whetstoneCli !== undefined);
-  expect((await page.evaluate(() => window.whetstoneCli!.engine.init())).state).toBe('ready');
+  expect(await page.evaluate(async () => (await window.whetstoneCli!.engine.init()).state)).toBe('ready');
 
   const load = (endpoint: string) =>
     page.evaluate(async (ep) => {

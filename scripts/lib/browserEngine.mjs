@@ -8,16 +8,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { chromium } from '@playwright/test';
 import { createServer } from 'vite';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.mjs';
 
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--enable-unsafe-webgpu',
-];
 
 export async function startBrowserEngine({ quiet = false } = {}) {
   const files = new Map();
@@ -48,7 +40,7 @@ export async function startBrowserEngine({ quiet = false } = {}) {
   const address = server.httpServer.address();
   const base = `http://127.0.0.1:${address.port}`;
   const browser = await chromium.launch({
-    executablePath: process.env.CHROME_PATH || '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     args: CHROMIUM_ARGS,
     headless: true,
   });
