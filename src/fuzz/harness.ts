@@ -326,7 +326,7 @@ export async function fuzz<I, R>(target: FuzzTarget<I, R>): Promise<FuzzStats> {
         fail(i, cs, undefined, `the generator threw (a harness bug): ${errorText(e)}`, e);
       }
       const t0 = performance.now();
-      let result: { ok: R } | { err: unknown };
+      let result: { ok: R } | { err: unknown } | undefined;
       try {
         const r = target.run(input!);
         if (r instanceof Promise) {
@@ -368,12 +368,16 @@ export async function fuzz<I, R>(target: FuzzTarget<I, R>): Promise<FuzzStats> {
         stats.ok++;
       }
       if ((k + 1) % batch === 0 || k === indices.length - 1) {
+        // the last case's input and result are not the module's to keep: drop them before measuring
+        const last = clip(describe(input!));
+        input = undefined;
+        result = undefined;
         gc?.();
         const now = heapBytes();
         stats.retainedMiB = Math.max(stats.retainedMiB, (now - base) / MiB);
         // without gc() garbage inflates the number; only judge retention when it is exact
         if (gc && now - base > maxRetained) {
-          fail(i, cs, input, `heap after gc() is ${((now - base) / MiB).toFixed(1)} MiB above the start after ${k + 1} cases (a leak?)`);
+          throw new FuzzFailure(`${where(i, cs)}: heap after gc() is ${((now - base) / MiB).toFixed(1)} MiB above the start after ${k + 1} cases (a leak?)\nlast input: ${last}`);
         }
         batchBase = now;
       }

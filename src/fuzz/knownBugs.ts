@@ -123,4 +123,43 @@ export const KNOWN_BUGS = {
    * writeSafetensors seed 0x5a5e case 3. While open, no generated tensor is named "__proto__".
    */
   safetensorsWriterProtoName: true,
+
+  /**
+   * src/data/read.ts (readDatasetFile): the file's kind, whether it is empty, and the CSV
+   * delimiter are all judged from the first chunk the stream delivers (64 KiB for a real File),
+   * not from the first line or the first non-blank character:
+   *   - a .jsonl file whose first chunk is only whitespace is reported "empty" (DatasetError) though
+   *     rows follow: new File([" ".repeat(70000), '{"text":"hi"}\n'], "x.jsonl");
+   *   - a CSV whose header line is longer than the first chunk gets its delimiter guessed from a
+   *     piece of the header: new File(["a;b", ";c\n1;2;3\n"], "x.csv") reads differently from the
+   *     same bytes in one chunk;
+   *   - the same for the lead character that decides .json vs JSON Lines and unknown extensions;
+   *   - even with one chunk: TextDecoder holds back a final incomplete UTF-8 sequence until the
+   *     stream ends, so "\n\n\n\xE2" (.jsonl) is "empty" while "\xE2" alone is a bad row (found by
+   *     the fuzzer: seed 0xda7a case 6640).
+   * Found by the fuzzer: seed 0xda7a case 38 (a .md file cut after its first byte, "\r", is
+   * "empty"). While open, the fuzzer's chunk cuts all fall after the first line that has content, and the
+   * blank-line property skips files whose first decoded chunk is blank.
+   */
+  datasetFirstChunk: true,
+
+  /**
+   * src/data/parse-csv.ts (parseCsv): the header's duplicate-name check is
+   * header.find((h, i) => header.indexOf(h) !== i), quadratic in the column count: a 700 KB
+   * header of 100,000 distinct names takes 6 to 10 s here, 200,000 four times that, with the page
+   * frozen. Input: "c0,c1,...,c99999\n..." as a .csv. Fix: one Set. Found by the fuzzer: seed 0xda7a
+   * case 13 (a 689 KB .tsv header, 9.8 s). While open, generated headers have at most 2,000 columns.
+   */
+  csvHeaderQuadratic: true,
+
+  /**
+   * src/data/parse-csv.ts (guessDelimiter, called from read.ts): the delimiter is guessed from the
+   * first physical line, but parseCsv skips blank lines and takes the first non-blank one as the
+   * header. A CSV that starts with a blank line is therefore always read as comma-separated: the
+   * file "\ninstruction;output\nAdd;4\n" (.csv) fails with "Cannot tell the dataset format" while
+   * the same file without the blank line reads one alpaca row. Found by the fuzzer: seed 0xda7a
+   * case 50 (a .tsv with ';' fields read after two blank lines). While open, the blank-line
+   * property is not checked on files read as CSV.
+   */
+  csvDelimiterFromBlankLine: true,
 } as const;
