@@ -6,6 +6,21 @@
 //   y    (M, N) f32, or (B, M, N) when either input is batched
 // Kernel versions live in shaders/matmul.wgsl and matmul_sg.wgsl (see matmulVariants.ts); `variant`
 // picks one, else the autotuner's winner for this shape class (tune/), else a per-adapter default.
+// The family: matmulXWt (this file), matmulDyW (dx = dy·W) and matmulDyTX (dW = dyᵀ·x), all with
+// `alpha` and `accumulate`, fp16 or f32 weights, and a batch dimension (contiguous slabs; a rank-2
+// operand is shared by every batch entry).
+//
+// How other ops compose from it:
+//   LoRA (see matmulLora.test.ts, checked against the PyTorch fixture):
+//     y = matmulXWt(x, W, b); u = matmulXWt(x, A); matmulXWt(u, B, null, {out: y, accumulate, alpha: s})
+//     du = matmulDyW(dy, B, {alpha: s}); dB = matmulDyTX(dy, u, {alpha: s}); dA = matmulDyTX(du, x)
+//     dx = matmulDyW(dy, W); matmulDyW(du, A, {out: dx, accumulate: true})
+//   Attention without the fused kernel: with q, k, v permuted to (B·H, T, D) slabs,
+//     scores = matmulXWt(q, k, null, {alpha: 1/sqrt(D)}) -> (B·H, T, T)   (per-batch "W" = k)
+//     out    = matmulDyW(p, v)                          -> (B·H, T, D)   (p = softmax(scores))
+//     dv = matmulDyTX(p, dout), dp = matmulXWt(dout, v), dq = matmulDyW(ds, k), dk = matmulDyTX(ds, q)
+//   (grouped-query heads need k, v repeated per q head: batch strides are whole slabs). The real
+//   attention op (attention.ts) is fused and never materialises the T x T scores.
 import type { GpuContext } from '../device';
 import { dispatch } from '../dispatch';
 import type { WgslSource } from '../shader';
