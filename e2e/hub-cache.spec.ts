@@ -65,7 +65,7 @@ test('a missing Hub file is reported by name', async ({ page }) => {
   const hub = await serveHub();
   await page.goto('/cli.html');
   await page.waitForFunction(() => window.whetstoneCli !== undefined);
-  await page.evaluate(() => window.whetstoneCli!.engine.init());
+  await page.evaluate(async () => (await window.whetstoneCli!.engine.init()).state);
   const message = await page.evaluate(
     (ep) =>
       window

@@ -57,8 +57,7 @@ describe('tiny Hugging Face models through the real loader against PyTorch', () 
   const fx = JSON.parse(readFileSync(join(FIXTURES_DIR, 'tiny_models_logits.json'), 'utf8')) as {
     models: (PromptFixture & { folder: string; architecture: string })[];
   };
-  const llamaFamily = fx.models.filter((m) => m.architecture !== 'GPT2LMHeadModel');
-  it.each(llamaFamily.map((m) => [m.name, m] as const))('%s logits', async (_name, m) => {
+  it.each(fx.models.map((m) => [m.name, m] as const))('%s logits', async (_name, m) => {
     const ctx = await getTestGpu();
     const model = await loadModelDir(ctx, join(FIXTURES_DIR, m.folder.replace(/^.*fixtures\//, '')));
     expectClose(`${m.name} logits`, await allLogits(model, m.ids), Float32Array.from(m.logits), LOGITS_TOL);

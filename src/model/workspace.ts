@@ -17,7 +17,12 @@ export class Workspace {
       this.tensors.set(name, view);
       return view;
     }
-    if (t) releaseTensor(this.ctx, t);
+    if (t) {
+      // commands recorded but not yet submitted may still use the old buffer: submit them first
+      // (a buffer destroyed after submission lives until that work is done)
+      this.ctx.flush();
+      releaseTensor(this.ctx, t);
+    }
     const fresh = emptyTensor(this.ctx, dtype, shape, name);
     this.tensors.set(name, fresh);
     return fresh;
@@ -28,6 +33,7 @@ export class Workspace {
   }
 
   release(prefix = ''): void {
+    this.ctx.flush();
     for (const [k, t] of this.tensors) {
       if (k.startsWith(prefix)) {
         releaseTensor(this.ctx, t);
