@@ -56,7 +56,8 @@ export function estimateMemory(
   const loraFloats = modules.reduce((s, m) => s + r * (m.inFeatures + m.outFeatures), 0);
   const loraBytes = loraFloats * 4 * 2; // weights + gradients
   const optimizerBytes = loraFloats * 4 * 2; // AdamW m and v
-  const matrices = L * (C * Q + 2 * C * KV + Q * C + 3 * C * F) + V * C * (c.tieWordEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * C : 0);
+  const mlpMatrices = c.architecture === 'gpt2' ? 2 : 3; // c_fc + c_proj, or gate + up + down
+  const matrices = L * (C * Q + 2 * C * KV + Q * C + mlpMatrices * C * F) + V * C * (c.tieWordEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * C : 0);
   const vectors = L * 2 * C + C + (c.qkvBias ? L * (Q + 2 * KV) : 0);
   const weightsBytes = matrices * 2 + vectors * 4;
   const perLayer = perLayerActivationFloats(c, N, r, modules.length / L) * 4;
