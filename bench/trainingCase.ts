@@ -1,0 +1,302 @@
+// One case of the training benchmark: a model, a LoRA config and a batch shape, trained for a few
+// warm-up and measured steps through the real Trainer (the code the engine worker runs), on a
+// GpuContext of its own. Runs in bench/trainingWorker.ts in Chromium; tests drive it in Node.
+//
+// What is measured:
+//   - wall time of each Trainer.trainOneStep() (forward, backward, clipping, AdamW and its one
+//     readback): tokens/s = tokens per step / mean step time
+//   - the split of that time: GPU time of every compute pass from timestamp queries
+//     (src/train/passTimer.ts), summed per category (matmul incl. LoRA, attention, other ops);
+//     overhead = step wall time - time inside passes (recording, submits, gaps between passes,
+//     the readback). Without timestamps: the step is re-run with only one category's passes
+//     enabled, and with none; a category costs its run minus the none run.
+//   - peak GPU bytes from the allocation tracker, reset when the device is created, so it
+//     covers weights, adapter, optimizer state, activations and scratch; against the analytic
+//     minimum of the same config (bench/trainingMath.ts)
+//   - step FLOPs / (step time × the adapter's FMA-only peak)
+import type { GpuContext } from '../src/gpu/device';
+import { dispatch } from '../src/gpu/dispatch';
+import { emptyTensor, releaseTensor } from '../src/gpu/tensor';
+import { timeGpu } from '../src/gpu/tune/timing';
+import type { Batch } from '../src/data';
+import { mulberry32 } from '../src/data/prng';
+import { createAdapter, releaseAdapter } from '../src/model/adapter';
+import type { CausalLM } from '../src/model/causalLM';
+import type { RunRecord } from '../src/train/checkpointStore';
+import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, type TrainConfig } from '../src/train/config';
+import { PassTimer, sumByCategory, type PassCategory } from '../src/train/passTimer';
+import { FixedBatches, Trainer } from '../src/train/trainer';
+import fmaCode from './trainingFma.wgsl?raw';
+import { analyticMemory, mean, median, splitFromCategoryRuns, splitStep, stepFlops, type StepSplit } from './trainingMath';
+import type { PassTotal, TrainingCase, TrainingCaseResult } from './trainingTypes';
+
+export interface LoadedForBench {
+  model: CausalLM;
+  /** the display name, e.g. "stories260K" or "SmolLM2-135M shape (random weights)" */
+  name: string;
+  /** layers of the full model this stands for */
+  fullLayers: number;
+}
+
+export interface CaseHooks {
+  /** build or load the model with `layers` layers (null: its own count) */
+  loadModel: (ctx: GpuContext, layers: number | null) => Promise<LoadedForBench>;
+  log: (line: string) => void;
+}
+
+/** What identifies an adapter across runs: vendor and architecture (names vary with browser flags). */
+export function adapterKey(d: { vendor: string; architecture: string }): string {
+  return `${d.vendor} ${d.architecture}`.trim();
+}
+
+/** The adapter's FMA-only GFLOP/s (best of 5) with trainingFma.wgsl. */
+export async function measureFmaPeak(ctx: GpuContext, opts: { groups?: number; iterations?: number } = {}): Promise<number> {
+  const WG = 64;
+  const groups = opts.groups ?? 256;
+  const iterations = opts.iterations ?? 256;
+  const pipeline = await ctx.pipelines.get({ shader: { file: 'trainingFma.wgsl (bench)', code: fmaCode }, entryPoint: 'fma_peak', constants: { WG } });
+  const out = emptyTensor(ctx, 'f32', [groups * WG * 4], 'fma peak out');
+  const flops = groups * WG * iterations * 16 * 4 * 4 * 2;
+  const t = await timeGpu(
+    ctx,
+    async () => dispatch(ctx, { pipeline, bindings: [out], uniforms: new Uint32Array([iterations, 1, 0, 0]), workgroups: [groups], label: 'fma peak' }),
+    { warmup: 1, reps: 5 },
+  );
+  releaseTensor(ctx, out);
+  return flops / t.best / 1e6;
+}
+
+/** Random next-token batches (the benchmark measures speed; the data does not matter). */
+export function randomBatches(count: number, B: number, T: number, vocab: number, seed: number): Batch[] {
+  const next = mulberry32(seed);
+  return Array.from({ length: count }, () => {
+    const stream = Int32Array.from({ length: B * (T + 1) }, () => next() % vocab);
+    const tokens = new Int32Array(B * T);
+    const labels = new Int32Array(B * T);
+    for (let b = 0; b < B; b++) {
+      tokens.set(stream.subarray(b * (T + 1), b * (T + 1) + T), b * T);
+      labels.set(stream.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
+    }
+    return {
+      B,
+      T,
+      tokens,
+      labels,
+      positions: Int32Array.from({ length: B * T }, (_, i) => i % T),
+      docIds: Int32Array.from({ length: B * T }, (_, i) => Math.floor(i / T)),
+      trainedTokens: B * T,
+    };
+  });
+}
+
+function benchRun(): RunRecord {
+  return { id: 'bench', name: 'bench', createdAt: 0, updatedAt: 0, status: 'running', model: { name: 'bench', architecture: 'llama', fingerprint: '' }, dataset: { name: 'random', fingerprint: '' }, config: {}, totalSteps: 0, history: [], checkpoint: null, checkpointStep: 0 };
+}
+
+/** Pass labels carry the kernel variant and shape; layers repeat them, so totals per label are meaningful. */
+function topPasses(perStep: Map<string, PassTotal>, steps: number, n = 12): PassTotal[] {
+  return [...perStep.values()]
+    .map((p) => ({ ...p, ms: p.ms / steps, count: p.count / steps }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, n);
+}
+
+export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks: CaseHooks): Promise<TrainingCaseResult> {
+  const started = performance.now();
+  const log = hooks.log;
+  const d = ctx.description;
+  // everything the run allocates counts from here: weights, adapter, optimizer, activations
+  ctx.allocator.resetPeak();
+  const layers = d.isSoftware && kase.layersOnSoftware !== null ? kase.layersOnSoftware : kase.layers;
+  const t0 = performance.now();
+  const { model, name, fullLayers } = await hooks.loadModel(ctx, layers);
+  await ctx.device.queue.onSubmittedWorkDone();
+  const loadMs = performance.now() - t0;
+  const c = model.config;
+  log(`${name}: ${c.numLayers} of ${fullLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}; loaded in ${(loadMs / 1000).toFixed(1)} s`);
+
+  const lora = { rank: kase.rank, alpha: 2 * kase.rank, dropout: 0, targetModules: LLAMA_ALL_LINEAR, useRslora: false };
+  const planned = kase.warmup + kase.steps;
+  const config: TrainConfig = {
+    ...DEFAULT_CONFIG,
+    lora,
+    learningRate: 1e-4,
+    schedule: 'constant',
+    warmupSteps: 0,
+    maxSteps: planned + 4,
+    batchSize: kase.batchSize,
+    seqLen: kase.seqLen,
+    gradAccumulation: 1,
+    weightDecay: 0.01,
+    maxGradNorm: 1,
+    evalEvery: 0,
+    checkpointEvery: 0,
+    activationCheckpointing: kase.activationCheckpointing,
+    seed: kase.seed,
+  };
+  const adapter = createAdapter(ctx, c, lora, kase.seed);
+  const batches = new FixedBatches(randomBatches(2, kase.batchSize, kase.seqLen, c.vocabSize, kase.seed + 1));
+  const trainer = new Trainer(ctx, model, adapter, batches, null, config, null, benchRun(), () => {});
+  const useTimestamps = kase.timing !== 'wall' && d.features.timestampQuery;
+  if (kase.timing === 'timestamp' && !useTimestamps) throw new Error(`${d.name} has no 'timestamp-query': run with timing 'wall' or 'auto'`);
+  const timer = new PassTimer(ctx, { timestamps: useTimestamps });
+  const tokensPerStep = kase.batchSize * kase.seqLen;
+  const losses: number[] = [];
+  const step = async () => {
+    const s0 = performance.now();
+    const r = await trainer.trainOneStep();
+    const ms = performance.now() - s0;
+    trainer.step++;
+    return { ms, loss: r.loss, nonFinite: r.nonFinite };
+  };
+
+  try {
+    const warmupMs: number[] = [];
+    for (let i = 0; i < kase.warmup; i++) {
+      const r = await step();
+      warmupMs.push(r.ms);
+      losses.push(r.loss);
+      log(`  warm-up ${i + 1}/${kase.warmup}: ${(r.ms / 1000).toFixed(2)} s, loss ${r.loss.toFixed(4)}`);
+    }
+    const peakBytesAfterWarmup = ctx.allocator.peakBytes;
+
+    // fit the measured steps into the time left (category runs cost about one more step)
+    let steps = kase.steps;
+    let reduced: string | null = null;
+    const perStep = warmupMs.length ? warmupMs[warmupMs.length - 1] : 0;
+    if (kase.deadline !== null && perStep > 0) {
+      const extra = useTimestamps ? 0 : 2;
+      const fit = Math.floor((kase.deadline - Date.now()) / perStep) - extra;
+      if (fit < steps) {
+        steps = Math.max(1, fit);
+        reduced = `${steps} of ${kase.steps} steps: ${(perStep / 1000).toFixed(1)} s per step and the time budget`;
+        log(`  measuring ${steps} step(s) instead of ${kase.steps} to stay within the time budget`);
+      }
+    }
+
+    const stepMs: number[] = [];
+    const splits: StepSplit[] = [];
+    const labels = new Map<string, PassTotal>();
+    let passes = 0;
+    let trusted = useTimestamps;
+    for (let i = 0; i < steps; i++) {
+      timer.begin();
+      const r = await step();
+      const got = await timer.end();
+      stepMs.push(r.ms);
+      losses.push(r.loss);
+      passes += got.passes.length;
+      const sums = sumByCategory(got.passes);
+      if (useTimestamps && (!got.timed || sums.matmul + sums.attention + sums.other > r.ms * 1.05)) trusted = false;
+      splits.push(splitStep(r.ms, sums));
+      for (const p of got.passes) {
+        const t = labels.get(p.label) ?? { label: p.label, category: p.category, ms: 0, count: 0 };
+        t.ms += p.ms;
+        t.count++;
+        labels.set(p.label, t);
+      }
+      const s = splits[splits.length - 1];
+      log(
+        `  step ${i + 1}/${steps}: ${(r.ms / 1000).toFixed(2)} s, ${((tokensPerStep * 1000) / r.ms).toFixed(0)} tokens/s, loss ${r.loss.toFixed(4)}` +
+          (useTimestamps ? ` (matmul ${(s.matmulMs / 1000).toFixed(2)} s, attention ${(s.attentionMs / 1000).toFixed(2)} s, other ${(s.otherMs / 1000).toFixed(2)} s)` : ''),
+      );
+      if (r.nonFinite) log('  (the loss or gradients were not finite: the step was skipped by the NaN guard; timing is still valid)');
+    }
+    const peakBytes = ctx.allocator.peakBytes;
+    const msPerStep = mean(stepMs);
+
+    let split: StepSplit;
+    let categoryRunsMs: TrainingCaseResult['categoryRunsMs'] = null;
+    if (trusted) {
+      split = {
+        matmulMs: mean(splits.map((s) => s.matmulMs)),
+        attentionMs: mean(splits.map((s) => s.attentionMs)),
+        otherMs: mean(splits.map((s) => s.otherMs)),
+        overheadMs: mean(splits.map((s) => s.overheadMs)),
+      };
+    } else {
+      if (useTimestamps) log('  timestamps looked wrong (unwritten, or longer than the step): timing categories by separate runs');
+      // results of these runs are garbage (ops are skipped): they come after the measured steps
+      const runs = { none: 0, matmul: 0, attention: 0, other: 0 };
+      for (const only of ['none', 'matmul', 'attention', 'other'] as const) {
+        timer.only = only as PassCategory | 'none';
+        timer.begin();
+        const r = await step();
+        await timer.end();
+        runs[only] = r.ms;
+        log(`  only ${only === 'none' ? 'recording and submits (no passes)' : `${only} passes`}: ${(r.ms / 1000).toFixed(2)} s`);
+      }
+      timer.only = null;
+      categoryRunsMs = runs;
+      split = splitFromCategoryRuns(msPerStep, runs);
+    }
+
+    const flops = stepFlops(c, config);
+    // names differ with browser flags (the description is exposed or not): compare vendor and architecture
+    const peakFits = kase.peakAdapter === null || kase.peakAdapter === adapterKey(d);
+    let peakGflops = peakFits ? kase.peakGflops : null;
+    const peakSource: TrainingCaseResult['peakSource'] = peakGflops ? 'kernels.json' : 'measured here';
+    if (!peakFits) log(`  kernels.json's peak was measured on "${kase.peakAdapter}", not "${adapterKey(d)}": measuring here`);
+    if (!peakGflops) {
+      peakGflops = await measureFmaPeak(ctx);
+      log(`  FMA-only peak of this adapter: ${peakGflops.toFixed(2)} GFLOP/s (bench/trainingFma.wgsl)`);
+    }
+    const memory = analyticMemory(c, config);
+    const result: TrainingCaseResult = {
+      model: kase.model,
+      name,
+      adapter: d,
+      layers: c.numLayers,
+      fullLayers,
+      batchSize: kase.batchSize,
+      seqLen: kase.seqLen,
+      tokensPerStep,
+      rank: lora.rank,
+      alpha: lora.alpha,
+      targetModules: lora.targetModules,
+      activationCheckpointing: kase.activationCheckpointing,
+      warmup: kase.warmup,
+      stepsPlanned: kase.steps,
+      stepsMeasured: steps,
+      reduced,
+      loadMs,
+      warmupMs,
+      stepMs,
+      msPerStep,
+      msPerStepMedian: median(stepMs),
+      tokensPerSecond: (tokensPerStep * 1000) / msPerStep,
+      split,
+      overheadFraction: split.overheadMs / msPerStep,
+      outsideFraction: (split.otherMs + split.overheadMs) / msPerStep,
+      timing: trusted ? 'timestamp' : 'category-runs',
+      categoryRunsMs,
+      passesPerStep: passes / steps,
+      topPasses: trusted ? topPasses(labels, steps) : [],
+      flops,
+      peakGflops,
+      peakSource,
+      ofPeak: flops.total / (msPerStep * 1e6) / peakGflops,
+      matmulGflops: split.matmulMs > 0 ? flops.matmul / (split.matmulMs * 1e6) : 0,
+      matmulOfPeak: split.matmulMs > 0 ? flops.matmul / (split.matmulMs * 1e6) / peakGflops : 0,
+      attentionGflops: split.attentionMs > 0 ? flops.attention / (split.attentionMs * 1e6) : 0,
+      peakBytes,
+      peakBytesAfterWarmup,
+      memory,
+      memoryRatio: peakBytes / memory.analyticBytes,
+      estimateRatio: peakBytes / memory.estimateBytes,
+      losses,
+      seconds: (performance.now() - started) / 1000,
+    };
+    log(
+      `  => ${result.tokensPerSecond.toFixed(1)} tokens/s, ${(msPerStep / 1000).toFixed(2)} s/step, ${(100 * result.ofPeak).toFixed(1)}% of FMA peak, ` +
+        `peak ${(peakBytes / 2 ** 20).toFixed(1)} MiB = ${result.memoryRatio.toFixed(2)}x analytic`,
+    );
+    return result;
+  } finally {
+    timer.uninstall();
+    trainer.release();
+    releaseAdapter(ctx, adapter);
+    model.release();
+    for (const w of model.weights.values()) releaseTensor(ctx, w);
+  }
+}

@@ -1,0 +1,99 @@
+// What the training benchmark page asks its worker to run, and what comes back (plain data:
+// it crosses postMessage and page.evaluate).
+import type { AdapterDescription } from '../src/gpu/device';
+import type { AnalyticMemory, StepFlops, StepSplit } from './trainingMath';
+
+export type TrainingModel = 'stories260K' | 'smollm2-135m-shape';
+
+export interface TrainingCase {
+  model: TrainingModel;
+  /** layers to build (random-weight models only); null: the model's own count */
+  layers: number | null;
+  /** layers to build instead on a software adapter (SwiftShader); null: same as `layers` */
+  layersOnSoftware: number | null;
+  batchSize: number;
+  seqLen: number;
+  rank: number;
+  warmup: number;
+  steps: number;
+  /** Date.now() by which measuring must end: measured steps are cut to fit (at least 1); null: no limit */
+  deadline: number | null;
+  activationCheckpointing: boolean;
+  /** 'auto': timestamp queries when the adapter has them, else category-only runs */
+  timing: 'auto' | 'timestamp' | 'wall';
+  /** the adapter's FMA-only peak (GFLOP/s) from bench/results/kernels.json; null: measure it here */
+  peakGflops: number | null;
+  /** "vendor architecture" of the adapter that peak was measured on: another adapter's peak is ignored (null: trust it) */
+  peakAdapter: string | null;
+  seed: number;
+}
+
+export interface PassTotal {
+  label: string;
+  category: 'matmul' | 'attention' | 'other';
+  /** ms per step, summed over the passes with this label */
+  ms: number;
+  count: number;
+}
+
+export interface TrainingCaseResult {
+  model: TrainingModel;
+  name: string;
+  adapter: AdapterDescription;
+  layers: number;
+  fullLayers: number;
+  batchSize: number;
+  seqLen: number;
+  tokensPerStep: number;
+  rank: number;
+  alpha: number;
+  targetModules: string[];
+  activationCheckpointing: boolean;
+  warmup: number;
+  stepsPlanned: number;
+  stepsMeasured: number;
+  /** why fewer steps were measured than planned, or null */
+  reduced: string | null;
+  loadMs: number;
+  warmupMs: number[];
+  stepMs: number[];
+  /** mean of stepMs */
+  msPerStep: number;
+  msPerStepMedian: number;
+  tokensPerSecond: number;
+  /** mean per step */
+  split: StepSplit;
+  /** overhead / step: wall time outside every compute pass */
+  overheadFraction: number;
+  /** (other ops + overhead) / step: time outside matmul and attention */
+  outsideFraction: number;
+  timing: 'timestamp' | 'category-runs';
+  /** wall ms of one step with only that category's passes run ('none': no passes) */
+  categoryRunsMs: { none: number; matmul: number; attention: number; other: number } | null;
+  passesPerStep: number;
+  topPasses: PassTotal[];
+  flops: StepFlops;
+  peakGflops: number;
+  peakSource: 'kernels.json' | 'measured here';
+  /** total FLOPs / (step time × peak) */
+  ofPeak: number;
+  /** matmul FLOPs / matmul pass time, and as a fraction of peak */
+  matmulGflops: number;
+  matmulOfPeak: number;
+  attentionGflops: number;
+  peakBytes: number;
+  /** allocator peak after the warm-up steps (equal to peakBytes when steps allocate nothing new) */
+  peakBytesAfterWarmup: number;
+  memory: AnalyticMemory;
+  /** peakBytes / memory.analyticBytes */
+  memoryRatio: number;
+  /** peakBytes / memory.estimateBytes (the UI's estimate) */
+  estimateRatio: number;
+  losses: number[];
+  seconds: number;
+}
+
+export type WorkerMessage =
+  | { type: 'progress'; line: string }
+  | { type: 'result'; result: TrainingCaseResult }
+  | { type: 'error'; message: string };

@@ -1,0 +1,46 @@
+// The training benchmark's dedicated worker (bench/training.html starts one per case, so every
+// case gets a fresh device and its own peak-memory count). It runs the model code the engine
+// worker runs (CausalLM + Trainer) on navigator.gpu; the engine's own API has no benchmark method.
+import { acquireGpu, type GpuContext } from '../src/gpu/device';
+import { CausalLM } from '../src/model/causalLM';
+import { loadWeights, readModelAssets } from '../src/model/load';
+import { createRandomModel, SMOLLM2_135M_SHAPE } from '../src/model/randomModel';
+import { folderFromUrl } from '../src/model/remote';
+import { runTrainingCase, type LoadedForBench } from './trainingCase';
+import type { TrainingCase, WorkerMessage } from './trainingTypes';
+
+const post = (m: WorkerMessage) => (self as unknown as Worker).postMessage(m);
+
+async function loadModel(ctx: GpuContext, kase: TrainingCase, layers: number | null): Promise<LoadedForBench> {
+  if (kase.model === 'stories260K') {
+    if (layers !== null) throw new Error('stories260K is loaded from its files: it cannot be cut to fewer layers');
+    // the demo model the studio bundles (npm run demo-model), served by the bench's dev server
+    const folder = await folderFromUrl('stories260K', (f) => new URL(`/models/stories260K/${f}`, self.location.origin).toString());
+    const assets = await readModelAssets(folder);
+    const weights = await loadWeights(ctx, folder, assets);
+    return { model: new CausalLM(ctx, assets, weights), name: 'stories260K', fullLayers: assets.config.numLayers };
+  }
+  const shape = { ...SMOLLM2_135M_SHAPE, numLayers: layers ?? SMOLLM2_135M_SHAPE.numLayers };
+  return {
+    model: createRandomModel(ctx, shape, { seed: kase.seed, name: 'SmolLM2-135M shape' }),
+    name: 'SmolLM2-135M shape (random weights)',
+    fullLayers: SMOLLM2_135M_SHAPE.numLayers,
+  };
+}
+
+self.onmessage = async (e: MessageEvent<TrainingCase>) => {
+  const kase = e.data;
+  let ctx: GpuContext | null = null;
+  try {
+    ctx = await acquireGpu({ timeoutMs: 30_000, onUncapturedError: (m) => post({ type: 'progress', line: `  (uncaptured WebGPU error) ${m}` }) });
+    const result = await runTrainingCase(ctx, kase, {
+      loadModel: (c, layers) => loadModel(c, kase, layers),
+      log: (line) => post({ type: 'progress', line }),
+    });
+    post({ type: 'result', result });
+  } catch (err) {
+    post({ type: 'error', message: (err as Error).stack ?? String(err) });
+  } finally {
+    ctx?.destroy();
+  }
+};
