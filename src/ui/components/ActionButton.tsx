@@ -11,8 +11,10 @@ export function ActionButton({
   busy,
   secondary,
   danger,
+  small,
   testId,
   quietWhy,
+  label,
 }: {
   children: ReactNode;
   onClick: () => void;
@@ -21,9 +23,12 @@ export function ActionButton({
   busy?: boolean;
   secondary?: boolean;
   danger?: boolean;
+  small?: boolean;
   testId?: string;
   /** the reason is read by screen readers but not shown (a shared note nearby says it) */
   quietWhy?: boolean;
+  /** accessible name when the visible text is not enough on its own */
+  label?: string;
 }) {
   const id = useId();
   const blocked = !!blockedBy || !!busy;
@@ -31,7 +36,8 @@ export function ActionButton({
     <span className="action">
       <button
         type="button"
-        className={[secondary && 'secondary', danger && 'danger'].filter(Boolean).join(' ') || undefined}
+        className={[secondary && 'secondary', danger && 'danger', small && 'small'].filter(Boolean).join(' ') || undefined}
+        aria-label={label}
         aria-disabled={blocked || undefined}
         aria-describedby={blockedBy ? `${id}-why` : undefined}
         aria-busy={busy || undefined}

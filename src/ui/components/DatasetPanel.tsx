@@ -1,6 +1,7 @@
 import type { DatasetProgressEvent } from '../../workers/api';
 import { formatBytes, formatPercent } from '../lib/format';
 import { DATASET_ACCEPT, loadDatasetFile, loadSampleDataset, setBadRowPolicy, setTrainOn, useDatasetStore } from '../stores/datasetStore';
+import { isActivePhase, useRunStore } from '../stores/runStore';
 import { ActionButton } from './ActionButton';
 import { Alert } from './Alert';
 import { BadRowList } from './BadRowList';
@@ -26,7 +27,9 @@ export function DatasetPanel() {
   const sourceLabel = useDatasetStore((s) => s.sourceLabel);
   const onBadRow = useDatasetStore((s) => s.onBadRow);
   const trainOn = useDatasetStore((s) => s.trainOn);
+  const training = useRunStore((s) => isActivePhase(s.phase));
   const loading = status === 'loading';
+  const locked = loading || training;
 
   return (
     <Panel id="dataset" step={2} title="Dataset" lede="Examples of what the model should learn to write. Plain text, instruction/answer pairs or chat conversations.">
@@ -34,7 +37,7 @@ export function DatasetPanel() {
         <div className="choice">
           <h3>Try it first</h3>
           <p className="help">300 short stories about Bob the robot and the moon, in the demo model’s style.</p>
-          <ActionButton onClick={() => void loadSampleDataset()} blockedBy={loading ? 'A dataset is loading.' : null} quietWhy>
+          <ActionButton onClick={() => void loadSampleDataset()} blockedBy={loading ? 'A dataset is loading.' : training ? 'Training is running: pause or stop it before changing the data.' : null} quietWhy>
             Use sample dataset
           </ActionButton>
         </div>
@@ -45,17 +48,17 @@ export function DatasetPanel() {
               <strong>Your own data:</strong> drop a <code>.jsonl</code>, <code>.json</code>, <code>.csv</code> or <code>.txt</code> file here.
             </>
           }
-          disabled={loading}
+          disabled={locked}
           onDrop={(d) => void loadDatasetFile(d.files[0])}
         >
-          <FilePicker label="Choose dataset file…" accept={DATASET_ACCEPT} onFiles={(f) => void loadDatasetFile(f[0])} disabled={loading} />
+          <FilePicker label="Choose dataset file…" accept={DATASET_ACCEPT} onFiles={(f) => void loadDatasetFile(f[0])} disabled={locked} />
         </DropZone>
         <div className="choice options">
           <RadioGroup
             legend="Rows that cannot be used"
             value={onBadRow}
             onChange={(v) => void setBadRowPolicy(v)}
-            disabled={loading}
+            disabled={locked}
             options={[
               { value: 'skip', label: 'Skip them and list them below' },
               { value: 'stop', label: 'Stop at the first one' },
@@ -65,7 +68,7 @@ export function DatasetPanel() {
             legend="Train on"
             value={trainOn}
             onChange={(v) => void setTrainOn(v)}
-            disabled={loading}
+            disabled={locked}
             options={[
               { value: 'completions', label: 'Answers only (prompts are context)' },
               { value: 'all', label: 'Every token' },
@@ -74,6 +77,11 @@ export function DatasetPanel() {
         </div>
       </div>
 
+      {status === 'waiting' && (
+        <p role="status" className="status-block">
+          {sourceLabel} will be read as soon as a model is loaded in step 1: it is tokenized with that model’s tokenizer.
+        </p>
+      )}
       {loading && (
         <div className="status-block" role="status">
           <p>Reading {sourceLabel}…</p>
@@ -94,7 +102,7 @@ export function DatasetPanel() {
             </ul>
           )}
           <div className="dataset-grid">
-            <FormatEditor format={info.format} disabled={loading} />
+            <FormatEditor format={info.format} disabled={locked} />
             <DatasetStatsView stats={info.stats} />
           </div>
           <PreviewList examples={info.preview} />

@@ -17,23 +17,23 @@ export function ExportPanel() {
   const error = useExportStore((s) => s.error);
   const imported = useExportStore((s) => s.imported);
   const importError = useExportStore((s) => s.importError);
-  const [choice, setChoice] = useState(CURRENT);
-  const exportable = runs.filter((r) => r.checkpointStep > 0 || r.status === 'finished');
+  const held = useExportStore((s) => s.held);
+  const [picked, setPicked] = useState<string | null>(null);
+  // Saved runs export from their last checkpoint; "in memory" is the adapter just trained or imported.
+  const exportable = runs.filter((r) => r.checkpointStep > 0);
+  const options = [...(held ? [{ value: CURRENT, label: held.kind === 'import' ? 'The imported adapter (in memory)' : 'The adapter just trained (in memory)' }] : []), ...exportable.map((r) => ({ value: r.id, label: `${r.name} (checkpoint at step ${r.checkpointStep})` }))];
+  const choice = picked !== null && options.some((o) => o.value === picked) ? picked : (options[0]?.value ?? CURRENT);
   const runId = choice === CURRENT ? undefined : choice;
-  const runName = runs.find((r) => r.id === (runId ?? liveRunId))?.name ?? 'whetstone';
-  const haveAdapter = liveRunId !== null || imported !== null || exportable.length > 0;
+  const heldRunId = held?.kind === 'run' ? held.runId : liveRunId;
+  const runName = runs.find((r) => r.id === (runId ?? heldRunId))?.name ?? (held?.kind === 'import' ? 'imported' : 'whetstone');
+  const haveAdapter = options.length > 0;
   const blocker = !haveAdapter ? 'Train (step 4) or import an adapter first.' : busy ? 'An export is running.' : null;
   const go = (kind: ExportKind) => void exportAdapter(kind, runId, runName);
 
   return (
     <Panel id="export" step={6} title="Export" lede="Take the adapter with you: for Hugging Face PEFT, for llama.cpp (GGUF), or merged into a full model.">
       <div className="export">
-        <SelectField
-          label="Adapter to export"
-          value={choice}
-          onChange={setChoice}
-          options={[{ value: CURRENT, label: imported ? 'The imported adapter / latest run' : 'The latest run' }, ...exportable.map((r) => ({ value: r.id, label: `${r.name} (step ${r.checkpointStep || r.step})` }))]}
-        />
+        {haveAdapter ? <SelectField label="Adapter to export" value={choice} onChange={setPicked} options={options} /> : null}
         <div className="export-buttons">
           <div className="export-option">
             <ActionButton onClick={() => go('peft')} blockedBy={blocker} busy={busy === 'peft'} quietWhy>

@@ -1,4 +1,4 @@
-import { useDeviceStore, startEngine } from '../stores/deviceStore';
+import { useDeviceStore, reconnectGpu } from '../stores/deviceStore';
 
 /** Shown at the top of the page when the studio cannot use the GPU, with the way out. */
 export function GpuBanner() {
@@ -9,7 +9,7 @@ export function GpuBanner() {
     <div role="alert" className="banner error" data-testid="gpu-banner">
       <strong>{status === 'lost' ? 'The GPU was lost.' : 'WebGPU is not available.'}</strong> {error}
       {status === 'lost' && (
-        <button type="button" onClick={() => void startEngine()}>
+        <button type="button" onClick={() => void reconnectGpu()}>
           Reconnect to the GPU
         </button>
       )}

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import type { LoadProgressEvent } from '../../workers/api';
 import { formatBytes, formatPercent } from '../lib/format';
 import { useModelStore, loadDemoModel, loadHubModel, loadModelFiles } from '../stores/modelStore';
+import { isActivePhase, useRunStore } from '../stores/runStore';
 import { ActionButton } from './ActionButton';
 import { Alert } from './Alert';
 import { DropZone } from './DropZone';
@@ -32,8 +33,10 @@ export function ModelPanel() {
   const sourceLabel = useModelStore((s) => s.sourceLabel);
   const [repo, setRepo] = useState('');
   const [revision, setRevision] = useState('');
+  const training = useRunStore((s) => isActivePhase(s.phase));
   const loading = status === 'loading';
-  const busy = loading ? 'A model is loading.' : null;
+  const busy = loading ? 'A model is loading.' : training ? 'Training is running: pause or stop it before changing the model.' : null;
+  const locked = loading || training;
 
   return (
     <Panel id="model" step={1} title="Model" lede="The base model to adapt. Its weights stay frozen; training adds a small LoRA adapter on top.">
@@ -52,18 +55,18 @@ export function ModelPanel() {
               <strong>Your own model:</strong> drop the folder here, or pick it. It needs <code>config.json</code>, <code>*.safetensors</code> and <code>tokenizer.json</code>.
             </>
           }
-          disabled={loading}
+          disabled={locked}
           onDrop={(d) => void loadModelFiles(d.files, d.folderName)}
         >
-          <FilePicker label="Choose model folder…" directory onFiles={(f) => void loadModelFiles(f)} disabled={loading} />
-          <FilePicker label="Choose model files…" multiple secondary accept=".json,.safetensors,.model,.txt,.jinja" onFiles={(f) => void loadModelFiles(f)} disabled={loading} />
+          <FilePicker label="Choose model folder…" directory onFiles={(f) => void loadModelFiles(f)} disabled={locked} />
+          <FilePicker label="Choose model files…" multiple secondary accept=".json,.safetensors,.model,.txt,.jinja" onFiles={(f) => void loadModelFiles(f)} disabled={locked} />
         </DropZone>
         <form
           className="choice hub"
           aria-label="Download from Hugging Face"
           onSubmit={(e) => {
             e.preventDefault();
-            if (!loading) void loadHubModel(repo, revision);
+            if (!locked) void loadHubModel(repo, revision);
           }}
         >
           <h3>From Hugging Face</h3>
@@ -71,13 +74,14 @@ export function ModelPanel() {
             <TextField label="Hugging Face repo id" value={repo} onChange={setRepo} placeholder="HuggingFaceTB/SmolLM2-135M" />
             <TextField label="Revision" value={revision} onChange={setRevision} placeholder="main" help="Branch, tag or commit (empty: main)." />
           </div>
-          <button type="submit" className="secondary" aria-disabled={loading || undefined}>
+          <button type="submit" className="secondary" aria-disabled={locked || undefined}>
             Download model
           </button>
           <p className="help">Files are fetched once and kept in this browser’s cache; nothing is uploaded.</p>
         </form>
       </div>
 
+      {training && <p className="muted">Training is running: pause or stop it to change the model.</p>}
       {loading && (
         <div className="status-block" role="status">
           <p>Loading {sourceLabel}…</p>

@@ -19,9 +19,7 @@ export function PlaygroundPanel() {
   const gpuReady = useDeviceStore((s) => s.status === 'ready');
   const modelReady = useModelStore((s) => s.status === 'ready');
   const training = useRunStore((s) => s.phase === 'running' || s.phase === 'starting' || s.phase === 'pausing' || s.phase === 'stopping');
-  const hasRun = useRunStore((s) => s.liveRunId !== null || s.runs.length > 0);
-  const hasImport = useExportStore((s) => s.imported !== null);
-  const hasAdapter = hasRun || hasImport;
+  const hasAdapter = useExportStore((s) => s.held !== null);
   const problems = samplingProblems(sampling);
   const promptId = useId();
 
@@ -50,7 +48,7 @@ export function PlaygroundPanel() {
               {busy ? 'Generating…' : 'Generate'}
             </ActionButton>
           </div>
-          {!hasAdapter && <p className="help">No adapter yet: train one (step 4) or import one (step 6). Until then only the base model answers.</p>}
+          {!hasAdapter && <p className="help">No adapter in memory yet: train one (step 4) or import one (step 6). Until then only the base model answers.</p>}
           <fieldset className="group sampling">
             <legend>Sampling</legend>
             <div className="field-grid">

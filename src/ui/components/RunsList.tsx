@@ -1,6 +1,9 @@
 import { formatInt, formatMetric } from '../lib/format';
 import { historyColumns, isResumable, lastValue, runStatusText } from '../lib/runs';
+import { useDatasetStore } from '../stores/datasetStore';
+import { useModelStore } from '../stores/modelStore';
 import { deleteRun, isActivePhase, refreshRuns, resumeRun, showRun, useRunStore } from '../stores/runStore';
+import { ActionButton } from './ActionButton';
 import { Sparkline } from './Sparkline';
 
 const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -13,6 +16,10 @@ export function RunsList() {
   const liveRunId = useRunStore((s) => s.liveRunId);
   const shownRunId = useRunStore((s) => s.shownRunId);
   const active = useRunStore((s) => isActivePhase(s.phase));
+  const modelReady = useModelStore((s) => s.status === 'ready');
+  const datasetReady = useDatasetStore((s) => s.status === 'ready');
+  // A run continues on the same base model and data: both must be loaded again after a reload.
+  const resumeBlocker = active ? 'Another run is in progress.' : !modelReady ? 'Load the run’s model in step 1 first.' : !datasetReady ? 'Load the run’s dataset in step 2 first.' : null;
 
   return (
     <div className="runs">
@@ -44,9 +51,9 @@ export function RunsList() {
                     Show curves
                   </button>
                   {resumable && (
-                    <button type="button" className="small" aria-label={`Resume ${r.name} from step ${r.checkpointStep}`} aria-disabled={active || undefined} onClick={() => !active && void resumeRun(r.id)}>
+                    <ActionButton small onClick={() => void resumeRun(r.id)} blockedBy={resumeBlocker} label={`Resume ${r.name} from step ${r.checkpointStep}`}>
                       Resume from step {formatInt(r.checkpointStep)}
-                    </button>
+                    </ActionButton>
                   )}
                   <button
                     type="button"

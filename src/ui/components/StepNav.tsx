@@ -28,7 +28,7 @@ export function StepNav() {
     {
       id: 'dataset',
       title: 'Dataset',
-      ...(dataset === 'ready' ? { state: datasetName ?? 'loaded', tone: 'done' } : dataset === 'loading' ? { state: 'reading…', tone: 'busy' } : dataset === 'error' ? { state: 'could not read', tone: 'problem' } : { state: 'choose one', tone: 'todo' }),
+      ...(dataset === 'ready' ? { state: datasetName ?? 'loaded', tone: 'done' } : dataset === 'loading' ? { state: 'reading…', tone: 'busy' } : dataset === 'waiting' ? { state: 'waiting for a model', tone: 'todo' } : dataset === 'error' ? { state: 'could not read', tone: 'problem' } : { state: 'choose one', tone: 'todo' }),
     },
     { id: 'job', title: 'Training job', ...(issues > 0 ? { state: `${issues} to fix`, tone: 'problem' } : { state: preset ? PRESETS[preset].label : 'custom settings', tone: 'done' }) },
     {

@@ -7,11 +7,13 @@ import type { DatasetInfo, DatasetOptions, DatasetProgressEvent, DatasetSource }
 import { engine, proxy } from '../engineClient';
 import { engineErrorMessage } from '../lib/errors';
 import { useJobStore } from './jobStore';
+import { useModelStore } from './modelStore';
 
 export const DATASET_ACCEPT = '.jsonl,.json,.csv,.txt';
 
 export interface DatasetState {
-  status: 'empty' | 'loading' | 'ready' | 'error';
+  /** waiting: a source is chosen and will be read once a model is loaded */
+  status: 'empty' | 'waiting' | 'loading' | 'ready' | 'error';
   sourceLabel: string | null;
   progress: DatasetProgressEvent | null;
   info: DatasetInfo | null;
@@ -55,6 +57,11 @@ export function datasetOptions(): DatasetOptions {
 
 async function load(): Promise<void> {
   if (!source) return;
+  // The engine tokenizes with the loaded model's tokenizer: without one, wait for it.
+  if (useModelStore.getState().status !== 'ready') {
+    set({ status: 'waiting', info: null, error: null });
+    return;
+  }
   const seq = ++loadSeq;
   set({ status: 'loading', progress: null, error: null });
   try {
@@ -102,6 +109,13 @@ export function setTrainOn(trainOn: DatasetOptions['trainOn']): Promise<void> {
 export function setColumnMapping(mapping: ColumnMapping | null): Promise<void> {
   set({ mapping });
   return load();
+}
+
+/** The model is changing: the engine forgets the tokenized data, so the slice shows none (the
+ * source is kept and read again once the new model is ready). */
+export function forgetDataset(): void {
+  loadSeq++;
+  if (get().status !== 'empty') set({ status: source ? 'waiting' : 'empty', info: null, progress: null, error: null });
 }
 
 /** Read again because an option that shapes the sequences changed (debounced by the caller). */

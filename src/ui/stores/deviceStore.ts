@@ -4,6 +4,8 @@ import { create } from 'zustand';
 import type { AdapterDescription } from '../../gpu/device';
 import type { SelfTestCase } from '../../gpu/selftest';
 import { engine, onWorkerError, proxy } from '../engineClient';
+import { errorText } from '../lib/errors';
+import { forgetHeldAdapter } from './exportStore';
 
 export interface DeviceState {
   status: 'idle' | 'starting' | 'ready' | 'unavailable' | 'lost';
@@ -29,7 +31,10 @@ export async function startEngine(): Promise<void> {
     await engine().subscribe(
       proxy({
         onDeviceEvent(kind: 'lost' | 'error', message: string) {
-          if (kind === 'lost') set({ status: 'lost', error: message });
+          if (kind === 'lost') {
+            set({ status: 'lost', error: message });
+            forgetHeldAdapter(); // the adapter lived on the lost device
+          }
           else console.warn('[whetstone] GPU error:', message);
         },
       }),
@@ -50,5 +55,28 @@ export async function runGpuSelfTest(): Promise<void> {
     set({ selfTest: { running: false, results, error: null } });
   } catch (e) {
     set({ selfTest: { running: false, results: null, error: (e as Error).message } });
+  }
+}
+
+/** Ask the engine where the GPU stands (it may have recovered a lost device by itself). */
+export async function refreshGpuStatus(): Promise<void> {
+  try {
+    const s = await engine().status();
+    if (s?.state === 'ready') set({ status: 'ready', adapter: s.adapter, error: null });
+  } catch {
+    // keep what we know; the banner still offers to reconnect
+  }
+}
+
+/** After a device loss: a new device, with the loaded model uploaded to it again. */
+export async function reconnectGpu(): Promise<void> {
+  set({ status: 'starting', error: null });
+  try {
+    const s = await engine().recoverDevice();
+    if (s.state === 'ready') set({ status: 'ready', adapter: s.adapter, error: null });
+    else if (s.state === 'lost') set({ status: 'lost', adapter: s.adapter, error: s.error });
+    else set({ status: 'unavailable', error: s.error });
+  } catch (e) {
+    set({ status: 'lost', error: `Reconnecting failed: ${errorText(e)}. Reload the page to start again (saved runs are kept).` });
   }
 }

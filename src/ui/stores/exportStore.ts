@@ -15,7 +15,11 @@ export interface ImportedAdapter {
   files: string[];
 }
 
+/** The adapter the engine holds in GPU memory (what the playground and "current" export use). */
+export type HeldAdapter = { kind: 'run'; runId: string } | { kind: 'import'; files: string[] } | null;
+
 export interface ExportState {
+  held: HeldAdapter;
   busy: ExportKind | 'import' | null;
   /** names of the files the last export saved */
   saved: string[];
@@ -24,9 +28,19 @@ export interface ExportState {
   importError: string | null;
 }
 
-export const useExportStore = create<ExportState>(() => ({ busy: null, saved: [], error: null, imported: null, importError: null }));
+export const useExportStore = create<ExportState>(() => ({ held: null, busy: null, saved: [], error: null, imported: null, importError: null }));
 
 const set = useExportStore.setState;
+
+/** Training created an adapter, or an import replaced it. */
+export function setHeldAdapter(held: HeldAdapter): void {
+  set({ held });
+}
+
+/** A new model or a lost device frees the engine's adapter. */
+export function forgetHeldAdapter(): void {
+  set({ held: null, imported: null });
+}
 
 const WHAT: Record<ExportKind, { method: 'exportPeft' | 'exportGguf' | 'exportMerged'; doing: string }> = {
   peft: { method: 'exportPeft', doing: 'export the PEFT adapter' },
@@ -58,7 +72,8 @@ export async function importAdapter(files: File[]): Promise<void> {
   set({ busy: 'import', importError: null, imported: null });
   try {
     const r = await engine().importAdapter(files);
-    set({ imported: { ...r, files: files.map((f) => f.name) } });
+    const names = files.map((f) => f.name);
+    set({ imported: { ...r, files: names }, held: { kind: 'import', files: names } });
   } catch (e) {
     set({ importError: engineErrorMessage(e, 'importAdapter', 'import the adapter') });
   } finally {

@@ -5,6 +5,7 @@ import type { LoadProgressEvent, ModelInfo, ModelSource } from '../../workers/ap
 import { engine, proxy } from '../engineClient';
 import { engineErrorMessage } from '../lib/errors';
 import { repoIdProblem } from '../lib/hub';
+import { forgetHeldAdapter } from './exportStore';
 import { adaptJobToModel, forgetModel } from './jobStore';
 
 export type ModelSourceKind = ModelSource['kind'];
@@ -35,6 +36,7 @@ export async function loadModel(source: ModelSource, label: string): Promise<voi
   const seq = ++loadSeq;
   set({ status: 'loading', sourceLabel: label, sourceKind: source.kind, progress: null, info: null, error: null });
   forgetModel();
+  forgetHeldAdapter(); // the engine frees the adapter with the old model
   try {
     const info = await engine().loadModel(
       source,

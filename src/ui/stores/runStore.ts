@@ -5,7 +5,9 @@ import { create } from 'zustand';
 import type { LossPoint } from '../../train/checkpointStore';
 import type { RunSummary, TrainEvents } from '../../workers/api';
 import { engine, proxy } from '../engineClient';
-import { engineErrorMessage } from '../lib/errors';
+import { engineErrorMessage, errorText } from '../lib/errors';
+import { useDeviceStore, refreshGpuStatus } from './deviceStore';
+import { setHeldAdapter } from './exportStore';
 import { useJobStore } from './jobStore';
 
 export type TrainProgress = Parameters<TrainEvents['onProgress']>[0];
@@ -44,6 +46,10 @@ export const useRunStore = create<RunState>(() => ({
 const set = useRunStore.setState;
 const get = useRunStore.getState;
 
+// Whether the engine reported a status for the current call: an error after that is the run's
+// own ending, not a failure to start.
+let statusSeen = false;
+
 export function isActivePhase(phase: RunState['phase']): boolean {
   return phase === 'starting' || phase === 'running' || phase === 'pausing' || phase === 'stopping';
 }
@@ -54,6 +60,9 @@ export function onTrainProgress(p: TrainProgress): void {
   if (p.valLoss !== undefined) point.valLoss = p.valLoss;
   const s = get();
   const sameRun = s.shownRunId === p.runId;
+  if (s.liveRunId !== p.runId) setHeldAdapter({ kind: 'run', runId: p.runId });
+  // The engine recovers a lost device by itself during a run: progress means the GPU is back.
+  if (useDeviceStore.getState().status === 'lost') void refreshGpuStatus();
   set({
     progress: p,
     liveRunId: p.runId,
@@ -65,6 +74,7 @@ export function onTrainProgress(p: TrainProgress): void {
 
 /** Called by the worker when the run changes state. */
 export function onTrainStatus(status: RunStatus, message?: string): void {
+  statusSeen = true;
   const s = get();
   const phase: RunState['phase'] =
     status === 'running' ? (s.phase === 'pausing' || s.phase === 'stopping' ? s.phase : 'running') : status;
@@ -72,7 +82,7 @@ export function onTrainStatus(status: RunStatus, message?: string): void {
 }
 
 function failureText(message: string | undefined): string {
-  return `Training stopped with an error: ${message ?? 'the engine gave no reason'}. Your last checkpoint is kept: fix the cause and use “Resume”.`;
+  return `${message ?? 'Training stopped with an error the engine did not describe.'} If the run saved a checkpoint, it is listed below with “Resume from step N”.`;
 }
 
 const events: TrainEvents = {
@@ -81,6 +91,7 @@ const events: TrainEvents = {
 };
 
 async function drive(call: () => Promise<RunSummary>, doing: string, method: string): Promise<void> {
+  statusSeen = false;
   try {
     const summary = await call();
     set({
@@ -93,7 +104,15 @@ async function drive(call: () => Promise<RunSummary>, doing: string, method: str
       message: summary.message ?? get().message,
     });
   } catch (e) {
-    set({ phase: 'failed', error: engineErrorMessage(e, method, doing) });
+    if (statusSeen) {
+      // The run started and then ended with an error; the engine's message already says what
+      // happened and what to do. onTrainStatus has set the phase (paused after a NaN rollback,
+      // failed otherwise).
+      const phase = get().phase;
+      set({ phase: phase === 'paused' ? 'paused' : 'failed', error: errorText(e) });
+    } else {
+      set({ phase: 'failed', error: engineErrorMessage(e, method, doing) });
+    }
   }
   void refreshRuns();
 }

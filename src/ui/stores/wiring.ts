@@ -1,7 +1,10 @@
 // Links between slices that no single action owns: when the job's sequence length, validation
-// share or seed change, the dataset is read again (debounced) so its statistics match the job.
-import { reloadDataset, useDatasetStore } from './datasetStore';
+// share or seed change, the dataset is read again (debounced) so its statistics match the job;
+// when a new model is loaded, the dataset is tokenized again with its tokenizer (the engine
+// drops the old tokenization with the old model).
+import { forgetDataset, reloadDataset, useDatasetStore } from './datasetStore';
 import { useJobStore } from './jobStore';
+import { useModelStore } from './modelStore';
 
 export const DATASET_RELOAD_DEBOUNCE_MS = 600;
 let wired = false;
@@ -18,5 +21,9 @@ export function wireStores(): void {
     if (useDatasetStore.getState().status === 'empty') return;
     if (timer) clearTimeout(timer);
     timer = setTimeout(() => void reloadDataset(), DATASET_RELOAD_DEBOUNCE_MS);
+  });
+  useModelStore.subscribe((s, prev) => {
+    if (s.status === 'loading' && prev.status !== 'loading') forgetDataset();
+    if (s.info && s.info !== prev.info) void reloadDataset();
   });
 }
