@@ -81,7 +81,7 @@ export class Rng {
   }
   /** A small size skewed toward 0 (most fuzz inputs should be tiny; some larger). */
   size(max: number): number {
-    return Math.min(max, Math.floor(max ** this.float()) - (this.chance(0.2) ? 1 : 0)) | 0;
+    return Math.max(0, Math.min(max, Math.floor(max ** this.float()) - (this.chance(0.2) ? 1 : 0))) | 0;
   }
 }
 

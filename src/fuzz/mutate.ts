@@ -244,6 +244,7 @@ export function mutateTextMany(rng: Rng, s: string, max: number): string {
 }
 
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xff, 0x20, 0x22, 0x2c, 0x5b, 0x5d, 0x7b, 0x7d, 0x0a, 0xc0, 0xed, 0xf0];
+const INTERESTING_U64 = INTERESTING_NUMBERS.filter((x) => Number.isFinite(x) && Math.abs(x) < 2 ** 64).map((x) => BigInt.asUintN(64, BigInt(Math.trunc(x))));
 
 /** One byte-level mutation; may change the length. */
 export function mutateBytes(rng: Rng, b: Uint8Array): Uint8Array {
@@ -266,7 +267,7 @@ export function mutateBytes(rng: Rng, b: Uint8Array): Uint8Array {
       if (n < width) return out;
       const pos = rng.below(n - width + 1);
       const dv = new DataView(out.buffer);
-      const v = BigInt.asUintN(64, BigInt(Math.trunc(rng.pick(INTERESTING_NUMBERS.filter((x) => Number.isFinite(x) && Math.abs(x) < 2 ** 64)))));
+      const v = rng.pick(INTERESTING_U64);
       if (width === 4) dv.setUint32(pos, Number(v & 0xffffffffn), true);
       else dv.setBigUint64(pos, v, true);
       return out;

@@ -55,6 +55,7 @@ describe('loadTokenizer', () => {
     expect(loadError({ ...json, normalizer: { type: 'Magic' } }).message).toMatch(/normalizer has type "Magic", which is not supported\. Supported: BertNormalizer/);
     expect(loadError({ ...json, added_tokens: [{ id: MAX_TOKEN_ID, content: 'x' }] }).message).toMatch(/added_tokens\[0\]\.id must be an integer/);
     expect(loadError({ ...json, added_tokens: [{ id: 3, content: '' }] }).message).toMatch(/added_tokens\[0\]\.content must not be empty/);
+    expect(loadError({ ...json, added_tokens: [{ id: 9, content: '<a>' }, { id: 9, content: '<b>' }] }).message).toMatch(/added_tokens\[1\]\.id 9 is given to both "<a>" and "<b>"/);
     expect(loadError({ ...json, model: { ...(json.model as object), type: 'Magic' } }).message).toMatch(/model\.type is "Magic"/);
     expect(loadError({ ...json, model: { ...(json.model as object), unk_token: 'nope' } }).message).toMatch(/model\.unk_token "nope" is not in the vocabulary/);
     expect(loadError('{"model": ').message).toMatch(/^tokenizer\.json: tokenizer\.json is not valid JSON/);

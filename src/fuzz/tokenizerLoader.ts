@@ -266,16 +266,17 @@ export function checkTokenizerFiles(
   const { ids } = checkModel(c, t.model);
   const added = c.array(t.added_tokens ?? [], 'added_tokens');
   out.added_tokens = added;
+  // an added token may take over a vocabulary id, but two added tokens may not share one
+  const addedIds = new Map<number, string>();
   added.forEach((a, i) => {
     const p = `added_tokens[${i}]`;
     const o = c.object(a, p);
     const id = c.int(o.id, `${p}.id`, 0, MAX_TOKEN_ID - 1);
     const content = c.string(o.content, `${p}.content`, true);
     for (const k of ['special', 'normalized', 'lstrip', 'rstrip', 'single_word']) c.optional(o, k, p, 'bool');
-    const had = ids.get(id);
-    if (had !== undefined && had !== content && added.some((b, j) => j < i && (b as Json).id === id)) {
-      c.fail(`${p}.id`, `${id} is given to both ${describe(had)} and ${describe(content)}`);
-    }
+    const had = addedIds.get(id);
+    if (had !== undefined && had !== content) c.fail(`${p}.id`, `${id} is given to both ${describe(had)} and ${describe(content)}`);
+    addedIds.set(id, content);
     ids.set(id, content);
   });
   const cfgRaw = config === undefined || config === null ? {} : parseJsonArg(c, config, 'tokenizer_config.json');
