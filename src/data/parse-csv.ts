@@ -17,8 +17,8 @@ const FIELD_START = 0, UNQUOTED = 1, QUOTED = 2, QUOTE_IN_QUOTED = 3;
  * full of commas inside quoted text.
  */
 export function guessDelimiter(head: string): string {
-  const nl = head.indexOf('\n');
-  const header = nl < 0 ? head : head.slice(0, nl);
+  // the header is the first line with content (parseCsv skips blank lines the same way)
+  const header = head.split('\n').find((l) => l.trim() !== '') ?? '';
   let best = ',';
   let bestCount = 0;
   for (const d of [',', '\t', ';', '|']) {
@@ -109,7 +109,8 @@ export async function* parseCsv(chunks: AsyncIterable<string>, delimiter: string
     const fields = res.data[0];
     if (header === null) {
       header = fields.map((f) => f.trim());
-      const dup = header.find((h, i) => header!.indexOf(h) !== i);
+      const seen = new Set<string>();
+      const dup = header.find((h) => seen.size === seen.add(h).size);
       if (dup !== undefined) {
         yield { line: rec.line, error: `the CSV header names column "${dup}" twice` };
         return;

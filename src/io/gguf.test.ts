@@ -11,6 +11,7 @@ import {
   writeGgufLora,
   type GgufKv,
   type GgufTensorIn,
+  type GgufValue,
 } from './gguf.ts';
 import { parseHfConfig, type ModelConfig } from './hfConfig.ts';
 import { halvesToInterleaved } from './llama2c.js';
@@ -320,5 +321,27 @@ describe('writeGgufLora', () => {
     expect(readGguf(writeGgufLora({ config, alpha: 4, rank: 2, adapters: [lm] })).tensors.map((t) => [t.name, t.dims])).toEqual([
       ['output.weight.lora_a', [16, 2]], ['output.weight.lora_b', [2, 10]],
     ]);
+  });
+});
+
+describe('GGUF edge cases found by the fuzzers', () => {
+  it('refuses strings with lone surrogates instead of writing something else', () => {
+    expect(() => writeGguf([{ key: 'a\uD800', type: GgufType.STRING, value: 'x' }], [])).toThrow(GgufError);
+    expect(() => writeGguf([{ key: 'k', type: GgufType.STRING, value: 'x\uDC00' }], [])).toThrow(/lone surrogate/);
+  });
+  it('keeps a leading U+FEFF in names and values', () => {
+    const file = writeGguf([{ key: '\uFEFFa', type: GgufType.STRING, value: '\uFEFFx' }, { key: 'a', type: GgufType.STRING, value: 'y' }], []);
+    const back = readGguf(file);
+    expect(back.kv.get('\uFEFFa')?.value).toBe('\uFEFFx');
+    expect(back.kv.get('a')?.value).toBe('y');
+  });
+  it('does not write arrays nested deeper than readers accept, and caps the alignment', () => {
+    let v: GgufValue = { itemType: GgufType.UINT8, items: [1] };
+    for (let i = 0; i < 12; i++) v = { itemType: GgufType.ARRAY, items: [v] };
+    expect(() => writeGguf([{ key: 'deep', type: GgufType.ARRAY, value: v }], [])).toThrow(/nests arrays more than 8 deep/);
+    expect(() => writeGguf([{ key: 'general.alignment', type: GgufType.UINT32, value: 2 ** 31 }], [])).toThrow(/power of two up to/);
+  });
+  it('a bigint in a rejected value gives a GgufError, not a TypeError', () => {
+    expect(() => writeGguf([{ key: 'k', type: GgufType.UINT8, value: { itemType: GgufType.UINT64, items: [5n] } as never }], [])).toThrow(GgufError);
   });
 });

@@ -6,6 +6,7 @@
 // offset into the data section), zero padding to the alignment, then the tensor data, each
 // tensor starting at a multiple of the alignment (and padded after, the last one too: llama.cpp
 // reads the padded size). Everything little-endian.
+import { describeJson } from './describeJson';
 import { halvesToInterleaved } from './llama2c.js';
 import type { Architecture, ModelConfig } from './hfConfig.ts';
 import { canonicalModule, loraTargetShape, type LoraWeights } from './loraTargets.ts';
@@ -117,9 +118,23 @@ const INT_RANGE: Partial<Record<GgufType, [number, number]>> = {
   [GgufType.INT32]: [-0x80000000, 0x7fffffff],
 };
 
-function writeValue(out: Out, type: GgufType, value: GgufValue, where: string): void {
+/** The deepest array nesting readGguf accepts (and so the deepest the writer produces). */
+export const GGUF_MAX_ARRAY_DEPTH = 8;
+/** llama.cpp uses 32; anything above this would only pad the file with zeros. */
+export const GGUF_MAX_ALIGNMENT = 1 << 16;
+
+function describe(v: unknown): string {
+  return typeof v === 'bigint' ? `${v}n` : describeJson(v, 0, (x) => (typeof x === 'bigint' ? `${x}n` : undefined));
+}
+
+/** Strings must be well-formed UTF-16: a lone surrogate would be written as U+FFFD, not as given. */
+function checkString(s: string, what: string): void {
+  if (!s.isWellFormed()) throw new GgufError(`writeGguf: ${what} contains a lone surrogate (not valid Unicode), so it cannot be written as UTF-8 faithfully.`);
+}
+
+function writeValue(out: Out, type: GgufType, value: GgufValue, where: string, depth = 0): void {
   const bad = (what: string): never => {
-    throw new GgufError(`writeGguf: ${where} must be ${what}, got ${typeof value === 'bigint' ? `${value}n` : JSON.stringify(value)}.`);
+    throw new GgufError(`writeGguf: ${where} must be ${what}, got ${describe(value)}.`);
   };
   const range = INT_RANGE[type];
   if (range) {
@@ -143,6 +158,7 @@ function writeValue(out: Out, type: GgufType, value: GgufValue, where: string): 
       return out.u8(value ? 1 : 0);
     case GgufType.STRING:
       if (typeof value !== 'string') bad('a string');
+      checkString(value as string, where);
       return out.str(value as string);
     case GgufType.UINT64:
     case GgufType.INT64: {
@@ -157,9 +173,12 @@ function writeValue(out: Out, type: GgufType, value: GgufValue, where: string): 
       if (!arr || typeof arr !== 'object' || !Array.isArray(arr.items) || TYPE_NAMES[arr.itemType] === undefined) {
         bad('{ itemType, items: [] }');
       }
+      if (arr.itemType === GgufType.ARRAY && depth >= GGUF_MAX_ARRAY_DEPTH) {
+        throw new GgufError(`writeGguf: ${where} nests arrays more than ${GGUF_MAX_ARRAY_DEPTH} deep, which GGUF readers refuse.`);
+      }
       out.u32(arr.itemType);
       out.u64(arr.items.length);
-      arr.items.forEach((v, i) => writeValue(out, arr.itemType, v, `${where}[${i}]`));
+      arr.items.forEach((v, i) => writeValue(out, arr.itemType, v, `${where}[${i}]`, depth + 1));
       return;
     }
     default:
@@ -172,15 +191,16 @@ export function writeGguf(kv: readonly GgufKv[], tensors: readonly GgufTensorIn[
   const keys = new Set<string>();
   for (const { key } of kv) {
     if (typeof key !== 'string' || key.length === 0 || enc.encode(key).length > 65535) {
-      throw new GgufError(`writeGguf: metadata key ${JSON.stringify(key)} must be a non-empty string of at most 65535 bytes.`);
+      throw new GgufError(`writeGguf: metadata key ${describe(key)} must be a non-empty string of at most 65535 bytes.`);
     }
+    checkString(key, `metadata key ${describe(key)}`);
     if (keys.has(key)) throw new GgufError(`writeGguf: metadata key "${key}" appears twice.`);
     keys.add(key);
   }
   const alignKv = kv.find((k) => k.key === 'general.alignment');
   const alignment = alignKv ? (alignKv.value as number) : GGUF_DEFAULT_ALIGNMENT;
-  if (alignKv && (alignKv.type !== GgufType.UINT32 || !Number.isInteger(alignment) || alignment <= 0 || (alignment & (alignment - 1)) !== 0)) {
-    throw new GgufError(`writeGguf: general.alignment must be a UINT32 power of two, got ${JSON.stringify(alignKv.value)}.`);
+  if (alignKv && (alignKv.type !== GgufType.UINT32 || !Number.isInteger(alignment) || alignment <= 0 || alignment > GGUF_MAX_ALIGNMENT || (alignment & (alignment - 1)) !== 0)) {
+    throw new GgufError(`writeGguf: general.alignment must be a UINT32 power of two up to ${GGUF_MAX_ALIGNMENT}, got ${describe(alignKv.value)}.`);
   }
   const names = new Set<string>();
   const sizes = tensors.map((t, i) => {
@@ -189,16 +209,17 @@ export function writeGguf(kv: readonly GgufKv[], tensors: readonly GgufTensorIn[
       // GGML_MAX_NAME is 64 including the terminating NUL
       throw new GgufError(`writeGguf: ${where}: names must be 1 to 63 bytes (llama.cpp's limit).`);
     }
+    checkString(t.name, where);
     if (names.has(t.name)) throw new GgufError(`writeGguf: ${where} appears twice.`);
     names.add(t.name);
     if (!Array.isArray(t.dims) || t.dims.length < 1 || t.dims.length > 4 || !t.dims.every((d) => Number.isSafeInteger(d) && d > 0)) {
-      throw new GgufError(`writeGguf: ${where}: dims ${JSON.stringify(t.dims)} must be 1 to 4 positive integers.`);
+      throw new GgufError(`writeGguf: ${where}: dims ${describe(t.dims)} must be 1 to 4 positive integers.`);
     }
     const want = t.type === GgmlType.F32 ? Float32Array : t.type === GgmlType.F16 ? Uint16Array : null;
     if (!want) throw new GgufError(`writeGguf: ${where}: type ${t.type} cannot be written; use GgmlType.F32 or GgmlType.F16.`);
     if (!(t.data instanceof want)) throw new GgufError(`writeGguf: ${where}: ${GGML_NAME[t.type]} data must be a ${want.name}.`);
     const n = t.dims.reduce((a, b) => a * b, 1);
-    if (t.data.length !== n) throw new GgufError(`writeGguf: ${where}: dims ${JSON.stringify(t.dims)} need ${n} elements, data has ${t.data.length}.`);
+    if (t.data.length !== n) throw new GgufError(`writeGguf: ${where}: dims ${describe(t.dims)} need ${n} elements, data has ${t.data.length}.`);
     return t.data.byteLength;
   });
   const out = new Out();
@@ -250,7 +271,8 @@ export interface GgufFile {
   dataOffset: number;
 }
 
-const dec = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of a name or value, not a byte-order mark to strip
+const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Parses a GGUF (v2 or v3) file held in memory. Quantized tensor types are rejected. */
 export function readGguf(file: Uint8Array, fileName = 'adapter.gguf'): GgufFile {
@@ -302,7 +324,7 @@ export function readGguf(file: Uint8Array, fileName = 'adapter.gguf'): GgufFile 
       }
       case GgufType.STRING: return str(where);
       case GgufType.ARRAY: {
-        if (depth > 8) fail(`${where} nests arrays more than 8 deep`);
+        if (depth > GGUF_MAX_ARRAY_DEPTH) fail(`${where} nests arrays more than ${GGUF_MAX_ARRAY_DEPTH} deep`);
         const itemType = u32(`${where} item type`);
         const n = u64(`${where} length`);
         // every item takes at least one byte: a bigger count is corrupt, not a reason to allocate
@@ -335,8 +357,8 @@ export function readGguf(file: Uint8Array, fileName = 'adapter.gguf'): GgufFile 
   let alignment = GGUF_DEFAULT_ALIGNMENT;
   if (alignKv) {
     const a = alignKv.value;
-    if (alignKv.type !== GgufType.UINT32 || typeof a !== 'number' || a === 0 || (a & (a - 1)) !== 0) {
-      fail(`general.alignment must be a UINT32 power of two, got ${String(a)}`);
+    if (alignKv.type !== GgufType.UINT32 || typeof a !== 'number' || a === 0 || a > GGUF_MAX_ALIGNMENT || (a & (a - 1)) !== 0) {
+      fail(`general.alignment must be a UINT32 power of two up to ${GGUF_MAX_ALIGNMENT}, got ${String(a)}`);
     }
     alignment = a as number;
   }
@@ -356,7 +378,7 @@ export function readGguf(file: Uint8Array, fileName = 'adapter.gguf'): GgufFile 
     const offset = u64(`offset of "${name}"`);
     if (offset % alignment !== 0) fail(`tensor "${name}" starts at offset ${offset}, not a multiple of the alignment ${alignment}`);
     const count = dims.reduce((a, b) => a * b, 1);
-    if (!Number.isSafeInteger(count * elem)) fail(`tensor "${name}" has dims ${JSON.stringify(dims)}, too large`);
+    if (!Number.isSafeInteger(count * elem)) fail(`tensor "${name}" has dims ${describe(dims)}, too large`);
     infos.push({ name, dims, type, offset, byteLength: count * elem });
   }
   const dataOffset = Math.ceil(at / alignment) * alignment;

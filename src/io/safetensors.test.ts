@@ -328,3 +328,11 @@ describe('sharded checkpoints', () => {
     expect(() => checkShardHeaders(idx, new Map([[n1, s1]]))).toThrow(/not provided/);
   });
 });
+
+describe('writeSafetensors with a tensor named __proto__', () => {
+  it('writes it as a tensor like any other name', async () => {
+    const file = writeSafetensors([{ name: '__proto__', dtype: 'BF16', shape: [1], data: new Uint16Array([0x3f80]) }]);
+    const header = await readSafetensorsHeader(bufferSource(file, 'proto.safetensors'));
+    expect(header.tensors.map((t) => t.name)).toEqual(['__proto__']);
+  });
+});

@@ -122,7 +122,8 @@ export function writeSafetensors(tensors, metadata) {
   let offset = 0;
   for (const t of order) {
     const size = t.data.byteLength;
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+    // defineProperty: a tensor named "__proto__" must become a key, not the object's prototype
+    Object.defineProperty(header, t.name, { value: { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] }, enumerable: true, writable: true, configurable: true });
     offset += size;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
