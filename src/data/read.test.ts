@@ -271,3 +271,12 @@ describe('streams', () => {
     await expect(readDatasetFile(file('e.jsonl', '\n \n'))).rejects.toThrow(/empty/);
   });
 });
+
+describe('CSV found by the fuzzers', () => {
+  test('a CSV that starts with a blank line still gets its delimiter from the header', async () => {
+    const raw = await readDatasetFile(new File(['\ninstruction;output\nAdd;4\n'], 'x.csv'));
+    expect(raw.badRows).toEqual([]);
+    expect(raw.format.name).toBe('alpaca');
+    expect(raw.examples.length).toBe(1);
+  });
+});
