@@ -12,13 +12,14 @@
 //   SmolLM2-135M's shape with random weights: 30 layers, or 2 on a software adapter
 // Measured steps are cut (never below 1) when the time budget would be exceeded; the table says so.
 //
-// Options: --quick (T=32, B=2, 1+1 steps, 1 SmolLM layer: checks the runner itself, writes
-// training-quick.json), --timing auto|timestamp|wall, --checkpointing, --no-torch,
+// Options: --quick (T=32, B=2, 1+1 steps, 1 SmolLM layer: checks the runner itself; results go
+// to the temp dir), --timing auto|timestamp|wall, --checkpointing, --no-torch,
 // --smollm-layers N (layers on every adapter), --budget-minutes M (default 13), --only stories|smollm.
 import { chromium } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
@@ -127,9 +128,11 @@ export function runTorchPeer({ model, layers, batchSize, seqLen, rank, steps = 5
 export async function runTrainingBench(opts = {}) {
   const log = opts.log ?? ((l) => console.log(l));
   const t0 = Date.now();
-  const peak = kernelsPeak();
-  if (peak.peakGflops) log(`FMA peak from bench/results/kernels.json: ${peak.peakGflops.toFixed(2)} GFLOP/s (${peak.adapter})`);
-  else log('bench/results/kernels.json absent: the FMA peak is measured by the training bench itself');
+  // opts.kernelsFile: null = no kernel figures (measure the peak here); undefined = the usual file
+  const kernelsFile = opts.kernelsFile === undefined ? join(root, 'bench', 'results', 'kernels.json') : opts.kernelsFile;
+  const peak = kernelsFile ? kernelsPeak(kernelsFile) : { peakGflops: null, adapter: null };
+  if (peak.peakGflops) log(`FMA peak from ${kernelsFile.replace(`${root}/`, '')}: ${peak.peakGflops.toFixed(2)} GFLOP/s (${peak.adapter})`);
+  else log('no kernel bench results: the FMA peak is measured by the training bench itself');
   // the PyTorch peers run after the browser: keep them time (about 1 minute on an idle 2-core machine)
   const torchReserveMs = opts.torch === false ? 0 : 90_000;
   const deadline = opts.deadline ? opts.deadline - torchReserveMs : null;
@@ -224,7 +227,8 @@ async function main() {
   }
   const run = await runTrainingBench({ ...a, deadline: Date.now() + a.budgetMinutes * 60_000 });
   console.log(`\n${formatTrainingTable(run)}`);
-  const file = join(root, 'bench', 'results', a.quick ? 'training-quick.json' : 'training.json');
+  // --quick only checks the runner: its results go to the temp dir, not over the real ones
+  const file = a.quick ? join(tmpdir(), 'whetstone-training-quick.json') : join(root, 'bench', 'results', 'training.json');
   writeJson(file, run);
   console.log(`wrote ${file} (${run.seconds.toFixed(0)} s)`);
   if (run.cases.some((c) => c.error)) process.exitCode = 1;
