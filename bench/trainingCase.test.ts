@@ -97,6 +97,15 @@ describe('runTrainingCase', () => {
     expect(r.memoryRatio).toBeGreaterThanOrEqual(1);
     expect(r.memoryRatio).toBeCloseTo(r.peakBytes / r.memory.analyticBytes, 9);
     expect(r.peakBytesAfterWarmup).toBe(r.peakBytes);
+    const groups = Object.fromEntries(r.liveByGroup.map((g) => [g.group, g.bytes]));
+    expect(groups['base weights']).toBe(r.memory.weightsBytes);
+    expect(groups['AdamW state']).toBe(r.memory.optimizerBytes);
+    // the model also keeps the last layer's output x.L for the final norm's backward, which
+    // estimateMemory does not count: at most one residual (N x C f32) more
+    const residual = base.batchSize * base.seqLen * TINY.hiddenSize * 4;
+    expect(groups['kept activations']).toBeGreaterThanOrEqual(r.memory.activationsBytes);
+    expect(groups['kept activations']).toBeLessThanOrEqual(r.memory.activationsBytes + residual);
+    expect(r.liveByGroup.reduce((a, g) => a + g.bytes, 0)).toBeLessThanOrEqual(r.peakBytes);
     expect(r.reduced).toBeNull();
     expect(lines.some((l) => l.includes('tokens/s'))).toBe(true);
     expect(leftovers(live, ctx.allocator.liveBuffers()).filter((l) => !ALLOWED_LEFTOVERS.test(l))).toEqual([]);

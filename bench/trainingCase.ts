@@ -27,7 +27,7 @@ import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, type TrainConfig } from '../src/train
 import { PassTimer, sumByCategory, type PassCategory } from '../src/train/passTimer';
 import { FixedBatches, Trainer } from '../src/train/trainer';
 import fmaCode from './trainingFma.wgsl?raw';
-import { analyticMemory, mean, median, splitFromCategoryRuns, splitStep, stepFlops, type StepSplit } from './trainingMath';
+import { analyticMemory, mean, median, memoryBreakdown, splitFromCategoryRuns, splitStep, stepFlops, type StepSplit } from './trainingMath';
 import type { PassTotal, TrainingCase, TrainingCaseResult } from './trainingTypes';
 
 export interface LoadedForBench {
@@ -160,26 +160,21 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
     }
     const peakBytesAfterWarmup = ctx.allocator.peakBytes;
 
-    // fit the measured steps into the time left (category runs cost about one more step)
-    let steps = kase.steps;
-    let reduced: string | null = null;
-    const perStep = warmupMs.length ? warmupMs[warmupMs.length - 1] : 0;
-    if (kase.deadline !== null && perStep > 0) {
-      const extra = useTimestamps ? 0 : 2;
-      const fit = Math.floor((kase.deadline - Date.now()) / perStep) - extra;
-      if (fit < steps) {
-        steps = Math.max(1, fit);
-        reduced = `${steps} of ${kase.steps} steps: ${(perStep / 1000).toFixed(1)} s per step and the time budget`;
-        log(`  measuring ${steps} step(s) instead of ${kase.steps} to stay within the time budget`);
-      }
-    }
+    // Fit the measured steps into the time left: another step starts only if it can end before
+    // the deadline, judged by the slowest step so far (category runs cost about two more steps).
+    const extra = useTimestamps ? 0 : 2;
+    const fits = (slowest: number) => kase.deadline === null || Date.now() + (1 + extra) * slowest <= kase.deadline;
 
     const stepMs: number[] = [];
     const splits: StepSplit[] = [];
     const labels = new Map<string, PassTotal>();
     let passes = 0;
     let trusted = useTimestamps;
-    for (let i = 0; i < steps; i++) {
+    for (let i = 0; i < kase.steps; i++) {
+      if (i > 0 && !fits(Math.max(...stepMs, ...warmupMs.slice(-1)))) {
+        log(`  stopping after ${i} measured step(s) of ${kase.steps} to stay within the time budget`);
+        break;
+      }
       timer.begin();
       const r = await step();
       const got = await timer.end();
@@ -197,12 +192,15 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
       }
       const s = splits[splits.length - 1];
       log(
-        `  step ${i + 1}/${steps}: ${(r.ms / 1000).toFixed(2)} s, ${((tokensPerStep * 1000) / r.ms).toFixed(0)} tokens/s, loss ${r.loss.toFixed(4)}` +
+        `  step ${i + 1}/${kase.steps}: ${(r.ms / 1000).toFixed(2)} s, ${((tokensPerStep * 1000) / r.ms).toFixed(0)} tokens/s, loss ${r.loss.toFixed(4)}` +
           (useTimestamps ? ` (matmul ${(s.matmulMs / 1000).toFixed(2)} s, attention ${(s.attentionMs / 1000).toFixed(2)} s, other ${(s.otherMs / 1000).toFixed(2)} s)` : ''),
       );
       if (r.nonFinite) log('  (the loss or gradients were not finite: the step was skipped by the NaN guard; timing is still valid)');
     }
+    const steps = stepMs.length;
+    const reduced = steps < kase.steps ? `${steps} of ${kase.steps} steps: ${(Math.max(...stepMs) / 1000).toFixed(1)} s per step and the time budget` : null;
     const peakBytes = ctx.allocator.peakBytes;
+    const liveByGroup = memoryBreakdown(ctx.allocator.liveBuffers());
     const msPerStep = mean(stepMs);
 
     let split: StepSplit;
@@ -284,6 +282,7 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
       memory,
       memoryRatio: peakBytes / memory.analyticBytes,
       estimateRatio: peakBytes / memory.estimateBytes,
+      liveByGroup,
       losses,
       seconds: (performance.now() - started) / 1000,
     };

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { expectedTensors, parseHfConfig, type ModelConfig } from '../src/io/hfConfig';
 import { randomModelConfigJson, SMOLLM2_135M_SHAPE } from '../src/model/randomModel';
 import { LLAMA_ALL_LINEAR } from '../src/train/config';
-import { analyticMemory, median, splitFromCategoryRuns, splitStep, stepFlops, type StepShape } from './trainingMath';
+import { analyticMemory, median, memoryBreakdown, memoryGroup, splitFromCategoryRuns, splitStep, stepFlops, type StepShape } from './trainingMath';
 
 const stories = parseHfConfig({
   architectures: ['LlamaForCausalLM'],
@@ -113,5 +113,39 @@ describe('splitting a step', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 2, 3])).toBe(2.5);
     expect(median([])).toBeNaN();
+  });
+});
+
+describe('memory breakdown by buffer label', () => {
+  it('sorts the labels the model, adapter, trainer and workspace use into groups', () => {
+    expect(memoryGroup('model.layers.3.mlp.up_proj.weight')).toBe('base weights');
+    expect(memoryGroup('model.embed_tokens.weight')).toBe('base weights');
+    expect(memoryGroup('model.layers.3.mlp.up_proj.lora_A')).toBe('LoRA + gradients');
+    expect(memoryGroup('model.layers.3.mlp.up_proj.lora_B.grad')).toBe('LoRA + gradients');
+    expect(memoryGroup('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight adam v')).toBe('AdamW state');
+    expect(memoryGroup('L12.h1')).toBe('kept activations');
+    expect(memoryGroup('L0.q_proj.u')).toBe('kept activations');
+    expect(memoryGroup('cur.g')).toBe('kept activations');
+    expect(memoryGroup('x.30')).toBe('kept activations');
+    expect(memoryGroup('grad.m')).toBe('gradients + scratch');
+    expect(memoryGroup('scratch.du')).toBe('gradients + scratch');
+    expect(memoryGroup('final.h')).toBe('gradients + scratch');
+    expect(memoryGroup('chunk.logits')).toBe('logits chunk');
+    expect(memoryGroup('in.tokens')).toBe('other');
+    expect(memoryGroup('loss accumulator')).toBe('other');
+  });
+
+  it('sums bytes per group, largest first', () => {
+    const b = memoryBreakdown([
+      { label: 'L0.h1', size: 10 },
+      { label: 'chunk.logits', size: 100 },
+      { label: 'L1.h1', size: 10 },
+      { label: 'in.tokens', size: 4 },
+    ]);
+    expect(b).toEqual([
+      { group: 'logits chunk', bytes: 100 },
+      { group: 'kept activations', bytes: 20 },
+      { group: 'other', bytes: 4 },
+    ]);
   });
 });

@@ -73,6 +73,34 @@ export function analyticMemory(c: ModelConfig, t: StepShape): AnalyticMemory {
   };
 }
 
+export type MemoryGroup = 'base weights' | 'LoRA + gradients' | 'AdamW state' | 'kept activations' | 'gradients + scratch' | 'logits chunk' | 'other';
+
+/**
+ * Which part of the step a live buffer belongs to, from its label: the model's weight names,
+ * the adapter's (".lora_A", ".lora_A.grad"), the trainer's (" adam m"), and the workspace's
+ * activation plan (src/model/llama.ts: "L3.h1" kept per layer, "cur.*" under checkpointing,
+ * "x.i" layer inputs; "grad.*", "scratch.*", "recompute.*", "final.*" shared; "chunk.*" logits).
+ */
+export function memoryGroup(label: string): MemoryGroup {
+  if (/\.lora_[AB](\.grad)?$/.test(label)) return 'LoRA + gradients';
+  if (/ adam [mv]$/.test(label)) return 'AdamW state';
+  if (/^model\.|^lm_head\./.test(label)) return 'base weights';
+  if (/^L\d+\.|^cur\.|^x\.\d+$/.test(label)) return 'kept activations';
+  if (/^chunk\./.test(label)) return 'logits chunk';
+  if (/^grad\.|^scratch\.|^recompute\.|^final\./.test(label)) return 'gradients + scratch';
+  return 'other';
+}
+
+/** Live bytes per group, largest first. */
+export function memoryBreakdown(buffers: readonly { label: string; size: number }[]): { group: MemoryGroup; bytes: number }[] {
+  const by = new Map<MemoryGroup, number>();
+  for (const b of buffers) {
+    const g = memoryGroup(b.label);
+    by.set(g, (by.get(g) ?? 0) + b.size);
+  }
+  return [...by].map(([group, bytes]) => ({ group, bytes })).sort((a, b) => b.bytes - a.bytes);
+}
+
 export interface StepSplit {
   matmulMs: number;
   attentionMs: number;

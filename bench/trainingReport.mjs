@@ -181,6 +181,11 @@ export function formatTrainingTable(training) {
     lines.push('', `${caseTitle(c)}: slowest passes per step (${fmt(c.passesPerStep, 0)} passes)`);
     for (const p of c.topPasses.slice(0, 8)) lines.push(`  ${seconds(p.ms).padStart(9)}  x${fmt(p.count, 0).padEnd(4)} ${p.label}`);
   }
+  for (const c of cases) {
+    if (c.error || !c.liveByGroup?.length) continue;
+    lines.push('', `${caseTitle(c)}: GPU memory after the steps (peak ${mib(c.peakBytes)}, analytic minimum ${mib(c.memory.analyticBytes)})`);
+    for (const g of c.liveByGroup) lines.push(`  ${mib(g.bytes).padStart(12)}  ${g.group}`);
+  }
   const n = notes(training);
   if (n.length) lines.push('', ...n.map((x) => `- ${x}`));
   return lines.join('\n');

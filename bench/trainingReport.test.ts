@@ -60,6 +60,10 @@ function fakeCase(o: Partial<TrainingCaseRow & { error: undefined }> = {}): Trai
     memory: { weightsBytes: 1, loraBytes: 1, optimizerBytes: 1, activationsBytes: 1, analyticBytes: 25 * 2 ** 20, estimateBytes: 33 * 2 ** 20 },
     memoryRatio: 1.2,
     estimateRatio: 30 / 33,
+    liveByGroup: [
+      { group: 'kept activations', bytes: 20 * 2 ** 20 },
+      { group: 'gradients + scratch', bytes: 10 * 2 ** 20 },
+    ],
     losses: [6.2, 6.1],
     seconds: 40,
     torch: { tokensPerSecond: 5120, msPerStep: 200 },
@@ -162,6 +166,8 @@ describe('combined table', () => {
     expect(rowOf(t, 'metric')).toEqual(['metric', 'target', 'stories260K']);
     expect(t).not.toContain('kernel bench');
     expect(t).toContain('300 ms  x1    ce_forward_backward_inplace 1024x512');
+    expect(t).toContain('stories260K: GPU memory after the steps (peak 30.0 MiB, analytic minimum 25.0 MiB)');
+    expect(t).toContain('    20.0 MiB  kept activations');
   });
 });
 

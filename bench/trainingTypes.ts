@@ -89,6 +89,8 @@ export interface TrainingCaseResult {
   memoryRatio: number;
   /** peakBytes / memory.estimateBytes (the UI's estimate) */
   estimateRatio: number;
+  /** live bytes per part of the step after the measured steps (steady state: the peak's make-up) */
+  liveByGroup: { group: string; bytes: number }[];
   losses: number[];
   seconds: number;
 }
