@@ -14,9 +14,9 @@
 import { expect, it } from 'vitest';
 import { readDatasetFile, type ReadOptions } from '../data/read.ts';
 import { DatasetError, type ColumnMapping, type Example, type RawDataset } from '../data/types.ts';
-import { fuzz, type Rng, summary } from './harness.ts';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
 import { KNOWN_BUGS } from './knownBugs.ts';
-import { mutateBytesMany, mutateTextMany, randomJson, randomString } from './mutate.ts';
+import { jsonText, mutateBytesMany, mutateTextMany, randomJson, randomString } from './mutate.ts';
 
 const enc = new TextEncoder();
 
@@ -124,7 +124,7 @@ function mutate(rng: Rng, text: string): Uint8Array {
   const lines = text.split('\n');
   const at = rng.below(lines.length + 1);
   if (r < 0.9) {
-    lines.splice(at, rng.chance(0.5) ? 1 : 0, JSON.stringify(randomJson(rng, 2)) ?? 'null');
+    lines.splice(at, rng.chance(0.5) ? 1 : 0, jsonText(randomJson(rng, 2)));
   } else if (r < 0.93) {
     // 100,000-deep nesting, balanced or not (JSON.parse handles any depth; recursion would not)
     const depth = rng.pick([1000, 1000, 100_000]);
@@ -383,7 +383,7 @@ it('readDatasetFile: mutated dataset files end in DatasetError or rows that are 
   expect(stats.cases).toBeGreaterThanOrEqual(10_000);
   expect(stats.ok).toBeGreaterThan(stats.cases * 0.3);
   expect(stats.typed).toBeGreaterThan(stats.cases * 0.1);
-});
+}, FUZZ_TIMEOUT_MS);
 
 it('readDatasetFile: a 100 MB single-line JSONL file is read within the time and memory budgets', async () => {
   const MiB = 1024 * 1024;
@@ -410,4 +410,4 @@ it('readDatasetFile: a 100 MB single-line JSONL file is read within the time and
   });
   console.log(summary(stats));
   expect(seen).toBe(parts * MiB);
-});
+}, FUZZ_TIMEOUT_MS);

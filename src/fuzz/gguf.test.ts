@@ -20,7 +20,7 @@ import {
   type GgufTensorIn,
   type GgufValue,
 } from '../io/gguf.ts';
-import { fuzz, type Rng, summary } from './harness.ts';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
 import { KNOWN_BUGS } from './knownBugs.ts';
 import { INTERESTING_NUMBERS, mutateBytesMany, randomNumber, randomString, wellFormed } from './mutate.ts';
 
@@ -195,7 +195,7 @@ it('writeGguf: random metadata and tensors end in GgufError or a file that reads
   expect(stats.cases).toBeGreaterThanOrEqual(20_000);
   expect(stats.ok).toBeGreaterThan(stats.cases * 0.1);
   expect(stats.typed).toBeGreaterThan(stats.cases * 0.3);
-});
+}, FUZZ_TIMEOUT_MS);
 
 // ---- reader ----
 
@@ -329,4 +329,4 @@ it('readGguf: mutated files end in GgufError or tensors and metadata that are in
   expect(stats.cases).toBeGreaterThanOrEqual(20_000);
   expect(stats.ok).toBeGreaterThan(stats.cases * 0.05);
   expect(stats.typed).toBeGreaterThan(stats.cases * 0.3);
-});
+}, FUZZ_TIMEOUT_MS);

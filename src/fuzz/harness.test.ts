@@ -122,7 +122,7 @@ describe('fuzz()', () => {
         return x;
       },
     });
-    await expect(fuzz(t)).rejects.toThrow(/over the 20 ms budget/);
+    await expect(fuzz(t)).rejects.toThrow(/ms of CPU time, over the 20 ms budget/);
   });
 
   it('fails an async case that never settles', async () => {
@@ -147,10 +147,11 @@ describe('fuzz()', () => {
 
 describe('watchdog', () => {
   it('reports a thread blocked past its limit, and stays quiet while cases advance', async () => {
-    const quiet = startWatchdog('quiet', 1, 300, false);
+    // generous limits: the machine is shared, and a loaded one delays timers and threads
+    const quiet = startWatchdog('quiet', 1, 2000, false);
     for (let i = 0; i < 8; i++) {
       quiet.beat(i, i);
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 50));
     }
     expect(quiet.fired()).toBe(false);
     await quiet.stop();
@@ -158,7 +159,7 @@ describe('watchdog', () => {
     const dog = startWatchdog('blocked', 1, 300, false);
     dog.beat(0, 0);
     await new Promise((r) => setTimeout(r, 150)); // let the worker start and see the first beat
-    const end = Date.now() + 1200;
+    const end = Date.now() + 10_000;
     while (Date.now() < end && !dog.fired());
     expect(dog.fired()).toBe(true);
     await dog.stop();

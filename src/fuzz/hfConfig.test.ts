@@ -6,7 +6,7 @@
 
 import { expect, it } from 'vitest';
 import { expectedTensors, HfConfigError, matchTensors, parseHfConfig, SUPPORTED_ARCHITECTURES, type ModelConfig } from '../io/hfConfig.ts';
-import { fuzz, type Rng, summary } from './harness.ts';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
 import { KNOWN_BUGS } from './knownBugs.ts';
 import { jsonText, maxNesting, mutateJsonMany, mutateTextMany, nestedArray, randomJson, randomNumber, randomString } from './mutate.ts';
 
@@ -191,4 +191,4 @@ it('parseHfConfig: mutated configs end in HfConfigError or a self-consistent Mod
   expect(stats.cases).toBeGreaterThanOrEqual(30_000);
   expect(stats.ok).toBeGreaterThan(stats.cases * 0.1);
   expect(stats.typed).toBeGreaterThan(stats.cases * 0.3);
-});
+}, FUZZ_TIMEOUT_MS);

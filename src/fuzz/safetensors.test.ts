@@ -20,8 +20,12 @@ import {
   type SafetensorsHeader,
   type TensorToWrite,
 } from '../io/safetensors.ts';
-import { fuzz, Rng, summary } from './harness.ts';
-import { jsonText, maxNesting, mutateBytesMany, mutateJsonMany, mutateTextMany, nestedArray, randomJson, randomNumber } from './mutate.ts';
+import { fuzz, FUZZ_TIMEOUT_MS, Rng, summary } from './harness.ts';
+import { KNOWN_BUGS } from './knownBugs.ts';
+import { capNesting, jsonText, maxNesting, mutateBytesMany, mutateJsonMany, mutateTextMany, nestedArray, randomJson, randomNumber } from './mutate.ts';
+
+// any random value can end up in a shape: keep all nesting shallow while that bug is open
+capNesting(KNOWN_BUGS.safetensorsShapeStackOverflow);
 
 const FILE = 'fuzz.safetensors';
 const enc = new TextEncoder();
@@ -116,8 +120,9 @@ function targetedEdit(rng: Rng, header: Record<string, unknown>, dataLen: number
   const names = Object.keys(h).filter((k) => k !== '__metadata__');
   const what = rng.below(names.length > 0 ? 8 : 2);
   if (what === 0) {
+    // deep metadata (and data_offsets below) is fixed: it goes deep even while deep shapes are capped
     h.__metadata__ = rng.pick<unknown>([
-      null, [], 'x', 1, { a: 1 }, { a: null }, { a: ['x'] }, { a: { b: 'c' } }, { a: nestedArray(rng.int(2, maxNesting(rng))) }, { '': '' }, randomJson(rng, 2),
+      null, [], 'x', 1, { a: 1 }, { a: null }, { a: ['x'] }, { a: { b: 'c' } }, { a: nestedArray(rng.int(2, maxNesting(rng, KNOWN_BUGS.deepNestingStackOverflow))) }, { '': '' }, randomJson(rng, 2),
     ]);
     return h;
   }
@@ -143,7 +148,7 @@ function targetedEdit(rng: Rng, header: Record<string, unknown>, dataLen: number
     case 4:
       t.data_offsets = rng.pick<unknown>([
         [e, b], [b, e + 1], [b, e - 1], [b - 1, e - 1], [b + 1, e + 1], [0, e], [b, dataLen + rng.int(0, 8)], [-1, e], [b + 0.5, e], [b, 2 ** 53],
-        [2 ** 53 + 2, 2 ** 53 + 6], [b], [b, e, e], null, 'x', [String(b), e], [b, NaN], [0, 0], [dataLen, dataLen], nestedArray(rng.int(2, maxNesting(rng))),
+        [2 ** 53 + 2, 2 ** 53 + 6], [b], [b, e, e], null, 'x', [String(b), e], [b, NaN], [0, 0], [dataLen, dataLen], nestedArray(rng.int(2, maxNesting(rng, KNOWN_BUGS.deepNestingStackOverflow))),
       ]);
       break;
     case 5:
@@ -308,4 +313,4 @@ it('safetensors reader: mutated files end in a typed error or a consistent heade
   // both outcomes must be common, or the mutations are too weak (all valid) or too blunt (all errors)
   expect(stats.ok).toBeGreaterThan(stats.cases * 0.05);
   expect(stats.typed).toBeGreaterThan(stats.cases * 0.3);
-});
+}, FUZZ_TIMEOUT_MS);

@@ -6,9 +6,12 @@
 import { expect, it } from 'vitest';
 import { bufferSource } from '../io/byteSource.ts';
 import { DTYPE_BYTES, readSafetensorsHeader, readTensorBytes, SafetensorsError, writeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
-import { fuzz, type Rng, summary } from './harness.ts';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
 import { KNOWN_BUGS } from './knownBugs.ts';
-import { maxNesting, nestedArray, randomJson, randomNumber, randomString } from './mutate.ts';
+import { capNesting, maxNesting, nestedArray, randomJson, randomNumber, randomString } from './mutate.ts';
+
+// any random value can end up in a shape: keep all nesting shallow while that bug is open
+capNesting(KNOWN_BUGS.safetensorsShapeStackOverflow);
 
 const ARRAYS = { F32: Float32Array, F16: Uint16Array, BF16: Uint16Array, I32: Int32Array } as const;
 type Writable = keyof typeof ARRAYS;
@@ -23,11 +26,13 @@ function randomTensor(rng: Rng, prev: unknown[]): unknown {
   const earlier = prev.filter((t): t is { name: unknown } => typeof t === 'object' && t !== null);
   let name: unknown = rng.chance(0.05) && earlier.length > 0 ? earlier[0].name : rng.chance(0.6) ? rng.pick(NAMES) : rng.chance(0.95) ? randomString(rng) : rng.pick([null, 1, ['a']]);
   if (KNOWN_BUGS.safetensorsWriterProtoName && name === '__proto__') name = 'proto';
-  const dtype: unknown = rng.chance(0.9) ? rng.pick(['F32', 'F16', 'BF16', 'I32']) : rng.pick([...Object.keys(DTYPE_BYTES), 'f32', '', null, 'constructor']);
+  // deep values in shape or dtype overflow the stack in the writer's messages; ['F32'] passes as a dtype: see knownBugs.ts
+  const deep = () => nestedArray(rng.int(2, maxNesting(rng)));
+  const dtype: unknown = rng.chance(0.9) ? rng.pick(['F32', 'F16', 'BF16', 'I32']) : rng.pick<unknown>([...Object.keys(DTYPE_BYTES), 'f32', '', null, 'constructor', deep(), ...(KNOWN_BUGS.safetensorsWriterDtypeCoercion ? [] : [['F32']])]);
   let shape: unknown = Array.from({ length: rng.int(0, 3) }, () => rng.int(0, 4));
   if (rng.chance(0.1)) {
     shape = rng.pick<unknown>([
-      [2 ** 40, 2 ** 40], [2 ** 53], [-1], [1.5], ['2'], [NaN], [null], 3, null, undefined, {}, [[2]], [0, 2 ** 60], nestedArray(rng.int(2, maxNesting(rng))),
+      [2 ** 40, 2 ** 40], [2 ** 53], [-1], [1.5], ['2'], [NaN], [null], 3, null, undefined, {}, [[2]], [0, 2 ** 60], deep(),
     ]);
   }
   const n = Array.isArray(shape) && shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0 && d < 64)
@@ -109,4 +114,4 @@ it('writeSafetensors: random tensor lists end in SafetensorsError or a file that
   expect(stats.cases).toBeGreaterThanOrEqual(20_000);
   expect(stats.ok).toBeGreaterThan(stats.cases * 0.1);
   expect(stats.typed).toBeGreaterThan(stats.cases * 0.3);
-});
+}, FUZZ_TIMEOUT_MS);

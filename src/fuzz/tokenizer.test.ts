@@ -8,7 +8,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { expect, it } from 'vitest';
 import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from '../data/testing/tokenizers.ts';
-import { fuzz, type Rng, summary } from './harness.ts';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
 import { jsonText, mutateJsonMany, mutateTextMany, randomJson, randomNumber, randomString } from './mutate.ts';
 import { checkTokenizerFiles, loadTokenizer, probe, TokenizerLoadError } from './tokenizerLoader.ts';
 import { makeUnigramJson, makeWordPieceJson } from './tokenizerSeeds.ts';
@@ -192,4 +192,4 @@ it('loadTokenizer: mutated tokenizer.json ends in TokenizerLoadError or a tokeni
   expect(stats.cases).toBeGreaterThanOrEqual(10_000);
   expect(stats.ok).toBeGreaterThan(stats.cases * 0.15);
   expect(stats.typed).toBeGreaterThan(stats.cases * 0.3);
-});
+}, FUZZ_TIMEOUT_MS);
