@@ -27,8 +27,8 @@ export const KNOWN_BUGS = {
    * object whose String() is "F32") passes, is written into the header as ["F32"], and the file
    * is refused by the reader ("unknown dtype"). Input:
    *   writeSafetensors([{name:"t",dtype:["F32"],shape:[],data:new Float32Array(1)}])
-   * Fix: typeof t.dtype === 'string' first. Found: writeSafetensors seed 0x5a5e case 721. While
-   * open, no generated dtype is a list.
+   * Fix: typeof t.dtype === 'string' first. Found: writeSafetensors seed 0x5a5e case 3019 (case 721
+   * before the deep-shape flag changed the generator). While open, no generated dtype is a list.
    */
   safetensorsWriterDtypeCoercion: true,
 
