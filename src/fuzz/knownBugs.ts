@@ -19,7 +19,7 @@ export const KNOWN_BUGS = {
    * failing after 52e5486); the reader again at case 1907 with a shape [{"": [[[...]]]}]. While open,
    * every value the safetensors fuzzers generate nests at most 48 deep.
    */
-  safetensorsShapeStackOverflow: true,
+  safetensorsShapeStackOverflow: false,
 
   /**
    * src/io/safetensorsWriter.js (writeSafetensors): the dtype is checked with
@@ -30,7 +30,7 @@ export const KNOWN_BUGS = {
    * Fix: typeof t.dtype === 'string' first. Found: writeSafetensors seed 0x5a5e case 3019 (case 721
    * before the deep-shape flag changed the generator). While open, no generated dtype is a list.
    */
-  safetensorsWriterDtypeCoercion: true,
+  safetensorsWriterDtypeCoercion: false,
 
   /**
    * src/data/read.ts (readDatasetFile): the file's kind, whether it is empty, and the CSV

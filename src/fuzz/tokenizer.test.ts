@@ -10,7 +10,7 @@ import { expect, it } from 'vitest';
 import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from '../data/testing/tokenizers.ts';
 import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
 import { jsonText, mutateJsonMany, mutateTextMany, randomJson, randomNumber, randomString } from './mutate.ts';
-import { checkTokenizerFiles, loadTokenizer, probe, TokenizerLoadError } from './tokenizerLoader.ts';
+import { checkTokenizerFiles, loadTokenizer, probe, TokenizerLoadError } from '../model/tokenizerLoader.ts';
 import { makeUnigramJson, makeWordPieceJson } from './tokenizerSeeds.ts';
 
 interface Seed {

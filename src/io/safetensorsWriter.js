@@ -55,17 +55,32 @@ const WRITABLE = Object.freeze({
  * @param {unknown} shape
  * @returns {{ count: number } | { error: string }}
  */
+/**
+ * A value for an error message. JSON.stringify recurses, so a shape nested thousands of arrays
+ * deep would overflow the stack instead of producing our error.
+ * @param {unknown} v
+ * @param {number} [depth]
+ * @returns {string}
+ */
+function describe(v, depth = 0) {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (v === null || typeof v !== 'object') return typeof v === 'string' ? JSON.stringify(v.slice(0, 60)) : String(v);
+  if (depth >= 3) return Array.isArray(v) ? '[…]' : '{…}';
+  if (Array.isArray(v)) return `[${v.slice(0, 6).map((x) => describe(x, depth + 1)).join(',')}${v.length > 6 ? ',…' : ''}]`;
+  return '{…}';
+}
+
 export function shapeElementCount(shape) {
-  if (!Array.isArray(shape)) return { error: `shape must be an array of integers, got ${JSON.stringify(shape)}` };
+  if (!Array.isArray(shape)) return { error: `shape must be an array of integers, got ${describe(shape)}` };
   let product = 1n;
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      return { error: `shape ${JSON.stringify(shape)} has ${JSON.stringify(d)}, which is not a non-negative integer` };
+      return { error: `shape ${describe(shape)} has ${describe(d)}, which is not a non-negative integer` };
     }
     product *= BigInt(d);
   }
   if (product > BigInt(Number.MAX_SAFE_INTEGER)) {
-    return { error: `shape ${JSON.stringify(shape)} has ${product} elements, more than any file can hold` };
+    return { error: `shape ${describe(shape)} has ${product} elements, more than any file can hold` };
   }
   return { count: Number(product) };
 }
@@ -88,9 +103,9 @@ export function writeSafetensors(tensors, metadata) {
     if (t.name === '__metadata__') throw new SafetensorsError(`${where}: "__metadata__" is reserved for metadata; rename the tensor.`);
     if (seen.has(t.name)) throw new SafetensorsError(`${where}: the name appears twice; tensor names must be unique.`);
     seen.add(t.name);
-    const spec = Object.hasOwn(WRITABLE, t.dtype) ? WRITABLE[/** @type {keyof typeof WRITABLE} */ (t.dtype)] : undefined;
+    const spec = typeof t.dtype === 'string' && Object.hasOwn(WRITABLE, t.dtype) ? WRITABLE[/** @type {keyof typeof WRITABLE} */ (t.dtype)] : undefined;
     if (!spec) {
-      throw new SafetensorsError(`${where}: dtype ${JSON.stringify(t.dtype)} cannot be written; use one of ${Object.keys(WRITABLE).join(', ')}.`);
+      throw new SafetensorsError(`${where}: dtype ${describe(t.dtype)} cannot be written; use one of ${Object.keys(WRITABLE).join(', ')}.`);
     }
     const n = shapeElementCount(t.shape);
     if ('error' in n) throw new SafetensorsError(`${where}: ${n.error}.`);
@@ -99,7 +114,7 @@ export function writeSafetensors(tensors, metadata) {
     }
     if (t.data.length !== n.count) {
       throw new SafetensorsError(
-        `${where}: shape ${JSON.stringify(t.shape)} needs ${n.count} elements but data has ${t.data.length}.`,
+        `${where}: shape ${describe(t.shape)} needs ${n.count} elements but data has ${t.data.length}.`,
       );
     }
     return { name: t.name, dtype: t.dtype, shape: [...t.shape], data: t.data, bytes: DTYPE_BYTES[t.dtype] };

@@ -2,7 +2,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { describe, expect, it } from 'vitest';
 import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from '../data/testing/tokenizers.ts';
 import { loadTokenizer, MAX_TOKEN_ID, TokenizerLoadError } from './tokenizerLoader.ts';
-import { makeUnigramJson, makeWordPieceJson } from './tokenizerSeeds.ts';
+import { makeUnigramJson, makeWordPieceJson } from '../fuzz/tokenizerSeeds.ts';
 
 
 function loadError(json: unknown, config: unknown = {}): TokenizerLoadError {
