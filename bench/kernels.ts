@@ -36,6 +36,11 @@ export interface MatmulRow {
   tfjsGflops: number | null;
   vsTfjs: number | null;
   ofPeak: number;
+  /** GFLOP per CPU-second of the GPU process (null without /proc): robust to other load */
+  cpuGflops: number | null;
+  tfjsCpuGflops: number | null;
+  vsTfjsCpu: number | null;
+  ofPeakCpu: number | null;
   /** every legal variant as the autotuner measured it (null: rejected; non-finalists on its smaller probe) */
   variants: Record<string, number | null>;
   /** where the tuner's previous winner came from before this run re-measured: IndexedDB or nothing */
@@ -83,6 +88,8 @@ export interface KernelBenchResults {
   userAgent: string;
   adapter: AdapterDescription;
   peakGflops: number;
+  /** the peak in GFLOP per CPU-second of the GPU process (null without /proc) */
+  peakCpuGflops: number | null;
   matmul: MatmulRow[];
   backward: BackwardRow[];
   attention: AttentionRow[] | string;
@@ -121,6 +128,20 @@ function log(line: string): void {
   if (el) el.textContent += `${line}\n`;
 }
 
+/** CPU seconds of Chromium's GPU process so far, from the runner (null when it cannot tell). */
+async function cpuSeconds(): Promise<number | null> {
+  return window.__gpuCpuSeconds ? window.__gpuCpuSeconds() : null;
+}
+
+/** GFLOP per CPU-second over `work`, which reports how many runs of `flopsPerRun` it did. */
+async function cpuRate<T>(flopsPerRun: number, work: () => Promise<T & { runs: number }>): Promise<{ result: T & { runs: number }; cpuGflops: number | null }> {
+  const c0 = await cpuSeconds();
+  const result = await work();
+  const c1 = await cpuSeconds();
+  const cpuGflops = c0 !== null && c1 !== null && c1 > c0 ? (flopsPerRun * result.runs) / (c1 - c0) / 1e9 : null;
+  return { result, cpuGflops };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const h = s.length >> 1;
@@ -132,28 +153,30 @@ function repsFor(flops: number): number {
   return flops > 1e9 ? 2 : 3;
 }
 
-async function measurePeak(ctx: GpuContext): Promise<number> {
+async function measurePeak(ctx: GpuContext): Promise<{ gflops: number; cpuGflops: number | null }> {
   const WG = 64;
   const pipeline = await ctx.pipelines.get({ shader: { file: 'fma_peak.wgsl (bench)', code: peakCode }, entryPoint: 'fma_peak', constants: { WG } });
   const groups = 256;
   const iterations = 512;
   const out = emptyTensor(ctx, 'f32', [groups * WG * 4], 'peak out');
   const flops = groups * WG * iterations * 16 * 4 * 4 * 2;
-  const t = await timeGpu(
-    ctx,
-    async () =>
-      dispatch(ctx, {
-        pipeline,
-        bindings: [out],
-        uniforms: new Uint32Array([iterations, 1, 0, 0]),
-        workgroups: [groups],
-        label: 'fma peak',
-      }),
-    { warmup: 1, reps: 5 },
+  const { result: t, cpuGflops } = await cpuRate(flops, () =>
+    timeGpu(
+      ctx,
+      async () =>
+        dispatch(ctx, {
+          pipeline,
+          bindings: [out],
+          uniforms: new Uint32Array([iterations, 1, 0, 0]),
+          workgroups: [groups],
+          label: 'fma peak',
+        }),
+      { warmup: 1, reps: 5 },
+    ),
   );
   releaseTensor(ctx, out);
   // the best rep: a peak is what the adapter can do when nothing else is in the way
-  return flops / t.best / 1e6;
+  return { gflops: flops / t.best / 1e6, cpuGflops };
 }
 
 async function timeMatmul(ctx: GpuContext, m: number, n: number, k: number, variant: string, wDtype: 'f16' | 'f32') {
@@ -162,9 +185,11 @@ async function timeMatmul(ctx: GpuContext, m: number, n: number, k: number, vari
   const w = wDtype === 'f16' ? uploadF16(ctx, wv, [n, k], 'bench W') : uploadF32(ctx, wv, [n, k], 'bench W');
   const out = emptyTensor(ctx, 'f32', [m, n], 'bench y');
   const flops = 2 * m * n * k;
-  const t = await timeGpu(ctx, () => matmulXWt(ctx, x, w, null, { variant, out }), { warmup: 1, reps: repsFor(flops) });
+  const { result: t, cpuGflops } = await cpuRate(flops, () =>
+    timeGpu(ctx, () => matmulXWt(ctx, x, w, null, { variant, out }), { warmup: 1, reps: repsFor(flops) }),
+  );
   for (const b of [x, w, out]) releaseTensor(ctx, b);
-  return { gflops: flops / t.ms / 1e6, method: t.method };
+  return { gflops: flops / t.ms / 1e6, method: t.method, cpuGflops };
 }
 
 async function timeBackward(ctx: GpuContext, op: 'dyw' | 'dytx', m: number, n: number, k: number, variant: string): Promise<number> {
@@ -178,7 +203,7 @@ async function timeBackward(ctx: GpuContext, op: 'dyw' | 'dytx', m: number, n: n
   return flops / t.ms / 1e6;
 }
 
-async function tfjsMatmulGflops(m: number, n: number, k: number): Promise<number> {
+async function tfjsMatmulGflops(m: number, n: number, k: number): Promise<{ gflops: number; cpuGflops: number | null }> {
   const a = tf.tensor2d(randn(m * k, 1), [m, k]);
   const b = tf.tensor2d(randn(n * k, 2, 0.5), [n, k]);
   const run = async () => {
@@ -189,14 +214,18 @@ async function tfjsMatmulGflops(m: number, n: number, k: number): Promise<number
   await run(); // compiles tfjs's program
   const ts: number[] = [];
   // one rep where a run takes seconds (tfjs is several times slower than our kernels here)
-  for (let i = 0; i < (m * n * k > 5e8 ? 1 : 3); i++) {
-    const t0 = performance.now();
-    await run();
-    ts.push(performance.now() - t0);
-  }
+  const reps = m * n * k > 5e8 ? 1 : 3;
+  const { cpuGflops } = await cpuRate(2 * m * n * k, async () => {
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      await run();
+      ts.push(performance.now() - t0);
+    }
+    return { runs: reps };
+  });
   a.dispose();
   b.dispose();
-  return (2 * m * n * k) / median(ts) / 1e6;
+  return { gflops: (2 * m * n * k) / median(ts) / 1e6, cpuGflops };
 }
 
 async function benchAttention(ctx: GpuContext, Ts: number[]): Promise<AttentionRow[]> {
@@ -278,8 +307,9 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
   const d = ctx.description;
   log(`adapter: ${d.name} (software: ${d.isSoftware}, subgroups: ${d.features.subgroups}, timestamps: ${d.features.timestampQuery})`);
 
-  const peakGflops = await measurePeak(ctx);
-  log(`FMA-only peak: ${peakGflops.toFixed(2)} GFLOP/s`);
+  const peak = await measurePeak(ctx);
+  const peakGflops = peak.gflops;
+  log(`FMA-only peak: ${peakGflops.toFixed(2)} GFLOP/s${peak.cpuGflops ? `, ${peak.cpuGflops.toFixed(2)} GFLOP per CPU-second` : ''}`);
 
   let tfjsStatus = 'skipped';
   if (!opts.skipTfjs) {
@@ -307,11 +337,13 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
     const tuned = prior.source === 'measured' ? prior : await tuneMatmul(ctx, sc, { store, force: true, onProgress: log });
     const best = await timeMatmul(ctx, m, n, k, tuned.winner, 'f16');
     const f32w = await timeMatmul(ctx, m, n, k, tuned.winner, 'f32');
-    let tfjsGflops: number | null = null;
+    let tfjs: { gflops: number; cpuGflops: number | null } | null = null;
     if (tfjsOk) {
       log(`  tfjs tf.matMul ${m}x${n}x${k} (f32)`);
-      tfjsGflops = await tfjsMatmulGflops(m, n, k);
+      tfjs = await tfjsMatmulGflops(m, n, k);
     }
+    const tfjsGflops = tfjs?.gflops ?? null;
+    const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? a / b : null);
     const row: MatmulRow = {
       m,
       n,
@@ -322,6 +354,10 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
       tfjsGflops,
       vsTfjs: tfjsGflops ? best.gflops / tfjsGflops : null,
       ofPeak: best.gflops / peakGflops,
+      cpuGflops: best.cpuGflops,
+      tfjsCpuGflops: tfjs?.cpuGflops ?? null,
+      vsTfjsCpu: ratio(best.cpuGflops, tfjs?.cpuGflops),
+      ofPeakCpu: ratio(best.cpuGflops, peak.cpuGflops),
       variants: Object.fromEntries(tuned.timings.map((t: VariantTiming) => [t.variant, t.gflops])),
       cachedWinner,
       timing: best.method,
@@ -329,7 +365,8 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
     log(
       `  => ${row.variant}: ${row.gflops.toFixed(2)} GFLOP/s (f32 W ${row.gflopsF32W.toFixed(2)})` +
         (tfjsGflops ? `, tfjs ${tfjsGflops.toFixed(2)}, x${row.vsTfjs!.toFixed(2)}` : '') +
-        `, ${(100 * row.ofPeak).toFixed(0)}% of peak`,
+        `, ${(100 * row.ofPeak).toFixed(0)}% of peak` +
+        (row.ofPeakCpu ? ` (per CPU-second: ${row.cpuGflops!.toFixed(2)}, ${(100 * row.ofPeakCpu).toFixed(0)}% of peak${row.vsTfjsCpu ? `, x${row.vsTfjsCpu.toFixed(2)} tfjs` : ''})` : ''),
     );
     matmul.push(row);
   }
@@ -357,6 +394,7 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
     userAgent: navigator.userAgent,
     adapter: d,
     peakGflops,
+    peakCpuGflops: peak.cpuGflops,
     matmul,
     backward,
     attention,
@@ -369,6 +407,8 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
 declare global {
   interface Window {
     runKernelBench: typeof runKernelBench;
+    /** exposed by bench/run-kernels.mjs */
+    __gpuCpuSeconds?: () => Promise<number | null>;
   }
 }
 

@@ -203,14 +203,14 @@ export async function tuneMatmul(ctx: GpuContext, shapeClass: MatmulShapeClass, 
     const ps = probeShape(s);
     const probe = makeInputs(ctx, ps, 13);
     const probed: { variant: string; ms: number }[] = [];
-    let bestProbe = Infinity;
+    let bestWarmup = Infinity;
     for (const variant of ok) {
       const t = await timeGpu(ctx, () => runOp(ctx, ps, probe, variant), {
         warmup: 1,
         reps: 1,
-        giveUpAboveMs: bestProbe * (opts.giveUpFactor ?? 4),
+        giveUpAboveMs: bestWarmup * (opts.giveUpFactor ?? 4),
       });
-      bestProbe = Math.min(bestProbe, t.ms);
+      bestWarmup = Math.min(bestWarmup, t.warmupMs);
       probed.push({ variant, ms: t.ms });
     }
     for (const t of [probe.a, probe.b, probe.out]) releaseTensor(ctx, t);
@@ -225,14 +225,16 @@ export async function tuneMatmul(ctx: GpuContext, shapeClass: MatmulShapeClass, 
 
   const big = makeInputs(ctx, s, 11);
   const flops = matmulFlops(s);
-  let best = Infinity;
+  // Give up on a variant whose warm-up is far slower than the best warm-up so far (both include
+  // the submit round trip, so tiny problems, where that dominates, are never given up on wrongly).
+  let bestWarmup = Infinity;
   for (const variant of finalists) {
     const t = await timeGpu(ctx, () => runOp(ctx, s, big, variant), {
       warmup: opts.warmup ?? 1,
       reps: opts.reps ?? 3,
-      giveUpAboveMs: best * (opts.giveUpFactor ?? 4),
+      giveUpAboveMs: bestWarmup * (opts.giveUpFactor ?? 4),
     });
-    best = Math.min(best, t.ms);
+    bestWarmup = Math.min(bestWarmup, t.warmupMs);
     const gflops = flops / t.ms / 1e6;
     timings.push({ variant, ms: t.ms, gflops, method: t.method, gaveUp: t.gaveUp || undefined });
     say(`  ${variant}: ${t.ms.toFixed(2)} ms, ${gflops.toFixed(2)} GFLOP/s${t.gaveUp ? ' (warm-up only: far behind)' : ''}`);

@@ -17,6 +17,7 @@ describe('timeGpu', () => {
     expect(t.best).toBeLessThanOrEqual(t.ms);
     expect(['timestamp', 'wall']).toContain(t.method);
     expect(runs).toBe(2 + 3 * t.inner);
+    expect(t.runs).toBe(runs);
     expect(t.gaveUp).toBe(false);
     const slow = await timeGpu(ctx, () => matmulXWt(ctx, x, w, null, { out }), { giveUpAboveMs: 0 });
     expect(slow).toMatchObject({ gaveUp: true, inner: 1 });

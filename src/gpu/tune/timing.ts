@@ -20,7 +20,7 @@ export interface TimingOptions {
   maxTotalMs?: number;
   /** use timestamp queries when the device has them (default true) */
   timestamps?: boolean;
-  /** skip the timed reps when the last warm-up run took longer than this (ms): a clear loser */
+  /** skip the timed reps when the last warm-up run (submit round trip included) took longer than this (ms) */
   giveUpAboveMs?: number;
 }
 
@@ -36,6 +36,10 @@ export interface Timing {
   inner: number;
   /** true when only the warm-up was timed (giveUpAboveMs) */
   gaveUp: boolean;
+  /** how many times the work ran in all, warm-up included (for CPU-time accounting) */
+  runs: number;
+  /** wall time of the last warm-up run, submit round trip included (what giveUpAboveMs is compared with) */
+  warmupMs: number;
 }
 
 function median(xs: number[]): number {
@@ -68,7 +72,7 @@ export async function timeGpu(ctx: GpuContext, record: () => Promise<unknown>, o
     estimate = performance.now() - t0;
   }
   if (opts.giveUpAboveMs !== undefined && estimate > opts.giveUpAboveMs) {
-    return { samples: [estimate], ms: estimate, best: estimate, method: 'wall', inner: 1, gaveUp: true };
+    return { samples: [estimate], ms: estimate, best: estimate, method: 'wall', inner: 1, gaveUp: true, runs: warmup, warmupMs: estimate };
   }
   const inner = Math.max(1, Math.min(256, Math.ceil(minRepMs / Math.max(estimate, 0.05))));
 
@@ -110,5 +114,5 @@ export async function timeGpu(ctx: GpuContext, record: () => Promise<unknown>, o
     }
   }
   querySet?.destroy();
-  return { samples, ms: median(samples), best: Math.min(...samples), method, inner, gaveUp: false };
+  return { samples, ms: median(samples), best: Math.min(...samples), method, inner, gaveUp: false, runs: warmup + wall.length * inner, warmupMs: estimate };
 }
