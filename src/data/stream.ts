@@ -84,14 +84,26 @@ function stripCR(s: string): string {
   return s.endsWith('\r') ? s.slice(0, -1) : s;
 }
 
-/** The first chunk of an iterator, plus an iterable that replays it before the rest. */
+/** The opening text of an iterator (see below), plus an iterable that replays it before the rest. */
 export async function peekChunks(
   chunks: AsyncGenerator<string>,
+  maxChars = 1 << 20,
 ): Promise<{ first: string; all: AsyncGenerator<string> }> {
-  const head = await chunks.next();
-  const first = head.done ? '' : head.value;
+  // Keep reading until the text has content and its first content line is complete (the kind of
+  // file, emptiness and a CSV's delimiter are judged from it), or the file ends; bounded, so one
+  // enormous line does not become one enormous string here.
+  const peeked: string[] = [];
+  let first = '';
+  for (;;) {
+    const head = await chunks.next();
+    if (head.done) break;
+    peeked.push(head.value);
+    first += head.value;
+    const m = /\S/.exec(first);
+    if (first.length >= maxChars || (m && first.indexOf('\n', m.index) >= 0)) break;
+  }
   async function* replay(): AsyncGenerator<string> {
-    if (first.length > 0) yield first;
+    for (const c of peeked) if (c.length > 0) yield c;
     yield* chunks;
   }
   return { first, all: replay() };

@@ -48,7 +48,7 @@ export const KNOWN_BUGS = {
    * "empty"). While open, the fuzzer's chunk cuts all fall after the first line that has content,
    * and the blank-line property skips files whose first decoded chunk is blank.
    */
-  datasetFirstChunk: true,
+  datasetFirstChunk: false,
 
   // ---- fixed (kept so the fuzzers keep generating the inputs that found them) ----
 
