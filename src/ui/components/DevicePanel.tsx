@@ -46,28 +46,36 @@ export function DevicePanel() {
         </p>
       )}
       {selfTest.results && (
-        <table aria-label="Self-test results" className="results">
-          <thead>
-            <tr>
-              <th>Op</th>
-              <th>Variant</th>
-              <th>Shape (M×N×K)</th>
-              <th>Max abs. error</th>
-              <th>Result</th>
-            </tr>
-          </thead>
-          <tbody>
-            {selfTest.results.map((r) => (
-              <tr key={`${r.variant}-${r.shape}`}>
-                <td>{r.op}</td>
-                <td>{r.variant}</td>
-                <td>{r.shape}</td>
-                <td>{r.maxAbsErr.toExponential(2)}</td>
-                <td className={r.passed ? 'ok' : 'error'}>{r.passed ? 'pass' : `FAIL (${r.mismatches} values)`}</td>
+        <p className={selfTest.results.every((r) => r.passed) ? 'ok' : 'error'}>
+          {selfTest.results.filter((r) => r.passed).length} of {selfTest.results.length} checks passed.
+        </p>
+      )}
+      {selfTest.results && (
+        // The sidebar is narrow: the table scrolls sideways inside it (focusable, for keyboards).
+        <div className="table-scroll" tabIndex={0} role="group" aria-label="Self-test results, scrollable">
+          <table aria-label="Self-test results" className="results">
+            <thead>
+              <tr>
+                <th>Op</th>
+                <th>Variant</th>
+                <th>Shape (M×N×K)</th>
+                <th>Max abs. error</th>
+                <th>Result</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {selfTest.results.map((r) => (
+                <tr key={`${r.variant}-${r.shape}`}>
+                  <td>{r.op}</td>
+                  <td>{r.variant}</td>
+                  <td>{r.shape}</td>
+                  <td>{r.maxAbsErr.toExponential(2)}</td>
+                  <td className={r.passed ? 'ok' : 'error'}>{r.passed ? 'pass' : `FAIL (${r.mismatches} values)`}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );
