@@ -1,7 +1,7 @@
-// PEFT LoRA adapters (what `peft` saves with save_pretrained and loads with
-// PeftModel.from_pretrained): adapter_model.safetensors with
-// base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight [out, r], and
-// adapter_config.json.
+// PEFT adapters (what `peft` saves with save_pretrained and loads with
+// PeftModel.from_pretrained), as adapter_model.safetensors + adapter_config.json:
+//   LoRA           base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight [out, r]
+//   prompt tuning  prompt_embeddings [num_virtual_tokens, token_dim] (PROMPT_TUNING, CAUSAL_LM)
 import type { ByteSource } from './byteSource.ts';
 import type { ModelConfig } from './hfConfig.ts';
 import { canonicalModule, linearModules, loraTargetShape, type LoraWeights } from './loraTargets.ts';
@@ -152,7 +152,12 @@ export function parsePeftConfig(json: string | unknown, fileName = 'adapter_conf
   }
   if (c === null || typeof c !== 'object' || Array.isArray(c)) fail('must be a JSON object', 'Export the adapter again.');
   const raw = c as Record<string, unknown>;
-  if (raw.peft_type !== 'LORA') fail(`peft_type is ${JSON.stringify(raw.peft_type)}`, 'Only LoRA adapters (peft_type "LORA") are supported.');
+  if (raw.peft_type !== 'LORA') {
+    fail(
+      `peft_type is ${JSON.stringify(raw.peft_type)}`,
+      raw.peft_type === 'PROMPT_TUNING' ? 'Only LoRA adapters (peft_type "LORA") are read here; read prompt tuning with parsePromptTuningConfig.' : 'Only LoRA adapters (peft_type "LORA") are supported.',
+    );
+  }
   if (raw.task_type !== undefined && raw.task_type !== null && raw.task_type !== 'CAUSAL_LM') {
     fail(`task_type is ${JSON.stringify(raw.task_type)}`, 'Only CAUSAL_LM adapters are supported.');
   }
@@ -255,4 +260,134 @@ export async function readPeftAdapter(
     });
   }
   return { config, adapters };
+}
+
+// ---- prompt tuning ----
+
+/** The tensor PEFT saves prompt-tuning embeddings under. */
+export const PROMPT_EMBEDDINGS = 'prompt_embeddings';
+
+/** peft_type of an adapter_config.json ("LORA", "PROMPT_TUNING", ...), or null when it is not a JSON object with one. */
+export function peftTypeOf(json: string | unknown): string | null {
+  let c: unknown = json;
+  if (typeof json === 'string') {
+    try {
+      c = JSON.parse(json);
+    } catch {
+      return null;
+    }
+  }
+  const t = c !== null && typeof c === 'object' ? (c as Record<string, unknown>).peft_type : undefined;
+  return typeof t === 'string' ? t : null;
+}
+
+export interface PromptTuningWriteOptions {
+  config: ModelConfig;
+  /** [numVirtualTokens, hiddenSize] row-major */
+  embeddings: Float32Array;
+  numVirtualTokens: number;
+  baseModel?: string | null;
+}
+
+/**
+ * adapter_model.safetensors (prompt_embeddings [n, C] F32) and adapter_config.json for a
+ * prompt-tuning adapter of a causal LM. prompt_tuning_init is written as RANDOM whatever the
+ * init was: once the embeddings are saved the init no longer matters, and PEFT refuses a TEXT
+ * config without tokenizer_name_or_path.
+ */
+export function writePeftPromptTuning(o: PromptTuningWriteOptions): { 'adapter_model.safetensors': Uint8Array<ArrayBuffer>; 'adapter_config.json': string } {
+  const n = o.numVirtualTokens;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new PeftError(`writePeftPromptTuning: numVirtualTokens must be a positive integer, got ${JSON.stringify(n)}.`);
+  const C = o.config.hiddenSize;
+  if (!(o.embeddings instanceof Float32Array) || o.embeddings.length !== n * C) {
+    throw new PeftError(`writePeftPromptTuning: embeddings must be a Float32Array [${n}, ${C}] (${n * C} values), got ${o.embeddings?.length}.`);
+  }
+  const adapterConfig = {
+    peft_type: 'PROMPT_TUNING',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: o.baseModel ?? null,
+    num_virtual_tokens: n,
+    token_dim: C,
+    num_transformer_submodules: 1,
+    num_attention_heads: o.config.numHeads,
+    num_layers: o.config.numLayers,
+    prompt_tuning_init: 'RANDOM',
+    prompt_tuning_init_text: null,
+    tokenizer_name_or_path: null,
+    tokenizer_kwargs: null,
+    inference_mode: true,
+    revision: null,
+  };
+  return {
+    'adapter_model.safetensors': writeSafetensors([{ name: PROMPT_EMBEDDINGS, dtype: 'F32', shape: [n, C], data: o.embeddings }], { format: 'pt' }),
+    'adapter_config.json': JSON.stringify(adapterConfig, null, 2) + '\n',
+  };
+}
+
+export interface PromptTuningConfig {
+  numVirtualTokens: number;
+  tokenDim: number;
+  numTransformerSubmodules: number;
+  baseModelNameOrPath: string | null;
+  raw: Record<string, unknown>;
+}
+
+/** Parses and validates a PROMPT_TUNING adapter_config.json for a causal LM. */
+export function parsePromptTuningConfig(json: string | unknown, fileName = 'adapter_config.json'): PromptTuningConfig {
+  function fail(problem: string, fix: string): never {
+    throw new PeftError(`${fileName}: ${problem}. ${fix}`);
+  }
+  let c: unknown = json;
+  if (typeof json === 'string') {
+    try {
+      c = JSON.parse(json);
+    } catch (e) {
+      fail(`is not valid JSON (${(e as Error).message})`, 'Export the adapter again.');
+    }
+  }
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) fail('must be a JSON object', 'Export the adapter again.');
+  const raw = c as Record<string, unknown>;
+  if (raw.peft_type !== 'PROMPT_TUNING') fail(`peft_type is ${JSON.stringify(raw.peft_type)}`, 'This reader takes prompt-tuning adapters (peft_type "PROMPT_TUNING").');
+  if (raw.task_type !== undefined && raw.task_type !== null && raw.task_type !== 'CAUSAL_LM') {
+    fail(`task_type is ${JSON.stringify(raw.task_type)}`, 'Only CAUSAL_LM prompt tuning is supported.');
+  }
+  const posInt = (k: string, fallback?: number): number => {
+    const v = raw[k] ?? fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${k} must be a positive integer, got ${JSON.stringify(v)}`, 'Fix adapter_config.json.');
+    return v;
+  };
+  const numVirtualTokens = posInt('num_virtual_tokens');
+  const tokenDim = posInt('token_dim');
+  const numTransformerSubmodules = posInt('num_transformer_submodules', 1);
+  if (numTransformerSubmodules !== 1) {
+    fail(`num_transformer_submodules is ${numTransformerSubmodules}`, 'A causal LM has one transformer submodule; this adapter is for an encoder-decoder model.');
+  }
+  const base = raw.base_model_name_or_path;
+  return { numVirtualTokens, tokenDim, numTransformerSubmodules, baseModelNameOrPath: typeof base === 'string' ? base : null, raw };
+}
+
+/**
+ * Reads prompt_embeddings (F32, F16 or BF16, returned as f32) against its parsed config; with
+ * `model`, token_dim must be the model's hidden size.
+ */
+export async function readPeftPromptTuning(config: PromptTuningConfig, weights: ByteSource, model?: ModelConfig): Promise<{ config: PromptTuningConfig; embeddings: Float32Array }> {
+  const file = weights.name;
+  function fail(problem: string, fix = 'The adapter files do not belong together or are corrupt; export the adapter again.'): never {
+    throw new PeftError(`${file}: ${problem}. ${fix}`);
+  }
+  if (model && config.tokenDim !== model.hiddenSize) {
+    fail(`the prompt embeddings have token_dim ${config.tokenDim} but this ${model.hfArchitecture} has hidden size ${model.hiddenSize}`, 'Was this adapter trained on a different base model?');
+  }
+  const header = await readSafetensorsHeader(weights);
+  const names = header.tensors.map((t) => t.name);
+  const key = names.find((n) => n === PROMPT_EMBEDDINGS || n === `${PROMPT_EMBEDDINGS}.default`);
+  if (!key) fail(`has no "${PROMPT_EMBEDDINGS}" tensor (it has ${names.slice(0, 5).map((n) => JSON.stringify(n)).join(', ') || 'none'})`);
+  const extra = names.filter((n) => n !== key);
+  if (extra.length > 0) fail(`has tensors besides ${PROMPT_EMBEDDINGS}: ${extra.slice(0, 5).join(', ')}`, 'Only plain prompt-tuning adapters are supported.');
+  const shape = header.byName.get(key)!.shape;
+  const n = config.numVirtualTokens * config.numTransformerSubmodules;
+  if (shape.length !== 2 || shape[0] !== n || shape[1] !== config.tokenDim) {
+    fail(`"${key}" is [${shape}] but adapter_config.json says [${n}, ${config.tokenDim}] (num_virtual_tokens, token_dim)`);
+  }
+  return { config, embeddings: await readTensorF32(weights, header, key) };
 }
