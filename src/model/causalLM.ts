@@ -1,15 +1,20 @@
 // A causal language model on the GPU: embedding -> blocks -> final norm -> LM head, with the
-// training step (forward, chunked fused cross-entropy, backward into the LoRA gradients) and the
-// inference forward used by generation.
+// training step (forward, chunked fused cross-entropy, backward into the trainable gradients) and
+// the inference forward used by generation. What is trained comes with the run (LoraRun): a LoRA
+// adapter, every weight (full fine-tuning: run.weightGrads), or virtual tokens (prompt tuning:
+// run.prompt, written over the first n rows of every sequence; their gradient is the residual
+// stream's gradient at those rows after layer 0's backward, summed over the batch's rows).
 import type { GpuContext } from '../gpu/device';
-import { copyTensor, zeroTensor } from '../gpu/ops/elementwise';
+import { addInPlace, copyTensor, zeroTensor } from '../gpu/ops/elementwise';
 import { crossEntropyForwardBackward, crossEntropyLossOnly } from '../gpu/ops/crossEntropy';
 import { embeddingForward } from '../gpu/ops/embedding';
 import { matmulXWt } from '../gpu/ops/matmul';
 import { matmulDyW } from '../gpu/ops/matmulDyW';
+import { matmulDyTX } from '../gpu/ops/matmulDyTX';
 import type { Tensor } from '../gpu/tensor';
 import { logitsChunkRows } from '../train/memory';
 import type { TransformerBlocks } from './blocks';
+import { embeddingWeightGrad } from './fullFinetuneGrads';
 import { Gpt2Blocks } from './gpt2';
 import { LlamaBlocks, type LayerCache, type LoraRun, type StepInputs } from './llama';
 import type { ModelAssets } from './load';
@@ -23,6 +28,14 @@ export interface HostBatch {
   /** null: one causal document per row */
   docIds: Int32Array | null;
   labels?: Int32Array;
+}
+
+/** Inputs on the GPU plus the host ids they came from (full fine-tuning's embedding gradient groups them on the CPU). */
+export type UploadedInputs = StepInputs & { labels: Tensor | null; host: HostBatch };
+
+/** Blocks that can also accumulate the final norm's weight gradients (both of ours can). */
+interface FinalNormWithGrads {
+  finalNormBackwardWithGrads(dh: Tensor, x: Tensor, rstd: Tensor, dX: Tensor, grads: ReadonlyMap<string, Tensor>): Promise<void>;
 }
 
 export interface TrainStepOptions {
@@ -57,7 +70,7 @@ export class CausalLM {
   }
 
   /** Copy a host batch into persistent GPU buffers (queue writes, no allocation after the first). */
-  upload(b: HostBatch, prefix = 'in'): StepInputs & { labels: Tensor | null } {
+  upload(b: HostBatch, prefix = 'in'): UploadedInputs {
     const N = b.B * b.T;
     const V = this.config.vocabSize;
     for (let i = 0; i < N; i++) {
@@ -82,15 +95,45 @@ export class CausalLM {
       positions: put('positions', b.positions),
       docIds: b.docIds ? put('docIds', b.docIds) : null,
       labels: b.labels ? put('labels', b.labels) : null,
+      host: b,
     };
   }
 
-  private async embed(inp: StepInputs, out: Tensor): Promise<void> {
+  /** x0 = token embeddings (with `prompt`: its n rows over the first n of every sequence) + learned positions. */
+  private async embed(inp: StepInputs, out: Tensor, prompt?: Tensor | null): Promise<void> {
     await embeddingForward(this.ctx, this.weight(this.blocks.embeddingName()), inp.tokens, { out });
+    if (prompt) this.writePrompt(inp, out, prompt);
     if (this.config.positions === 'learned') {
       const wpe = this.blocks.positionEmbeddingName?.();
       if (!wpe) throw new Error(`${this.config.hfArchitecture} has learned positions but its blocks name no position table`);
       await embeddingForward(this.ctx, this.weight(wpe), inp.positions, { out, accumulate: true });
+    }
+  }
+
+  private promptRows(inp: StepInputs, prompt: Tensor): number {
+    const C = this.config.hiddenSize;
+    const n = prompt.shape[0];
+    if (prompt.dtype !== 'f32' || prompt.shape.length !== 2 || prompt.shape[1] !== C) {
+      throw new Error(`prompt embeddings (${prompt.label}) must be f32 [n, ${C}], got ${prompt.dtype} [${prompt.shape.join(',')}]`);
+    }
+    if (n > inp.T) throw new Error(`${n} virtual tokens do not fit sequences of ${inp.T} positions: the batch must start with them`);
+    return n;
+  }
+
+  private writePrompt(inp: StepInputs, x: Tensor, prompt: Tensor): void {
+    const C = this.config.hiddenSize;
+    const n = this.promptRows(inp, prompt);
+    for (let b = 0; b < inp.B; b++) copyTensor(this.ctx, prompt, x, { dstOffset: b * inp.T * C, count: n * C });
+  }
+
+  /** grad (n, C) += Σ_b dX[b, 0..n-1, :]: the gradient of the virtual tokens' embeddings. */
+  private async accumulatePromptGrad(inp: StepInputs, dX: Tensor, prompt: Tensor, grad: Tensor): Promise<void> {
+    const C = this.config.hiddenSize;
+    const n = this.promptRows(inp, prompt);
+    const rows = this.ws.get('prompt.rows', 'f32', [n, C]);
+    for (let b = 0; b < inp.B; b++) {
+      copyTensor(this.ctx, dX, rows, { srcOffset: b * inp.T * C, count: n * C });
+      await addInPlace(this.ctx, grad, rows);
     }
   }
 
@@ -103,13 +146,15 @@ export class CausalLM {
    * divided by opts.countedTokens) is ADDED to `lossAcc` (1) f32, and LoRA gradients are ADDED
    * to the adapter's dA/dB, so micro-batches accumulate. Nothing is read back.
    */
-  async trainStep(inp: StepInputs & { labels: Tensor | null }, lossAcc: Tensor, opts: TrainStepOptions): Promise<void> {
+  async trainStep(inp: StepInputs & { labels: Tensor | null; host?: HostBatch }, lossAcc: Tensor, opts: TrainStepOptions): Promise<void> {
     if (!inp.labels) throw new Error('trainStep needs labels');
     const c = this.config;
     const N = inp.B * inp.T;
     const L = c.numLayers;
     const ws = this.ws;
-    await this.embed(inp, this.residual(0, N));
+    const prompt = opts.run?.prompt ?? null;
+    const grads = opts.run?.weightGrads ?? null;
+    await this.embed(inp, this.residual(0, N), prompt?.embeddings);
     for (let i = 0; i < L; i++) {
       await this.blocks.layerForward(ws, opts.run, i, inp, this.residual(i, N), this.residual(i + 1, N), opts.activationCheckpointing ? 'cur' : `L${i}`);
     }
@@ -118,7 +163,8 @@ export class CausalLM {
     const dh = ws.get('grad.final', 'f32', [N, c.hiddenSize]);
     await this.lossAndGrad(h, inp.labels, dh, lossAcc, opts);
     const dX = ws.get('grad.x', 'f32', [N, c.hiddenSize]);
-    await this.blocks.finalNormBackward(dh, xL, rstd, dX);
+    if (grads) await this.finalNormBlocks().finalNormBackwardWithGrads(dh, xL, rstd, dX, grads);
+    else await this.blocks.finalNormBackward(dh, xL, rstd, dX);
     for (let i = L - 1; i >= 0; i--) {
       const key = opts.activationCheckpointing ? 'cur' : `L${i}`;
       if (opts.activationCheckpointing) {
@@ -126,6 +172,26 @@ export class CausalLM {
       }
       await this.blocks.layerBackward(ws, opts.run, i, inp, this.residual(i, N), dX, key);
     }
+    // dX is now dL/dx0, the gradient at the embedding output
+    if (prompt?.grad) await this.accumulatePromptGrad(inp, dX, prompt.embeddings, prompt.grad);
+    if (grads) await this.embeddingGrads(inp, dX, grads);
+  }
+
+  private finalNormBlocks(): FinalNormWithGrads {
+    const b = this.blocks as TransformerBlocks & Partial<FinalNormWithGrads>;
+    if (typeof b.finalNormBackwardWithGrads !== 'function') throw new Error(`${this.config.hfArchitecture}: these blocks cannot compute the final norm's weight gradients, so full fine-tuning is not available`);
+    return b as FinalNormWithGrads;
+  }
+
+  /** Full fine-tuning: the token table (and GPT-2's position table) get the scatter of dL/dx0. */
+  private async embeddingGrads(inp: StepInputs & { host?: HostBatch }, dX: Tensor, grads: ReadonlyMap<string, Tensor>): Promise<void> {
+    const table = grads.get(this.blocks.embeddingName());
+    const wpe = this.config.positions === 'learned' ? this.blocks.positionEmbeddingName?.() : undefined;
+    const posTable = wpe ? grads.get(wpe) : undefined;
+    if (!table && !posTable) return;
+    if (!inp.host) throw new Error('full fine-tuning needs the host token ids of the batch: pass the inputs upload() returned');
+    if (table) await embeddingWeightGrad(this.ctx, this.ws, 'full.plan.tokens', inp.host.tokens, dX, table);
+    if (posTable) await embeddingWeightGrad(this.ctx, this.ws, 'full.plan.positions', inp.host.positions, dX, posTable);
   }
 
   /** LM head + fused softmax cross-entropy in row chunks: loss into lossAcc, dL/dh into dh. */
@@ -152,6 +218,10 @@ export class CausalLM {
       });
       const dhChunk = whole ? dh : this.ws.get('chunk.dh', 'f32', [n, C]);
       await matmulDyW(this.ctx, logits, head, { out: dhChunk });
+      // full fine-tuning: the LM head's gradient (with tied embeddings the token table's, which
+      // the embedding backward adds its own part to)
+      const dHead = opts.run?.weightGrads?.get(this.blocks.lmHeadName());
+      if (dHead) await matmulDyTX(this.ctx, logits, hChunk, { out: dHead, accumulate: true });
       if (!whole) copyTensor(this.ctx, dhChunk, dh, { dstOffset: r0 * C, count: n * C });
     }
   }
@@ -161,7 +231,7 @@ export class CausalLM {
     if (!inp.labels) throw new Error('evalLoss needs labels');
     const c = this.config;
     const N = inp.B * inp.T;
-    const h = await this.hidden(inp, opts.run);
+    const h = await this.hidden(inp, opts.run, undefined, opts.run?.prompt?.embeddings);
     const head = this.weight(this.blocks.lmHeadName());
     const rows = logitsChunkRows(c.vocabSize, N);
     for (let r0 = 0; r0 < N; r0 += rows) {
@@ -185,22 +255,24 @@ export class CausalLM {
 
   /**
    * Generation step: run `ids` (positions pos ..) through the model against the KV cache, append
-   * their keys/values, and return the logits of the last one (1, V).
+   * their keys/values, and return the logits of the last one (1, V). With run.prompt, the prefill
+   * (pos 0) takes the virtual tokens' embeddings for its first n rows: pass n placeholder ids
+   * (any valid id, e.g. 0) before the prompt's tokens, and count them in later positions.
    */
   async decode(ids: number[], pos: number, cache: { k: Tensor; v: Tensor }[], run: LoraRun | null): Promise<Tensor> {
     const T = ids.length;
     const inp = this.upload({ B: 1, T, tokens: Int32Array.from(ids), positions: Int32Array.from({ length: T }, (_, i) => pos + i), docIds: null }, 'dec');
-    return this.lastLogitsOf(inp, run, (i) => ({ ...cache[i], pos }));
+    return this.lastLogitsOf(inp, run, (i) => ({ ...cache[i], pos }), pos === 0 ? run?.prompt?.embeddings : null);
   }
 
   /** Final-norm hidden states (N, C) of an inference forward. */
-  private async hidden(inp: StepInputs, run: LoraRun | null, cacheOf?: (layer: number) => LayerCache): Promise<Tensor> {
+  private async hidden(inp: StepInputs, run: LoraRun | null, cacheOf?: (layer: number) => LayerCache, prompt?: Tensor | null): Promise<Tensor> {
     const c = this.config;
     const N = inp.B * inp.T;
     const ws = this.ws;
     const x = ws.get('inf.x0', 'f32', [N, c.hiddenSize]);
     const y = ws.get('inf.x1', 'f32', [N, c.hiddenSize]);
-    await this.embed(inp, x);
+    await this.embed(inp, x, prompt);
     let cur = x;
     let next = y;
     for (let i = 0; i < c.numLayers; i++) {
@@ -215,13 +287,13 @@ export class CausalLM {
    * each row: (B, V). Activations go to a shared 'inf' scratch.
    */
   async lastLogits(inp: StepInputs, run: LoraRun | null): Promise<Tensor> {
-    return this.lastLogitsOf(inp, run);
+    return this.lastLogitsOf(inp, run, undefined, run?.prompt?.embeddings);
   }
 
-  private async lastLogitsOf(inp: StepInputs, run: LoraRun | null, cacheOf?: (layer: number) => LayerCache): Promise<Tensor> {
+  private async lastLogitsOf(inp: StepInputs, run: LoraRun | null, cacheOf?: (layer: number) => LayerCache, prompt?: Tensor | null): Promise<Tensor> {
     const c = this.config;
     const ws = this.ws;
-    const h = await this.hidden(inp, run, cacheOf);
+    const h = await this.hidden(inp, run, cacheOf, prompt);
     const last = ws.get('inf.last', 'f32', [inp.B, c.hiddenSize]);
     for (let b = 0; b < inp.B; b++) {
       copyTensor(this.ctx, h, last, { srcOffset: (b * inp.T + inp.T - 1) * c.hiddenSize, dstOffset: b * c.hiddenSize, count: c.hiddenSize });

@@ -32,9 +32,19 @@ import { matmulDyW } from '../gpu/ops/matmulDyW';
 import { mergeColumns, splitColumns } from '../gpu/ops/splitColumns';
 import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
-import type { LoraModule } from './adapter';
+import type { LoraAdapter, LoraModule } from './adapter';
 import type { LayerCache, LoraRun, StepInputs, TransformerBlocks } from './blocks';
+import { linearWeightGrads } from './fullFinetuneGrads';
 import type { Workspace } from './workspace';
+
+/** layernormBackward options that accumulate a LayerNorm's weight and bias gradients in full fine-tuning. */
+function normGrads(run: Pick<LoraRun, 'weightGrads'> | null, norm: string): { weightGrads?: { dw: Tensor; db: Tensor }; accumulateWeightGrads?: boolean } {
+  const dw = run?.weightGrads?.get(`${norm}.weight`);
+  const db = run?.weightGrads?.get(`${norm}.bias`);
+  if (!dw && !db) return {};
+  if (!dw || !db) throw new Error(`full fine-tuning needs gradients for both ${norm}.weight and ${norm}.bias (the LayerNorm kernel computes them together)`);
+  return { weightGrads: { dw, db }, accumulateWeightGrads: true };
+}
 
 /** Module paths below transformer.h.{i}, as in linearModules() and PEFT keys. */
 type Proj = 'attn.c_attn' | 'attn.c_proj' | 'mlp.c_fc' | 'mlp.c_proj';
@@ -68,11 +78,11 @@ export class Gpt2Blocks implements TransformerBlocks {
   }
 
   private lora(run: LoraRun | null, i: number, p: Proj): LoraModule | null {
-    return run?.adapter.modules.get(this.path(i, p)) ?? null;
+    return run?.adapter?.modules.get(this.path(i, p)) ?? null;
   }
 
-  private dropout(run: LoraRun, i: number, p: Proj) {
-    const pDrop = run.training ? run.adapter.spec.dropout : 0;
+  private dropout(adapter: LoraAdapter, run: LoraRun, i: number, p: Proj) {
+    const pDrop = run.training ? adapter.spec.dropout : 0;
     if (pDrop <= 0) return null;
     // one stream per (step, layer, module), identical in forward, recomputation and backward
     return { p: pDrop, seed: (Math.imul(run.seed, 0x9e3779b1) ^ Math.imul(i * 4 + PROJS.indexOf(p) + 1, 0x85ebca6b)) >>> 0 };
@@ -83,21 +93,25 @@ export class Gpt2Blocks implements TransformerBlocks {
     const base = this.path(i, p);
     await matmulXWt(this.ctx, x, this.weight(`${base}.weight`), this.weight(`${base}.bias`), { out: y });
     const m = this.lora(run, i, p);
-    if (m && run) {
+    if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
-      await loraForward(this.ctx, x, m.A, m.B, y, { scale: run.adapter.scale, dropout: this.dropout(run, i, p), u });
+      await loraForward(this.ctx, x, m.A, m.B, y, { scale: run.adapter.scale, dropout: this.dropout(run.adapter, run, i, p), u });
     }
   }
 
-  /** dx (+)= dy·W (+ LoRA backward, which also accumulates dA, dB). The bias is frozen. */
+  /**
+   * dx (+)= dy·W (+ LoRA backward, which also accumulates dA, dB). The bias is frozen except in
+   * full fine-tuning, which accumulates dW and db.
+   */
   private async linearBackward(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, key: string) {
     await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate: false });
     const m = this.lora(run, i, p);
-    if (m && run) {
+    if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
       const du = ws.get('scratch.du', 'f32', [x.shape[0], m.A.shape[0]]);
-      await loraBackward(this.ctx, x, m.A, m.B, u, dy, { scale: run.adapter.scale, dropout: this.dropout(run, i, p), du }, { dA: m.dA, dB: m.dB, dx });
+      await loraBackward(this.ctx, x, m.A, m.B, u, dy, { scale: run.adapter.scale, dropout: this.dropout(run.adapter, run, i, p), du }, { dA: m.dA, dB: m.dB, dx });
     }
+    if (run?.weightGrads) await linearWeightGrads(this.ctx, ws, run.weightGrads, this.path(i, p), x, dy);
   }
 
   /** Saved activations of layer i under `key` ("L3" normally, "cur" when recomputed). */
@@ -169,7 +183,7 @@ export class Gpt2Blocks implements TransformerBlocks {
     await geluBackward(this.ctx, dm, a.f, { out: df });
     const dh = ws.get('grad.h', 'f32', [N, C]);
     await this.linearBackward(ws, run, i, 'mlp.c_fc', a.h2, df, dh, `${key}.c_fc`);
-    await layernormBackward(this.ctx, dh, a.x2, this.weight(`${p}.ln_2.weight`), a.mean2, a.rstd2, { dx: dX, accumulateDx: true });
+    await layernormBackward(this.ctx, dh, a.x2, this.weight(`${p}.ln_2.weight`), a.mean2, a.rstd2, { dx: dX, accumulateDx: true, ...normGrads(run, `${p}.ln_2`) });
     // attention
     const dO = ws.get('grad.o', 'f32', [N, C]);
     await this.linearBackward(ws, run, i, 'attn.c_proj', a.o, dX, dO, `${key}.attn_c_proj`);
@@ -183,7 +197,7 @@ export class Gpt2Blocks implements TransformerBlocks {
     const dqkv = ws.get('grad.qkv', 'f32', [N, 3 * C]);
     await mergeColumns(this.ctx, [g.dq, g.dk, g.dv], dqkv);
     await this.linearBackward(ws, run, i, 'attn.c_attn', a.h1, dqkv, dh, `${key}.c_attn`);
-    await layernormBackward(this.ctx, dh, x, this.weight(`${p}.ln_1.weight`), a.mean1, a.rstd1, { dx: dX, accumulateDx: true });
+    await layernormBackward(this.ctx, dh, x, this.weight(`${p}.ln_1.weight`), a.mean1, a.rstd1, { dx: dX, accumulateDx: true, ...normGrads(run, `${p}.ln_1`) });
   }
 
   async finalNorm(ws: Workspace, x: Tensor, N: number): Promise<{ h: Tensor; rstd: Tensor }> {
@@ -200,6 +214,13 @@ export class Gpt2Blocks implements TransformerBlocks {
     const mean = this.finalMeans.get(rstd.buffer);
     if (!mean) throw new Error('Gpt2Blocks.finalNormBackward: pass the rstd that finalNorm returned (its mean is kept beside it)');
     await layernormBackward(this.ctx, dh, x, this.weight('transformer.ln_f.weight'), mean, rstd, { dx: dX });
+  }
+
+  /** finalNormBackward that also accumulates ln_f's weight and bias gradients (full fine-tuning). */
+  async finalNormBackwardWithGrads(dh: Tensor, x: Tensor, rstd: Tensor, dX: Tensor, grads: ReadonlyMap<string, Tensor>): Promise<void> {
+    const mean = this.finalMeans.get(rstd.buffer);
+    if (!mean) throw new Error('Gpt2Blocks.finalNormBackwardWithGrads: pass the rstd that finalNorm returned (its mean is kept beside it)');
+    await layernormBackward(this.ctx, dh, x, this.weight('transformer.ln_f.weight'), mean, rstd, { dx: dX, ...normGrads({ weightGrads: grads }, 'transformer.ln_f') });
   }
 
   embeddingName(): string {

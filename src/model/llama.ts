@@ -25,6 +25,7 @@ import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
 import type { TransformerBlocks } from './blocks';
+import { linearWeightGrads } from './fullFinetuneGrads';
 import type { Workspace } from './workspace';
 
 export interface StepInputs {
@@ -43,11 +44,34 @@ export interface LayerCache {
   pos: number;
 }
 
+/**
+ * What a forward/backward uses beyond the frozen base weights. The name is historical: besides a
+ * LoRA adapter it carries the weight gradients of full fine-tuning and the virtual tokens of
+ * prompt tuning (one method at a time; with none of them the base model runs).
+ */
 export interface LoraRun {
-  adapter: LoraAdapter;
+  /** LoRA on the targeted linears; absent or null: no adapter */
+  adapter?: LoraAdapter | null;
+  /**
+   * Full fine-tuning: f32 gradient per HF weight name (GPU layout, [out, in] for matrices), which
+   * the backward ACCUMULATES into (dW += dyᵀ·x, db += Σ dy, norm dw, embedding rows, LM head).
+   */
+  weightGrads?: ReadonlyMap<string, Tensor> | null;
+  /**
+   * Prompt tuning: (n, C) f32 embeddings written over the first n rows of every sequence (after
+   * the token lookup, before learned positions are added), and the (n, C) f32 gradient the
+   * training backward ACCUMULATES into (summed over the batch's rows).
+   */
+  prompt?: { embeddings: Tensor; grad?: Tensor | null } | null;
   /** dropout seed for this step (the same in recomputation and backward) */
   seed: number;
   training: boolean;
+}
+
+/** rmsnormBackward options that accumulate the norm weight's gradient when full fine-tuning asks for it. */
+function normGrad(run: Pick<LoraRun, 'weightGrads'> | null, name: string): { dw?: Tensor; accumulateDw?: boolean } {
+  const dw = run?.weightGrads?.get(name);
+  return dw ? { dw, accumulateDw: true } : {};
 }
 
 type Proj = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
@@ -74,11 +98,11 @@ export class LlamaBlocks implements TransformerBlocks {
   }
 
   private lora(run: LoraRun | null, i: number, p: Proj): LoraModule | null {
-    return run?.adapter.modules.get(this.path(i, p)) ?? null;
+    return run?.adapter?.modules.get(this.path(i, p)) ?? null;
   }
 
-  private dropout(run: LoraRun, i: number, p: Proj) {
-    const pDrop = run.training ? run.adapter.spec.dropout : 0;
+  private dropout(adapter: LoraAdapter, run: LoraRun, i: number, p: Proj) {
+    const pDrop = run.training ? adapter.spec.dropout : 0;
     if (pDrop <= 0) return null;
     // one stream per (step, layer, module), identical in forward, recomputation and backward
     return { p: pDrop, seed: (Math.imul(run.seed, 0x9e3779b1) ^ Math.imul(i * 8 + ATTN.concat(['gate_proj', 'up_proj', 'down_proj']).indexOf(p) + 1, 0x85ebca6b)) >>> 0 };
@@ -89,21 +113,22 @@ export class LlamaBlocks implements TransformerBlocks {
     const base = this.path(i, p);
     await matmulXWt(this.ctx, x, this.weight(`${base}.weight`), this.w.get(`${base}.bias`) ?? null, { out: y });
     const m = this.lora(run, i, p);
-    if (m && run) {
+    if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
-      await loraForward(this.ctx, x, m.A, m.B, y, { scale: run.adapter.scale, dropout: this.dropout(run, i, p), u });
+      await loraForward(this.ctx, x, m.A, m.B, y, { scale: run.adapter.scale, dropout: this.dropout(run.adapter, run, i, p), u });
     }
   }
 
-  /** dx (+)= dy·W (+ LoRA backward, which also accumulates dA, dB). */
+  /** dx (+)= dy·W (+ LoRA backward, which also accumulates dA, dB; full fine-tuning: dW, db). */
   private async linearBackward(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
     await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
     const m = this.lora(run, i, p);
-    if (m && run) {
+    if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
       const du = ws.get('scratch.du', 'f32', [x.shape[0], m.A.shape[0]]);
-      await loraBackward(this.ctx, x, m.A, m.B, u, dy, { scale: run.adapter.scale, dropout: this.dropout(run, i, p), du }, { dA: m.dA, dB: m.dB, dx });
+      await loraBackward(this.ctx, x, m.A, m.B, u, dy, { scale: run.adapter.scale, dropout: this.dropout(run.adapter, run, i, p), du }, { dA: m.dA, dB: m.dB, dx });
     }
+    if (run?.weightGrads) await linearWeightGrads(this.ctx, ws, run.weightGrads, this.path(i, p), x, dy);
   }
 
   /** Names of the saved activations of layer i ("L3" normally, "cur" when recomputed). */
@@ -185,7 +210,7 @@ export class LlamaBlocks implements TransformerBlocks {
     const dh = ws.get('grad.h', 'f32', [N, C]);
     await this.linearBackward(ws, run, i, 'gate_proj', a.h2, dg, dh, false, `${key}.gate_proj`);
     await this.linearBackward(ws, run, i, 'up_proj', a.h2, du, dh, true, `${key}.up_proj`);
-    await rmsnormBackward(this.ctx, dh, a.x2, this.weight(`${p}.post_attention_layernorm.weight`), a.rstd2, { dx: dX, accumulateDx: true });
+    await rmsnormBackward(this.ctx, dh, a.x2, this.weight(`${p}.post_attention_layernorm.weight`), a.rstd2, { dx: dX, accumulateDx: true, ...normGrad(run, `${p}.post_attention_layernorm.weight`) });
     // attention
     const dO = ws.get('grad.o', 'f32', [N, Q]);
     await this.linearBackward(ws, run, i, 'o_proj', a.o, dX, dO, false, `${key}.o_proj`);
@@ -205,7 +230,7 @@ export class LlamaBlocks implements TransformerBlocks {
     await this.linearBackward(ws, run, i, 'q_proj', a.h1, dq, dh, false, `${key}.q_proj`);
     await this.linearBackward(ws, run, i, 'k_proj', a.h1, dk, dh, true, `${key}.k_proj`);
     await this.linearBackward(ws, run, i, 'v_proj', a.h1, g.dv, dh, true, `${key}.v_proj`);
-    await rmsnormBackward(this.ctx, dh, x, this.weight(`${p}.input_layernorm.weight`), a.rstd1, { dx: dX, accumulateDx: true });
+    await rmsnormBackward(this.ctx, dh, x, this.weight(`${p}.input_layernorm.weight`), a.rstd1, { dx: dX, accumulateDx: true, ...normGrad(run, `${p}.input_layernorm.weight`) });
   }
 
   async finalNorm(ws: Workspace, x: Tensor, N: number): Promise<{ h: Tensor; rstd: Tensor }> {
@@ -217,6 +242,11 @@ export class LlamaBlocks implements TransformerBlocks {
 
   async finalNormBackward(dh: Tensor, x: Tensor, rstd: Tensor, dX: Tensor): Promise<void> {
     await rmsnormBackward(this.ctx, dh, x, this.weight('model.norm.weight'), rstd, { dx: dX });
+  }
+
+  /** finalNormBackward that also accumulates the norm weight's gradient (full fine-tuning). */
+  async finalNormBackwardWithGrads(dh: Tensor, x: Tensor, rstd: Tensor, dX: Tensor, grads: ReadonlyMap<string, Tensor>): Promise<void> {
+    await rmsnormBackward(this.ctx, dh, x, this.weight('model.norm.weight'), rstd, { dx: dX, ...normGrad({ weightGrads: grads }, 'model.norm.weight') });
   }
 
   embeddingName(): string {
