@@ -13,9 +13,41 @@ export interface LoraSettings {
   useRslora: boolean;
 }
 
+/**
+ * What is trained: 'lora' an adapter on the targeted linears; 'prompt' n virtual-token
+ * embeddings prepended to every sequence (PEFT prompt tuning; packing must be off); 'full'
+ * every weight (f32 master copies + AdamW state: 16 bytes per parameter beyond the model).
+ */
+export type TrainMethod = 'lora' | 'prompt' | 'full';
+
+export interface PromptTuningSettings {
+  /** num_virtual_tokens */
+  numVirtualTokens: number;
+  /** 'random': N(0, 1) as PEFT's RANDOM; 'text': the embeddings of initText's tokens (PEFT's TEXT) */
+  init: 'random' | 'text';
+  /** the init text for init 'text' */
+  initText?: string;
+}
+
+export const DEFAULT_PROMPT_TUNING: PromptTuningSettings = { numVirtualTokens: 20, init: 'random' };
+
+/** Total GPU memory a run may plan for when the job sets none (see deviceBudgetBytes). */
+export const DEFAULT_DEVICE_BUDGET_BYTES = 4 * 2 ** 30;
+
 export interface TrainConfig {
-  method: 'lora';
+  method: TrainMethod;
+  /** used when method is 'lora' */
   lora: LoraSettings;
+  /** used when method is 'prompt' (absent: DEFAULT_PROMPT_TUNING) */
+  promptTuning?: PromptTuningSettings;
+  /**
+   * Total GPU memory (bytes) the job may plan for. WebGPU does not report the GPU's memory, so
+   * full fine-tuning is checked against this, or the engine's default (4 GiB unless
+   * EngineOptions.deviceBudgetBytes says otherwise); LoRA and prompt tuning are checked against
+   * it only when it is set here or in EngineOptions. Every method is checked against the
+   * per-buffer limit.
+   */
+  deviceBudgetBytes?: number;
   learningRate: number;
   schedule: LrSchedule;
   warmupSteps: number;
@@ -88,6 +120,11 @@ export const PRESETS: Record<'quick' | 'balanced' | 'thorough', { label: string;
 };
 
 export const HELP: Record<string, string> = {
+  method: 'LoRA trains a small adapter. Prompt tuning trains only a few virtual tokens put before every example (smallest, weakest). Full fine-tuning trains every weight (strongest, needs about 8x the model size in GPU memory).',
+  numVirtualTokens: 'Prompt tuning: how many trainable virtual tokens precede every example. 8 to 32 is usual.',
+  promptInit: 'Prompt tuning: start the virtual tokens random, or from the embeddings of a text that describes the task.',
+  initText: 'Prompt tuning with text init: the text whose tokens start the virtual tokens (cut or repeated to their number).',
+  deviceBudgetBytes: 'GPU memory the job may use. Browsers do not report it; the default is 4 GiB for full fine-tuning.',
   rank: 'Size of the low-rank update. Higher learns more but trains slower and uses more memory.',
   alpha: 'Scale of the update (applied as alpha/rank). Keep alpha ≈ 2×rank unless you know why not.',
   dropout: 'Randomly zeroes LoRA inputs while training; helps against over-fitting small datasets.',
@@ -121,13 +158,39 @@ function posInt(v: number): boolean {
   return Number.isInteger(v) && v > 0;
 }
 
+/** The prompt-tuning settings of a config (defaults where it has none). */
+export function promptTuningOf(c: Pick<TrainConfig, 'promptTuning'>): PromptTuningSettings {
+  return { ...DEFAULT_PROMPT_TUNING, ...(c.promptTuning ?? {}) };
+}
+
+/** Virtual tokens the model sees before every sequence (0 unless prompt tuning). */
+export function virtualTokensOf(c: Pick<TrainConfig, 'method' | 'promptTuning'>): number {
+  return c.method === 'prompt' ? promptTuningOf(c).numVirtualTokens : 0;
+}
+
 export function validateConfig(c: TrainConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const bad = (field: string, message: string) => issues.push({ field, message });
-  if (!posInt(c.lora.rank) || c.lora.rank > 256) bad('rank', 'Rank must be a whole number from 1 to 256 (try 8).');
-  if (!(c.lora.alpha > 0)) bad('alpha', 'Alpha must be positive (try twice the rank).');
-  if (!(c.lora.dropout >= 0 && c.lora.dropout < 1)) bad('dropout', 'Dropout must be at least 0 and below 1 (try 0 or 0.05).');
-  if (c.lora.targetModules.length === 0) bad('targetModules', 'Choose at least one target module.');
+  const method = c.method ?? 'lora';
+  if (method !== 'lora' && method !== 'prompt' && method !== 'full') bad('method', `Method must be 'lora', 'prompt' or 'full', got ${JSON.stringify(method)}.`);
+  if (method === 'lora') {
+    if (!posInt(c.lora.rank) || c.lora.rank > 256) bad('rank', 'Rank must be a whole number from 1 to 256 (try 8).');
+    if (!(c.lora.alpha > 0)) bad('alpha', 'Alpha must be positive (try twice the rank).');
+    if (!(c.lora.dropout >= 0 && c.lora.dropout < 1)) bad('dropout', 'Dropout must be at least 0 and below 1 (try 0 or 0.05).');
+    if (c.lora.targetModules.length === 0) bad('targetModules', 'Choose at least one target module.');
+  }
+  if (method === 'prompt') {
+    const p = promptTuningOf(c);
+    if (!posInt(p.numVirtualTokens) || p.numVirtualTokens > 512) bad('numVirtualTokens', 'Virtual tokens must be a whole number from 1 to 512 (try 20).');
+    if (p.init !== 'random' && p.init !== 'text') bad('promptInit', "Prompt init must be 'random' or 'text'.");
+    if (p.init === 'text' && !(typeof p.initText === 'string' && p.initText.trim().length > 0)) bad('initText', 'Text init needs an init text (a sentence describing the task), or choose random init.');
+    if (c.pack) {
+      bad('pack', 'Prompt tuning needs packing off: the virtual tokens start every sequence, and packed examples after the first would not see them. Turn off packing.');
+    }
+  }
+  if (c.deviceBudgetBytes !== undefined && !(Number.isFinite(c.deviceBudgetBytes) && c.deviceBudgetBytes > 0)) {
+    bad('deviceBudgetBytes', 'The GPU memory budget must be a positive number of bytes (e.g. 4294967296 for 4 GiB), or left unset.');
+  }
   if (!(c.learningRate > 0 && c.learningRate < 1)) bad('learningRate', 'Learning rate must be between 0 and 1 (try 2e-4 to 3e-3).');
   if (!Number.isInteger(c.warmupSteps) || c.warmupSteps < 0) bad('warmupSteps', 'Warm-up steps must be a whole number ≥ 0.');
   if (!Number.isInteger(c.maxSteps) || c.maxSteps < 0) bad('maxSteps', 'Max steps must be a whole number ≥ 0.');

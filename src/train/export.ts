@@ -1,11 +1,12 @@
-// Adapter export: PEFT (adapter_model.safetensors + adapter_config.json), a llama.cpp LoRA GGUF,
-// and a merged model (W + s·B·A in fp16) as a Hugging Face folder. Input is plain data: the
-// adapter weights by module path (from the GPU or from a checkpoint record).
+// Export: PEFT (adapter_model.safetensors + adapter_config.json) for LoRA and prompt tuning, a
+// llama.cpp LoRA GGUF, a merged model (W + s·B·A in fp16) as a Hugging Face folder, and the
+// weights of a fully fine-tuned model. Input is plain data: the adapter weights by module path,
+// the prompt embeddings, or the f32 master weights (from the GPU or from a checkpoint record).
 import { f16BitsToF32, f32ToF16Bits } from '../gpu/f16';
 import type { ModelConfig } from '../io/hfConfig';
 import { writeGgufLora } from '../io/gguf';
 import type { LoraWeights } from '../io/loraTargets';
-import { writePeftAdapter } from '../io/peft';
+import { writePeftAdapter, writePeftPromptTuning } from '../io/peft';
 import { writeSafetensors, type TensorToWrite } from '../io/safetensors';
 
 export interface AdapterExportInput {
@@ -97,4 +98,51 @@ export function mergeAdapter(
     }
   }
   return writeSafetensors(tensors, { format: 'pt', merged_from: `${a.modelName} + LoRA r=${a.rank}` });
+}
+
+export interface PromptTuningExportInput {
+  config: ModelConfig;
+  modelName: string;
+  numVirtualTokens: number;
+  /** [numVirtualTokens, hiddenSize] */
+  embeddings: Float32Array;
+}
+
+/** PEFT prompt tuning: adapter_model.safetensors (prompt_embeddings) + adapter_config.json. */
+export function exportPromptTuningFiles(p: PromptTuningExportInput): OutFile[] {
+  const files = writePeftPromptTuning({ config: p.config, embeddings: p.embeddings, numVirtualTokens: p.numVirtualTokens, baseModel: p.modelName });
+  return [
+    { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'], mime: 'application/octet-stream' },
+    { name: 'adapter_config.json', bytes: new TextEncoder().encode(files['adapter_config.json']), mime: 'application/json' },
+  ];
+}
+
+/** Why a run of this method has no llama.cpp GGUF adapter export, and what to export instead. */
+export function ggufRefusal(method: 'prompt' | 'full'): string {
+  return method === 'prompt'
+    ? 'llama.cpp has no prompt-tuning adapters, so a prompt-tuning run cannot be exported as GGUF. Export the PEFT adapter (adapter_model.safetensors + adapter_config.json) instead.'
+    : 'A fully fine-tuned model is a whole model, not a LoRA adapter, so there is no GGUF adapter to export. Export the full model (safetensors) and convert it with llama.cpp\'s convert_hf_to_gguf.py.';
+}
+
+export type FullExportDtype = 'F16' | 'F32';
+
+/**
+ * The weights of a fully fine-tuned model as one safetensors file: f32 masters by canonical name
+ * in GPU layout ([out, in]; GPT-2 Conv1D weights are transposed back to [in, out]), written as
+ * F16 (what the model computed with) or F32 (the masters exactly).
+ */
+export function writeFullModel(config: ModelConfig, weights: Map<string, { shape: number[]; data: Float32Array }>, o: { dtype: FullExportDtype; modelName: string }): Uint8Array {
+  const tensors: TensorToWrite[] = [];
+  for (const [name, t] of weights) {
+    let data = t.data;
+    let shape = t.shape;
+    if (config.architecture === 'gpt2' && t.shape.length === 2 && /(c_attn|c_proj|c_fc)\.weight$/.test(name)) {
+      const [out, inF] = t.shape;
+      data = new Float32Array(t.data.length);
+      for (let r = 0; r < out; r++) for (let c = 0; c < inF; c++) data[c * out + r] = t.data[r * inF + c];
+      shape = [inF, out];
+    }
+    tensors.push(o.dtype === 'F32' ? { name, dtype: 'F32', shape, data } : { name, dtype: 'F16', shape, data: Uint16Array.from(data, f32ToF16Bits) });
+  }
+  return writeSafetensors(tensors, { format: 'pt', fine_tuned_from: `${o.modelName} (full fine-tuning)` });
 }

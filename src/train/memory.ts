@@ -1,12 +1,20 @@
 // GPU memory estimate for a fine-tuning job, computed before anything is allocated, from the
 // same activation plan the model code follows (src/model/llama.ts): what each layer keeps for
 // its backward, what is shared scratch, and the largest temporary (the logits chunk).
-import type { ModelConfig } from '../io/hfConfig';
-import type { TrainConfig } from './config';
+// Per method, what is trained and its AdamW state:
+//   lora    A and B of every targeted linear (+ gradients), m and v
+//   prompt  (n, C) virtual-token embeddings (+ gradient), m and v; sequences are n tokens longer
+//   full    every weight: an f32 master and an f32 gradient (loraBytes), m and v (optimizerBytes),
+//           i.e. 16 bytes per parameter beyond the fp16 copy the kernels read (weightsBytes)
+import { expectedTensors, type ModelConfig } from '../io/hfConfig';
+import { virtualTokensOf, type TrainConfig, type TrainMethod } from './config';
 import { targetedModules } from '../model/adapter';
 
 export interface MemoryEstimate {
+  /** which method the estimate is for (absent in estimates made before methods existed: 'lora') */
+  method?: TrainMethod;
   weightsBytes: number;
+  /** the trained tensors and their gradients (LoRA A/B, prompt embeddings, or full fine-tuning's f32 masters) */
   loraBytes: number;
   optimizerBytes: number;
   activationsBytes: number;
@@ -39,28 +47,36 @@ function perLayerActivationFloats(c: ModelConfig, N: number, loraRank: number, l
   return N * (3 * C + 3 * Q + 3 * KV + 3 * F + 2 + c.numHeads) + N * loraRank * loraModulesPerLayer;
 }
 
+/** Parameters of the model (every tensor full fine-tuning trains). */
+export function parameterCount(c: ModelConfig): number {
+  return expectedTensors(c).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+}
+
 export function estimateMemory(
   c: ModelConfig,
-  t: Pick<TrainConfig, 'batchSize' | 'seqLen' | 'activationCheckpointing' | 'lora'>,
+  t: Pick<TrainConfig, 'batchSize' | 'seqLen' | 'activationCheckpointing' | 'lora'> & Partial<Pick<TrainConfig, 'method' | 'promptTuning'>>,
   limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number; deviceBytes?: number },
 ): MemoryEstimate {
-  const N = t.batchSize * t.seqLen;
+  const method: TrainMethod = t.method ?? 'lora';
+  const n = virtualTokensOf({ method, promptTuning: t.promptTuning });
+  const N = t.batchSize * (t.seqLen + n);
   const C = c.hiddenSize;
   const Q = c.numHeads * c.headDim;
   const KV = c.numKvHeads * c.headDim;
   const F = c.intermediateSize;
   const V = c.vocabSize;
   const L = c.numLayers;
-  const modules = targetedModules(c, t.lora.targetModules);
-  const r = t.lora.rank;
-  const loraFloats = modules.reduce((s, m) => s + r * (m.inFeatures + m.outFeatures), 0);
-  const loraBytes = loraFloats * 4 * 2; // weights + gradients
-  const optimizerBytes = loraFloats * 4 * 2; // AdamW m and v
+  const modules = method === 'lora' ? targetedModules(c, t.lora.targetModules) : [];
+  const r = method === 'lora' ? t.lora.rank : 0;
+  const params = parameterCount(c);
+  const trainedFloats = method === 'lora' ? modules.reduce((s, m) => s + r * (m.inFeatures + m.outFeatures), 0) : method === 'prompt' ? n * C : params;
+  const loraBytes = trainedFloats * 4 * 2; // weights (full: f32 masters) + gradients
+  const optimizerBytes = trainedFloats * 4 * 2; // AdamW m and v
   const mlpMatrices = c.architecture === 'gpt2' ? 2 : 3; // c_fc + c_proj, or gate + up + down
   const matrices = L * (C * Q + 2 * C * KV + Q * C + mlpMatrices * C * F) + V * C * (c.tieWordEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * C : 0);
   const vectors = L * 2 * C + C + (c.qkvBias ? L * (Q + 2 * KV) : 0);
   const weightsBytes = matrices * 2 + vectors * 4;
-  const perLayer = perLayerActivationFloats(c, N, r, modules.length / L) * 4;
+  const perLayer = perLayerActivationFloats(c, N, r, L > 0 ? modules.length / L : 0) * 4;
   const residual = N * C * 4;
   const keepAll = L * (perLayer + residual);
   const keepInputs = L * residual + perLayer;
@@ -68,25 +84,47 @@ export function estimateMemory(
   const activationsOtherBytes = t.activationCheckpointing ? keepAll : keepInputs;
   // residual in/out, dX, grad buffers (m, g, up: F; h: C; o, qr, q: Q; kr, k, v: KV), LoRA du,
   // attention (lse, delta) scratch, final norm output and rstd, token/position/doc/label ids
-  const scratchBytes = 4 * (2 * N * C + N * C + 3 * N * F + N * C + 3 * N * Q + 3 * N * KV + N * r + 2 * N * c.numHeads + N * C + N + 4 * N);
+  // full fine-tuning adds the ones column for bias sums and the embedding-gradient plans (3N + 1
+  // ids each for tokens and, GPT-2, positions); prompt tuning a (n, C) row buffer
+  const methodScratch = method === 'full' ? N + 2 * (3 * N + 1) : method === 'prompt' ? n * C : 0;
+  const scratchBytes = 4 * (2 * N * C + N * C + 3 * N * F + N * C + 3 * N * Q + 3 * N * KV + N * r + 2 * N * c.numHeads + N * C + N + 4 * N + methodScratch);
   const chunkRows = logitsChunkRows(V, N);
   const logitsChunkBytes = chunkRows * V * 4 + chunkRows * C * 4 * 2;
   const totalBytes = weightsBytes + loraBytes + optimizerBytes + activationsBytes + scratchBytes + logitsChunkBytes;
-  const largestBufferBytes = Math.max(V * C * 2, chunkRows * V * 4, N * F * 4, L > 0 ? C * F * 2 : 0);
+  // full fine-tuning keeps f32 copies (master, gradient, m, v) of the largest matrices
+  const largestF32Weight = method === 'full' ? 4 * Math.max(V * C, L > 0 ? C * F : 0, c.positions === 'learned' ? c.maxPositions * C : 0) : 0;
+  const largestBufferBytes = Math.max(V * C * 2, chunkRows * V * 4, N * F * 4, L > 0 ? C * F * 2 : 0, largestF32Weight);
   let fits = true;
   let advice: string | null = null;
   if (limits) {
     const maxBuf = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
     if (largestBufferBytes > maxBuf) {
       fits = false;
-      advice = `One buffer needs ${mib(largestBufferBytes)} but this GPU allows ${mib(maxBuf)} per buffer: lower the batch size or the sequence length.`;
+      advice =
+        method === 'full' && largestF32Weight > maxBuf
+          ? `Full fine-tuning keeps an f32 copy of every weight, and the largest (${mib(largestF32Weight)}) exceeds this GPU's ${mib(maxBuf)} per buffer: switch the method to LoRA (or prompt tuning).`
+          : `One buffer needs ${mib(largestBufferBytes)} but this GPU allows ${mib(maxBuf)} per buffer: lower the batch size or the sequence length.`;
     } else if (limits.deviceBytes && totalBytes > limits.deviceBytes) {
       fits = false;
       const saving = !t.activationCheckpointing && keepAll > keepInputs ? ' Turn on activation checkpointing (saves ' + mib(keepAll - keepInputs) + '), or' : '';
-      advice = `This job needs about ${mib(totalBytes)} of GPU memory but ${mib(limits.deviceBytes)} is available.${saving} lower the batch size or the sequence length.`;
+      if (method === 'full') {
+        const fixed = weightsBytes + loraBytes + optimizerBytes;
+        const lower = !t.activationCheckpointing && keepAll > keepInputs
+          ? `lower the batch size or the sequence length, or turn on activation checkpointing (saves ${mib(keepAll - keepInputs)})`
+          : 'lower the batch size or the sequence length';
+        advice =
+          `Full fine-tuning needs about ${mib(totalBytes)} of GPU memory (${mib(loraBytes + optimizerBytes)} of it the f32 master weights, gradients and AdamW state: ` +
+          `16 bytes for each of the model's ${params.toLocaleString('en-US')} parameters), but the budget is ${mib(limits.deviceBytes)}. ` +
+          `Switch the method to LoRA, which trains a small adapter and needs far less` +
+          (fixed > limits.deviceBytes ? ` (lowering the batch size or the sequence length cannot help: the weights and their training state alone need ${mib(fixed)})` : `; or ${lower}`) +
+          '. If this GPU has more memory, raise the budget (deviceBudgetBytes).';
+      } else {
+        advice = `This job needs about ${mib(totalBytes)} of GPU memory but ${mib(limits.deviceBytes)} is available.${saving} lower the batch size or the sequence length.`;
+      }
     }
   }
   return {
+    method,
     weightsBytes,
     loraBytes,
     optimizerBytes,

@@ -1,6 +1,7 @@
 // The training loop: micro-batches -> forward/backward -> global norm and clipping -> AdamW, all
 // recorded on the GPU; one small readback per step (loss + gradient-norm state, 20 bytes) for the
-// progress event. Checkpoints go to the store every N steps and on pause; a run resumed from a
+// progress event. What is trained (a LoRA adapter, prompt-tuning virtual tokens, or every weight)
+// comes in as a Trainable (trainable.ts); the loop is the same for all three. Checkpoints go to the store every N steps and on pause; a run resumed from a
 // checkpoint sees the same batches, dropout masks and optimizer state as an uninterrupted one.
 import type { GpuContext } from '../gpu/device';
 import { adamwStep } from '../gpu/ops/adamw';
@@ -8,11 +9,11 @@ import { fillTensor, zeroTensor } from '../gpu/ops/elementwise';
 import { gradNorm, decodeGradState, type GradNormResult } from '../gpu/ops/gradNorm';
 import { downloadF32, emptyTensor, readBuffer, releaseTensor, type Tensor } from '../gpu/tensor';
 import { BatchIterator, type Batch, type BatchCursor, type TokenizedDataset } from '../data';
-import { adapterParams, type LoraAdapter } from '../model/adapter';
 import type { CausalLM } from '../model/causalLM';
 import type { CheckpointRecord, CheckpointStore, LossPoint, RunRecord } from './checkpointStore';
 import type { TrainConfig } from './config';
 import { learningRateAt } from './schedule';
+import { modelBatch, runFor, syncWeights, trainableParams, type Trainable } from './trainable';
 
 export interface TrainProgress {
   runId: string;
@@ -87,6 +88,7 @@ interface ParamState {
   grad: Tensor;
   m: Tensor;
   v: Tensor;
+  decay?: boolean;
 }
 
 /** Optimizer steps in a run: maxSteps, or epochs × micro-batches per epoch / accumulation. */
@@ -114,12 +116,14 @@ export class Trainer {
   nanAtStep: number | null = null;
   private pauseRequested = false;
   private stopRequested = false;
+  /** a checkpoint was restored and syncAfterRestore has not run yet */
+  private restored = false;
   readonly totalSteps: number;
 
   constructor(
     private ctx: GpuContext,
     private model: CausalLM,
-    private adapter: LoraAdapter,
+    private trainable: Trainable,
     train: TokenizedDataset | FixedBatches,
     private val: TokenizedDataset | null,
     readonly config: TrainConfig,
@@ -131,7 +135,7 @@ export class Trainer {
     this.totalSteps = plannedSteps(train, config);
     const cursor = resume?.cursor as BatchCursor | undefined;
     this.iterator = train instanceof FixedBatches ? new FixedBatches(train.batches, cursor) : new BatchIterator(train, this.batchOptions(), cursor);
-    for (const p of adapterParams(adapter)) {
+    for (const p of trainableParams(trainable)) {
       this.params.push({
         ...p,
         m: emptyTensor(ctx, 'f32', p.param.shape, `${p.name} adam m`),
@@ -146,6 +150,17 @@ export class Trainer {
     // submit the clears first: queue.writeBuffer (the restore) runs before anything still unsubmitted
     ctx.flush();
     if (resume) this.restore(resume);
+  }
+
+  /**
+   * After a restore (the constructor's, which cannot await): full fine-tuning writes the restored
+   * masters into the weights the kernels read, once, before anything else uses them.
+   */
+  private async syncAfterRestore(): Promise<void> {
+    if (!this.restored) return;
+    this.restored = false;
+    await syncWeights(this.ctx, this.trainable);
+    this.ctx.flush();
   }
 
   private batchOptions() {
@@ -166,6 +181,7 @@ export class Trainer {
     }
     this.step = r.step;
     this.history = [...r.history];
+    this.restored = true;
   }
 
   requestPause() {
@@ -180,6 +196,7 @@ export class Trainer {
   async trainOneStep(): Promise<{ loss: number; gradNorm: number; tokens: number; nonFinite: boolean }> {
     const c = this.config;
     const ctx = this.ctx;
+    await this.syncAfterRestore();
     const micro: Batch[] = [];
     for (let i = 0; i < c.gradAccumulation; i++) micro.push(this.iterator.next());
     const counted = Math.max(1, micro.reduce((s, b) => s + b.trainedTokens, 0));
@@ -187,10 +204,9 @@ export class Trainer {
     zeroTensor(ctx, this.lossAcc);
     const lr = learningRateAt(this.step, c.learningRate, c.schedule, c.warmupSteps, this.totalSteps);
     for (let i = 0; i < micro.length; i++) {
-      const b = micro[i];
-      const inp = this.model.upload({ B: b.B, T: b.T, tokens: b.tokens, positions: b.positions, docIds: b.docIds, labels: b.labels });
+      const inp = this.model.upload(modelBatch(this.trainable, micro[i]));
       await this.model.trainStep(inp, this.lossAcc, {
-        run: { adapter: this.adapter, seed: (Math.imul(c.seed + 1, 0x2545f491) + this.step * 64 + i) >>> 0, training: true },
+        run: runFor(this.trainable, (Math.imul(c.seed + 1, 0x2545f491) + this.step * 64 + i) >>> 0, true),
         countedTokens: counted,
         labelSmoothing: c.labelSmoothing,
         activationCheckpointing: c.activationCheckpointing,
@@ -208,10 +224,12 @@ export class Trainer {
       await adamwStep(
         ctx,
         { param: p.param, grad: p.grad, m: p.m, v: p.v },
-        { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, step: this.step + 1 },
+        { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: p.decay === false ? 0 : c.weightDecay, step: this.step + 1 },
         { gradState: this.norm.state, skipNonFinite: true },
       );
     }
+    // full fine-tuning: the kernels read fp16 copies of the updated masters
+    await syncWeights(ctx, this.trainable);
     // one readback: loss (4 bytes) + gradient state (16 bytes)
     this.readback ??= ctx.device.createBuffer({ size: 20, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'step readback' });
     const enc = ctx.encoder();
@@ -235,9 +253,10 @@ export class Trainer {
     for (let i = 0; i < maxBatches && it.cursor().epoch === 0; i++) batches.push(it.next());
     const counted = Math.max(1, batches.reduce((s, b) => s + b.trainedTokens, 0));
     zeroTensor(this.ctx, this.lossAcc);
+    await this.syncAfterRestore();
     for (const b of batches) {
-      const inp = this.model.upload({ B: b.B, T: b.T, tokens: b.tokens, positions: b.positions, docIds: b.docIds, labels: b.labels });
-      await this.model.evalLoss(inp, this.lossAcc, { run: { adapter: this.adapter, seed: 0, training: false }, countedTokens: counted });
+      const inp = this.model.upload(modelBatch(this.trainable, b));
+      await this.model.evalLoss(inp, this.lossAcc, { run: runFor(this.trainable, 0, false), countedTokens: counted });
       this.ctx.flush();
     }
     return new Float32Array(await readBuffer(this.ctx, this.lossAcc.buffer, 4))[0];
@@ -274,6 +293,7 @@ export class Trainer {
     const c = this.config;
     this.pauseRequested = false;
     this.stopRequested = false;
+    await this.syncAfterRestore();
     let tokensSeen = 0;
     const t0 = performance.now();
     const startStep = this.step;

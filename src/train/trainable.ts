@@ -1,0 +1,59 @@
+// What a run trains, behind one small surface the trainer uses: a LoRA adapter, prompt-tuning
+// virtual tokens, or every weight (full fine-tuning). Each gives its parameters (optimizer state
+// and checkpoints follow this order and these names), the run the model's forward/backward gets,
+// the batch the model sees, and what must happen after an optimizer step or a restore.
+import type { Batch } from '../data';
+import type { GpuContext } from '../gpu/device';
+import type { Tensor } from '../gpu/tensor';
+import { adapterParams, type LoraAdapter } from '../model/adapter';
+import type { HostBatch } from '../model/causalLM';
+import { refreshWeights, fullRun, type FullFinetune } from '../model/fullFinetune';
+import type { LoraRun } from '../model/llama';
+import { PROMPT_EMBEDDINGS_KEY, promptRun, withVirtualTokens, type PromptTuning } from '../model/promptTuning';
+
+export type Trainable = LoraAdapter | PromptTuning | FullFinetune;
+
+export interface TrainableParam {
+  name: string;
+  param: Tensor;
+  grad: Tensor;
+  /** false: AdamW without weight decay (full fine-tuning's biases and norm weights) */
+  decay?: boolean;
+}
+
+export function isPromptTuning(t: Trainable): t is PromptTuning {
+  return (t as PromptTuning).kind === 'prompt';
+}
+
+export function isFullFinetune(t: Trainable): t is FullFinetune {
+  return (t as FullFinetune).kind === 'full';
+}
+
+export function methodOf(t: Trainable): 'lora' | 'prompt' | 'full' {
+  return isPromptTuning(t) ? 'prompt' : isFullFinetune(t) ? 'full' : 'lora';
+}
+
+/** The trainable tensors in a fixed order (optimizer state and checkpoints use this order and these names). */
+export function trainableParams(t: Trainable): TrainableParam[] {
+  if (isPromptTuning(t)) return [{ name: PROMPT_EMBEDDINGS_KEY, param: t.embeddings, grad: t.grad }];
+  if (isFullFinetune(t)) return t.params.map((p) => ({ name: p.name, param: p.master, grad: p.grad, decay: p.decay }));
+  return adapterParams(t);
+}
+
+/** The run a forward/backward gets: training differentiates the trainable tensors. */
+export function runFor(t: Trainable, seed: number, training: boolean): LoraRun {
+  if (isPromptTuning(t)) return { ...promptRun(t, training), seed };
+  if (isFullFinetune(t)) return fullRun(t, seed, training);
+  return { adapter: t, seed, training };
+}
+
+/** The batch as the model sees it (prompt tuning prepends its virtual tokens). */
+export function modelBatch(t: Trainable, b: Batch): HostBatch {
+  if (isPromptTuning(t)) return withVirtualTokens(b, t.n);
+  return { B: b.B, T: b.T, tokens: b.tokens, positions: b.positions, docIds: b.docIds, labels: b.labels };
+}
+
+/** After AdamW changed the parameters (or a checkpoint was restored): full fine-tuning refreshes the weights the kernels read. */
+export async function syncWeights(ctx: GpuContext, t: Trainable): Promise<void> {
+  if (isFullFinetune(t)) await refreshWeights(ctx, t);
+}
