@@ -5,7 +5,7 @@ import type { AdapterDescription } from '../gpu/device';
 import type { SelfTestCase } from '../gpu/selftest';
 import type { BadRow, ColumnMapping, DatasetStats, DetectedFormat } from '../data';
 import type { MemoryEstimate } from '../train/memory';
-import type { TrainConfig } from '../train/config';
+import type { TrainConfig, TrainMethod } from '../train/config';
 import type { LossPoint, RunRecord } from '../train/checkpointStore';
 import type { TrainProgress } from '../train/trainer';
 
@@ -123,6 +123,8 @@ export interface TrainEvents {
 }
 
 export interface RunSummary {
+  /** what the run trains (runs saved before methods existed: 'lora'); absent from older workers */
+  method?: TrainMethod;
   id: string;
   name: string;
   status: RunRecord['status'];
@@ -134,6 +136,17 @@ export interface RunSummary {
   datasetName: string;
   history: LossPoint[];
   message?: string;
+}
+
+/** What importAdapter loaded: a LoRA adapter (rank, alpha, targets) or prompt-tuning virtual tokens (rank and alpha 0, no targets). */
+export interface ImportedAdapter {
+  /** absent from older workers: 'lora' */
+  method?: 'lora' | 'prompt';
+  rank: number;
+  alpha: number;
+  targetModules: string[];
+  /** prompt tuning: num_virtual_tokens */
+  numVirtualTokens?: number;
 }
 
 export interface EngineApi {
@@ -159,15 +172,21 @@ export interface EngineApi {
 
   generate(req: GenerateRequest, events?: GenerateEvents): Promise<string>;
 
+  /** LoRA: the PEFT LoRA adapter; prompt tuning: the PEFT PROMPT_TUNING adapter; full fine-tuning: refused (use exportMerged). */
   exportPeft(runId?: string): Promise<ExportedFile[]>;
+  /** LoRA only: prompt tuning and full fine-tuning are refused with a message saying what to export instead. */
   exportGguf(runId?: string): Promise<ExportedFile>;
-  exportMerged(runId?: string): Promise<ExportedFile[]>;
+  /**
+   * A Hugging Face model folder: LoRA merged into the base (fp16), or the fully fine-tuned weights
+   * (fp16, or the f32 masters with dtype 'float32'); prompt tuning is refused.
+   */
+  exportMerged(runId?: string, options?: { dtype?: 'float16' | 'float32' }): Promise<ExportedFile[]>;
   /** After the GPU was lost: acquire a new device and upload the loaded model again. */
   recoverDevice(): Promise<EngineStatus>;
   /** Test hook: destroy the GPU device as a driver reset would (used by the fault-injection tests). */
   debugLoseDevice(): Promise<void>;
   /** Test hook: make the gradients of optimizer step `step` NaN (exercises detection and rollback). */
   debugInjectNaN(step: number): Promise<void>;
-  /** Import a PEFT adapter (adapter_config.json + adapter_model.safetensors) to chat or continue. */
-  importAdapter(files: File[]): Promise<{ rank: number; alpha: number; targetModules: string[] }>;
+  /** Import a PEFT adapter (adapter_config.json + adapter_model.safetensors; LoRA or prompt tuning) to chat or continue. */
+  importAdapter(files: File[]): Promise<ImportedAdapter>;
 }

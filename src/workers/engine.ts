@@ -1,6 +1,12 @@
 // The engine behind the worker: holds the GPU, the loaded model and tokenizer, the tokenized
-// dataset, the adapter and the trainer, and implements EngineApi. It is a plain class so Node
+// dataset, what was trained (a LoRA adapter, prompt-tuning virtual tokens, or a fully fine-tuned
+// model's master weights) and the trainer, and implements EngineApi. It is a plain class so Node
 // tests can drive exactly what the worker runs (with Dawn's GPU and an in-memory store).
+//
+// Full fine-tuning writes into the loaded model's own weight tensors (no second copy of the model
+// on the GPU). The engine tracks whether they hold the base or the fine-tuned values: generation
+// without the "adapter" and every new run reload the base weights from the model's files when
+// needed, and generation with it writes the masters back (a cast on the GPU).
 import type { Tokenizer } from '@huggingface/tokenizers';
 import { acquireGpu, type GpuContext } from '../gpu/device';
 import { runSelfTest } from '../gpu/selftest';
@@ -15,11 +21,24 @@ import {
 } from '../data';
 import { createAdapter, downloadAdapter, releaseAdapter, type LoraAdapter } from '../model/adapter';
 import { unpackHalves } from '../gpu/f16';
-import { downloadF32, downloadU32 } from '../gpu/tensor';
+import { copyTensor } from '../gpu/ops/elementwise';
+import { downloadF32, downloadU32, releaseTensor } from '../gpu/tensor';
 import { blobSource } from '../io/byteSource';
 import type { LoraWeights } from '../io/loraTargets';
-import { parsePeftConfig, readPeftAdapter } from '../io/peft';
-import { exportGgufFile, exportPeftFiles, mergeAdapter, type AdapterExportInput } from '../train/export';
+import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, readPeftAdapter, readPeftPromptTuning } from '../io/peft';
+import {
+  exportGgufFile,
+  exportPeftFiles,
+  exportPromptTuningFiles,
+  ggufRefusal,
+  mergeAdapter,
+  writeFullModel,
+  type AdapterExportInput,
+  type FullExportDtype,
+} from '../train/export';
+import { createFullFinetune, downloadFullWeights, refreshWeights, releaseFullFinetune, type FullFinetune } from '../model/fullFinetune';
+import { createPromptTuning, downloadPromptEmbeddings, generateWithPrompt, PROMPT_EMBEDDINGS_KEY, releasePromptTuning, type PromptTuning } from '../model/promptTuning';
+import type { Trainable } from '../train/trainable';
 import { CausalLM } from '../model/causalLM';
 import { folderFromFiles, type ModelFolder } from '../model/folder';
 import { generateIds } from '../model/generate';
@@ -27,7 +46,7 @@ import { loadWeights, readModelAssets } from '../model/load';
 import { folderFromUrl, hubFileUrl } from '../model/remote';
 import { loadTokenizer, StreamingDecoder } from '../model/tokenizer';
 import { CheckpointStore, type KeyValueStore, type RunRecord } from '../train/checkpointStore';
-import { validateConfig, type TrainConfig } from '../train/config';
+import { DEFAULT_DEVICE_BUDGET_BYTES, promptTuningOf, validateConfig, virtualTokensOf, type TrainConfig, type TrainMethod } from '../train/config';
 import { estimateMemory } from '../train/memory';
 import { NonFiniteError, StorageFullError, Trainer } from '../train/trainer';
 import type {
@@ -41,6 +60,7 @@ import type {
   ExportedFile,
   GenerateEvents,
   GenerateRequest,
+  ImportedAdapter,
   LoadProgressEvent,
   ModelInfo,
   ModelSource,
@@ -78,6 +98,13 @@ export interface EngineOptions {
   /** origin for the bundled demo model and sample dataset (the page's origin in the browser) */
   assetBase?: string;
   fetch?: typeof fetch;
+  /**
+   * Total GPU memory (bytes) a training job may plan for. WebGPU does not report how much the
+   * GPU has, so: when set, every job's memory estimate is checked against it; when unset, full
+   * fine-tuning is checked against DEFAULT_DEVICE_BUDGET_BYTES (4 GiB) and LoRA / prompt tuning
+   * only against the per-buffer limit. A job's own TrainConfig.deviceBudgetBytes wins over both.
+   */
+  deviceBudgetBytes?: number;
 }
 
 interface LoadedModel {
@@ -101,8 +128,14 @@ export class Engine implements EngineApi {
   private listeners: EngineEvents[] = [];
   private loaded: LoadedModel | null = null;
   private dataset: LoadedDataset | null = null;
+  /** what was trained or imported last (one at a time): used by generate({ useAdapter }) and the exports without a run id */
   adapter: LoraAdapter | null = null;
+  promptTuning: PromptTuning | null = null;
+  fullFinetune: FullFinetune | null = null;
+  /** the loaded model's weight tensors hold fine-tuned values (full fine-tuning), not the base */
+  private weightsFineTuned = false;
   private trainer: Trainer | null = null;
+  private trainerMethod: TrainMethod | null = null;
   readonly store: CheckpointStore;
 
   constructor(private opts: EngineOptions) {
@@ -130,6 +163,9 @@ export class Engine implements EngineApi {
           // so that recoverDevice() can rebuild them on a new device
           this.ctx = null;
           this.adapter = null;
+          this.promptTuning = null;
+          this.fullFinetune = null;
+          this.weightsFineTuned = false;
           this.gpuStatus = { state: 'lost', error: e.message, adapter: c.description };
           this.emit('lost', e.message);
         },
@@ -238,8 +274,8 @@ export class Engine implements EngineApi {
 
   private unloadModel() {
     if (!this.loaded || !this.ctx) return;
-    if (this.adapter) releaseAdapter(this.ctx, this.adapter);
-    this.adapter = null;
+    this.releaseTrained();
+    this.weightsFineTuned = false;
     this.trainer?.release();
     this.trainer = null;
     this.loaded.model.release();
@@ -300,14 +336,91 @@ export class Engine implements EngineApi {
     return info;
   }
 
+  /** The total budget a job is checked against (see EngineOptions.deviceBudgetBytes), or undefined for none. */
+  private budgetFor(config: TrainConfig): number | undefined {
+    return config.deviceBudgetBytes ?? this.opts.deviceBudgetBytes ?? ((config.method ?? 'lora') === 'full' ? DEFAULT_DEVICE_BUDGET_BYTES : undefined);
+  }
+
   async estimate(config: TrainConfig) {
     const { model } = this.requireModel();
     const l = this.gpu().description.limits;
-    return estimateMemory(model.config, config, { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize });
+    return estimateMemory(model.config, config, { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, deviceBytes: this.budgetFor(config) });
+  }
+
+  /** Free whatever was trained or imported (adapter, virtual tokens, full fine-tuning state). */
+  private releaseTrained(): void {
+    const ctx = this.ctx;
+    if (ctx) {
+      if (this.adapter) releaseAdapter(ctx, this.adapter);
+      if (this.promptTuning) releasePromptTuning(ctx, this.promptTuning);
+      if (this.fullFinetune) releaseFullFinetune(ctx, this.fullFinetune);
+    }
+    this.adapter = null;
+    this.promptTuning = null;
+    this.fullFinetune = null;
+  }
+
+  /** Put the base weights back into the model's tensors after full fine-tuning changed them (reads the model's files again). */
+  private async restoreBaseWeights(): Promise<void> {
+    if (!this.weightsFineTuned) return;
+    const ctx = this.gpu();
+    const { folder, model } = this.requireModel();
+    const fresh = await loadWeights(ctx, folder, model.assets);
+    for (const [name, t] of fresh) {
+      const target = model.weights.get(name);
+      if (target) copyTensor(ctx, t, target);
+    }
+    ctx.flush();
+    for (const t of fresh.values()) releaseTensor(ctx, t);
+    this.weightsFineTuned = false;
+  }
+
+  /** Write the full fine-tuning masters into the model's tensors (after a base-model generation reloaded the base). */
+  private async useFineTunedWeights(ft: FullFinetune): Promise<void> {
+    if (this.weightsFineTuned) return;
+    const ctx = this.gpu();
+    await refreshWeights(ctx, ft);
+    ctx.flush();
+    this.weightsFineTuned = true;
+  }
+
+  /** Allocate what the run trains (after the memory check; the model holds its base weights). */
+  private async createTrainable(config: TrainConfig): Promise<Trainable> {
+    const ctx = this.gpu();
+    const { model, tokenizer } = this.requireModel();
+    const method = config.method ?? 'lora';
+    if (method === 'prompt') {
+      const p = promptTuningOf(config);
+      const textIds = p.init === 'text' ? Array.from(tokenizer.encode(p.initText ?? '').ids) : undefined;
+      this.promptTuning = await createPromptTuning(ctx, model, { n: p.numVirtualTokens, init: p.init, seed: config.seed, textIds });
+      return this.promptTuning;
+    }
+    if (method === 'full') {
+      this.fullFinetune = await createFullFinetune(ctx, model);
+      // from the first optimizer step (or a restored checkpoint) on, the model's tensors are fine-tuned
+      this.weightsFineTuned = true;
+      return this.fullFinetune;
+    }
+    const l = config.lora;
+    this.adapter = createAdapter(ctx, model.config, { rank: l.rank, alpha: l.alpha, dropout: l.dropout, useRslora: l.useRslora, targetModules: l.targetModules }, config.seed);
+    return this.adapter;
+  }
+
+  /** Checks that need the model, before anything is allocated. */
+  private checkJobForModel(config: TrainConfig): void {
+    const { model } = this.requireModel();
+    const n = virtualTokensOf(config);
+    if (n > 0 && config.seqLen + n > model.config.maxPositions) {
+      throw new Error(
+        `Prompt tuning puts ${n} virtual tokens before sequences of ${config.seqLen} tokens, but this model reads at most ${model.config.maxPositions} positions. ` +
+          `Lower the sequence length to ${model.config.maxPositions - n} or use fewer virtual tokens.`,
+      );
+    }
   }
 
   private summary(run: RunRecord, step = run.checkpointStep): RunSummary {
     return {
+      method: (run.config as Partial<TrainConfig> | null)?.method ?? 'lora',
       id: run.id,
       name: run.name,
       status: run.status,
@@ -332,14 +445,18 @@ export class Engine implements EngineApi {
     const ctx = this.gpu();
     const { model } = this.requireModel();
     const ds = this.requireDataset();
+    // refused before anything is allocated
     const est = await this.estimate(config);
     if (!est.fits) throw new Error(est.advice ?? 'This job does not fit on the GPU.');
     if (this.trainer) throw new Error('A run is already training. Pause or stop it first.');
-    if (this.adapter) releaseAdapter(ctx, this.adapter);
-    const l = config.lora;
-    this.adapter = createAdapter(ctx, model.config, { rank: l.rank, alpha: l.alpha, dropout: l.dropout, useRslora: l.useRslora, targetModules: l.targetModules }, config.seed);
-    const trainer = new Trainer(ctx, model, this.adapter, ds.train, ds.validation, config, this.store, run, (p) => events.onProgress(p), resume ?? undefined);
+    this.checkJobForModel(config);
+    this.releaseTrained();
+    // every run starts from the base model (full fine-tuning's masters are copied from it)
+    await this.restoreBaseWeights();
+    const trainable = await this.createTrainable(config);
+    const trainer = new Trainer(ctx, model, trainable, ds.train, ds.validation, config, this.store, run, (p) => events.onProgress(p), resume ?? undefined);
     this.trainer = trainer;
+    this.trainerMethod = config.method ?? 'lora';
     trainer.nanAtStep = this.pendingNaNStep;
     this.pendingNaNStep = null;
     run.totalSteps = trainer.totalSteps;
@@ -377,7 +494,10 @@ export class Engine implements EngineApi {
       throw new Error(message);
     } finally {
       if (!lost) trainer.release();
-      if (this.trainer === trainer) this.trainer = null;
+      if (this.trainer === trainer) {
+        this.trainer = null;
+        this.trainerMethod = null;
+      }
     }
   }
 
@@ -464,17 +584,50 @@ export class Engine implements EngineApi {
     const promptIds = Array.from(tokenizer.encode(text).ids);
     const eos = [model.config.eosTokenId, ...model.config.eosTokenIds, template.eosId].filter((x): x is number => typeof x === 'number');
     const dec = new StreamingDecoder(tokenizer);
-    if (req.useAdapter && !this.adapter) throw new Error('There is no adapter yet: train one or import one first.');
-    const ids = await generateIds(model, promptIds, {
+    if (req.useAdapter && !this.adapter && !this.promptTuning && !this.fullFinetune) throw new Error('There is no adapter yet: train one or import one first.');
+    // full fine-tuning: the model's tensors must hold the base or the fine-tuned weights as asked
+    if (!req.useAdapter && this.weightsFineTuned) {
+      if (this.trainerMethod === 'full') throw new Error('The base weights are being fine-tuned right now. Pause or stop the run to compare with the base model.');
+      await this.restoreBaseWeights();
+    }
+    if (req.useAdapter && this.fullFinetune) await this.useFineTunedWeights(this.fullFinetune);
+    const opts = {
       ...req.sampling,
       eosIds: eos,
       run: req.useAdapter && this.adapter ? { adapter: this.adapter, seed: 0, training: false } : null,
-      onToken: (out) => {
+      onToken: (out: number[]) => {
         dec.push(out);
         events?.onToken(dec.text, out.length);
       },
-    });
+    };
+    const ids = req.useAdapter && this.promptTuning ? await generateWithPrompt(model, this.promptTuning, promptIds, opts) : await generateIds(model, promptIds, opts);
     return ids.length ? tokenizer.decode(ids, { skip_special_tokens: true }) : '';
+  }
+
+  /** The run's record and checkpoint, checked against the loaded model. */
+  private async runCheckpoint(runId: string) {
+    const { info } = this.requireModel();
+    const run = await this.store.getRun(runId);
+    if (!run) throw new Error('That run no longer exists.');
+    if (run.model.fingerprint !== info.fingerprint) throw new Error(`This run belongs to ${run.model.name}; load that model to export it.`);
+    const ckpt = await this.store.loadCheckpoint(run);
+    if (!ckpt) throw new Error('This run has no saved checkpoint yet.');
+    return { run, ckpt, config: run.config as TrainConfig };
+  }
+
+  /** What an export without a run id exports: the method trained or imported last. */
+  private inMemoryMethod(): TrainMethod {
+    if (this.promptTuning) return 'prompt';
+    if (this.fullFinetune) return 'full';
+    if (this.adapter) return 'lora';
+    throw new Error('There is no adapter to export yet: train one first.');
+  }
+
+  private async methodOf(runId?: string): Promise<TrainMethod> {
+    if (!runId) return this.inMemoryMethod();
+    const run = await this.store.getRun(runId);
+    if (!run) throw new Error('That run no longer exists.');
+    return (run.config as Partial<TrainConfig>).method ?? 'lora';
   }
 
   /** The adapter to export: the run's checkpoint, or the adapter in memory. */
@@ -483,12 +636,7 @@ export class Engine implements EngineApi {
     let adapters: LoraWeights[];
     let spec: { rank: number; alpha: number; dropout: number; useRslora: boolean };
     if (runId) {
-      const run = await this.store.getRun(runId);
-      if (!run) throw new Error('That run no longer exists.');
-      if (run.model.fingerprint !== info.fingerprint) throw new Error(`This run belongs to ${run.model.name}; load that model to export it.`);
-      const ckpt = await this.store.loadCheckpoint(run);
-      if (!ckpt) throw new Error('This run has no saved checkpoint yet.');
-      const cfg = run.config as TrainConfig;
+      const { ckpt, config: cfg } = await this.runCheckpoint(runId);
       spec = { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: cfg.lora.dropout, useRslora: cfg.lora.useRslora };
       const byModule = new Map<string, LoraWeights>();
       for (const [key, value] of Object.entries(ckpt.params)) {
@@ -509,27 +657,41 @@ export class Engine implements EngineApi {
     return { config: model.config, modelName: info.name, ...spec, adapters };
   }
 
+  /** Prompt-tuning embeddings to export: the run's checkpoint, or the virtual tokens in memory. */
+  private async promptExport(runId?: string): Promise<ExportedFile[]> {
+    const { model, info } = this.requireModel();
+    let embeddings: Float32Array;
+    if (runId) {
+      const { ckpt } = await this.runCheckpoint(runId);
+      const e = ckpt.params[PROMPT_EMBEDDINGS_KEY];
+      if (!e) throw new Error('This run\'s checkpoint holds no prompt embeddings.');
+      embeddings = Float32Array.from(e);
+    } else {
+      embeddings = await downloadPromptEmbeddings(this.gpu(), this.promptTuning!);
+    }
+    const C = model.config.hiddenSize;
+    return exportPromptTuningFiles({ config: model.config, modelName: info.name, numVirtualTokens: embeddings.length / C, embeddings });
+  }
+
   async exportPeft(runId?: string): Promise<ExportedFile[]> {
+    const method = await this.methodOf(runId);
+    if (method === 'full') throw new Error('A fully fine-tuned model is a whole model, not an adapter: export the full model (exportMerged) instead.');
+    if (method === 'prompt') return this.promptExport(runId);
     return exportPeftFiles(await this.exportInput(runId));
   }
 
   async exportGguf(runId?: string): Promise<ExportedFile> {
+    const method = await this.methodOf(runId);
+    if (method !== 'lora') throw new Error(ggufRefusal(method));
     return exportGgufFile(await this.exportInput(runId));
   }
 
-  async exportMerged(runId?: string): Promise<ExportedFile[]> {
-    const input = await this.exportInput(runId);
+  /** config.json, tokenizer and generation files beside an exported model. */
+  private modelFolderFiles(dtype: string): ExportedFile[] {
     const { model } = this.requireModel();
-    const ctx = this.gpu();
-    const base = new Map<string, { shape: number[]; halves?: Uint16Array; f32?: Float32Array }>();
-    for (const [name, t] of model.weights) {
-      if (t.dtype === 'f16') base.set(name, { shape: [...t.shape], halves: unpackHalves(await downloadU32(ctx, t), t.shape.reduce((a, b) => a * b, 1)) });
-      else base.set(name, { shape: [...t.shape], f32: await downloadF32(ctx, t) });
-    }
     const enc = new TextEncoder();
     const files: ExportedFile[] = [
-      { name: 'model.safetensors', bytes: mergeAdapter(input, base), mime: 'application/octet-stream' },
-      { name: 'config.json', bytes: enc.encode(JSON.stringify({ ...model.assets.rawConfig, torch_dtype: 'float16' }, null, 2)), mime: 'application/json' },
+      { name: 'config.json', bytes: enc.encode(JSON.stringify({ ...model.assets.rawConfig, torch_dtype: dtype }, null, 2)), mime: 'application/json' },
     ];
     if (model.assets.tokenizerJson) files.push({ name: 'tokenizer.json', bytes: enc.encode(JSON.stringify(model.assets.tokenizerJson)), mime: 'application/json' });
     if (model.assets.tokenizerConfig) files.push({ name: 'tokenizer_config.json', bytes: enc.encode(JSON.stringify(model.assets.tokenizerConfig, null, 2)), mime: 'application/json' });
@@ -537,17 +699,68 @@ export class Engine implements EngineApi {
     return files;
   }
 
-  async importAdapter(files: File[]): Promise<{ rank: number; alpha: number; targetModules: string[] }> {
+  /**
+   * LoRA: the base weights with the adapter merged in (fp16). Full fine-tuning: the fine-tuned
+   * weights, fp16 by default or the f32 masters with { dtype: 'float32' }. Either way with
+   * config.json and the tokenizer files, loadable by transformers.
+   */
+  async exportMerged(runId?: string, options?: { dtype?: 'float16' | 'float32' }): Promise<ExportedFile[]> {
+    const method = await this.methodOf(runId);
+    if (method === 'prompt') {
+      throw new Error('Virtual tokens cannot be merged into the weights: export the PEFT prompt-tuning adapter, which PEFT loads on top of the base model.');
+    }
+    const { model, info } = this.requireModel();
+    const ctx = this.gpu();
+    if (method === 'full') {
+      const dtype: FullExportDtype = options?.dtype === 'float32' ? 'F32' : 'F16';
+      let weights: Map<string, { shape: number[]; data: Float32Array }>;
+      if (runId) {
+        const { ckpt } = await this.runCheckpoint(runId);
+        weights = new Map();
+        for (const [name, t] of model.weights) {
+          const v = ckpt.params[name];
+          if (!v) throw new Error(`This run's checkpoint has no ${name}: it was not saved by a full fine-tuning run of this model.`);
+          weights.set(name, { shape: [...t.shape], data: Float32Array.from(v) });
+        }
+      } else {
+        weights = await downloadFullWeights(ctx, this.fullFinetune!);
+      }
+      const bytes = writeFullModel(model.config, weights, { dtype, modelName: info.name });
+      return [{ name: 'model.safetensors', bytes, mime: 'application/octet-stream' }, ...this.modelFolderFiles(dtype === 'F32' ? 'float32' : 'float16')];
+    }
+    const input = await this.exportInput(runId);
+    // merge into the base weights, not into fine-tuned ones
+    await this.restoreBaseWeights();
+    const base = new Map<string, { shape: number[]; halves?: Uint16Array; f32?: Float32Array }>();
+    for (const [name, t] of model.weights) {
+      if (t.dtype === 'f16') base.set(name, { shape: [...t.shape], halves: unpackHalves(await downloadU32(ctx, t), t.shape.reduce((a, b) => a * b, 1)) });
+      else base.set(name, { shape: [...t.shape], f32: await downloadF32(ctx, t) });
+    }
+    return [{ name: 'model.safetensors', bytes: mergeAdapter(input, base), mime: 'application/octet-stream' }, ...this.modelFolderFiles('float16')];
+  }
+
+  async importAdapter(files: File[]): Promise<ImportedAdapter> {
     const { model } = this.requireModel();
     const cfgFile = files.find((f) => f.name === 'adapter_config.json');
     const weightsFile = files.find((f) => f.name === 'adapter_model.safetensors');
-    if (!cfgFile || !weightsFile) throw new Error('Select both adapter_config.json and adapter_model.safetensors of a PEFT LoRA adapter.');
-    const peftConfig = parsePeftConfig(await cfgFile.text());
+    if (!cfgFile || !weightsFile) throw new Error('Select both adapter_config.json and adapter_model.safetensors of a PEFT adapter (LoRA or prompt tuning).');
+    if (this.trainer) throw new Error('A run is training. Pause or stop it before importing an adapter.');
+    const cfgText = await cfgFile.text();
+    const ctx = this.gpu();
+    if (peftTypeOf(cfgText) === 'PROMPT_TUNING') {
+      const pc = parsePromptTuningConfig(cfgText);
+      const { embeddings } = await readPeftPromptTuning(pc, blobSource(weightsFile, weightsFile.name), model.config);
+      this.releaseTrained();
+      await this.restoreBaseWeights();
+      this.promptTuning = await createPromptTuning(ctx, model, { n: pc.numVirtualTokens, init: 'random', seed: 0, initial: embeddings });
+      return { method: 'prompt', numVirtualTokens: pc.numVirtualTokens, rank: 0, alpha: 0, targetModules: [] };
+    }
+    const peftConfig = parsePeftConfig(cfgText);
     const { adapters } = await readPeftAdapter(peftConfig, blobSource(weightsFile, weightsFile.name), model.config);
     const initial = new Map(adapters.map((a) => [a.module, { A: a.a, B: a.b }]));
     const names = [...new Set(adapters.map((a) => a.module.split('.').pop()!))];
-    const ctx = this.gpu();
-    if (this.adapter) releaseAdapter(ctx, this.adapter);
+    this.releaseTrained();
+    await this.restoreBaseWeights();
     this.adapter = createAdapter(
       ctx,
       model.config,
@@ -555,7 +768,7 @@ export class Engine implements EngineApi {
       0,
       initial,
     );
-    return { rank: peftConfig.r, alpha: peftConfig.loraAlpha, targetModules: names };
+    return { method: 'lora', rank: peftConfig.r, alpha: peftConfig.loraAlpha, targetModules: names };
   }
 
   private chatPrompt(prompt: string, template: ChatTemplateInfo): string {
