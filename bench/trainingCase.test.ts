@@ -105,7 +105,8 @@ describe('runTrainingCase', () => {
     const residual = base.batchSize * base.seqLen * TINY.hiddenSize * 4;
     expect(groups['kept activations']).toBeGreaterThanOrEqual(r.memory.activationsBytes);
     expect(groups['kept activations']).toBeLessThanOrEqual(r.memory.activationsBytes + residual);
-    expect(r.liveByGroup.reduce((a, g) => a + g.bytes, 0)).toBeLessThanOrEqual(r.peakBytes);
+    // every buffer live at the peak, in some group
+    expect(r.liveByGroup.reduce((a, g) => a + g.bytes, 0)).toBe(r.peakBytes);
     expect(r.reduced).toBeNull();
     expect(lines.some((l) => l.includes('tokens/s'))).toBe(true);
     expect(leftovers(live, ctx.allocator.liveBuffers()).filter((l) => !ALLOWED_LEFTOVERS.test(l))).toEqual([]);

@@ -107,6 +107,17 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
   const d = ctx.description;
   // everything the run allocates counts from here: weights, adapter, optimizer, activations
   ctx.allocator.resetPeak();
+  // what is live at the peak: buffers freed later (a logits chunk re-made for a shorter last
+  // chunk) would be missing from a look at the end
+  const allocator = ctx.allocator;
+  const create = allocator.create;
+  let atPeak: { group: string; bytes: number }[] = [];
+  allocator.create = (size, usage, label) => {
+    const before = allocator.peakBytes;
+    const b = create.call(allocator, size, usage, label);
+    if (allocator.peakBytes > before) atPeak = memoryBreakdown(allocator.liveBuffers());
+    return b;
+  };
   const layers = d.isSoftware && kase.layersOnSoftware !== null ? kase.layersOnSoftware : kase.layers;
   const t0 = performance.now();
   const { model, name, fullLayers } = await hooks.loadModel(ctx, layers);
@@ -200,7 +211,7 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
     const steps = stepMs.length;
     const reduced = steps < kase.steps ? `${steps} of ${kase.steps} steps: ${(Math.max(...stepMs) / 1000).toFixed(1)} s per step and the time budget` : null;
     const peakBytes = ctx.allocator.peakBytes;
-    const liveByGroup = memoryBreakdown(ctx.allocator.liveBuffers());
+    const liveByGroup = atPeak;
     const msPerStep = mean(stepMs);
 
     let split: StepSplit;
@@ -292,6 +303,7 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
     );
     return result;
   } finally {
+    allocator.create = create;
     timer.uninstall();
     trainer.release();
     releaseAdapter(ctx, adapter);

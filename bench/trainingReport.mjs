@@ -183,7 +183,7 @@ export function formatTrainingTable(training) {
   }
   for (const c of cases) {
     if (c.error || !c.liveByGroup?.length) continue;
-    lines.push('', `${caseTitle(c)}: GPU memory after the steps (peak ${mib(c.peakBytes)}, analytic minimum ${mib(c.memory.analyticBytes)})`);
+    lines.push('', `${caseTitle(c)}: GPU memory at the peak (${mib(c.peakBytes)}; analytic minimum ${mib(c.memory.analyticBytes)})`);
     for (const g of c.liveByGroup) lines.push(`  ${mib(g.bytes).padStart(12)}  ${g.group}`);
   }
   const n = notes(training);

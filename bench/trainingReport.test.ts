@@ -166,7 +166,7 @@ describe('combined table', () => {
     expect(rowOf(t, 'metric')).toEqual(['metric', 'target', 'stories260K']);
     expect(t).not.toContain('kernel bench');
     expect(t).toContain('300 ms  x1    ce_forward_backward_inplace 1024x512');
-    expect(t).toContain('stories260K: GPU memory after the steps (peak 30.0 MiB, analytic minimum 25.0 MiB)');
+    expect(t).toContain('stories260K: GPU memory at the peak (30.0 MiB; analytic minimum 25.0 MiB)');
     expect(t).toContain('    20.0 MiB  kept activations');
   });
 });

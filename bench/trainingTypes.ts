@@ -89,7 +89,7 @@ export interface TrainingCaseResult {
   memoryRatio: number;
   /** peakBytes / memory.estimateBytes (the UI's estimate) */
   estimateRatio: number;
-  /** live bytes per part of the step after the measured steps (steady state: the peak's make-up) */
+  /** live bytes per part of the step at the moment of the peak */
   liveByGroup: { group: string; bytes: number }[];
   losses: number[];
   seconds: number;
