@@ -85,6 +85,15 @@ function gitCommit() {
   }
 }
 
+/** Tracked files that differ from the commit (the bench runs the working tree, not the commit). */
+function gitChangedFiles() {
+  try {
+    return execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean).length;
+  } catch {
+    return null;
+  }
+}
+
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
@@ -118,10 +127,12 @@ async function main() {
     console.error(`training bench failed: ${e.stack ?? e}`);
   }
   const inputs = { kernels, kernelsNote, training, commit: gitCommit(), date: new Date().toISOString() };
+  const changed = gitChangedFiles();
   console.log(`\n${formatCombinedTable(inputs)}\n`);
+  if (changed) console.log(`(measured on the working tree: ${changed} tracked file(s) differ from commit ${inputs.commit?.slice(0, 10)})\n`);
   // --quick only checks the runners: its results go to the temp dir, not over the real ones
   const file = a.quick ? join(tmpdir(), 'whetstone-latest-quick.json') : join(resultsDir, 'latest.json');
-  writeJson(file, buildLatest(inputs));
+  writeJson(file, { ...buildLatest(inputs), uncommittedTrackedFiles: changed });
   console.log(`wrote ${file} (${((Date.now() - t0) / 1000).toFixed(0)} s in all)`);
   if (!training || training.cases.some((c) => c.error)) process.exitCode = 1;
 }
