@@ -1,5 +1,6 @@
 // GPT-2 (GPT2LMHeadModel) blocks on our kernels: a training forward+backward with LoRA on any of
-// c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj, and the inference / KV-cache forward. The same
+// c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj (or, for full fine-tuning, the gradients of every
+// weight, bias and LayerNorm parameter), and the inference / KV-cache forward. The same
 // surface as LlamaBlocks (TransformerBlocks), so CausalLM drives either.
 //
 // Shapes: N = B*T tokens, C hidden = H*D, F inner (n_inner, default 4C). Weights are [out, in]

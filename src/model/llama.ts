@@ -1,6 +1,7 @@
 // The Llama family (Llama 2/3, SmolLM, TinyLlama, Qwen2 with q/k/v biases, Mistral without its
-// sliding window) on our kernels: a training forward+backward with LoRA on any linear module,
-// and an inference forward for logits and generation.
+// sliding window) on our kernels: a training forward+backward with LoRA on any linear module (or,
+// for full fine-tuning, the gradients of every weight: dW += dyᵀ·x and db += Σ dy per linear, the
+// RMSNorm weights' dw), and an inference forward for logits and generation.
 //
 // Shapes: N = B*T tokens, C hidden, Q = Hq*D, KV = Hkv*D, F intermediate, V vocab.
 // Per layer:  h1 = rmsnorm(x)                 q,k,v = h1·W{q,k,v}ᵀ (+b) + LoRA

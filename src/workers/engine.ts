@@ -363,6 +363,7 @@ export class Engine implements EngineApi {
   /** Put the base weights back into the model's tensors after full fine-tuning changed them (reads the model's files again). */
   private async restoreBaseWeights(): Promise<void> {
     if (!this.weightsFineTuned) return;
+    if (this.trainerMethod === 'full') throw new Error('The base weights are being fine-tuned right now. Pause or stop the run first.');
     const ctx = this.gpu();
     const { folder, model } = this.requireModel();
     const fresh = await loadWeights(ctx, folder, model.assets);
@@ -586,10 +587,7 @@ export class Engine implements EngineApi {
     const dec = new StreamingDecoder(tokenizer);
     if (req.useAdapter && !this.adapter && !this.promptTuning && !this.fullFinetune) throw new Error('There is no adapter yet: train one or import one first.');
     // full fine-tuning: the model's tensors must hold the base or the fine-tuned weights as asked
-    if (!req.useAdapter && this.weightsFineTuned) {
-      if (this.trainerMethod === 'full') throw new Error('The base weights are being fine-tuned right now. Pause or stop the run to compare with the base model.');
-      await this.restoreBaseWeights();
-    }
+    if (!req.useAdapter) await this.restoreBaseWeights();
     if (req.useAdapter && this.fullFinetune) await this.useFineTunedWeights(this.fullFinetune);
     const opts = {
       ...req.sampling,
