@@ -96,6 +96,8 @@ export interface KernelBenchResults {
   lora: LoraRow[] | string;
   tfjs: string;
   seconds: number;
+  /** after a page reload, where each matmul shape's winner came from (expected: 'store', IndexedDB) */
+  persistence?: { shape: string; source: string; winner: string }[];
 }
 
 export interface KernelBenchOptions {
@@ -404,15 +406,35 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
   };
 }
 
+/**
+ * After a page reload: are the winners of runKernelBench's matmul shapes still known? They should
+ * come back from IndexedDB (source 'store') without timing anything.
+ */
+export async function checkTunePersistence(shapes: [number, number, number][] = DEFAULT_SHAPES): Promise<{ shape: string; source: string; winner: string }[]> {
+  const ctx = await acquireGpu({ timeoutMs: 30_000 });
+  const store = browserTuneStore();
+  if (!store) throw new Error('no IndexedDB in this page');
+  const out = [];
+  for (const [m, n, k] of shapes) {
+    // a persisted winner returns before anything is timed; were it missing, only v1 would be timed
+    const r = await tuneMatmul(ctx, { op: 'xwt', m, n, k, wDtype: 'f16' }, { store, candidates: ['v1_16x16'], reps: 1 });
+    out.push({ shape: `${m}x${n}x${k}`, source: r.source, winner: r.winner });
+  }
+  ctx.destroy();
+  return out;
+}
+
 declare global {
   interface Window {
     runKernelBench: typeof runKernelBench;
+    checkTunePersistence: typeof checkTunePersistence;
     /** exposed by bench/run-kernels.mjs */
     __gpuCpuSeconds?: () => Promise<number | null>;
   }
 }
 
 window.runKernelBench = runKernelBench;
+window.checkTunePersistence = checkTunePersistence;
 if (new URLSearchParams(location.search).has('run')) {
   runKernelBench().then(
     (r) => log(JSON.stringify(r, null, 2)),

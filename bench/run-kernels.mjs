@@ -142,6 +142,11 @@ function printTables(r) {
     }
   }
   out.push('');
+  if (r.persistence) {
+    const ok = r.persistence.every((p, i) => p.source === 'store' && p.winner === r.matmul[i].variant);
+    out.push(`tuned winners after a page reload: ${r.persistence.map((p) => `${p.shape} ${p.winner} (${p.source})`).join(', ')}`);
+    out.push(ok ? 'IndexedDB persistence: ok' : 'IndexedDB persistence: NOT as expected (see above)');
+  }
   out.push(`total ${f(r.seconds, 0)} s`);
   console.log(out.join('\n'));
 }
@@ -195,6 +200,10 @@ async function main() {
         timer = setTimeout(() => reject(new Error(`benchmark did not finish within ${TIMEOUT_MS / 60000} minutes`)), TIMEOUT_MS);
       }),
     ]);
+    // The winners went to IndexedDB: after a reload they must come back without being measured.
+    await page.reload();
+    await page.waitForFunction(() => typeof window.checkTunePersistence === 'function', null, { timeout: 120_000 });
+    results.persistence = await page.evaluate((shapes) => window.checkTunePersistence(shapes), opts.shapes ?? undefined);
     printTables(results);
     // --quick only checks the runner: its numbers go to the temp dir, not over the real results
     const dir = quick ? tmpdir() : join(root, 'bench', 'results');
