@@ -3,12 +3,13 @@
 import { create } from 'zustand';
 import type { AdapterDescription } from '../../gpu/device';
 import type { SelfTestCase } from '../../gpu/selftest';
-import { engine, onWorkerError, proxy } from '../engineClient';
+import { engine, HEARTBEAT, onWorkerError, proxy, watchEngine } from '../engineClient';
 import { errorText } from '../lib/errors';
 import { forgetHeldAdapter } from './exportStore';
 
 export interface DeviceState {
-  status: 'idle' | 'starting' | 'ready' | 'unavailable' | 'lost';
+  /** stopped: the engine worker crashed or stopped answering (restartEngine() starts a new one) */
+  status: 'idle' | 'starting' | 'ready' | 'unavailable' | 'lost' | 'stopped';
   adapter: AdapterDescription | null;
   error: string | null;
   selfTest: { running: boolean; results: SelfTestCase[] | null; error: string | null };
@@ -23,11 +24,22 @@ export const useDeviceStore = create<DeviceState>(() => ({
 
 const set = useDeviceStore.setState;
 
+let stopWatching: (() => void) | null = null;
+
+function engineStopped(why: string): void {
+  set({ status: 'stopped', error: `${why} Restart it: saved runs are kept and can be resumed from their last checkpoint.` });
+}
+
 export async function startEngine(): Promise<void> {
   if (useDeviceStore.getState().status === 'starting') return;
   set({ status: 'starting', error: null });
   try {
-    onWorkerError((message) => set({ status: 'unavailable', error: `The engine stopped: ${message}. Reload the page to restart it.` }));
+    onWorkerError((message) => engineStopped(`The engine crashed (${message}).`));
+    stopWatching?.();
+    stopWatching = watchEngine(
+      () => engineStopped(`The engine has not answered for ${HEARTBEAT.silentAfterMs / 1000} s: it crashed or is stuck.`),
+      () => void answeredAgain(),
+    );
     await engine().subscribe(
       proxy({
         onDeviceEvent(kind: 'lost' | 'error', message: string) {
@@ -55,6 +67,19 @@ export async function runGpuSelfTest(): Promise<void> {
     set({ selfTest: { running: false, results, error: null } });
   } catch (e) {
     set({ selfTest: { running: false, results: null, error: (e as Error).message } });
+  }
+}
+
+/** A silent engine answered after all (it was busy, not dead): show where the GPU stands. */
+async function answeredAgain(): Promise<void> {
+  if (useDeviceStore.getState().status !== 'stopped') return;
+  try {
+    const s = await engine().status();
+    if (s?.state === 'ready') set({ status: 'ready', adapter: s.adapter, error: null });
+    else if (s?.state === 'lost') set({ status: 'lost', adapter: s.adapter, error: s.error });
+    else if (s?.state === 'unavailable') set({ status: 'unavailable', error: s.error });
+  } catch {
+    // keep 'stopped': the banner still offers the restart
   }
 }
 

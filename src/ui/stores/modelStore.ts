@@ -30,10 +30,14 @@ export const useModelStore = create<ModelState>(() => ({
 }));
 
 const set = useModelStore.setState;
+const get = useModelStore.getState;
 let loadSeq = 0;
+// What was asked for last, to load again after the engine worker is restarted.
+let lastSource: { source: ModelSource; label: string } | null = null;
 
 export async function loadModel(source: ModelSource, label: string): Promise<void> {
   const seq = ++loadSeq;
+  lastSource = { source, label };
   set({ status: 'loading', sourceLabel: label, sourceKind: source.kind, progress: null, info: null, error: null });
   forgetModel();
   forgetHeldAdapter(); // the engine frees the adapter with the old model
@@ -76,4 +80,23 @@ export function loadHubModel(repo: string, revision: string): Promise<void> {
   }
   const rev = revision.trim();
   return loadModel({ kind: 'hub', repo: r, revision: rev || undefined }, rev ? `${r}@${rev}` : r);
+}
+
+/**
+ * The engine worker was restarted and holds no model: load the one that was loaded (or loading)
+ * again, from the same files, URL or demo; with none, show none.
+ */
+export function reloadModel(): Promise<void> {
+  const status = get().status;
+  if (lastSource && (status === 'ready' || status === 'loading')) return loadModel(lastSource.source, lastSource.label);
+  forgetLoadedModel();
+  return Promise.resolve();
+}
+
+/** The engine lost its model (a restart that could not reach the GPU): show none. */
+export function forgetLoadedModel(): void {
+  loadSeq++;
+  if (get().status === 'error') return;
+  set({ status: 'empty', info: null, progress: null, error: null });
+  forgetModel();
 }

@@ -174,6 +174,19 @@ export async function deleteRun(runId: string): Promise<void> {
   await refreshRuns();
 }
 
+/**
+ * The engine worker was replaced (it crashed or stopped answering): a run it was driving will
+ * never report again. It is saved up to its last checkpoint and listed as interrupted.
+ */
+export function abandonLiveRun(): void {
+  if (!isActivePhase(get().phase)) return;
+  set({
+    phase: 'failed',
+    progress: null,
+    error: 'The engine stopped during this run. The run is saved up to its last checkpoint: once the engine has restarted and the model is loaded, use “Resume from step N” below.',
+  });
+}
+
 /** Put a past run's curves on the charts (the live run's stay while it is training). */
 export function showRun(runId: string): void {
   const s = get();
