@@ -22,6 +22,8 @@ export interface TransformerBlocks {
   finalNorm(ws: Workspace, x: Tensor, N: number): Promise<{ h: Tensor; rstd: Tensor }>;
   /** dX = dL/dx from dh = dL/dh, for the x and rstd of the last finalNorm. */
   finalNormBackward(dh: Tensor, x: Tensor, rstd: Tensor, dX: Tensor): Promise<void>;
+  /** finalNormBackward plus the final norm's weight (and bias) gradients, added into `grads` by weight name (full fine-tuning). */
+  finalNormBackwardWithGrads(dh: Tensor, x: Tensor, rstd: Tensor, dX: Tensor, grads: ReadonlyMap<string, Tensor>): Promise<void>;
   /** token embedding table (V, C) */
   embeddingName(): string;
   /** learned absolute position table (maxPositions, C), for config.positions === 'learned' */

@@ -33,11 +33,6 @@ export interface HostBatch {
 /** Inputs on the GPU plus the host ids they came from (full fine-tuning's embedding gradient groups them on the CPU). */
 export type UploadedInputs = StepInputs & { labels: Tensor | null; host: HostBatch };
 
-/** Blocks that can also accumulate the final norm's weight gradients (both of ours can). */
-interface FinalNormWithGrads {
-  finalNormBackwardWithGrads(dh: Tensor, x: Tensor, rstd: Tensor, dX: Tensor, grads: ReadonlyMap<string, Tensor>): Promise<void>;
-}
-
 export interface TrainStepOptions {
   run: LoraRun | null;
   /** denominator of the mean loss: counted tokens of the whole optimizer step (all micro-batches) */
@@ -163,7 +158,7 @@ export class CausalLM {
     const dh = ws.get('grad.final', 'f32', [N, c.hiddenSize]);
     await this.lossAndGrad(h, inp.labels, dh, lossAcc, opts);
     const dX = ws.get('grad.x', 'f32', [N, c.hiddenSize]);
-    if (grads) await this.finalNormBlocks().finalNormBackwardWithGrads(dh, xL, rstd, dX, grads);
+    if (grads) await this.blocks.finalNormBackwardWithGrads(dh, xL, rstd, dX, grads);
     else await this.blocks.finalNormBackward(dh, xL, rstd, dX);
     for (let i = L - 1; i >= 0; i--) {
       const key = opts.activationCheckpointing ? 'cur' : `L${i}`;
@@ -175,12 +170,6 @@ export class CausalLM {
     // dX is now dL/dx0, the gradient at the embedding output
     if (prompt?.grad) await this.accumulatePromptGrad(inp, dX, prompt.embeddings, prompt.grad);
     if (grads) await this.embeddingGrads(inp, dX, grads);
-  }
-
-  private finalNormBlocks(): FinalNormWithGrads {
-    const b = this.blocks as TransformerBlocks & Partial<FinalNormWithGrads>;
-    if (typeof b.finalNormBackwardWithGrads !== 'function') throw new Error(`${this.config.hfArchitecture}: these blocks cannot compute the final norm's weight gradients, so full fine-tuning is not available`);
-    return b as FinalNormWithGrads;
   }
 
   /** Full fine-tuning: the token table (and GPT-2's position table) get the scatter of dL/dx0. */

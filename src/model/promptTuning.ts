@@ -18,12 +18,11 @@ import type { Batch } from '../data';
 import { mixSeed, mulberry32 } from '../data/prng';
 import type { GpuContext } from '../gpu/device';
 import { embeddingForward } from '../gpu/ops/embedding';
-import { downloadF32, emptyTensor, readBuffer, releaseTensor, uploadF32, uploadI32, type Tensor } from '../gpu/tensor';
+import { downloadF32, emptyTensor, releaseTensor, uploadF32, uploadI32, type Tensor } from '../gpu/tensor';
 import { PROMPT_EMBEDDINGS } from '../io/peft';
 import type { CausalLM, HostBatch } from './causalLM';
-import type { GenerateOptions } from './generate';
+import { generateIds, type GenerateOptions } from './generate';
 import type { LoraRun } from './llama';
-import { sampleToken } from './sampling';
 
 /** The tensor name PEFT saves prompt-tuning weights under (adapter_model.safetensors); also the checkpoint's parameter name. */
 export const PROMPT_EMBEDDINGS_KEY = PROMPT_EMBEDDINGS;
@@ -156,25 +155,7 @@ export function withVirtualTokens(b: Batch, n: number): HostBatch & { trainedTok
  * generateIds, with every position shifted by n).
  */
 export async function generateWithPrompt(model: CausalLM, p: PromptTuning, promptIds: number[], o: GenerateOptions): Promise<number[]> {
-  const maxPos = model.config.maxPositions;
   if (promptIds.length === 0) throw new Error('generate: the prompt has no tokens');
-  if (p.n + promptIds.length >= maxPos) {
-    throw new Error(`The prompt has ${promptIds.length} tokens after ${p.n} virtual tokens; this model reads at most ${maxPos}. Shorten it.`);
-  }
-  const steps = Math.min(o.maxTokens, maxPos - p.n - promptIds.length);
-  const cache = model.kvCache(p.n + promptIds.length + steps);
-  const run = promptRun(p, false);
-  const out: number[] = [];
-  const rand = mulberry32(o.seed >>> 0);
-  let logitsT = await model.decode([...new Array<number>(p.n).fill(0), ...promptIds], 0, cache, run);
-  for (let t = 0; t < steps; t++) {
-    const logits = new Float32Array(await readBuffer(model.ctx, logitsT.buffer, model.config.vocabSize * 4));
-    const next = sampleToken(logits, o, rand() / 4294967296);
-    if (o.eosIds.includes(next)) break;
-    out.push(next);
-    o.onToken?.(out);
-    if (o.signal?.aborted || t === steps - 1) break;
-    logitsT = await model.decode([next], p.n + promptIds.length + t, cache, run);
-  }
-  return out;
+  // n placeholder ids in front: the run writes the virtual tokens over their embeddings
+  return generateIds(model, [...new Array<number>(p.n).fill(0), ...promptIds], { ...o, run: promptRun(p, false) });
 }
