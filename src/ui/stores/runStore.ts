@@ -117,8 +117,23 @@ async function drive(call: () => Promise<RunSummary>, doing: string, method: str
   void refreshRuns();
 }
 
+let persistenceAsked = false;
+
+/**
+ * Ask the browser to keep this site's storage (the runs' checkpoints) under storage pressure
+ * instead of evicting it: once per page, before a run saves its first checkpoint. Chrome decides
+ * without a prompt, Firefox asks the user. A refusal leaves best-effort storage, as without it.
+ */
+function askPersistentStorage(): void {
+  if (persistenceAsked) return;
+  persistenceAsked = true;
+  const storage = globalThis.navigator?.storage;
+  if (typeof storage?.persist === 'function') storage.persist().catch(() => {});
+}
+
 export function startRun(name?: string): Promise<void> {
   if (isActivePhase(get().phase)) return Promise.resolve();
+  askPersistentStorage();
   const { config } = useJobStore.getState();
   set({ phase: 'starting', progress: null, history: [], shownRunId: null, liveRunId: null, error: null, message: null });
   return drive(() => engine().startTraining(config, proxy(events), name?.trim() || undefined), 'start training', 'startTraining');
@@ -126,6 +141,7 @@ export function startRun(name?: string): Promise<void> {
 
 export function resumeRun(runId: string): Promise<void> {
   if (isActivePhase(get().phase)) return Promise.resolve();
+  askPersistentStorage();
   const run = get().runs.find((r) => r.id === runId);
   set({ phase: 'starting', liveRunId: runId, shownRunId: runId, history: run ? run.history.filter((p) => p.step <= run.checkpointStep) : [], progress: null, error: null, message: null });
   return drive(() => engine().resume(runId, proxy(events)), 'resume the run', 'resume');
