@@ -180,6 +180,48 @@ test('job step: the estimate follows the settings, says when the job does not fi
   await expect(page.getByRole('region', { name: 'Dataset' }).getByRole('definition').filter({ hasText: /^0$/ })).toHaveCount(1);
 });
 
+test('job step: the method decides which settings show; prompt tuning turns packing off; the budget is in GiB', async ({ page }) => {
+  await open(page);
+  const job = page.getByRole('region', { name: 'Training job' });
+  await expect(job.getByLabel('Rank (r)')).toBeVisible();
+  await job.getByLabel('Prompt tuning (smallest)').check();
+  await expect(job.getByLabel('Rank (r)')).toHaveCount(0);
+  await expect(job.getByLabel('Virtual tokens', { exact: true })).toHaveValue('20');
+  await expect(job.getByLabel('Pack short examples together')).not.toBeChecked();
+  await job.getByLabel('Start the virtual tokens from').selectOption('text');
+  await expect(job.getByText('Text init needs an init text')).toBeVisible();
+  await job.getByLabel('Init text').fill('Tell stories about Bob.');
+  await expect(job.getByText('Text init needs an init text')).toHaveCount(0);
+  await job.getByLabel('Virtual tokens', { exact: true }).fill('0');
+  await expect(job.getByText('Virtual tokens must be a whole number from 1 to 512')).toBeVisible();
+  await job.getByLabel('Full fine-tuning (every weight)').check();
+  await expect(job.getByLabel('Virtual tokens', { exact: true })).toHaveCount(0);
+  await expect(job.getByLabel('Rank (r)')).toHaveCount(0);
+  const budget = job.getByLabel('GPU memory budget (GiB, optional)');
+  await budget.fill('lots');
+  await expect(job.getByText('Enter a size in GiB above 0')).toBeVisible();
+  await budget.fill('2');
+  await expect(job.getByText('Enter a size in GiB above 0')).toHaveCount(0);
+  await expect(job.getByText(/settings? needs? fixing/)).toHaveCount(0);
+});
+
+test('export: what a fully fine-tuned run offers, and why the others are refused', async ({ page }) => {
+  await open(page);
+  await loadDemoAndSample(page);
+  await page.getByRole('region', { name: 'Training job' }).getByLabel('Full fine-tuning (every weight)').check();
+  const run = await train(page, 'full');
+  await expect(run.getByRole('status').filter({ hasText: 'Finished' })).toBeVisible({ timeout: 20_000 });
+  await expect(run.getByTestId('run-row')).toContainText('full fine-tuning');
+  const ex = page.getByRole('region', { name: 'Export' });
+  await expect(ex.getByRole('button', { name: 'Download GGUF adapter' })).toHaveAttribute('aria-disabled', 'true');
+  await expect(ex.getByRole('button', { name: 'Download GGUF adapter' })).toHaveAccessibleDescription(/LoRA only/);
+  const peft = ex.getByRole('button', { name: 'Download PEFT adapter', exact: true });
+  await expect(peft).toHaveAttribute('aria-disabled', 'true');
+  await expect(peft).toHaveAccessibleDescription('Full fine-tuning has no adapter: download the fine-tuned model instead.');
+  await expect(ex.getByRole('button', { name: 'Download fine-tuned model' })).not.toHaveAttribute('aria-disabled', 'true');
+  await expect(ex.getByLabel('Weights as')).toHaveValue('float16');
+});
+
 test('run step: start, live progress and charts, pause, resume, finish, and the run in the list', async ({ page }) => {
   const errors = await open(page);
   await loadDemoAndSample(page);
@@ -225,7 +267,7 @@ test('playground: base and adapter answers stream side by side; model text stays
   await open(page);
   await loadDemoAndSample(page);
   const pg = page.getByRole('region', { name: 'Playground' });
-  await expect(pg.getByRole('region', { name: /With adapter/ })).toHaveCount(0);
+  await expect(pg.getByRole('region', { name: /Fine-tuned/ })).toHaveCount(0);
   const run = await train(page);
   await expect(run.getByRole('status').filter({ hasText: 'Finished' })).toBeVisible({ timeout: 20_000 });
   await pg.getByLabel('Prompt', { exact: true }).fill('Where is Bob?');

@@ -1,4 +1,6 @@
 import { useState } from 'react';
+import type { TrainMethod } from '../../train/config';
+import { useJobStore } from '../stores/jobStore';
 import { useExportStore, exportAdapter, importAdapter, type ExportKind } from '../stores/exportStore';
 import { useRunStore } from '../stores/runStore';
 import { ActionButton } from './ActionButton';
@@ -9,9 +11,18 @@ import { Panel } from './Panel';
 
 const CURRENT = '__current__';
 
+/** Why an export does not exist for what this method trains (the engine refuses the same way). */
+function refusal(kind: ExportKind, method: TrainMethod): string | null {
+  if ((kind === 'peft' || kind === 'peft-zip') && method === 'full') return 'Full fine-tuning has no adapter: download the fine-tuned model instead.';
+  if (kind === 'gguf' && method !== 'lora') return 'GGUF adapters are LoRA only: use the PEFT files or the model instead.';
+  if (kind === 'merged' && method === 'prompt') return 'Prompt tuning changes no weights: download the PEFT prompt-tuning files instead.';
+  return null;
+}
+
 export function ExportPanel() {
   const runs = useRunStore((s) => s.runs);
   const liveRunId = useRunStore((s) => s.liveRunId);
+  const jobMethod = useJobStore((s) => s.config.method ?? 'lora');
   const busy = useExportStore((s) => s.busy);
   const saved = useExportStore((s) => s.saved);
   const error = useExportStore((s) => s.error);
@@ -19,38 +30,46 @@ export function ExportPanel() {
   const importError = useExportStore((s) => s.importError);
   const held = useExportStore((s) => s.held);
   const [picked, setPicked] = useState<string | null>(null);
-  // Saved runs export from their last checkpoint; "in memory" is the adapter just trained or imported.
+  const [dtype, setDtype] = useState<'float16' | 'float32'>('float16');
+  // Saved runs export from their last checkpoint; "in memory" is what was just trained or imported.
   const exportable = runs.filter((r) => r.checkpointStep > 0);
-  const options = [...(held ? [{ value: CURRENT, label: held.kind === 'import' ? 'The imported adapter (in memory)' : 'The adapter just trained (in memory)' }] : []), ...exportable.map((r) => ({ value: r.id, label: `${r.name} (checkpoint at step ${r.checkpointStep})` }))];
+  const heldRun = held?.kind === 'run' ? runs.find((r) => r.id === held.runId) : undefined;
+  const heldMethod: TrainMethod = held?.kind === 'import' ? (imported?.method ?? 'lora') : (heldRun?.method ?? jobMethod);
+  const options = [
+    ...(held ? [{ value: CURRENT, label: held.kind === 'import' ? 'The imported adapter (in memory)' : 'What was just trained (in memory)' }] : []),
+    ...exportable.map((r) => ({ value: r.id, label: `${r.name} (checkpoint at step ${r.checkpointStep})` })),
+  ];
   const choice = picked !== null && options.some((o) => o.value === picked) ? picked : (options[0]?.value ?? CURRENT);
   const runId = choice === CURRENT ? undefined : choice;
+  const method: TrainMethod = runId ? (runs.find((r) => r.id === runId)?.method ?? 'lora') : heldMethod;
   const heldRunId = held?.kind === 'run' ? held.runId : liveRunId;
   const runName = runs.find((r) => r.id === (runId ?? heldRunId))?.name ?? (held?.kind === 'import' ? 'imported' : 'whetstone');
   const haveAdapter = options.length > 0;
   const blocker = !haveAdapter ? 'Train (step 4) or import an adapter first.' : busy ? 'An export is running.' : null;
-  const go = (kind: ExportKind) => void exportAdapter(kind, runId, runName);
+  const why = (kind: ExportKind) => blocker ?? refusal(kind, method);
+  const go = (kind: ExportKind) => void exportAdapter(kind, runId, runName, kind === 'merged' && method === 'full' ? { dtype } : undefined);
 
   return (
-    <Panel id="export" step={6} title="Export" lede="Take the adapter with you: for Hugging Face PEFT, for llama.cpp (GGUF), or merged into a full model.">
+    <Panel id="export" step={6} title="Export" lede="Take the result with you: for Hugging Face PEFT, for llama.cpp (GGUF), or as a whole model.">
       <div className="export">
-        {haveAdapter ? <SelectField label="Adapter to export" value={choice} onChange={setPicked} options={options} /> : null}
+        {haveAdapter ? <SelectField label="What to export" value={choice} onChange={setPicked} options={options} /> : null}
         <div className="export-buttons">
           <div className="export-option">
-            <ActionButton onClick={() => go('peft')} blockedBy={blocker} busy={busy === 'peft'} quietWhy>
+            <ActionButton onClick={() => go('peft')} blockedBy={why('peft')} busy={busy === 'peft'} quietWhy={!!blocker}>
               Download PEFT adapter
             </ActionButton>
             <span className="help">
-              <code>adapter_model.safetensors</code> + <code>adapter_config.json</code>, for <code>PeftModel.from_pretrained</code>.
+              <code>adapter_model.safetensors</code> + <code>adapter_config.json</code>, for <code>PeftModel.from_pretrained</code> (LoRA or prompt tuning).
             </span>
           </div>
           <div className="export-option">
-            <ActionButton secondary onClick={() => go('peft-zip')} blockedBy={blocker} busy={busy === 'peft-zip'} quietWhy>
+            <ActionButton secondary onClick={() => go('peft-zip')} blockedBy={why('peft-zip')} busy={busy === 'peft-zip'} quietWhy>
               Download PEFT adapter as .zip
             </ActionButton>
             <span className="help">The same two files in one archive.</span>
           </div>
           <div className="export-option">
-            <ActionButton secondary onClick={() => go('gguf')} blockedBy={blocker} busy={busy === 'gguf'} quietWhy>
+            <ActionButton secondary onClick={() => go('gguf')} blockedBy={why('gguf')} busy={busy === 'gguf'} quietWhy={!!blocker}>
               Download GGUF adapter
             </ActionButton>
             <span className="help">
@@ -58,10 +77,23 @@ export function ExportPanel() {
             </span>
           </div>
           <div className="export-option">
-            <ActionButton secondary onClick={() => go('merged')} blockedBy={blocker} busy={busy === 'merged'} quietWhy>
-              Download merged model
+            <ActionButton secondary onClick={() => go('merged')} blockedBy={why('merged')} busy={busy === 'merged'} quietWhy={!!blocker}>
+              {method === 'full' ? 'Download fine-tuned model' : 'Download merged model'}
             </ActionButton>
-            <span className="help">Base weights with the adapter folded in (safetensors + config + tokenizer). As large as the model.</span>
+            <span className="help">
+              {method === 'full' ? 'Every fine-tuned weight (safetensors + config + tokenizer).' : 'Base weights with the adapter folded in (safetensors + config + tokenizer).'} As large as the model.
+            </span>
+            {method === 'full' && (
+              <SelectField<'float16' | 'float32'>
+                label="Weights as"
+                value={dtype}
+                onChange={setDtype}
+                options={[
+                  { value: 'float16', label: 'float16 (half the size)' },
+                  { value: 'float32', label: 'float32 (the exact trained values)' },
+                ]}
+              />
+            )}
           </div>
         </div>
         {blocker && !busy && <p className="muted">{blocker}</p>}
@@ -76,13 +108,16 @@ export function ExportPanel() {
         <div className="import">
           <h3>Import an adapter</h3>
           <p className="help">
-            Pick <code>adapter_config.json</code> and <code>adapter_model.safetensors</code> (a PEFT LoRA for the loaded model) to chat with it or export it.
+            Pick <code>adapter_config.json</code> and <code>adapter_model.safetensors</code> (a PEFT LoRA or prompt-tuning adapter for the loaded model) to try it in the playground or export it.
           </p>
           <FilePicker label="Choose adapter files…" multiple secondary accept=".json,.safetensors" onFiles={(f) => void importAdapter(f)} disabled={busy === 'import'} />
           {busy === 'import' && <p role="status">Importing…</p>}
           {imported && (
             <p role="status" className="ok" data-testid="imported-adapter">
-              Imported {imported.files.join(' + ')}: rank {imported.rank}, alpha {imported.alpha}, on {imported.targetModules.join(', ')}.
+              Imported {imported.files.join(' + ')}:{' '}
+              {imported.method === 'prompt'
+                ? `prompt tuning, ${imported.numVirtualTokens ?? '?'} virtual tokens.`
+                : `rank ${imported.rank}, alpha ${imported.alpha}, on ${imported.targetModules.join(', ')}.`}
             </p>
           )}
           {importError && <Alert testId="import-error">{importError}</Alert>}

@@ -1,7 +1,9 @@
-import { HELP, type LrSchedule } from '../../train/config';
+import { useState } from 'react';
+import { HELP, promptTuningOf, type LrSchedule, type TrainMethod } from '../../train/config';
 import { getField, issuesByField, type FieldKey } from '../lib/configEdit';
-import { setJobField, TARGET_SETS, useJobStore } from '../stores/jobStore';
-import { CheckboxField, NumberField, SelectField } from './Field';
+import { parseNumberInput } from '../lib/parseNumber';
+import { setJobField, setJobMethod, setJobPromptTuning, TARGET_SETS, useJobStore } from '../stores/jobStore';
+import { CheckboxField, NumberField, RadioGroup, SelectField, TextField } from './Field';
 
 // Settings config.ts has no help line for (the optimizer's internals).
 const EXTRA_HELP: Partial<Record<FieldKey, string>> = {
@@ -17,9 +19,10 @@ interface Spec {
   kind: Kind;
 }
 
-const GROUPS: { legend: string; advanced?: boolean; fields: Spec[] }[] = [
+const GROUPS: { legend: string; advanced?: boolean; only?: TrainMethod; fields: Spec[] }[] = [
   {
     legend: 'LoRA adapter',
+    only: 'lora',
     fields: [
       { key: 'rank', label: 'Rank (r)', kind: 'int' },
       { key: 'alpha', label: 'Alpha', kind: 'float' },
@@ -79,6 +82,7 @@ export function JobFields() {
   const family = useJobStore((s) => s.family);
   const byField = issuesByField(issues);
 
+  const method = config.method ?? 'lora';
   const field = (f: Spec) =>
     f.kind === 'bool' ? (
       <CheckboxField key={f.key} label={f.label} help={help(f.key)} error={byField[f.key]} checked={getField(config, f.key) as boolean} onChange={(v) => setJobField(f.key, v)} />
@@ -88,10 +92,27 @@ export function JobFields() {
 
   return (
     <div className="job-fields">
-      {GROUPS.map((g) => {
+      <fieldset className="group method">
+        <legend>What to train</legend>
+        <RadioGroup<TrainMethod>
+          legend="Method"
+          value={method}
+          onChange={setJobMethod}
+          help={HELP.method}
+          options={[
+            { value: 'lora', label: 'LoRA adapter (recommended)' },
+            { value: 'prompt', label: 'Prompt tuning (smallest)' },
+            { value: 'full', label: 'Full fine-tuning (every weight)' },
+          ]}
+        />
+        {byField.method && <span className="field-error">{byField.method}</span>}
+        {method === 'prompt' && <PromptTuningFields byField={byField} />}
+      </fieldset>
+      {GROUPS.filter((g) => !g.only || g.only === method).map((g) => {
         const body = (
           <div className="field-grid">
             {g.fields.map(field)}
+            {g.legend === 'Batches and memory' && <BudgetField value={config.deviceBudgetBytes} error={byField.deviceBudgetBytes} />}
             {g.legend === 'LoRA adapter' && <TargetModules family={family} selected={config.lora.targetModules} error={byField.targetModules} />}
             {g.legend === 'Learning rate' && (
               <SelectField<LrSchedule>
@@ -125,6 +146,62 @@ export function JobFields() {
         );
       })}
     </div>
+  );
+}
+
+function PromptTuningFields({ byField }: { byField: Partial<Record<string, string>> }) {
+  const stored = useJobStore((s) => s.config.promptTuning);
+  const p = promptTuningOf({ promptTuning: stored });
+  return (
+    <div className="field-grid">
+      <NumberField label="Virtual tokens" integer help={HELP.numVirtualTokens} error={byField.numVirtualTokens} value={p.numVirtualTokens} onChange={(v) => setJobPromptTuning({ numVirtualTokens: v })} />
+      <SelectField<'random' | 'text'>
+        label="Start the virtual tokens from"
+        help={HELP.promptInit}
+        error={byField.promptInit}
+        value={p.init}
+        onChange={(v) => setJobPromptTuning({ init: v })}
+        options={[
+          { value: 'random', label: 'Random values' },
+          { value: 'text', label: 'A text describing the task' },
+        ]}
+      />
+      {p.init === 'text' && (
+        <div className="wide">
+          <TextField label="Init text" help={HELP.initText} error={byField.initText} value={p.initText ?? ''} placeholder="Answer questions about Bob the robot." onChange={(v) => setJobPromptTuning({ initText: v })} />
+        </div>
+      )}
+      <p className="help wide">Packing is off for prompt tuning: the virtual tokens start every sequence.</p>
+    </div>
+  );
+}
+
+const GIB = 2 ** 30;
+
+/** The memory budget in GiB; empty leaves it to the engine (its default applies to full fine-tuning). */
+function BudgetField({ value, error }: { value: number | undefined; error?: string }) {
+  const [text, setText] = useState(value === undefined ? '' : String(+(value / GIB).toFixed(3)));
+  const [shown, setShown] = useState(value);
+  if (!Object.is(value, shown)) {
+    // Reset or a preset changed it from outside.
+    setShown(value);
+    setText(value === undefined ? '' : String(+(value / GIB).toFixed(3)));
+  }
+  const own = text.trim() !== '' && !(parseNumberInput(text) > 0) ? 'Enter a size in GiB above 0, or leave it empty for the default.' : undefined;
+  return (
+    <TextField
+      label="GPU memory budget (GiB, optional)"
+      help={HELP.deviceBudgetBytes}
+      error={own ?? error}
+      value={text}
+      placeholder="default"
+      onChange={(t) => {
+        setText(t);
+        const v = t.trim() === '' ? undefined : parseNumberInput(t) * GIB;
+        setShown(v);
+        setJobField('deviceBudgetBytes', v);
+      }}
+    />
   );
 }
 

@@ -26,7 +26,7 @@ export function PlaygroundPanel() {
   const blocker = !gpuReady ? 'The GPU is not ready.' : !modelReady ? 'Load a model in step 1 first.' : training ? 'Wait for training to pause or finish (the GPU is busy).' : !prompt.trim() ? 'Write a prompt first.' : Object.keys(problems).length ? 'Fix the sampling settings first.' : null;
 
   return (
-    <Panel id="playground" step={5} title="Playground" lede="Ask the model something and compare the base model with your adapter, side by side, as the tokens arrive.">
+    <Panel id="playground" step={5} title="Playground" lede="Ask the model something and compare the base model with the fine-tuned one, side by side, as the tokens arrive.">
       <div className="playground">
         <div className="prompt-side">
           <RadioGroup
@@ -48,7 +48,7 @@ export function PlaygroundPanel() {
               {busy ? 'Generating…' : 'Generate'}
             </ActionButton>
           </div>
-          {!hasAdapter && <p className="help">No adapter in memory yet: train one (step 4) or import one (step 6). Until then only the base model answers.</p>}
+          {!hasAdapter && <p className="help">Nothing fine-tuned in memory yet: train (step 4) or import an adapter (step 6). Until then only the base model answers.</p>}
           <fieldset className="group sampling">
             <legend>Sampling</legend>
             <div className="field-grid">
@@ -63,7 +63,7 @@ export function PlaygroundPanel() {
         </div>
         <div className={`answers${hasAdapter && compare ? ' two' : ''}`}>
           {(!hasAdapter || compare) && <AnswerBox title="Base model" answer={base} testId="answer-base" />}
-          {hasAdapter && <AnswerBox title="With adapter" answer={adapter} testId="answer-adapter" />}
+          {hasAdapter && <AnswerBox title="Fine-tuned" answer={adapter} testId="answer-adapter" />}
         </div>
       </div>
     </Panel>

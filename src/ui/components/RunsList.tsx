@@ -42,7 +42,8 @@ export function RunsList() {
                 <div className="run-main">
                   <span className="run-name">{r.name}</span>
                   <span className="muted">
-                    {r.modelName} on {r.datasetName} · {runStatusText(r, active ? liveRunId : null)} · step {formatInt(r.step)} of {formatInt(r.totalSteps)} · loss {formatMetric(lastValue(loss))} · {dateFmt.format(r.updatedAt)}
+                    {r.modelName} on {r.datasetName}
+                    {r.method && r.method !== 'lora' ? ` · ${r.method === 'full' ? 'full fine-tuning' : 'prompt tuning'}` : ''} · {runStatusText(r, active ? liveRunId : null)} · step {formatInt(r.step)} of {formatInt(r.totalSteps)} · loss {formatMetric(lastValue(loss))} · {dateFmt.format(r.updatedAt)}
                   </span>
                   {r.message && <span className="muted">{r.message}</span>}
                 </div>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, validateConfig, withPreset } from '../../train/config';
-import { getField, issuesByField, matchingPreset, plannedSteps, setField } from './configEdit';
+import { getField, issuesByField, matchingPreset, plannedSteps, setField, setPromptTuning } from './configEdit';
 
 describe('setField / getField', () => {
   it('edits top-level and LoRA fields without mutating the input', () => {
@@ -22,6 +22,18 @@ describe('issuesByField', () => {
     expect(issues.beta1).toMatch(/Betas/);
     expect(issues.beta2).toMatch(/Betas/);
     expect(issues.alpha).toBeUndefined();
+  });
+});
+
+describe('setPromptTuning', () => {
+  it('fills in the defaults and reports prompt-tuning issues under their own names', () => {
+    const prompt = setPromptTuning({ ...DEFAULT_CONFIG, method: 'prompt' }, { init: 'text' });
+    expect(prompt.promptTuning).toEqual({ numVirtualTokens: 20, init: 'text' });
+    const issues = issuesByField(validateConfig(setPromptTuning(prompt, { numVirtualTokens: 0 })));
+    expect(issues.numVirtualTokens).toMatch(/Virtual tokens/);
+    expect(issues.initText).toMatch(/init text/);
+    expect(issues.pack).toMatch(/packing off/);
+    expect(issuesByField(validateConfig(setPromptTuning({ ...prompt, pack: false }, { numVirtualTokens: 8, initText: 'Answer about Bob.' })))).toEqual({});
   });
 });
 

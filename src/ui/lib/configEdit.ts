@@ -1,6 +1,6 @@
 // Editing a TrainConfig from the form: one flat key per field (LoRA settings included), issues
 // from validateConfig attached to the fields they concern, and which preset the config matches.
-import { PRESETS, withPreset, type ConfigIssue, type LoraSettings, type TrainConfig } from '../../train/config';
+import { PRESETS, promptTuningOf, withPreset, type ConfigIssue, type LoraSettings, type PromptTuningSettings, type TrainConfig } from '../../train/config';
 
 export type LoraKey = keyof LoraSettings;
 export type TopKey = Exclude<keyof TrainConfig, 'method' | 'lora'>;
@@ -22,11 +22,19 @@ export function setField(c: TrainConfig, k: FieldKey, value: unknown): TrainConf
   return { ...c, [k]: value };
 }
 
-/** Issues by field key; validateConfig reports both betas under "betas". */
-export function issuesByField(issues: readonly ConfigIssue[]): Partial<Record<FieldKey, string>> {
-  const out: Partial<Record<FieldKey, string>> = {};
+/** Change some prompt-tuning settings (the config may have none yet: defaults fill in). */
+export function setPromptTuning(c: TrainConfig, patch: Partial<PromptTuningSettings>): TrainConfig {
+  return { ...c, promptTuning: { ...promptTuningOf(c), ...patch } };
+}
+
+/**
+ * Issues by the field they concern (config keys, plus validateConfig's own names for the
+ * prompt-tuning settings: numVirtualTokens, promptInit, initText); both betas get "betas".
+ */
+export function issuesByField(issues: readonly ConfigIssue[]): Partial<Record<string, string>> {
+  const out: Partial<Record<string, string>> = {};
   for (const i of issues) {
-    const keys = i.field === 'betas' ? (['beta1', 'beta2'] as FieldKey[]) : [i.field as FieldKey];
+    const keys = i.field === 'betas' ? ['beta1', 'beta2'] : [i.field];
     for (const k of keys) out[k] = out[k] ? `${out[k]} ${i.message}` : i.message;
   }
   return out;

@@ -35,6 +35,11 @@ describe('memoryBarModel', () => {
     expect(m.limitFraction).toBeCloseTo(0.5);
     expect(m.usedOfLimit).toBeCloseTo(2);
   });
+  it('names the trained part after the method', () => {
+    expect(memoryBarModel(est()).segments[1].label).toBe('LoRA + optimizer');
+    expect(memoryBarModel(est({ method: 'prompt' })).segments[1].label).toBe('Virtual tokens + optimizer');
+    expect(memoryBarModel(est({ method: 'full' })).segments[1].label).toBe('f32 weights, gradients + optimizer');
+  });
   it('has no limit line when the browser gives no memory size', () => {
     const m = memoryBarModel(est({ limitBytes: null }));
     expect(m.limitFraction).toBeNull();

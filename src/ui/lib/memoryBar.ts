@@ -19,10 +19,17 @@ export interface MemoryBarModel {
   usedOfLimit: number | null;
 }
 
+// What the "trained" segment holds, per method (estimates from before methods existed: LoRA).
+const TRAINED_LABEL: Record<NonNullable<MemoryEstimate['method']>, string> = {
+  lora: 'LoRA + optimizer',
+  prompt: 'Virtual tokens + optimizer',
+  full: 'f32 weights, gradients + optimizer',
+};
+
 export function memoryBarModel(e: MemoryEstimate): MemoryBarModel {
   const parts: Omit<MemorySegment, 'fraction'>[] = [
     { key: 'weights', label: 'Model weights', bytes: e.weightsBytes },
-    { key: 'adapter', label: 'LoRA + optimizer', bytes: e.loraBytes + e.optimizerBytes },
+    { key: 'adapter', label: TRAINED_LABEL[e.method ?? 'lora'], bytes: e.loraBytes + e.optimizerBytes },
     { key: 'activations', label: 'Activations', bytes: e.activationsBytes },
     { key: 'temporaries', label: 'Temporaries', bytes: e.scratchBytes + e.logitsChunkBytes },
   ];

@@ -1,6 +1,6 @@
 // Export slice: which export is running, what was saved, and adapter imports.
 import { create } from 'zustand';
-import type { ExportedFile } from '../../workers/api';
+import type { ExportedFile, ImportedAdapter as EngineImport } from '../../workers/api';
 import { engine } from '../engineClient';
 import { download } from '../lib/downloadFiles';
 import { engineErrorMessage } from '../lib/errors';
@@ -8,10 +8,7 @@ import { fileNameStem } from '../lib/fileName';
 
 export type ExportKind = 'peft' | 'peft-zip' | 'gguf' | 'merged';
 
-export interface ImportedAdapter {
-  rank: number;
-  alpha: number;
-  targetModules: string[];
+export interface ImportedAdapter extends EngineImport {
   files: string[];
 }
 
@@ -50,13 +47,13 @@ const WHAT: Record<ExportKind, { method: 'exportPeft' | 'exportGguf' | 'exportMe
 };
 
 /** `runId` undefined: the adapter the engine holds now (the last run, or an imported one). */
-export async function exportAdapter(kind: ExportKind, runId: string | undefined, runName: string): Promise<void> {
+export async function exportAdapter(kind: ExportKind, runId: string | undefined, runName: string, options?: { dtype?: 'float16' | 'float32' }): Promise<void> {
   if (useExportStore.getState().busy) return;
   set({ busy: kind, error: null, saved: [] });
   try {
     let files: ExportedFile[];
     if (kind === 'gguf') files = [await engine().exportGguf(runId)];
-    else if (kind === 'merged') files = await engine().exportMerged(runId);
+    else if (kind === 'merged') files = await engine().exportMerged(runId, options);
     else files = await engine().exportPeft(runId);
     const zipName = kind === 'peft-zip' ? `${fileNameStem(runName, 'whetstone')}-peft-adapter.zip` : null;
     set({ saved: download(files, zipName) });

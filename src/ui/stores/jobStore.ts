@@ -1,11 +1,11 @@
 // Job slice: the TrainConfig being edited, its validation issues and the memory estimate for it.
 // The estimate comes from the worker (it knows the loaded model), debounced while the user types.
 import { create } from 'zustand';
-import { DEFAULT_CONFIG, GPT2_ALL_LINEAR, GPT2_ATTENTION, LLAMA_ALL_LINEAR, LLAMA_ATTENTION, validateConfig, withPreset, type ConfigIssue, type TrainConfig } from '../../train/config';
+import { DEFAULT_CONFIG, GPT2_ALL_LINEAR, GPT2_ATTENTION, LLAMA_ALL_LINEAR, LLAMA_ATTENTION, validateConfig, withPreset, type ConfigIssue, type PromptTuningSettings, type TrainConfig, type TrainMethod } from '../../train/config';
 import type { MemoryEstimate } from '../../train/memory';
 import type { ModelInfo } from '../../workers/api';
 import { engine } from '../engineClient';
-import { setField as setConfigField, type FieldKey, type PresetName } from '../lib/configEdit';
+import { setField as setConfigField, setPromptTuning, type FieldKey, type PresetName } from '../lib/configEdit';
 import { engineErrorMessage } from '../lib/errors';
 
 export type ModuleFamily = 'llama' | 'gpt2';
@@ -47,6 +47,19 @@ function replaceConfig(config: TrainConfig): void {
 
 export function setJobField(key: FieldKey, value: unknown): void {
   replaceConfig(setConfigField(get().config, key, value));
+}
+
+/**
+ * What to train. Prompt tuning needs packing off (the virtual tokens start every sequence), so
+ * choosing it turns packing off; the field says why.
+ */
+export function setJobMethod(method: TrainMethod): void {
+  const c = get().config;
+  replaceConfig({ ...c, method, pack: method === 'prompt' ? false : c.pack });
+}
+
+export function setJobPromptTuning(patch: Partial<PromptTuningSettings>): void {
+  replaceConfig(setPromptTuning(get().config, patch));
 }
 
 export function applyPreset(name: PresetName): void {
