@@ -58,6 +58,15 @@ export class CausalLM {
     return this.assets.config;
   }
 
+  /**
+   * A (rows, cols) scratch chunk: the buffer is sized for `full` rows and a shorter last chunk is
+   * a view over it, so a short final chunk does not free and re-create the buffer every step.
+   */
+  private chunk(name: string, dtype: 'f32', full: number, rows: number, cols: number): Tensor {
+    const t = this.ws.get(name, dtype, [full, cols]);
+    return rows === full ? t : { ...t, shape: [rows, cols] };
+  }
+
   private weight(name: string): Tensor {
     const t = this.weights.get(name);
     if (!t) throw new Error(`model weight ${name} is not loaded`);
@@ -194,8 +203,8 @@ export class CausalLM {
     for (let r0 = 0; r0 < N; r0 += rows) {
       const n = Math.min(rows, N - r0);
       const whole = n === N;
-      const hChunk = whole ? h : copyTensor(this.ctx, h, this.ws.get('chunk.h', 'f32', [n, C]), { srcOffset: r0 * C, count: n * C });
-      const logits = this.ws.get('chunk.logits', 'f32', [n, V]);
+      const hChunk = whole ? h : copyTensor(this.ctx, h, this.chunk('chunk.h', 'f32', rows, n, C), { srcOffset: r0 * C, count: n * C });
+      const logits = this.chunk('chunk.logits', 'f32', rows, n, V);
       await matmulXWt(this.ctx, hChunk, head, null, { out: logits });
       await crossEntropyForwardBackward(this.ctx, logits, labels, {
         smoothing: opts.labelSmoothing,
@@ -205,7 +214,7 @@ export class CausalLM {
         rowOffset: r0,
         dlogits: 'inPlace',
       });
-      const dhChunk = whole ? dh : this.ws.get('chunk.dh', 'f32', [n, C]);
+      const dhChunk = whole ? dh : this.chunk('chunk.dh', 'f32', rows, n, C);
       await matmulDyW(this.ctx, logits, head, { out: dhChunk });
       // full fine-tuning: the LM head's gradient (with tied embeddings the token table's, which
       // the embedding backward adds its own part to)
@@ -226,8 +235,8 @@ export class CausalLM {
     for (let r0 = 0; r0 < N; r0 += rows) {
       const n = Math.min(rows, N - r0);
       const whole = n === N;
-      const hChunk = whole ? h : copyTensor(this.ctx, h, this.ws.get('chunk.h', 'f32', [n, c.hiddenSize]), { srcOffset: r0 * c.hiddenSize, count: n * c.hiddenSize });
-      const logits = this.ws.get('chunk.logits', 'f32', [n, c.vocabSize]);
+      const hChunk = whole ? h : copyTensor(this.ctx, h, this.chunk('chunk.h', 'f32', rows, n, c.hiddenSize), { srcOffset: r0 * c.hiddenSize, count: n * c.hiddenSize });
+      const logits = this.chunk('chunk.logits', 'f32', rows, n, c.vocabSize);
       await matmulXWt(this.ctx, hChunk, head, null, { out: logits });
       await crossEntropyLossOnly(this.ctx, logits, inp.labels, { countedTokens: opts.countedTokens, lossOut: lossAcc, lossMode: 'accumulate', rowOffset: r0 });
     }

@@ -78,8 +78,9 @@ export function estimateMemory(
   const weightsBytes = matrices * 2 + vectors * 4;
   const perLayer = perLayerActivationFloats(c, N, r, L > 0 ? modules.length / L : 0) * 4;
   const residual = N * C * 4;
-  const keepAll = L * (perLayer + residual);
-  const keepInputs = L * residual + perLayer;
+  // L + 1 residual streams: every layer's input and the last layer's output
+  const keepAll = L * perLayer + (L + 1) * residual;
+  const keepInputs = (L + 1) * residual + perLayer;
   const activationsBytes = t.activationCheckpointing ? keepInputs : keepAll;
   const activationsOtherBytes = t.activationCheckpointing ? keepAll : keepInputs;
   // residual in/out, dX, grad buffers (m, g, up: F; h: C; o, qr, q: Q; kr, k, v: KV), LoRA du,

@@ -355,6 +355,8 @@ export class Trainer {
       releaseTensor(this.ctx, p.v);
     }
     releaseTensor(this.ctx, this.lossAcc);
+    if (this.norm) for (const t of [this.norm.state, this.norm.partials, this.norm.flags]) releaseTensor(this.ctx, t);
+    this.norm = null;
     this.readback?.destroy();
   }
 }
