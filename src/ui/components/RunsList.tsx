@@ -16,6 +16,9 @@ export function RunsList() {
   const liveRunId = useRunStore((s) => s.liveRunId);
   const shownRunId = useRunStore((s) => s.shownRunId);
   const active = useRunStore((s) => isActivePhase(s.phase));
+  // Runs another tab trains: their engine holds the run's lock (this tab's live run holds it too).
+  const lockedRuns = useRunStore((s) => s.lockedRuns);
+  const elsewhere = active && liveRunId ? new Set([...lockedRuns].filter((id) => id !== liveRunId)) : lockedRuns;
   const modelReady = useModelStore((s) => s.status === 'ready');
   const datasetReady = useDatasetStore((s) => s.status === 'ready');
   // A run continues on the same base model and data: both must be loaded again after a reload.
@@ -35,7 +38,8 @@ export function RunsList() {
         <ul className="run-list" aria-labelledby="runs-title">
           {runs.map((r) => {
             const loss = historyColumns(r.history).loss;
-            const resumable = isResumable(r, active ? liveRunId : null);
+            const resumable = isResumable(r, active ? liveRunId : null, elsewhere);
+            const taken = elsewhere.has(r.id);
             return (
               <li key={r.id} className={r.id === shownRunId ? 'shown' : undefined} data-testid="run-row">
                 <Sparkline values={loss} />
@@ -43,9 +47,10 @@ export function RunsList() {
                   <span className="run-name">{r.name}</span>
                   <span className="muted">
                     {r.modelName} on {r.datasetName}
-                    {r.method && r.method !== 'lora' ? ` · ${r.method === 'full' ? 'full fine-tuning' : 'prompt tuning'}` : ''} · {runStatusText(r, active ? liveRunId : null)} · step {formatInt(r.step)} of {formatInt(r.totalSteps)} · loss {formatMetric(lastValue(loss))} · {dateFmt.format(r.updatedAt)}
+                    {r.method && r.method !== 'lora' ? ` · ${r.method === 'full' ? 'full fine-tuning' : 'prompt tuning'}` : ''} · {runStatusText(r, active ? liveRunId : null, elsewhere)} · step {formatInt(r.step)} of {formatInt(r.totalSteps)} · loss {formatMetric(lastValue(loss))} · {dateFmt.format(r.updatedAt)}
                   </span>
                   {r.message && <span className="muted">{r.message}</span>}
+                  {taken && <span className="muted">Training in another tab or window: shown here read-only. Pause it there to continue it here (then press “Refresh list”).</span>}
                 </div>
                 <div className="row run-actions">
                   <button type="button" className="secondary small" aria-label={`Show curves of ${r.name}`} aria-pressed={r.id === shownRunId} onClick={() => showRun(r.id)} aria-disabled={(active && r.id !== liveRunId) || undefined}>
@@ -60,9 +65,9 @@ export function RunsList() {
                     type="button"
                     className="secondary small danger"
                     aria-label={`Delete ${r.name}`}
-                    aria-disabled={(active && r.id === liveRunId) || undefined}
+                    aria-disabled={(active && r.id === liveRunId) || taken || undefined}
                     onClick={() => {
-                      if (active && r.id === liveRunId) return;
+                      if ((active && r.id === liveRunId) || taken) return;
                       if (window.confirm(`Delete the run “${r.name}” and its checkpoints? This cannot be undone.`)) void deleteRun(r.id);
                     }}
                   >

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LossPoint } from '../../train/checkpointStore';
-import { historyColumns, isResumable, lastValue, runStatusText, sparklinePoints } from './runs';
+import { historyColumns, isResumable, lastValue, lockedRunIds, runStatusText, sparklinePoints } from './runs';
 
 const pt = (step: number, loss: number, extra: Partial<LossPoint> = {}): LossPoint => ({ step, loss, lr: 1e-3, gradNorm: 1, tokensPerSecond: 100, ...extra });
 
@@ -21,6 +21,15 @@ describe('isResumable', () => {
     expect(runStatusText({ id: 'a', status: 'running' }, null)).toBe('interrupted');
     expect(runStatusText({ id: 'a', status: 'running' }, 'a')).toBe('running');
     expect(runStatusText({ id: 'a', status: 'finished' }, null)).toBe('finished');
+  });
+  it('shows a run another tab trains (its lock is held) read-only', () => {
+    const elsewhere = lockedRunIds({ held: [{ name: 'whetstone-run-a' }, { name: 'other-lock' }, {}], pending: [] } as { held: { name?: string }[] });
+    expect([...elsewhere]).toEqual(['a']);
+    expect(isResumable({ id: 'a', status: 'running', checkpointStep: 10 }, null, elsewhere)).toBe(false);
+    expect(isResumable({ id: 'b', status: 'running', checkpointStep: 10 }, null, elsewhere)).toBe(true);
+    expect(runStatusText({ id: 'a', status: 'running' }, null, elsewhere)).toBe('training in another tab');
+    // this tab's own run holds the lock too, and is not "elsewhere"
+    expect(runStatusText({ id: 'a', status: 'running' }, 'a', elsewhere)).toBe('running');
   });
 });
 

@@ -3,19 +3,36 @@ import type { LossPoint } from '../../train/checkpointStore';
 import type { RunSummary } from '../../workers/api';
 
 /**
+ * The Web Lock an engine holds while it trains a run (withRunLock in src/workers/engine.ts): one
+ * tab at a time trains a run, and the other tabs can see which runs are taken.
+ */
+export const RUN_LOCK_PREFIX = 'whetstone-run-';
+
+/** Ids of the runs some engine (this tab's or another's) is training now, from navigator.locks.query(). */
+export function lockedRunIds(snapshot: { held?: { name?: string }[] }): Set<string> {
+  const ids = new Set<string>();
+  for (const l of snapshot.held ?? []) if (l.name?.startsWith(RUN_LOCK_PREFIX)) ids.add(l.name.slice(RUN_LOCK_PREFIX.length));
+  return ids;
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/**
  * A run can continue when it was paused, when it was interrupted (still marked running but not
  * the run this tab is driving: the tab closed or crashed), or when it failed after a checkpoint
- * (e.g. a NaN rollback asks the user to lower the rate and resume).
+ * (e.g. a NaN rollback asks the user to lower the rate and resume). Not while another tab
+ * trains it (`trainingElsewhere`): that tab holds it, and this one shows it read-only.
  */
-export function isResumable(run: Pick<RunSummary, 'id' | 'status' | 'checkpointStep'>, liveRunId: string | null): boolean {
-  if (run.id === liveRunId) return false;
+export function isResumable(run: Pick<RunSummary, 'id' | 'status' | 'checkpointStep'>, liveRunId: string | null, trainingElsewhere: ReadonlySet<string> = NONE): boolean {
+  if (run.id === liveRunId || trainingElsewhere.has(run.id)) return false;
   if (run.status === 'paused') return true;
   if (run.status === 'running') return true;
   return run.status === 'failed' && run.checkpointStep > 0;
 }
 
 /** Words for a run's status as listed. */
-export function runStatusText(run: Pick<RunSummary, 'id' | 'status'>, liveRunId: string | null): string {
+export function runStatusText(run: Pick<RunSummary, 'id' | 'status'>, liveRunId: string | null, trainingElsewhere: ReadonlySet<string> = NONE): string {
+  if (run.id !== liveRunId && trainingElsewhere.has(run.id)) return 'training in another tab';
   if (run.status === 'running' && run.id !== liveRunId) return 'interrupted';
   return run.status;
 }

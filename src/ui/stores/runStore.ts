@@ -6,8 +6,9 @@ import type { LossPoint } from '../../train/checkpointStore';
 import type { RunSummary, TrainEvents } from '../../workers/api';
 import { engine, proxy } from '../engineClient';
 import { engineErrorMessage, errorText } from '../lib/errors';
-import { useDeviceStore, refreshGpuStatus } from './deviceStore';
-import { setHeldAdapter } from './exportStore';
+import { lockedRunIds } from '../lib/runs';
+import { useDeviceStore, reconnectGpu, refreshGpuStatus } from './deviceStore';
+import { setHeldAdapter, useExportStore } from './exportStore';
 import { useJobStore } from './jobStore';
 
 export type TrainProgress = Parameters<TrainEvents['onProgress']>[0];
@@ -24,6 +25,8 @@ export interface RunState {
   runs: RunSummary[];
   runsStatus: 'idle' | 'loading' | 'ready' | 'error';
   runsError: string | null;
+  /** runs whose Web Lock an engine holds (this tab's live run, or runs training in other tabs), as of the last refreshRuns */
+  lockedRuns: ReadonlySet<string>;
   /** what went wrong, in words, with what to do about it */
   error: string | null;
   /** the last status message from the worker (e.g. "checkpoint saved") */
@@ -39,6 +42,7 @@ export const useRunStore = create<RunState>(() => ({
   runs: [],
   runsStatus: 'idle',
   runsError: null,
+  lockedRuns: new Set(),
   error: null,
   message: null,
 }));
@@ -60,7 +64,9 @@ export function onTrainProgress(p: TrainProgress): void {
   if (p.valLoss !== undefined) point.valLoss = p.valLoss;
   const s = get();
   const sameRun = s.shownRunId === p.runId;
-  if (s.liveRunId !== p.runId) setHeldAdapter({ kind: 'run', runId: p.runId });
+  // The engine holds this run's adapter now (also after a resume, or a device loss that freed the last one).
+  const held = useExportStore.getState().held;
+  if (held?.kind !== 'run' || held.runId !== p.runId) setHeldAdapter({ kind: 'run', runId: p.runId });
   // The engine recovers a lost device by itself during a run: progress means the GPU is back.
   if (useDeviceStore.getState().status === 'lost') void refreshGpuStatus();
   set({
@@ -78,7 +84,9 @@ export function onTrainStatus(status: RunStatus, message?: string): void {
   const s = get();
   const phase: RunState['phase'] =
     status === 'running' ? (s.phase === 'pausing' || s.phase === 'stopping' ? s.phase : 'running') : status;
-  set({ phase, message: message ?? null, error: status === 'failed' ? failureText(message) : s.error });
+  // A status without words keeps the run's last message (e.g. the note that the GPU was lost and
+  // training resumed from a checkpoint stays after the run goes on and finishes).
+  set({ phase, message: message ?? s.message, error: status === 'failed' ? failureText(message) : s.error });
 }
 
 function failureText(message: string | undefined): string {
@@ -110,11 +118,46 @@ async function drive(call: () => Promise<RunSummary>, doing: string, method: str
       // failed otherwise).
       const phase = get().phase;
       set({ phase: phase === 'paused' ? 'paused' : 'failed', error: errorText(e) });
+      if (get().phase === 'failed' && get().liveRunId) {
+        failedRun = { runId: get().liveRunId!, step: get().progress?.step ?? 0, at: performance.now() };
+        void continueAfterGpuLoss();
+      }
     } else {
       set({ phase: 'failed', error: engineErrorMessage(e, method, doing) });
     }
   }
   void refreshRuns();
+}
+
+// The run that failed last in this tab, for continueAfterGpuLoss.
+let failedRun: { runId: string; step: number; at: number } | null = null;
+const GPU_LOSS_WINDOW_MS = 10_000;
+
+/**
+ * A run failed because the GPU device was lost (driver reset, device.destroy()): get a new device
+ * and continue the run from its last checkpoint, saying so. Called when a run fails and when the
+ * device is reported lost; in a browser the run's error (a failed buffer mapping) can arrive
+ * before the device's 'lost' event, so it acts when both have happened within a few seconds.
+ * (When the engine notices the loss itself it recovers without failing the run: nothing to do.)
+ */
+export async function continueAfterGpuLoss(): Promise<void> {
+  const f = failedRun;
+  if (!f || performance.now() - f.at > GPU_LOSS_WINDOW_MS || useDeviceStore.getState().status !== 'lost') return;
+  if (get().phase !== 'failed' || get().liveRunId !== f.runId) return;
+  failedRun = null;
+  set({ message: `The GPU was lost at step ${f.step}; connecting to a new GPU device to continue from the last checkpoint…` });
+  await reconnectGpu();
+  if (useDeviceStore.getState().status !== 'ready') return; // the banner says what happened and offers to reconnect
+  let checkpointStep = 0;
+  try {
+    checkpointStep = (await engine().listRuns()).find((r) => r.id === f.runId)?.checkpointStep ?? 0;
+  } catch {
+    // resume() reads the checkpoint itself; only the note lacks the step
+  }
+  if (get().phase !== 'failed' || get().liveRunId !== f.runId) return; // the user started something else
+  const resumed = resumeRun(f.runId);
+  set({ message: `The GPU was lost at step ${f.step}; a new GPU device was acquired and training resumed from ${checkpointStep > 0 ? `the checkpoint at step ${checkpointStep}` : 'the start'}.` });
+  await resumed;
 }
 
 let persistenceAsked = false;
@@ -170,11 +213,22 @@ export async function stopRun(): Promise<void> {
   if (wasPaused) void refreshRuns();
 }
 
+/** Which runs some tab's engine is training now (the engine holds a Web Lock per run while it trains). */
+async function heldRunLocks(): Promise<ReadonlySet<string>> {
+  const locks = globalThis.navigator?.locks;
+  if (typeof locks?.query !== 'function') return new Set();
+  try {
+    return lockedRunIds(await locks.query());
+  } catch {
+    return new Set();
+  }
+}
+
 export async function refreshRuns(): Promise<void> {
   set({ runsStatus: 'loading' });
   try {
-    const runs = await engine().listRuns();
-    set({ runs, runsStatus: 'ready', runsError: null });
+    const [runs, lockedRuns] = await Promise.all([engine().listRuns(), heldRunLocks()]);
+    set({ runs, lockedRuns, runsStatus: 'ready', runsError: null });
   } catch (e) {
     set({ runsStatus: 'error', runsError: engineErrorMessage(e, 'listRuns', 'list the saved runs') });
   }

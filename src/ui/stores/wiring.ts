@@ -1,10 +1,13 @@
 // Links between slices that no single action owns: when the job's sequence length, validation
 // share or seed change, the dataset is read again (debounced) so its statistics match the job;
 // when a new model is loaded, the dataset is tokenized again with its tokenizer (the engine
-// drops the old tokenization with the old model).
+// drops the old tokenization with the old model); when the GPU is lost just as a run failed, the
+// run continues on a new device (see continueAfterGpuLoss).
 import { forgetDataset, reloadDataset, useDatasetStore } from './datasetStore';
+import { useDeviceStore } from './deviceStore';
 import { useJobStore } from './jobStore';
 import { useModelStore } from './modelStore';
+import { continueAfterGpuLoss } from './runStore';
 
 export const DATASET_RELOAD_DEBOUNCE_MS = 600;
 let wired = false;
@@ -25,5 +28,8 @@ export function wireStores(): void {
   useModelStore.subscribe((s, prev) => {
     if (s.status === 'loading' && prev.status !== 'loading') forgetDataset();
     if (s.info && s.info !== prev.info) void reloadDataset();
+  });
+  useDeviceStore.subscribe((s, prev) => {
+    if (s.status === 'lost' && prev.status !== 'lost') void continueAfterGpuLoss();
   });
 }
