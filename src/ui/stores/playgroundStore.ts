@@ -75,18 +75,24 @@ function patch(side: Side, a: Partial<Answer>): void {
 async function generateOne(side: Side): Promise<void> {
   const { prompt, mode, sampling } = get();
   const t0 = performance.now();
+  let finished = false;
   patch(side, { status: 'waiting', text: '', tokens: 0, error: null, seconds: null });
   try {
     const text = await engine().generate(
       { prompt, chat: mode === 'chat', useAdapter: side === 'adapter', sampling },
       proxy({
         onToken(textSoFar: string, tokenCount: number) {
-          patch(side, { status: 'streaming', text: textSoFar, tokens: tokenCount });
+          // Tokens come through the callback's own MessagePort: the last may arrive after the
+          // call's answer, and must not turn a finished answer back into a streaming one.
+          if (!finished) patch(side, { status: 'streaming', text: textSoFar, tokens: tokenCount });
+          else if (tokenCount > get()[side].tokens) patch(side, { tokens: tokenCount });
         },
       }),
     );
+    finished = true;
     patch(side, { status: 'done', text, seconds: (performance.now() - t0) / 1000 });
   } catch (e) {
+    finished = true;
     patch(side, { status: 'error', error: engineErrorMessage(e, 'generate', side === 'base' ? 'generate with the base model' : 'generate with the adapter') });
   }
 }

@@ -53,6 +53,10 @@ const get = useRunStore.getState;
 // Whether the engine reported a status for the current call: an error after that is the run's
 // own ending, not a failure to start.
 let statusSeen = false;
+// Whether a startTraining/resume call is in flight. The callbacks come through their own
+// MessagePort, so one can arrive after the call has returned: late progress is dropped, and a late
+// "running" must not reopen a run that ended.
+let driving = false;
 
 export function isActivePhase(phase: RunState['phase']): boolean {
   return phase === 'starting' || phase === 'running' || phase === 'pausing' || phase === 'stopping';
@@ -60,6 +64,7 @@ export function isActivePhase(phase: RunState['phase']): boolean {
 
 /** Called by the worker for every optimizer step (and validation pass). */
 export function onTrainProgress(p: TrainProgress): void {
+  if (!driving) return;
   const point: LossPoint = { step: p.step, loss: p.loss, lr: p.lr, gradNorm: p.gradNorm, tokensPerSecond: p.tokensPerSecond };
   if (p.valLoss !== undefined) point.valLoss = p.valLoss;
   const s = get();
@@ -80,6 +85,7 @@ export function onTrainProgress(p: TrainProgress): void {
 
 /** Called by the worker when the run changes state. */
 export function onTrainStatus(status: RunStatus, message?: string): void {
+  if (!driving && status === 'running') return;
   statusSeen = true;
   const s = get();
   const phase: RunState['phase'] =
@@ -100,8 +106,10 @@ const events: TrainEvents = {
 
 async function drive(call: () => Promise<RunSummary>, doing: string, method: string): Promise<void> {
   statusSeen = false;
+  driving = true;
   try {
     const summary = await call();
+    driving = false;
     set({
       phase: summary.status === 'running' ? 'stopped' : summary.status,
       liveRunId: summary.id,
@@ -112,7 +120,9 @@ async function drive(call: () => Promise<RunSummary>, doing: string, method: str
       message: summary.message ?? get().message,
     });
   } catch (e) {
-    if (statusSeen) {
+    driving = false;
+    // Progress proves the run started even if its status message is still on its way.
+    if (statusSeen || get().progress !== null) {
       // The run started and then ended with an error; the engine's message already says what
       // happened and what to do. onTrainStatus has set the phase (paused after a NaN rollback,
       // failed otherwise).
@@ -125,6 +135,8 @@ async function drive(call: () => Promise<RunSummary>, doing: string, method: str
     } else {
       set({ phase: 'failed', error: engineErrorMessage(e, method, doing) });
     }
+  } finally {
+    driving = false;
   }
   void refreshRuns();
 }

@@ -24,6 +24,7 @@ const { useDatasetStore, loadSampleDataset } = await import('./datasetStore');
 const { useModelStore, loadDemoModel } = await import('./modelStore');
 const { useExportStore } = await import('./exportStore');
 const { wireStores } = await import('./wiring');
+const { generate, usePlaygroundStore } = await import('./playgroundStore');
 
 const model: ModelInfo = {
   name: 'stories260K', architecture: 'llama', hfArchitecture: 'LlamaForCausalLM', parameterCount: 1, layers: 1, hidden: 1, heads: 1, kvHeads: 1,
@@ -98,6 +99,39 @@ describe('runStore', () => {
     await pauseRun();
     expect(fake.pause).toHaveBeenCalledOnce();
     expect(useRunStore.getState().phase).toBe('pausing');
+  });
+});
+
+describe('callbacks that arrive after the call has answered', () => {
+  it('a late token does not turn a finished answer back into a streaming one', async () => {
+    let late: (() => void) | null = null;
+    fake.generate = vi.fn(async (_req, events: { onToken(t: string, n: number): void }) => {
+      events.onToken('Bob', 1);
+      late = () => events.onToken('Bob looks', 2);
+      return 'Bob looks';
+    });
+    usePlaygroundStore.setState({ compare: false });
+    await generate(false);
+    late!();
+    const base = usePlaygroundStore.getState().base;
+    expect(base).toMatchObject({ status: 'done', text: 'Bob looks', tokens: 2 });
+  });
+
+  it('late progress or a late "running" after the run ended change nothing', async () => {
+    let late: TrainEvents | null = null;
+    fake.startTraining = vi.fn(async (_c, events: TrainEvents) => {
+      late = events;
+      events.onStatus('running');
+      events.onProgress(progress(1));
+      return summary({ history: [{ step: 1, loss: 2, lr: 1e-3, gradNorm: 1, tokensPerSecond: 10 }] });
+    });
+    await startRun();
+    late!.onProgress(progress(2));
+    late!.onStatus('running');
+    const s = useRunStore.getState();
+    expect(s.phase).toBe('finished');
+    expect(s.history.map((p) => p.step)).toEqual([1]);
+    expect(s.progress?.step).toBe(1);
   });
 });
 
