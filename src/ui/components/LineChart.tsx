@@ -75,7 +75,7 @@ export function LineChart({ title, x, series, summary, logY, height = 170, testI
   });
 
   return (
-    <figure className="chart" data-testid={testId}>
+    <figure className="chart" data-testid={testId} data-points={x.length}>
       <figcaption>
         <span className="chart-title">{title}</span> <span className="chart-summary">{summary}</span>
       </figcaption>
