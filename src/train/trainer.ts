@@ -67,7 +67,7 @@ export class StorageFullError extends Error {
   }
 }
 
-function isQuotaError(e: unknown): boolean {
+export function isQuotaError(e: unknown): boolean {
   const name = (e as { name?: string })?.name ?? '';
   return name === 'QuotaExceededError' || /quota/i.test(String((e as Error)?.message ?? ''));
 }

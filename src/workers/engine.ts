@@ -48,7 +48,7 @@ import { loadTokenizer, StreamingDecoder } from '../model/tokenizer';
 import { CheckpointStore, type KeyValueStore, type RunRecord } from '../train/checkpointStore';
 import { DEFAULT_DEVICE_BUDGET_BYTES, promptTuningOf, validateConfig, virtualTokensOf, type TrainConfig, type TrainMethod } from '../train/config';
 import { estimateMemory } from '../train/memory';
-import { NonFiniteError, StorageFullError, Trainer } from '../train/trainer';
+import { isQuotaError, NonFiniteError, StorageFullError, Trainer } from '../train/trainer';
 import type {
   DatasetInfo,
   DatasetOptions,
@@ -462,7 +462,14 @@ export class Engine implements EngineApi {
     this.pendingNaNStep = null;
     run.totalSteps = trainer.totalSteps;
     run.status = 'running';
-    await this.store.putRun(run);
+    try {
+      await this.store.putRun(run);
+    } catch (e) {
+      if (isQuotaError(e)) {
+        throw new Error("The browser's storage is full: this run could not be saved. Delete older runs in the Run panel (or free disk space), then start again.");
+      }
+      throw e;
+    }
     events.onStatus('running');
     let lost = false;
     try {
@@ -470,7 +477,10 @@ export class Engine implements EngineApi {
       events.onStatus(status, run.message);
       return this.summary(run, trainer.step);
     } catch (e) {
-      lost = this.ctx !== ctx;
+      // In Chromium a destroyed device first rejects the pending readback ("unmapped before
+      // mapping was resolved") and only then resolves device.lost: give the loss a moment to
+      // arrive before deciding whether this was a lost GPU or a real failure.
+      lost = this.ctx !== ctx || (await Promise.race([ctx.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1000))]));
       if (lost && recoveries < MAX_DEVICE_RECOVERIES) {
         // The GPU was lost mid-run (driver reset, device.destroy()): get a new device, upload the
         // model again and continue from the last checkpoint.
