@@ -8,8 +8,8 @@ import type { EngineTestHandle } from '../src/ui/engineClient';
 // for the GPU, storage persistence, two tabs on one run, a crashed engine worker, hostile text
 // in data and names. Faults are injected through the test-only handle the dev server exposes
 // (window.__whetstoneEngine, see src/ui/engineClient.ts). A full disk while checkpointing is
-// covered in Node (src/workers/engine.test.ts, "a full disk while checkpointing ...", and
-// src/train/checkpointStore.test.ts): a browser test cannot fill the quota in reasonable time.
+// e2e/quota.spec.ts (Chromium's quota lowered through DevTools) and, in Node,
+// src/workers/engine.test.ts and src/train/checkpointStore.test.ts.
 
 declare global {
   interface Window {
