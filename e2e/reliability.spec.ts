@@ -5,7 +5,7 @@ import type { EngineTestHandle } from '../src/ui/engineClient';
 
 // Faults a browser user meets, against the real engine worker (demo model, sample dataset,
 // SwiftShader in CI): a tab closed mid-step, a lost GPU device, NaN gradients, a job too large
-// for the GPU, storage persistence, two tabs on one run, a crashed engine worker, hostile text
+// for the GPU, an allocation that runs out of GPU memory, storage persistence, two tabs on one run, a crashed engine worker, hostile text
 // in data and names. Faults are injected through the test-only handle the dev server exposes
 // (window.__whetstoneEngine, see src/ui/engineClient.ts). A full disk while checkpointing is
 // e2e/quota.spec.ts (Chromium's quota lowered through DevTools) and, in Node,
@@ -266,6 +266,35 @@ test('a job too large for the GPU is refused by the estimate before anything is 
   await expect(start).not.toHaveAttribute('aria-disabled', 'true');
   await startRun(page, 'small after big');
   await waitFinished(page);
+  expect(errors).toEqual([]);
+});
+
+test('out of GPU memory during a step (an allocation fails on the GPU): the run stops naming the batch size and sequence length, and the page keeps working', async ({ page }) => {
+  const errors = await open(page);
+  await loadDemo(page);
+  await loadSample(page);
+  await shortJob(page, 3, 2);
+  // A GPU with 2 MiB free: room for the adapter and its AdamW state, not for a step's activations.
+  // (SwiftShader cannot be driven out of memory by a job the estimate lets through in test time,
+  // so the allocator fails the allocations past the limit the way a real out-of-memory does.)
+  await page.evaluate(() => window.__whetstoneEngine!.api.debugSimulateGpuMemory(2 * 2 ** 20));
+  await startRun(page, 'out of memory');
+  const run = runPanel(page);
+  const alert = run.getByRole('alert').filter({ hasText: /ran out of memory/ });
+  await expect(alert).toBeVisible({ timeout: 90_000 });
+  await expect(alert).toContainText(/in training step 1/);
+  await expect(alert).toContainText(/Lower the batch size \(now 2\) or the sequence length \(now \d+\)/);
+  await expect(alert).toContainText(/GPU memory freed/);
+  await expect(run.getByTestId('run-row').filter({ hasText: 'out of memory' })).toContainText('failed');
+  // the invalid buffers' validation errors stayed inside the engine: no GPU error banner
+  await expect(page.getByTestId('gpu-banner')).toHaveCount(0);
+
+  // The page is still usable: with the memory back, the same job trains to the end.
+  await page.evaluate(() => window.__whetstoneEngine!.api.debugSimulateGpuMemory(null));
+  await expect(page.getByTestId('start-training')).not.toHaveAttribute('aria-disabled', 'true');
+  await startRun(page, 'after out of memory');
+  await waitFinished(page);
+  await expect(page.getByTestId('gpu-banner')).toHaveCount(0);
   expect(errors).toEqual([]);
 });
 

@@ -13,6 +13,7 @@ import type { CausalLM } from '../model/causalLM';
 import type { CheckpointRecord, CheckpointStore, LossPoint, RunRecord } from './checkpointStore';
 import type { TrainConfig } from './config';
 import { learningRateAt } from './schedule';
+import { GpuOutOfMemoryError } from './outOfMemory';
 import { modelBatch, runFor, syncWeights, trainableParams, type Trainable } from './trainable';
 
 export interface TrainProgress {
@@ -192,8 +193,38 @@ export class Trainer {
     this.stopRequested = true;
   }
 
+  /**
+   * GPU work of step `step` in a validation error scope, then the allocator's out-of-memory
+   * reports: a buffer that did not fit makes every later use of it invalid, so the step's numbers
+   * mean nothing and the run must stop with the out-of-memory (not the validation errors it caused,
+   * which would otherwise reach the page as uncaptured errors). A validation error without an
+   * out-of-memory is a bug; it stops the run too, rather than training on garbage.
+   */
+  private async guarded<T>(step: number, work: () => Promise<T>): Promise<T> {
+    const device = this.ctx.device;
+    device.pushErrorScope('validation');
+    let result: { value: T } | null = null;
+    let thrown: unknown = null;
+    try {
+      result = { value: await work() };
+    } catch (e) {
+      thrown = e;
+    }
+    // a lost device rejects the pop: the loss itself is handled by the caller
+    const invalid = await device.popErrorScope().catch(() => null);
+    const oom = await this.ctx.allocator.checkOutOfMemory();
+    if (oom) throw new GpuOutOfMemoryError(oom, 'step', step, this.config);
+    if (thrown !== null || !result) throw thrown;
+    if (invalid) throw new Error(`WebGPU validation error in training step ${step}: ${invalid.message}`);
+    return result.value;
+  }
+
   /** One optimizer step (all micro-batches); returns its loss and gradient norm. */
   async trainOneStep(): Promise<{ loss: number; gradNorm: number; tokens: number; nonFinite: boolean }> {
+    return this.guarded(this.step + 1, () => this.recordStep());
+  }
+
+  private async recordStep(): Promise<{ loss: number; gradNorm: number; tokens: number; nonFinite: boolean }> {
     const c = this.config;
     const ctx = this.ctx;
     await this.syncAfterRestore();
@@ -248,6 +279,11 @@ export class Trainer {
   /** Mean validation loss over the validation set (forward only). */
   async evaluate(maxBatches = 8): Promise<number | null> {
     if (!this.val || this.val.offsets.length < 2) return null;
+    return this.guarded(this.step, () => this.recordEvaluation(maxBatches));
+  }
+
+  private async recordEvaluation(maxBatches: number): Promise<number> {
+    if (!this.val) throw new Error('evaluate: no validation set');
     const it = new BatchIterator(this.val, { ...this.batchOptions(), seed: 0 });
     const batches: Batch[] = [];
     for (let i = 0; i < maxBatches && it.cursor().epoch === 0; i++) batches.push(it.next());

@@ -187,6 +187,8 @@ export interface EngineApi {
   debugLoseDevice(): Promise<void>;
   /** Test hook: make the gradients of optimizer step `step` NaN (exercises detection and rollback). */
   debugInjectNaN(step: number): Promise<void>;
+  /** Test hook: simulate a GPU with only `freeBytes` more memory than is in use now (null: no limit); allocations beyond it fail as a real out-of-memory does. */
+  debugSimulateGpuMemory(freeBytes: number | null): Promise<void>;
   /** Import a PEFT adapter (adapter_config.json + adapter_model.safetensors; LoRA or prompt tuning) to chat or continue. */
   importAdapter(files: File[]): Promise<ImportedAdapter>;
 }

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { GpuContext } from '../gpu/device';
 import { nodeGpu } from '../gpu/testing/nodeGpu';
 import { bufferSource } from '../io/byteSource';
 import { readGguf } from '../io/gguf';
@@ -103,6 +104,16 @@ describe('Engine: faults during training', () => {
     await engine.loadDataset({ kind: 'file', file: sample }, { maxSeqLen: 64, trainOn: 'completions', onBadRow: 'skip', validationFraction: 0.1, seed: 1 });
     return engine;
   }
+  /**
+   * Buffers live now that were not before, except the per-device caches that ops keep for the
+   * device's lifetime (RoPE tables, the cross-entropy scratch row).
+   */
+  function leftovers(allocator: GpuContext['allocator'], before: Set<string>): string[] {
+    return allocator
+      .liveBuffers()
+      .map((b) => b.label)
+      .filter((l) => !before.has(l) && !/^(rope inv_freq|cross-entropy row losses)/.test(l));
+  }
   const faultConfig: TrainConfig = { ...config, maxSteps: 6, evalEvery: 0, checkpointEvery: 2, lora: { ...config.lora, dropout: 0.05 } };
 
   it('a lost GPU mid-run: a new device is acquired, the run resumes from its checkpoint and ends with the same adapter', async () => {
@@ -165,5 +176,60 @@ describe('Engine: faults during training', () => {
     const [run] = await engine.listRuns();
     expect(run.status).toBe('paused');
     expect(run.checkpointStep).toBe(2);
+  });
+  it('out of GPU memory in a step: the run stops with the batch size and sequence length to lower, memory is freed, the next run trains', async () => {
+    const engine = await readyEngine();
+    const deviceEvents: string[] = [];
+    await engine.subscribe({ onDeviceEvent: (k, m) => deviceEvents.push(`${k}: ${m}`) });
+    const allocator = (engine as unknown as { ctx: GpuContext }).ctx.allocator;
+    const before = new Set(allocator.liveBuffers().map((b) => b.label));
+    const est = await engine.estimate(faultConfig);
+    // room for the adapter and its AdamW state, not for the activations of a step
+    expect(est.activationsBytes).toBeGreaterThan(1 << 20);
+    await engine.debugSimulateGpuMemory(est.loraBytes + est.optimizerBytes + (256 << 10));
+    const statuses: string[] = [];
+    const err = await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: (s, m) => statuses.push(`${s}: ${m ?? ''}`) }).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/GPU ran out of memory in training step 1: it could not allocate “[^”]+” \([\d.]+ MiB\).*Lower the batch size \(now 2\) or the sequence length \(now 64\), or turn on activation checkpointing/);
+    expect(statuses.at(-1)).toMatch(/^failed: The GPU ran out of memory/);
+    const [run] = await engine.listRuns();
+    expect(run.status).toBe('failed');
+    expect(run.message).toBe(err.message);
+    // the invalid buffers' validation errors were captured, not thrown at the page
+    expect(deviceEvents).toEqual([]);
+    // everything the run allocated was given back
+    expect(leftovers(allocator, before)).toEqual([]);
+    // the engine stays usable: with the memory back, the same job trains to the end
+    await engine.debugSimulateGpuMemory(null);
+    const ok = await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: () => {} });
+    expect(ok.status).toBe('finished');
+    expect(deviceEvents).toEqual([]);
+  });
+
+  it('out of GPU memory while allocating the adapter: refused with the LoRA rank to lower, nothing saved, a resumable run stays resumable', async () => {
+    const engine = await readyEngine();
+    const deviceEvents: string[] = [];
+    await engine.subscribe({ onDeviceEvent: (k, m) => deviceEvents.push(`${k}: ${m}`) });
+    // a paused run with a checkpoint at step 2
+    await engine.debugInjectNaN(3);
+    await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: () => {} }).catch(() => {});
+    const [paused] = await engine.listRuns();
+    expect(paused).toMatchObject({ status: 'paused', checkpointStep: 2 });
+    const allocator = (engine as unknown as { ctx: GpuContext }).ctx.allocator;
+    const before = new Set(allocator.liveBuffers().map((b) => b.label));
+    await engine.debugSimulateGpuMemory(1024);
+    const fresh = await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: () => {} }).catch((e) => e);
+    expect(fresh.message).toMatch(/GPU ran out of memory while setting up the trained weights.*Lower the LoRA rank \(now 4\) or target fewer modules/);
+    const resumed = await engine.resume(paused.id, { onProgress: () => {}, onStatus: () => {} }).catch((e) => e);
+    expect(resumed.message).toMatch(/ran out of memory while setting up/);
+    expect(leftovers(allocator, before)).toEqual([]);
+    // and the paused run's adapter, kept for the playground, was released when the run started
+    expect(engine.adapter).toBeNull();
+    // the refused start left no record; the paused run is untouched and still resumes
+    const runs = await engine.listRuns();
+    expect(runs.map((r) => [r.id, r.status, r.checkpointStep])).toEqual([[paused.id, 'paused', 2]]);
+    await engine.debugSimulateGpuMemory(null);
+    expect((await engine.resume(paused.id, { onProgress: () => {}, onStatus: () => {} })).status).toBe('finished');
+    expect(deviceEvents).toEqual([]);
   });
 });

@@ -49,6 +49,7 @@ import { CheckpointStore, type KeyValueStore, type RunRecord } from '../train/ch
 import { DEFAULT_DEVICE_BUDGET_BYTES, promptTuningOf, validateConfig, virtualTokensOf, type TrainConfig, type TrainMethod } from '../train/config';
 import { estimateMemory } from '../train/memory';
 import { isQuotaError, NonFiniteError, StorageFullError, Trainer } from '../train/trainer';
+import { GpuOutOfMemoryError } from '../train/outOfMemory';
 import type {
   DatasetInfo,
   DatasetOptions,
@@ -454,8 +455,7 @@ export class Engine implements EngineApi {
     this.releaseTrained();
     // every run starts from the base model (full fine-tuning's masters are copied from it)
     await this.restoreBaseWeights();
-    const trainable = await this.createTrainable(config);
-    const trainer = new Trainer(ctx, model, trainable, ds.train, ds.validation, config, this.store, run, (p) => events.onProgress(p), resume ?? undefined);
+    const trainer = await this.setUpTrainer(ctx, model, ds, config, run, events, resume);
     this.trainer = trainer;
     this.trainerMethod = config.method ?? 'lora';
     trainer.nanAtStep = this.pendingNaNStep;
@@ -480,7 +480,7 @@ export class Engine implements EngineApi {
       // In Chromium a destroyed device first rejects the pending readback ("unmapped before
       // mapping was resolved") and only then resolves device.lost: give the loss a moment to
       // arrive before deciding whether this was a lost GPU or a real failure.
-      lost = this.ctx !== ctx || (await Promise.race([ctx.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1000))]));
+      lost = this.ctx !== ctx || (!(e instanceof GpuOutOfMemoryError) && (await Promise.race([ctx.lost.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1000))])));
       if (lost && recoveries < MAX_DEVICE_RECOVERIES) {
         // The GPU was lost mid-run (driver reset, device.destroy()): get a new device, upload the
         // model again and continue from the last checkpoint.
@@ -496,11 +496,18 @@ export class Engine implements EngineApi {
           return this.runTrainer(fresh, config, events, ckpt, recoveries + 1);
         }
       }
+      const outOfMemory = e instanceof GpuOutOfMemoryError;
       const expected = e instanceof NonFiniteError || e instanceof StorageFullError || e instanceof RunLockedError;
-      const message = expected ? (e as Error).message : lost ? `The GPU was lost and could not be recovered: ${(e as Error).message}` : `Training stopped: ${(e as Error).message}`;
+      const message = expected || outOfMemory ? (e as Error).message : lost ? `The GPU was lost and could not be recovered: ${(e as Error).message}` : `Training stopped: ${(e as Error).message}`;
       run.status = expected || lost ? 'paused' : 'failed';
       run.message = message;
       await this.store.putRun(run).catch(() => {});
+      if (outOfMemory) {
+        // stop cleanly: give back what the run took (its trained weights and the activations)
+        trainer.release();
+        this.releaseTrained();
+        model.ws.release();
+      }
       events.onStatus(run.status, message);
       throw new Error(message);
     } finally {
@@ -510,6 +517,49 @@ export class Engine implements EngineApi {
         this.trainerMethod = null;
       }
     }
+  }
+
+  /**
+   * What is trained and its optimizer state, allocated in a validation error scope and checked for
+   * out-of-memory before the first step: a buffer that did not fit stops the run here with the
+   * setting to lower (and the invalid buffers' validation errors stay out of the page).
+   */
+  private async setUpTrainer(
+    ctx: GpuContext,
+    model: CausalLM,
+    ds: LoadedDataset,
+    config: TrainConfig,
+    run: RunRecord,
+    events: TrainEvents,
+    resume?: Awaited<ReturnType<CheckpointStore['loadCheckpoint']>>,
+  ): Promise<Trainer> {
+    ctx.device.pushErrorScope('validation');
+    let trainer: Trainer | null = null;
+    let thrown: unknown = null;
+    try {
+      const trainable = await this.createTrainable(config);
+      trainer = new Trainer(ctx, model, trainable, ds.train, ds.validation, config, this.store, run, (p) => events.onProgress(p), resume ?? undefined);
+    } catch (e) {
+      thrown = e;
+    }
+    ctx.flush();
+    const invalid = await ctx.device.popErrorScope().catch(() => null);
+    const oom = await ctx.allocator.checkOutOfMemory();
+    if (trainer && !oom && !invalid && thrown === null) return trainer;
+    trainer?.release();
+    this.releaseTrained();
+    if (oom) throw new GpuOutOfMemoryError(oom, 'setup', run.checkpointStep, config);
+    if (thrown !== null) throw thrown;
+    throw new Error(`WebGPU validation error while setting up the run: ${invalid?.message ?? 'unknown'}`);
+  }
+
+  /**
+   * Test hook: simulate a GPU with only `freeBytes` more memory than is in use now (null: no
+   * limit). Allocations beyond it fail the way a real out-of-memory does.
+   */
+  async debugSimulateGpuMemory(freeBytes: number | null): Promise<void> {
+    const a = this.gpu().allocator;
+    a.simulatedLimitBytes = freeBytes === null ? null : a.liveBytes + freeBytes;
   }
 
   /** After a device loss: a new device, and the model's weights uploaded to it again. */

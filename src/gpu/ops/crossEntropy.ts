@@ -127,7 +127,8 @@ const scratch = new WeakMap<GpuContext, Tensor>();
 
 function scratchRows(ctx: GpuContext, n: number): Tensor {
   const have = scratch.get(ctx);
-  if (have && numel(have.shape) >= n) return have;
+  // one whose allocation ran out of memory (reported after a failed run) is not reused
+  if (have && numel(have.shape) >= n && ctx.allocator.usable(have.buffer)) return have;
   let size = 256;
   while (size < n) size *= 2;
   const t = emptyTensor(ctx, 'f32', [size], 'cross-entropy row losses (scratch)');

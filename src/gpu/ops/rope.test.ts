@@ -148,3 +148,34 @@ describe('rope input checks', () => {
     releaseTensor(ctx, pos);
   });
 });
+
+describe('rope after an out-of-memory', () => {
+  // The inv_freq table is cached per device for its lifetime: one whose allocation failed must
+  // not be handed out again once the failure has been reported (the next run would use an
+  // invalid buffer and raise validation errors).
+  it('makes its cached inv_freq table again when that allocation ran out of memory', async () => {
+    const ctx = await getTestGpu();
+    const opts = { H: 2, D: 10, theta: 4321 };
+    const positions = [0, 3, 1];
+    const x = randn(positions.length * opts.H * opts.D, 77);
+    const tx = uploadF32(ctx, x, [positions.length, opts.H, opts.D], 'x');
+    const tp = uploadI32(ctx, positions, [positions.length], 'positions');
+    ctx.allocator.simulatedLimitBytes = ctx.allocator.liveBytes;
+    ctx.device.pushErrorScope('validation');
+    let failed;
+    try {
+      const y = await ropeForward(ctx, tx, tp, opts);
+      ctx.flush();
+      releaseTensor(ctx, y);
+    } finally {
+      ctx.allocator.simulatedLimitBytes = null;
+      failed = await ctx.device.popErrorScope();
+    }
+    expect(failed).not.toBeNull();
+    const oom = await ctx.allocator.checkOutOfMemory();
+    expect(oom?.label).toBe('rope inv_freq theta=4321 D=10');
+    releaseTensor(ctx, tx);
+    releaseTensor(ctx, tp);
+    expectClose('forward after the failure', await run(ctx, x, positions, opts, 'fwd'), ropeRef(x, positions, opts), TOL);
+  });
+});

@@ -9,7 +9,7 @@ import type { GpuContext } from '../device';
 import { dispatch, grid1d } from '../dispatch';
 import type { WgslSource } from '../shader';
 import ropeCode from '../shaders/rope.wgsl?raw';
-import { emptyTensor, numel, uploadF32, type Tensor } from '../tensor';
+import { emptyTensor, numel, releaseTensor, uploadF32, type Tensor } from '../tensor';
 
 export const ROPE_SHADER: WgslSource = { file: 'rope.wgsl', code: ropeCode };
 const WG = 256;
@@ -53,6 +53,11 @@ function cachedInvFreq(ctx: GpuContext, theta: number, D: number): Tensor {
   }
   const key = `${theta}/${D}`;
   let t = perCtx.get(key);
+  // one whose allocation ran out of memory (reported after a failed run) is made again
+  if (t && !ctx.allocator.usable(t.buffer)) {
+    releaseTensor(ctx, t);
+    t = undefined;
+  }
   if (!t) {
     t = uploadF32(ctx, ropeInvFreq(theta, D), [D / 2], `rope inv_freq theta=${theta} D=${D}`);
     perCtx.set(key, t);
