@@ -2,9 +2,9 @@
 // dropped onto the page (a synthetic drop with a DataTransfer), 10 training steps, the loss chart
 // with 10 points, the playground's adapter answer differing from the base model's, and the exported
 // PEFT and GGUF files parsed back with the expected keys. Long tasks on the main thread are
-// measured while training (PerformanceObserver 'longtask') and reported as an annotation; the
-// 200 ms bound is not asserted yet: on this shared 2-core machine two ~320 ms tasks were measured
-// (see the issue note), so the UI work behind them is still to be found and split.
+// measured while training (PerformanceObserver 'longtask'): none may exceed 200 ms. Measured on
+// the 2-core CI machine: none at all when idle, one of ~55 ms with six CPU-bound processes
+// competing with SwiftShader (long-animation-frame attribution showed no UI work above 80 ms).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
@@ -59,6 +59,7 @@ test('demo model + dropped sample dataset -> 10 steps -> chart -> playground dif
   await expect(run.getByRole('status').filter({ hasText: 'Finished' })).toBeVisible({ timeout: 240_000 });
   const longTasks = await page.evaluate(() => (window as unknown as { __longTasks: number[] }).__longTasks);
   testInfo.annotations.push({ type: 'longest main-thread task during training (ms)', description: String(Math.max(0, ...longTasks)) });
+  expect(longTasks.filter((d) => d > 200), 'main-thread tasks over 200 ms while training').toEqual([]);
   await expect(page.getByTestId('chart-loss')).toHaveAttribute('data-points', '10');
 
   const pg = page.getByRole('region', { name: 'Playground' });
