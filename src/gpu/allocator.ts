@@ -7,6 +7,11 @@
 // trainer can stop with the name and size of the buffer that did not fit instead of running on
 // invalid buffers.
 
+/** Bytes in words: "12.3 MiB", "1.50 GiB". */
+export function mib(bytes: number): string {
+  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
 export interface AllocationRecord {
   label: string;
   size: number;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
 import { folderFromBuffers } from './folder';
-import { loadWeights, readModelAssets } from './load';
+import { loadWeights, ModelOutOfMemoryError, readModelAssets } from './load';
 import { DEMO_MODEL_DIR, FIXTURES_DIR } from './testing/loadForTest';
 
 function demoFiles(): Record<string, Uint8Array> {
@@ -32,6 +32,32 @@ describe('loading a broken model folder', () => {
     const before = ctx.allocator.liveBytes;
     const cut = { ...files, 'model.safetensors': files['model.safetensors'].slice(0, files['model.safetensors'].length - 1000) };
     await expect(loadWeights(ctx, folderFromBuffers('stories260K', cut), assets)).rejects.toThrow(/truncated|past the end/i);
+    expect(ctx.allocator.liveBytes).toBe(before);
+  });
+
+  it('a model the GPU has no memory for stops the upload with the buffer, the size and the way out, and frees what was uploaded', async () => {
+    const ctx = await getTestGpu();
+    const folder = folderFromBuffers('stories260K', demoFiles());
+    const assets = await readModelAssets(folder);
+    const before = ctx.allocator.liveBytes;
+    // room for about half of the weights (stories260K: ~0.5 MiB in fp16)
+    ctx.allocator.simulatedLimitBytes = before + assets.parameterCount;
+    ctx.device.pushErrorScope('validation');
+    let err: unknown;
+    try {
+      err = await loadWeights(ctx, folder, assets).catch((e) => e);
+    } finally {
+      ctx.allocator.simulatedLimitBytes = null;
+      // writes into the buffers that did not fit are invalid; they must not reach the test's device
+      await ctx.device.popErrorScope();
+    }
+    expect(err).toBeInstanceOf(ModelOutOfMemoryError);
+    expect((err as Error).message).toMatch(/GPU ran out of memory loading the model: “[^”]+” \([\d.]+ MiB\) could not be allocated with [\d.]+ MiB already in use, and the weights need about [\d.]+ MiB in fp16\. Choose a smaller model/);
+    expect(ctx.allocator.liveBytes).toBe(before);
+    // with the memory back the same model loads
+    const weights = await loadWeights(ctx, folder, assets);
+    expect(await ctx.allocator.checkOutOfMemory()).toBeNull();
+    for (const t of weights.values()) ctx.allocator.release(t.buffer);
     expect(ctx.allocator.liveBytes).toBe(before);
   });
 

@@ -2,6 +2,7 @@
 // safetensors headers of every shard are validated against what the architecture needs, then
 // tensors are streamed one at a time, converted to fp16 and uploaded, so the model is never held
 // twice in JS memory.
+import { mib, type OutOfMemoryFailure } from '../gpu/allocator';
 import type { GpuContext } from '../gpu/device';
 import { f16BitsToF32 } from '../gpu/f16';
 import { uploadF32, uploadHalves, releaseTensor, type Tensor } from '../gpu/tensor';
@@ -120,6 +121,19 @@ function canonicalName(config: ModelConfig, name: string): string {
  * Upload every needed tensor. Matrices (rank 2) become fp16 tensors in [out, in] layout; vectors
  * (norm weights, biases) become f32 tensors holding the fp16-rounded values.
  */
+/** Bytes uploaded between two out-of-memory checks while loading weights. */
+const OUT_OF_MEMORY_CHECK_BYTES = 256 * 2 ** 20;
+
+export class ModelOutOfMemoryError extends Error {
+  constructor(f: OutOfMemoryFailure, weightsBytes: number) {
+    super(
+      `The GPU ran out of memory loading the model: “${f.label}” (${mib(f.size)}) could not be allocated with ${mib(f.liveBytes)} already in use, ` +
+        `and the weights need about ${mib(weightsBytes)} in fp16. Choose a smaller model, or close other tabs and apps that use the GPU and load it again.`,
+    );
+    this.name = 'ModelOutOfMemoryError';
+  }
+}
+
 export async function loadWeights(
   ctx: GpuContext,
   folder: ModelFolder,
@@ -132,6 +146,14 @@ export async function loadWeights(
   const bytesTotal = [...assets.shards.values()].flatMap((h) => h.tensors).filter((t) => wanted.has(t.name)).reduce((s, t) => s + (t.end - t.begin), 0);
   let base = 0;
   const weights = new Map<string, Tensor>();
+  // A buffer the GPU cannot hold is only reported later (out-of-memory error scope): check now
+  // and then, so a model too large for the GPU stops early rather than after uploading all of it.
+  let sinceCheck = 0;
+  const checkMemory = async () => {
+    sinceCheck = 0;
+    const f = await ctx.allocator.checkOutOfMemory();
+    if (f) throw new ModelOutOfMemoryError(f, bytesTotal);
+  };
   try {
     for (const [file, header] of assets.shards) {
       const names = header.tensors.filter((t) => wanted.has(t.name)).map((t) => t.name);
@@ -156,9 +178,12 @@ export async function loadWeights(
           weights.set(name, uploadF32(ctx, Float32Array.from(t.halves, f16BitsToF32), [...shape], name));
         }
         onProgress?.({ phase: 'weights', bytesDone: base + shardDone, bytesTotal, tensor: name });
+        sinceCheck += t.halves.length * 2;
+        if (sinceCheck >= OUT_OF_MEMORY_CHECK_BYTES) await checkMemory();
       }
       base += shardDone;
       ctx.flush();
+      await checkMemory();
     }
   } catch (e) {
     for (const t of weights.values()) releaseTensor(ctx, t);

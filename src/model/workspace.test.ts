@@ -33,4 +33,19 @@ describe('Workspace', () => {
     expect(new Float32Array(await readBuffer(ctx, big.buffer, 64)).length).toBe(16);
     ws.release();
   });
+  it('makes a buffer again when its allocation ran out of memory', async () => {
+    const ctx = await getTestGpu();
+    const ws = new Workspace(ctx);
+    ctx.allocator.simulatedLimitBytes = ctx.allocator.liveBytes;
+    const failed = ws.get('z', 'f32', [8]);
+    ctx.allocator.simulatedLimitBytes = null;
+    expect((await ctx.allocator.checkOutOfMemory())?.label).toBe('z');
+    const again = ws.get('z', 'f32', [8]);
+    expect(again.buffer).not.toBe(failed.buffer);
+    ctx.device.queue.writeBuffer(again.buffer, 0, new Float32Array(8).fill(5));
+    expect(Array.from(new Float32Array(await readBuffer(ctx, again.buffer, 32)))).toEqual(new Array(8).fill(5));
+    // and keeps the good one
+    expect(ws.get('z', 'f32', [8]).buffer).toBe(again.buffer);
+    ws.release();
+  });
 });

@@ -10,7 +10,9 @@ export class Workspace {
 
   get(name: string, dtype: DType, shape: readonly number[]): Tensor {
     const t = this.tensors.get(name);
-    if (t && t.dtype === dtype && numel(t.shape) === numel(shape)) {
+    // a buffer whose allocation ran out of memory (reported after the failed step) is made again
+    const usable = !t || this.ctx.allocator.usable(t.buffer);
+    if (t && usable && t.dtype === dtype && numel(t.shape) === numel(shape)) {
       if (t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])) return t;
       // same size, other shape: a view with the new shape over the same buffer
       const view = { ...t, shape: [...shape] };

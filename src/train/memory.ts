@@ -6,6 +6,7 @@
 //   prompt  (n, C) virtual-token embeddings (+ gradient), m and v; sequences are n tokens longer
 //   full    every weight: an f32 master and an f32 gradient (loraBytes), m and v (optimizerBytes),
 //           i.e. 16 bytes per parameter beyond the fp16 copy the kernels read (weightsBytes)
+import { mib } from '../gpu/allocator';
 import { expectedTensors, type ModelConfig } from '../io/hfConfig';
 import { virtualTokensOf, type TrainConfig, type TrainMethod } from './config';
 import { targetedModules } from '../model/adapter';
@@ -141,6 +142,4 @@ export function estimateMemory(
   };
 }
 
-export function mib(bytes: number): string {
-  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-}
+export { mib };

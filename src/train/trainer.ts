@@ -14,6 +14,7 @@ import type { CheckpointRecord, CheckpointStore, LossPoint, RunRecord } from './
 import type { TrainConfig } from './config';
 import { learningRateAt } from './schedule';
 import { GpuOutOfMemoryError } from './outOfMemory';
+import { guardGpuWork, unwrapGuarded } from '../gpu/guard';
 import { modelBatch, runFor, syncWeights, trainableParams, type Trainable } from './trainable';
 
 export interface TrainProgress {
@@ -201,22 +202,8 @@ export class Trainer {
    * out-of-memory is a bug; it stops the run too, rather than training on garbage.
    */
   private async guarded<T>(step: number, work: () => Promise<T>): Promise<T> {
-    const device = this.ctx.device;
-    device.pushErrorScope('validation');
-    let result: { value: T } | null = null;
-    let thrown: unknown = null;
-    try {
-      result = { value: await work() };
-    } catch (e) {
-      thrown = e;
-    }
-    // a lost device rejects the pop: the loss itself is handled by the caller
-    const invalid = await device.popErrorScope().catch(() => null);
-    const oom = await this.ctx.allocator.checkOutOfMemory();
-    if (oom) throw new GpuOutOfMemoryError(oom, 'step', step, this.config);
-    if (thrown !== null || !result) throw thrown;
-    if (invalid) throw new Error(`WebGPU validation error in training step ${step}: ${invalid.message}`);
-    return result.value;
+    const outcome = await guardGpuWork(this.ctx, work);
+    return unwrapGuarded(outcome, `in training step ${step}`, (f) => new GpuOutOfMemoryError(f, 'step', step, this.config));
   }
 
   /** One optimizer step (all micro-batches); returns its loss and gradient norm. */

@@ -232,4 +232,35 @@ describe('Engine: faults during training', () => {
     expect((await engine.resume(paused.id, { onProgress: () => {}, onStatus: () => {} })).status).toBe('finished');
     expect(deviceEvents).toEqual([]);
   });
+  it('out of GPU memory while generating: the answer fails naming Max new tokens, and the next answer is the right one', async () => {
+    const engine = await readyEngine();
+    const deviceEvents: string[] = [];
+    await engine.subscribe({ onDeviceEvent: (k, m) => deviceEvents.push(`${k}: ${m}`) });
+    const req = { prompt: 'Once upon a time', chat: false, useAdapter: false, sampling: { maxTokens: 12, temperature: 1, topK: 0, topP: 1, seed: 1, greedy: true } };
+    const expected = await (await readyEngine()).generate(req);
+    await engine.debugSimulateGpuMemory(0);
+    const err = await engine.generate(req).catch((e) => e);
+    expect(err.message).toMatch(/GPU ran out of memory while generating: “[^”]+”.*Lower Max new tokens \(now 12\) or shorten the prompt \(\d+ tokens\)/);
+    expect(deviceEvents).toEqual([]);
+    await engine.debugSimulateGpuMemory(null);
+    // no buffer left over from the failure is reused: the answer is the fresh engine's
+    expect(await engine.generate(req)).toBe(expected);
+    expect(deviceEvents).toEqual([]);
+  });
+  it('out of GPU memory while loading a model: a clear refusal, no buffer kept, and the model loads once memory is back', async () => {
+    const engine = new Engine({ gpu: nodeGpu(), kv: new MemoryKeyValueStore() });
+    await engine.init();
+    const deviceEvents: string[] = [];
+    await engine.subscribe({ onDeviceEvent: (k, m) => deviceEvents.push(`${k}: ${m}`) });
+    const allocator = (engine as unknown as { ctx: GpuContext }).ctx.allocator;
+    const before = allocator.liveBytes;
+    await engine.debugSimulateGpuMemory(64 << 10);
+    const err = await engine.loadModel({ kind: 'files', files: filesOf(DEMO_MODEL_DIR), name: 'stories260K' }).catch((e) => e);
+    expect(err.message).toMatch(/GPU ran out of memory loading the model: .*Choose a smaller model/);
+    expect(allocator.liveBytes).toBe(before);
+    expect(deviceEvents).toEqual([]);
+    await engine.debugSimulateGpuMemory(null);
+    const info = await engine.loadModel({ kind: 'files', files: filesOf(DEMO_MODEL_DIR), name: 'stories260K' });
+    expect(info.name).toBe('stories260K');
+  });
 });

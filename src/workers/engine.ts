@@ -22,7 +22,7 @@ import {
 import { createAdapter, downloadAdapter, releaseAdapter, type LoraAdapter } from '../model/adapter';
 import { unpackHalves } from '../gpu/f16';
 import { copyTensor } from '../gpu/ops/elementwise';
-import { downloadF32, downloadU32, releaseTensor } from '../gpu/tensor';
+import { downloadF32, downloadU32, releaseTensor, type Tensor } from '../gpu/tensor';
 import { blobSource } from '../io/byteSource';
 import type { LoraWeights } from '../io/loraTargets';
 import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, readPeftAdapter, readPeftPromptTuning } from '../io/peft';
@@ -42,14 +42,15 @@ import type { Trainable } from '../train/trainable';
 import { CausalLM } from '../model/causalLM';
 import { folderFromFiles, type ModelFolder } from '../model/folder';
 import { generateIds } from '../model/generate';
-import { loadWeights, readModelAssets } from '../model/load';
+import { loadWeights, ModelOutOfMemoryError, readModelAssets } from '../model/load';
 import { folderFromUrl, hubFileUrl } from '../model/remote';
 import { loadTokenizer, StreamingDecoder } from '../model/tokenizer';
 import { CheckpointStore, type KeyValueStore, type RunRecord } from '../train/checkpointStore';
 import { DEFAULT_DEVICE_BUDGET_BYTES, promptTuningOf, validateConfig, virtualTokensOf, type TrainConfig, type TrainMethod } from '../train/config';
-import { estimateMemory } from '../train/memory';
+import { estimateMemory, mib } from '../train/memory';
 import { isQuotaError, NonFiniteError, StorageFullError, Trainer } from '../train/trainer';
 import { GpuOutOfMemoryError } from '../train/outOfMemory';
+import { guardGpuWork, unwrapGuarded } from '../gpu/guard';
 import type {
   DatasetInfo,
   DatasetOptions,
@@ -243,7 +244,13 @@ export class Engine implements EngineApi {
     const template = chatTemplateInfo(assets.tokenizerConfig ?? {}, tokenizer, { chatTemplate: assets.chatTemplate });
     // free the previous model only once the new one's files are known to be good
     this.unloadModel();
-    const weights = await loadWeights(ctx, folder, assets, (p) => onProgress?.({ phase: p.phase === 'done' ? 'done' : 'weights', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, file: p.tensor }));
+    let uploaded: Map<string, Tensor> | null = null;
+    const outcome = await guardGpuWork(ctx, async () => {
+      uploaded = await loadWeights(ctx, folder, assets, (p) => onProgress?.({ phase: p.phase === 'done' ? 'done' : 'weights', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, file: p.tensor }));
+      return uploaded;
+    });
+    if (!outcome.ok) for (const t of (uploaded as Map<string, Tensor> | null)?.values() ?? []) ctx.allocator.release(t.buffer);
+    const weights = unwrapGuarded(outcome, 'while uploading the model weights', (f) => new ModelOutOfMemoryError(f, assets.parameterCount * 2));
     const model = new CausalLM(ctx, assets, weights);
     const c = assets.config;
     const notes: string[] = [];
@@ -533,24 +540,16 @@ export class Engine implements EngineApi {
     events: TrainEvents,
     resume?: Awaited<ReturnType<CheckpointStore['loadCheckpoint']>>,
   ): Promise<Trainer> {
-    ctx.device.pushErrorScope('validation');
-    let trainer: Trainer | null = null;
-    let thrown: unknown = null;
-    try {
+    let made: Trainer | null = null;
+    const outcome = await guardGpuWork(ctx, async () => {
       const trainable = await this.createTrainable(config);
-      trainer = new Trainer(ctx, model, trainable, ds.train, ds.validation, config, this.store, run, (p) => events.onProgress(p), resume ?? undefined);
-    } catch (e) {
-      thrown = e;
-    }
-    ctx.flush();
-    const invalid = await ctx.device.popErrorScope().catch(() => null);
-    const oom = await ctx.allocator.checkOutOfMemory();
-    if (trainer && !oom && !invalid && thrown === null) return trainer;
-    trainer?.release();
+      made = new Trainer(ctx, model, trainable, ds.train, ds.validation, config, this.store, run, (p) => events.onProgress(p), resume ?? undefined);
+      return made;
+    });
+    if (outcome.ok) return outcome.value;
+    (made as Trainer | null)?.release();
     this.releaseTrained();
-    if (oom) throw new GpuOutOfMemoryError(oom, 'setup', run.checkpointStep, config);
-    if (thrown !== null) throw thrown;
-    throw new Error(`WebGPU validation error while setting up the run: ${invalid?.message ?? 'unknown'}`);
+    return unwrapGuarded(outcome, 'while setting up the run', (f) => new GpuOutOfMemoryError(f, 'setup', run.checkpointStep, config));
   }
 
   /**
@@ -658,7 +657,16 @@ export class Engine implements EngineApi {
         events?.onToken(dec.text, out.length);
       },
     };
-    const ids = req.useAdapter && this.promptTuning ? await generateWithPrompt(model, this.promptTuning, promptIds, opts) : await generateIds(model, promptIds, opts);
+    const outcome = await guardGpuWork(this.gpu(), () => (req.useAdapter && this.promptTuning ? generateWithPrompt(model, this.promptTuning, promptIds, opts) : generateIds(model, promptIds, opts)));
+    const ids = unwrapGuarded(outcome, 'while generating', (f) => {
+      // the KV cache and the decode buffers were the last to be allocated: give them back (the
+      // workspace is shared with a run that may be training)
+      if (!this.trainer) model.ws.release();
+      return new Error(
+        `The GPU ran out of memory while generating: “${f.label}” (${mib(f.size)}) could not be allocated with ${mib(f.liveBytes)} already in use. ` +
+          `Lower Max new tokens (now ${req.sampling.maxTokens}) or shorten the prompt (${promptIds.length} tokens), or pause the training run that is using the GPU.`,
+      );
+    });
     return ids.length ? tokenizer.decode(ids, { skip_special_tokens: true }) : '';
   }
 
