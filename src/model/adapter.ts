@@ -5,6 +5,7 @@ import type { GpuContext } from '../gpu/device';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, type Tensor } from '../gpu/tensor';
 import { mixSeed, mulberry32 } from '../data/prng';
 import type { ModelConfig } from '../io/hfConfig';
+import { linearModules as formatLinearModules } from '../io/loraTargets';
 
 export interface LoraModule {
   /** HF module path, e.g. model.layers.0.self_attn.q_proj */
@@ -32,31 +33,20 @@ export interface LoraAdapter {
   modules: Map<string, LoraModule>;
 }
 
-/** Every linear module of an architecture with its (in, out) features. */
+/**
+ * Every linear module of the layers with its (in, out) features, in model order (the order of the
+ * trained parameters, hence of the gradient-norm sum and of checkpoints). Derived from the
+ * formats' list (io/loraTargets), without lm_head; `name` is the short name targets use, with
+ * GPT-2's two c_proj told apart as attn.c_proj and mlp.c_proj.
+ */
 export function linearModules(c: ModelConfig): { path: string; name: string; inFeatures: number; outFeatures: number }[] {
-  const out: { path: string; name: string; inFeatures: number; outFeatures: number }[] = [];
-  const H = c.hiddenSize;
-  const q = c.numHeads * c.headDim;
-  const kv = c.numKvHeads * c.headDim;
-  for (let i = 0; i < c.numLayers; i++) {
-    if (c.architecture === 'gpt2') {
-      const p = `transformer.h.${i}`;
-      out.push({ path: `${p}.attn.c_attn`, name: 'c_attn', inFeatures: H, outFeatures: 3 * H });
-      out.push({ path: `${p}.attn.c_proj`, name: 'attn.c_proj', inFeatures: H, outFeatures: H });
-      out.push({ path: `${p}.mlp.c_fc`, name: 'c_fc', inFeatures: H, outFeatures: c.intermediateSize });
-      out.push({ path: `${p}.mlp.c_proj`, name: 'mlp.c_proj', inFeatures: c.intermediateSize, outFeatures: H });
-      continue;
-    }
-    const p = `model.layers.${i}`;
-    out.push({ path: `${p}.self_attn.q_proj`, name: 'q_proj', inFeatures: H, outFeatures: q });
-    out.push({ path: `${p}.self_attn.k_proj`, name: 'k_proj', inFeatures: H, outFeatures: kv });
-    out.push({ path: `${p}.self_attn.v_proj`, name: 'v_proj', inFeatures: H, outFeatures: kv });
-    out.push({ path: `${p}.self_attn.o_proj`, name: 'o_proj', inFeatures: q, outFeatures: H });
-    out.push({ path: `${p}.mlp.gate_proj`, name: 'gate_proj', inFeatures: H, outFeatures: c.intermediateSize });
-    out.push({ path: `${p}.mlp.up_proj`, name: 'up_proj', inFeatures: H, outFeatures: c.intermediateSize });
-    out.push({ path: `${p}.mlp.down_proj`, name: 'down_proj', inFeatures: c.intermediateSize, outFeatures: H });
-  }
-  return out;
+  return formatLinearModules(c)
+    .filter((m) => m.module !== 'lm_head')
+    .map((m) => {
+      const parts = m.module.split('.');
+      const name = parts.at(-1) === 'c_proj' ? parts.slice(-2).join('.') : parts.at(-1)!;
+      return { path: m.module, name, inFeatures: m.in, outFeatures: m.out };
+    });
 }
 
 function matchesTarget(m: { path: string; name: string }, targets: string[]): boolean {
