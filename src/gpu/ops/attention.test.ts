@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../device';
 import { expectClose } from '../testing/check';
+import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../testing/random';
 import { downloadF32, releaseTensor, uploadF32, uploadI32, type Tensor } from '../tensor';
@@ -156,29 +157,13 @@ describe('attention backward vs central finite differences of the forward', () =
     const x = makeInputs(c, 31);
     const got = await runGpu(ctx, c, x);
     const cfg = refConfig(c);
-    const loss = (q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>) => {
-      const { out } = attentionForwardRef(q, k, v, cfg);
-      let s = 0;
-      for (let i = 0; i < out.length; i++) s += out[i] * x.dout[i];
-      return s;
-    };
     const h = 1e-4;
-    const fd = (which: 'q' | 'k' | 'v') => {
-      const base = Float64Array.from(x[which]);
-      const grad = new Float64Array(base.length);
-      for (let i = 0; i < base.length; i++) {
-        const at = (delta: number) => {
-          const p = Float64Array.from(base);
-          p[i] += delta;
-          return loss(which === 'q' ? p : x.q, which === 'k' ? p : x.k, which === 'v' ? p : x.v);
-        };
-        grad[i] = (at(h) - at(-h)) / (2 * h);
-      }
-      return grad;
-    };
-    expectClose('dq vs FD', got.dq, fd('q'), FD_TOL);
-    expectClose('dk vs FD', got.dk, fd('k'), FD_TOL);
-    expectClose('dv vs FD', got.dv, fd('v'), FD_TOL);
+    const fdq = centralDiffVjp((q) => attentionForwardRef(q, x.k, x.v, cfg).out, x.q, x.dout, h);
+    const fdk = centralDiffVjp((k) => attentionForwardRef(x.q, k, x.v, cfg).out, x.k, x.dout, h);
+    const fdv = centralDiffVjp((v) => attentionForwardRef(x.q, x.k, v, cfg).out, x.v, x.dout, h);
+    expectClose('dq vs FD', got.dq, fdq, FD_TOL);
+    expectClose('dk vs FD', got.dk, fdk, FD_TOL);
+    expectClose('dv vs FD', got.dv, fdv, FD_TOL);
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { expectClose } from '../testing/check';
+import { centralDiffGrad } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn, rng } from '../testing/random';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, uploadI32, type Tensor } from '../tensor';
@@ -113,13 +114,7 @@ describe('cross-entropy gradient', () => {
       lossOut: await zeros(ctx, [1], 'loss'),
     });
     const h = 1e-4;
-    const fd = Float64Array.from(logits, (_, i) => {
-      const up = Float64Array.from(logits);
-      const down = Float64Array.from(logits);
-      up[i] += h;
-      down[i] -= h;
-      return ((crossEntropyRef(up, labels, N, V, 0.2).loss - crossEntropyRef(down, labels, N, V, 0.2).loss) / (2 * h)) * dloss;
-    });
+    const fd = centralDiffGrad((v) => crossEntropyRef(v, labels, N, V, 0.2).loss, logits, h).map((g) => g * dloss);
     expectClose('dlogits vs finite difference', await downloadF32(ctx, dlogits), fd, FD_TOL);
   });
 });

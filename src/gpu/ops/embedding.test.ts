@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { roundToF16 } from '../f16';
 import { expectClose } from '../testing/check';
+import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn, rng } from '../testing/random';
 import { downloadF32, downloadU32, emptyTensor, releaseTensor, uploadF16, uploadF32, uploadI32 } from '../tensor';
@@ -134,14 +135,7 @@ describe('embedding backward', () => {
     const d2 = await downloadF32(ctx, await embeddingBackward(ctx, tdout, plan));
     expect(d2).toEqual(d1);
     const h = 1e-3;
-    const loss = (t: ArrayLike<number>) => embeddingForwardRef(t, ids, V, C).reduce((s, v, i) => s + v * dout[i], 0);
-    const fd = Float64Array.from(table, (_, i) => {
-      const up = Float64Array.from(table);
-      const down = Float64Array.from(table);
-      up[i] += h;
-      down[i] -= h;
-      return (loss(up) - loss(down)) / (2 * h);
-    });
+    const fd = centralDiffVjp((t) => embeddingForwardRef(t, ids, V, C), table, dout, h);
     expectClose('dTable vs finite difference', d1, fd, FD_TOL);
     releaseEmbeddingGradPlan(ctx, plan);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../device';
 import { expectClose } from '../testing/check';
+import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../testing/random';
 import { downloadF32, releaseTensor, uploadF32, type Tensor } from '../tensor';
@@ -114,31 +115,11 @@ describe('lora backward vs central finite differences of the forward', () => {
     c.dA0.fill(0);
     c.dB0.fill(0);
     const scale = loraScale(8, dims.r, true);
-    const loss = (x: ArrayLike<number>, A: ArrayLike<number>, B: ArrayLike<number>) => {
-      const { y } = loraForwardRef(x, A, B, dims, scale, dropout);
-      let acc = 0;
-      for (let i = 0; i < y.length; i++) acc += y[i] * c.dy[i];
-      return acc;
-    };
-    const fd = (which: 'x' | 'A' | 'B') => {
-      const base = { x: Float64Array.from(c.x), A: Float64Array.from(c.A), B: Float64Array.from(c.B) };
-      const t = base[which];
-      const grad = new Float64Array(t.length);
-      for (let i = 0; i < t.length; i++) {
-        const keep = t[i];
-        t[i] = keep + h;
-        const lp = loss(base.x, base.A, base.B);
-        t[i] = keep - h;
-        const lm = loss(base.x, base.A, base.B);
-        t[i] = keep;
-        grad[i] = (lp - lm) / (2 * h);
-      }
-      return grad;
-    };
+    const y = (x: ArrayLike<number>, A: ArrayLike<number>, B: ArrayLike<number>) => loraForwardRef(x, A, B, dims, scale, dropout).y;
     const got = await runGpu(ctx, dims, c, scale, dropout, 'v2_8x8');
-    expectClose('dx vs FD', got.dx, fd('x'), FD_TOL);
-    expectClose('dA vs FD', got.dA, fd('A'), FD_TOL);
-    expectClose('dB vs FD', got.dB, fd('B'), FD_TOL);
+    expectClose('dx vs FD', got.dx, centralDiffVjp((x) => y(x, c.A, c.B), c.x, c.dy, h), FD_TOL);
+    expectClose('dA vs FD', got.dA, centralDiffVjp((A) => y(c.x, A, c.B), c.A, c.dy, h), FD_TOL);
+    expectClose('dB vs FD', got.dB, centralDiffVjp((B) => y(c.x, c.A, B), c.B, c.dy, h), FD_TOL);
     if (dropout) {
       // the mask must actually bite here, or this case would not test it
       const dropped = Array.from({ length: dims.N * dims.IN }, (_, e) => dropFactor(dropout.seed, e, dropout.p)).filter((f) => f === 0);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { expectClose } from '../testing/check';
+import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../testing/random';
 import { downloadF32, releaseTensor, uploadF32 } from '../tensor';
@@ -65,23 +66,10 @@ describe('matmulDyTX is the gradient of y = x·Wᵀ', () => {
     const ctx = await getTestGpu();
     const [M, N, K] = [5, 3, 6];
     const x = randn(M * K, 41);
-    const w = Float64Array.from(randn(N * K, 42));
+    const w = randn(N * K, 42);
     const dy = randn(M * N, 43);
-    const loss = (wv: Float64Array) => {
-      const y = matmulXWtRef(x, Float32Array.from(wv), null, M, N, K);
-      let s = 0;
-      for (let i = 0; i < y.length; i++) s += dy[i] * y[i];
-      return s;
-    };
-    const fd = new Float32Array(N * K);
     const h = 1e-2; // L is linear in W
-    for (let i = 0; i < N * K; i++) {
-      const wp = w.slice();
-      const wm = w.slice();
-      wp[i] += h;
-      wm[i] -= h;
-      fd[i] = (loss(wp) - loss(wm)) / (2 * h);
-    }
+    const fd = centralDiffVjp((wv) => matmulXWtRef(x, Float32Array.from(wv), null, M, N, K), w, dy, h);
     const tdy = uploadF32(ctx, dy, [M, N], 'dy');
     const tx = uploadF32(ctx, x, [M, K], 'x');
     const dw = await downloadF32(ctx, await matmulDyTX(ctx, tdy, tx));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { roundToF16 } from '../f16';
 import { expectClose } from '../testing/check';
+import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../testing/random';
 import { downloadF32, releaseTensor, uploadF16, uploadF32 } from '../tensor';
@@ -74,24 +75,11 @@ describe('matmulDyW is the gradient of y = x·Wᵀ', () => {
   it('matches a central finite difference of L = Σ dy ⊙ (x·Wᵀ) in x', async () => {
     const ctx = await getTestGpu();
     const [M, N, K] = [3, 5, 6];
-    const x = Float64Array.from(randn(M * K, 21));
+    const x = randn(M * K, 21);
     const w = Float32Array.from(randn(N * K, 22), roundToF16);
     const dy = randn(M * N, 23);
-    const loss = (xv: Float64Array) => {
-      const y = matmulXWtRef(Float32Array.from(xv), w, null, M, N, K);
-      let s = 0;
-      for (let i = 0; i < y.length; i++) s += dy[i] * y[i];
-      return s;
-    };
-    const fd = new Float32Array(M * K);
     const h = 1e-2; // L is linear in x, so a large step only reduces rounding error
-    for (let i = 0; i < M * K; i++) {
-      const xp = x.slice();
-      const xm = x.slice();
-      xp[i] += h;
-      xm[i] -= h;
-      fd[i] = (loss(xp) - loss(xm)) / (2 * h);
-    }
+    const fd = centralDiffVjp((xv) => matmulXWtRef(Float32Array.from(xv), w, null, M, N, K), x, dy, h);
     const tdy = uploadF32(ctx, dy, [M, N], 'dy');
     const tw = uploadF16(ctx, w, [N, K], 'W');
     const dx = await downloadF32(ctx, await matmulDyW(ctx, tdy, tw));

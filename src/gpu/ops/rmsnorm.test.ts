@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { roundToF16 } from '../f16';
 import { expectClose } from '../testing/check';
+import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../testing/random';
 import { downloadF32, releaseTensor, uploadF16, uploadF32, type Tensor } from '../tensor';
@@ -14,23 +15,6 @@ const TOL = { atol: 1e-5, rtol: 1e-4 };
 const FD_TOL = { atol: 1e-4, rtol: 1e-3 };
 // against PyTorch's float64 results stored as f32
 const FIXTURE_TOL = { atol: 2e-5, rtol: 1e-4 };
-
-/** d(Σ dy·f(v))/dv by central differences, in f64. */
-function centralDiff(f: (v: Float64Array) => Float64Array, v: ArrayLike<number>, dy: ArrayLike<number>, h = 1e-4): Float64Array {
-  const p = Float64Array.from(v);
-  const g = new Float64Array(p.length);
-  const dot = (y: Float64Array) => y.reduce((s, yi, i) => s + yi * dy[i], 0);
-  for (let i = 0; i < p.length; i++) {
-    const keep = p[i];
-    p[i] = keep + h;
-    const up = dot(f(p));
-    p[i] = keep - h;
-    const down = dot(f(p));
-    p[i] = keep;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
 
 // [N, C, wg]: size 1, C below / not a multiple of / several times the workgroup size.
 const SHAPES: [number, number, number][] = [
@@ -78,8 +62,9 @@ describe('rmsnorm backward', () => {
     const tdy = uploadF32(ctx, dy, [N, C], 'dy');
     const { rstd } = await rmsnormForward(ctx, tx, tw, { eps: EPS });
     const { dx, dw } = await rmsnormBackward(ctx, tdy, tx, tw, rstd, { dw: true });
-    const fdx = centralDiff((v) => rmsnormForwardRef(v, w, N, C, EPS).y, x, dy);
-    const fdw = centralDiff((v) => rmsnormForwardRef(x, v, N, C, EPS).y, w, dy);
+    const h = 1e-4;
+    const fdx = centralDiffVjp((v) => rmsnormForwardRef(v, w, N, C, EPS).y, x, dy, h);
+    const fdw = centralDiffVjp((v) => rmsnormForwardRef(x, v, N, C, EPS).y, w, dy, h);
     expectClose('dx vs finite difference', await downloadF32(ctx, dx), fdx, FD_TOL);
     expectClose('dw vs finite difference', await downloadF32(ctx, dw!), fdw, FD_TOL);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../device';
 import { expectClose } from '../testing/check';
+import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn, rng } from '../testing/random';
 import { downloadF32, releaseTensor, uploadF32, uploadI32 } from '../tensor';
@@ -110,16 +111,8 @@ describe('rope backward vs central finite differences of the forward', () => {
     const x = randn(pos.length * 12, 21);
     const dy = randn(x.length, 22);
     const got = await run(ctx, dy, pos, opts, 'bwd');
-    const loss = (xx: Float64Array) => ropeRef(xx, pos, opts).reduce((a, y, i) => a + y * dy[i], 0);
     const h = 1e-3;
-    const fd = new Float64Array(x.length);
-    for (let i = 0; i < x.length; i++) {
-      const p = Float64Array.from(x);
-      p[i] += h;
-      const m = Float64Array.from(x);
-      m[i] -= h;
-      fd[i] = (loss(p) - loss(m)) / (2 * h);
-    }
+    const fd = centralDiffVjp((xx) => ropeRef(xx, pos, opts), x, dy, h);
     expectClose('dx vs FD', got, fd, FD_TOL);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { expectClose } from '../testing/check';
+import { centralDiffGrad } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../testing/random';
 import { downloadF32, releaseTensor, uploadF32, uploadI32 } from '../tensor';
@@ -46,18 +47,12 @@ describe('splitColumns / mergeColumns', () => {
     const N = 3;
     const widths = [2, 4, 3];
     const S = 9;
-    const x = Array.from(randn(N * S, 5));
+    const x = randn(N * S, 5);
     const gs = widths.map((w, i) => randn(N * w, 50 + i));
     // L(x) = Σ_i <g_i, split(x)_i>
-    const loss = (xs: number[]) => splitColumnsRef(Float64Array.from(xs), N, widths).reduce((s, p, i) => s + p.reduce((a, v, k) => a + v * gs[i][k], 0), 0);
+    const loss = (xs: Float64Array) => splitColumnsRef(xs, N, widths).reduce((s, p, i) => s + p.reduce((a, v, k) => a + v * gs[i][k], 0), 0);
     const h = 1e-3;
-    const fd = x.map((_, k) => {
-      const plus = [...x];
-      const minus = [...x];
-      plus[k] += h;
-      minus[k] -= h;
-      return (loss(plus) - loss(minus)) / (2 * h);
-    });
+    const fd = centralDiffGrad(loss, x, h);
     const tg = gs.map((g, i) => uploadF32(ctx, g, [N, widths[i]], `g${i}`));
     const dx = uploadF32(ctx, new Float32Array(N * S), [N, S], 'dx');
     await mergeColumns(ctx, tg, dx);

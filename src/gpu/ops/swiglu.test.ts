@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { expectClose } from '../testing/check';
+import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../testing/random';
 import { downloadF32, releaseTensor, uploadF32 } from '../tensor';
@@ -86,12 +87,9 @@ describe('swiglu', () => {
       uploadF32(ctx, gate, [N, F], 'gate'),
       uploadF32(ctx, up, [N, F], 'up'),
     );
-    // elementwise op: perturbing element i only changes h_i
     const h = 1e-4;
-    const fd = (f: (d: number, i: number) => number) =>
-      Float64Array.from(gate, (_, i) => ((f(h, i) - f(-h, i)) / (2 * h)) * dh[i]);
-    const fdGate = fd((d, i) => swigluForwardRef([gate[i] + d], [up[i]])[0]);
-    const fdUp = fd((d, i) => swigluForwardRef([gate[i]], [up[i] + d])[0]);
+    const fdGate = centralDiffVjp((g) => swigluForwardRef(g, up), gate, dh, h);
+    const fdUp = centralDiffVjp((u) => swigluForwardRef(gate, u), up, dh, h);
     expectClose('dgate vs finite difference', await downloadF32(ctx, dgate), fdGate, FD_TOL);
     expectClose('dup vs finite difference', await downloadF32(ctx, dup), fdUp, FD_TOL);
   });
