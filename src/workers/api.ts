@@ -99,6 +99,36 @@ export interface SamplingOptions {
   greedy: boolean;
 }
 
+export interface TuneEvents {
+  /** `done` of `total` shape classes handled; `what` is the one being timed now */
+  onProgress(done: number, total: number, what: string): void;
+}
+
+/** One matmul shape class of a job and the kernel variant chosen for it. */
+export interface KernelTuningShape {
+  key: string;
+  /** where it runs ("q_proj forward", "LM head decode", ...) */
+  uses: string[];
+  /** op and the problem timed: "x·Wᵀ 512×64×64" */
+  problem: string;
+  winner: string;
+  /** timed in this call, or known from an earlier tuning on this adapter */
+  source: 'measured' | 'stored';
+  /** the untuned choice, and the milliseconds of both on the timed problem (null: not timed) */
+  defaultVariant: string;
+  winnerMs: number | null;
+  defaultMs: number | null;
+}
+
+export interface KernelTuningReport {
+  adapter: string;
+  /** shape classes the job runs */
+  total: number;
+  /** the tuned ones among them */
+  shapes: KernelTuningShape[];
+  seconds: number;
+}
+
 export interface GenerateRequest {
   prompt: string;
   /** render as a chat turn with the model's chat template (or the default template) */
@@ -156,6 +186,14 @@ export interface EngineApi {
   subscribe(events: EngineEvents): Promise<void>;
   /** Run the matmul kernels against the TS reference inside the worker. */
   selfTest(): Promise<SelfTestCase[]>;
+  /**
+   * Time the matmul kernel variants on this GPU for the loaded model and this job's shapes and keep
+   * the fastest of each (persisted per adapter, so later sessions and runs use them); shapes tuned
+   * before are only looked up. Refused while a run trains.
+   */
+  tuneKernels(config: TrainConfig, events: TuneEvents): Promise<KernelTuningReport>;
+  /** What is already tuned for this job's shapes on this GPU (looked up; nothing is timed). */
+  kernelTuning(config: TrainConfig): Promise<KernelTuningReport>;
 
   loadModel(source: ModelSource, onProgress?: (e: LoadProgressEvent) => void): Promise<ModelInfo>;
   loadDataset(source: DatasetSource, opts: DatasetOptions, onProgress?: (e: DatasetProgressEvent) => void): Promise<DatasetInfo>;

@@ -51,6 +51,11 @@ import { estimateMemory, mib } from '../train/memory';
 import { isQuotaError, NonFiniteError, StorageFullError, Trainer } from '../train/trainer';
 import { GpuOutOfMemoryError } from '../train/outOfMemory';
 import { guardGpuWork, unwrapGuarded } from '../gpu/guard';
+import { defaultVariant } from '../gpu/ops/matmulVariants';
+import { knownWinner, tuneMatmul } from '../gpu/tune/matmulTuner';
+import { problemOf } from '../gpu/tune/registry';
+import { MemoryTuneStore, type TuneStore } from '../gpu/tune/store';
+import { trainingMatmuls } from '../train/matmulPlan';
 import type {
   DatasetInfo,
   DatasetOptions,
@@ -63,12 +68,15 @@ import type {
   GenerateEvents,
   GenerateRequest,
   ImportedAdapter,
+  KernelTuningReport,
+  KernelTuningShape,
   LoadProgressEvent,
   ModelInfo,
   ModelSource,
   PreviewExample,
   RunSummary,
   TrainEvents,
+  TuneEvents,
 } from './api';
 
 const MAX_DEVICE_RECOVERIES = 3;
@@ -107,6 +115,8 @@ export interface EngineOptions {
    * only against the per-buffer limit. A job's own TrainConfig.deviceBudgetBytes wins over both.
    */
   deviceBudgetBytes?: number;
+  /** where tuned kernel choices persist (the browser: IndexedDB); a memory store by default */
+  tuneStore?: TuneStore;
 }
 
 interface LoadedModel {
@@ -140,8 +150,11 @@ export class Engine implements EngineApi {
   private trainerMethod: TrainMethod | null = null;
   readonly store: CheckpointStore;
 
+  private readonly tuneStore: TuneStore;
+
   constructor(private opts: EngineOptions) {
     this.store = new CheckpointStore(opts.kv);
+    this.tuneStore = opts.tuneStore ?? new MemoryTuneStore();
   }
 
   private emit(kind: 'lost' | 'error', message: string) {
@@ -204,6 +217,52 @@ export class Engine implements EngineApi {
   private requireDataset(): LoadedDataset {
     if (!this.dataset) throw new Error('No dataset is loaded. Load the sample dataset or a file first.');
     return this.dataset;
+  }
+
+  /** Looks up (measure false) or times the matmul variants of the job's shape classes on this GPU. */
+  private async tuning(config: TrainConfig, measure: boolean, events?: TuneEvents): Promise<KernelTuningReport> {
+    const ctx = this.gpu();
+    const { model } = this.requireModel();
+    if (measure && this.trainer) throw new Error('A run is training: pause it before tuning the kernels (the timings would measure both).');
+    const plan = trainingMatmuls(model.config, config);
+    const t0 = performance.now();
+    const shapes: KernelTuningShape[] = [];
+    const opWords = { xwt: 'x·Wᵀ', dyw: 'dy·W', dytx: 'dyᵀ·x' } as const;
+    for (const [i, p] of plan.entries()) {
+      events?.onProgress(i, plan.length, p.uses[0]);
+      let known = await knownWinner(ctx, p.shape, this.tuneStore);
+      let source: KernelTuningShape['source'] = 'stored';
+      if (known === null && measure) {
+        const r = await tuneMatmul(ctx, p.shape, { store: this.tuneStore });
+        known = r.record ?? r.winner;
+        source = 'measured';
+      }
+      if (known === null) continue;
+      const record = typeof known === 'string' ? null : known;
+      const winner = typeof known === 'string' ? known : known.winner;
+      const dflt = defaultVariant(ctx, problemOf(p.shape));
+      const msOf = (v: string) => record?.timings.find((t) => t.variant === v && !t.probe && t.ms !== null)?.ms ?? null;
+      shapes.push({
+        key: p.key,
+        uses: p.uses,
+        problem: `${opWords[p.shape.op]} ${p.shape.m}×${p.shape.n}×${p.shape.k}`,
+        winner,
+        source,
+        defaultVariant: dflt,
+        winnerMs: msOf(winner),
+        defaultMs: msOf(dflt),
+      });
+    }
+    events?.onProgress(plan.length, plan.length, '');
+    return { adapter: ctx.description.name, total: plan.length, shapes, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  async tuneKernels(config: TrainConfig, events: TuneEvents): Promise<KernelTuningReport> {
+    return this.tuning(config, true, events);
+  }
+
+  async kernelTuning(config: TrainConfig): Promise<KernelTuningReport> {
+    return this.tuning(config, false);
   }
 
   async selfTest() {
@@ -462,6 +521,8 @@ export class Engine implements EngineApi {
     this.releaseTrained();
     // every run starts from the base model (full fine-tuning's masters are copied from it)
     await this.restoreBaseWeights();
+    // kernels tuned for these shapes on this GPU before (any session) are used from the first step
+    await this.tuning(config, false).catch(() => null);
     const trainer = await this.setUpTrainer(ctx, model, ds, config, run, events, resume);
     this.trainer = trainer;
     this.trainerMethod = config.method ?? 'lora';

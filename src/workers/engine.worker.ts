@@ -1,8 +1,9 @@
 // The engine worker: owns the GPUDevice and runs every kernel. The UI reaches it only through
 // the EngineApi interface (comlink); the work itself is in engine.ts.
 import * as Comlink from 'comlink';
+import { browserTuneStore } from '../gpu/tune/idbStore';
 import { Engine } from './engine';
 import { idbKeyValueStore } from './idbStore';
 
-const engine = new Engine({ kv: idbKeyValueStore() });
+const engine = new Engine({ kv: idbKeyValueStore(), tuneStore: browserTuneStore() ?? undefined });
 Comlink.expose(engine);

@@ -148,6 +148,23 @@ function isRecord(v: unknown): v is TuneRecord {
 }
 
 /**
+ * The winner already known for `shapeClass` on this adapter (in memory, or stored by an earlier
+ * session, which is then remembered for the ops), without timing anything; null when untuned.
+ */
+export async function knownWinner(ctx: GpuContext, shapeClass: MatmulShapeClass, store: TuneStore = defaultStore): Promise<TuneRecord | string | null> {
+  const s: MatmulShapeClass = { ...shapeClass, batch: 1, wDtype: wDtypeOf(shapeClass) };
+  const key = shapeClassKey(s);
+  const problem = problemOf(s);
+  const saved = await store.get(tuneStoreKey(ctx, key));
+  if (isRecord(saved) && illegalReason(ctx, saved.winner, problem) === null) {
+    rememberTuned(ctx, key, saved.winner);
+    return saved;
+  }
+  const known = tunedVariant(ctx, key);
+  return known && illegalReason(ctx, known, problem) === null ? known : null;
+}
+
+/**
  * The fastest legal variant for `shapeClass` on this device. Returns at once when it is known (in
  * memory, or in the store from an earlier session) unless `force`. Times the problem given by the
  * shape class's own m, n, k; the result serves every problem of its class (shapeClassKey).

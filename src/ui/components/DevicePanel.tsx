@@ -1,4 +1,5 @@
 import { useDeviceStore, runGpuSelfTest } from '../stores/deviceStore';
+import { KernelTuning } from './KernelTuning';
 
 function bytes(n: number): string {
   return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.round(n / 2 ** 20)} MiB`;
@@ -77,6 +78,7 @@ export function DevicePanel() {
           </table>
         </div>
       )}
+      {status === 'ready' && <KernelTuning />}
     </section>
   );
 }
