@@ -11,7 +11,7 @@ export { readTextChunks, type ProgressCallback } from './stream.ts';
 export { SegmentEncoder, type TokenizerLike, type AddedTokenLike } from './encode.ts';
 export { ChatRenderer, chatTemplateInfo, DEFAULT_TEMPLATE, instructionMessages, type ChatTemplateInfo, type Segment } from './template.ts';
 export { checkTemplateTokens, baseVocabSize, type TemplateTokenWarning, type TemplateTokenCheckOptions } from './template-tokens.ts';
-export { tokenizeDataset, computeStats, type TokenizeOptions, type TokenizedDataset, type DatasetStats, type LengthHistogram } from './tokenize.ts';
+export { DatasetTokenizer, tokenizeDataset, computeStats, type TokenizeOptions, type TokenizedDataset, type DatasetStats, type LengthHistogram } from './tokenize.ts';
 export { splitDataset, subsetDataset, type SplitOptions } from './split.ts';
 export { BatchIterator, epochOrder, IGNORE_INDEX, type Batch, type BatchCursor, type BatchOptions } from './batches.ts';
 export { mulberry32, mixSeed, permutation } from './prng.ts';

@@ -22,6 +22,8 @@ export interface ReadOptions {
   kind?: FileKind;
   /** Keep examples in `examples` (default true). False, with onExample, streams them instead. */
   keepRows?: boolean;
+  /** Called once with the file's format, before the first onExample (to set up streaming tokenization). */
+  onFormat?: (format: DetectedFormat) => void;
   /** Called with each valid example in file order. */
   onExample?: (ex: Example) => void;
   /** 'stop' throws a DatasetError at the first bad row; 'collect' (default) lists them all. */
@@ -87,6 +89,7 @@ export async function readDatasetFile(file: Blob & { name: string }, opts: ReadO
     const format: DetectedFormat = {
       name: 'text-file', kind: 'text', mapping: { kind: 'text', text: 'text' }, confidence: 1, sampled: 0,
     };
+    opts.onFormat?.(format);
     const pieces = parseTextPieces(all);
     let lines = 0;
     for (;;) {
@@ -110,9 +113,11 @@ export async function readDatasetFile(file: Blob & { name: string }, opts: ReadO
   const sampleSize = opts.detectRows ?? 200;
   const held: ParsedRecord[] = [];
   let format: DetectedFormat | undefined = opts.mapping ? formatFromMapping(opts.mapping) : undefined;
+  if (format) opts.onFormat?.(format);
   const decide = () => {
     format = detectFormat(held.filter((r) => 'value' in r).map((r) => (r as { value: unknown }).value));
     format.sampled = held.length;
+    opts.onFormat?.(format);
   };
   const handle = (rec: ParsedRecord) => {
     if ('error' in rec) accept({ line: rec.line, reason: rec.error });

@@ -135,172 +135,217 @@ function exampleTexts(ex: Example): string[] {
 }
 
 /**
- * Tokenizes every example. Throws a DatasetError ('bad-row') at the first bad row (from reading
- * or from here) when onBadRow is 'stop'; otherwise skips and lists them. A row is bad here when
- * the template refuses it, when it holds added-token text (see specialTokenText), or when it is
- * too long even alone: its prompt fills maxSeqLen, so no answer token would be left to train on.
+ * Tokenizes examples one at a time, as a reader streams them (the rows themselves are not kept:
+ * memory grows with the tokens only). Throws a DatasetError ('bad-row') at the first bad row when
+ * onBadRow is 'stop'; otherwise skips and lists them. A row is bad here when the template refuses
+ * it, when it holds added-token text (see specialTokenText), or when it is too long even alone: its
+ * prompt fills maxSeqLen, so no answer token would be left to train on.
+ *
+ * A plain text file ('text-file' format) is one document: its pieces continue each other, BOS once
+ * at the start, EOS once at the end, cut into maxSeqLen blocks.
  */
+export class DatasetTokenizer {
+  private readonly maxSeqLen: number;
+  private readonly trainAll: boolean;
+  private readonly stop: boolean;
+  private readonly renderer: ChatRenderer;
+  private readonly encoder: SegmentEncoder;
+  private readonly textFile: boolean;
+  private readonly out = new Growable();
+  private readonly badRows: BadRow[] = [];
+  private truncatedRows = 0;
+  private splitRows = 0;
+  private withSpecial = 0;
+  /** text-file mode: the document's ids not yet cut into blocks, and the line they start on */
+  private docIds: number[] = [];
+  private docLine = -1;
+  private docPieces = 0;
+
+  constructor(
+    tokenizer: TokenizerLike,
+    private readonly template: ChatTemplateInfo,
+    format: DetectedFormat,
+    private readonly opts: TokenizeOptions,
+  ) {
+    this.maxSeqLen = opts.maxSeqLen;
+    if (!Number.isInteger(this.maxSeqLen) || this.maxSeqLen < 2) {
+      throw new DatasetError('format', `maxSeqLen must be an integer of at least 2, got ${this.maxSeqLen}.`);
+    }
+    this.trainAll = (opts.trainOn ?? 'completions') === 'all';
+    this.stop = opts.onBadRow === 'stop';
+    this.renderer = new ChatRenderer(template);
+    this.encoder = new SegmentEncoder(tokenizer, template.bosToken);
+    this.textFile = format.name === 'text-file';
+  }
+
+  private bad(row: BadRow, fileName: string): void {
+    if (this.stop) throw badRowError(row, fileName);
+    this.badRows.push(row);
+  }
+
+  /** Cuts ids into blocks of maxSeqLen, every token trained; fragments under 2 tokens have no target and are dropped. */
+  private pushBlocks(ids: number[], line: number): number {
+    let blocks = 0;
+    for (let a = 0; a < ids.length; a += this.maxSeqLen) {
+      const block = ids.slice(a, a + this.maxSeqLen);
+      if (block.length < 2) continue;
+      this.out.push(block, new Uint8Array(block.length).fill(1), line);
+      blocks++;
+    }
+    return blocks;
+  }
+
+  /** One valid example from the reader, in file order. `fileName` names the file in errors. */
+  add(ex: Example, fileName: string): void {
+    if (this.textFile) this.addTextPiece(ex, fileName);
+    else this.addRow(ex, fileName);
+  }
+
+  private addTextPiece(ex: Example, fileName: string): void {
+    if (ex.kind !== 'text') return;
+    const { encoder, maxSeqLen } = this;
+    if (this.docLine < 0) this.docLine = ex.line;
+    let text = ex.text;
+    if (encoder.findAddedTokenText(text) !== undefined) {
+      // A text file's rows are its lines: report (and with 'skip', leave out) each such line.
+      const lines = text.split('\n');
+      const kept: string[] = [];
+      for (let j = 0; j < lines.length; j++) {
+        const special = encoder.findAddedTokenText(lines[j]);
+        if (special === undefined) kept.push(lines[j]);
+        else if ((this.opts.specialTokenText ?? 'reject') === 'allow') {
+          this.withSpecial++;
+          kept.push(lines[j]);
+        } else {
+          this.bad({ line: ex.line + j, reason: specialReason(special) }, fileName);
+        }
+      }
+      text = kept.join('\n');
+    }
+    const piece = this.docPieces === 0 ? encoder.encodeFirst(text) : encoder.encodeContinuation(text);
+    this.docPieces++;
+    for (const id of piece) this.docIds.push(id);
+    // Flush whole blocks as they fill, keeping memory at one block plus one piece.
+    if (this.docIds.length >= 2 * maxSeqLen) {
+      const whole = Math.floor(this.docIds.length / maxSeqLen) * maxSeqLen - maxSeqLen;
+      this.pushBlocks(this.docIds.splice(0, whole), this.docLine);
+      this.docLine = ex.line;
+    }
+  }
+
+  private addRow(ex: Example, fileName: string): void {
+    const { encoder, template, maxSeqLen } = this;
+    const special = exampleTexts(ex).map((t) => encoder.findAddedTokenText(t)).find((s) => s !== undefined);
+    if (special !== undefined) {
+      if ((this.opts.specialTokenText ?? 'reject') === 'reject') {
+        this.bad({ line: ex.line, reason: specialReason(special) }, fileName);
+        return;
+      }
+      this.withSpecial++;
+    }
+    let segments;
+    try {
+      segments = this.renderer.segments(ex);
+    } catch (e) {
+      if (e instanceof RowProblem) {
+        this.bad({ line: ex.line, reason: e.message }, fileName);
+        return;
+      }
+      throw e;
+    }
+    const ids: number[] = [];
+    const trained: number[] = [];
+    for (let s = 0; s < segments.length; s++) {
+      const seg = segments[s];
+      const segIds = ids.length === 0 ? encoder.encodeFirst(seg.text) : encoder.encodeContinuation(seg.text);
+      if (seg.eos === 'always' || (seg.eos === 'if-missing' && !segIds.includes(template.eosId))) segIds.push(template.eosId);
+      const flag = this.trainAll || seg.train ? 1 : 0;
+      for (const id of segIds) {
+        ids.push(id);
+        trained.push(flag);
+      }
+    }
+    if (ex.kind === 'text') {
+      if (ids.length > maxSeqLen) this.splitRows++;
+      this.pushBlocks(ids, ex.line);
+      return;
+    }
+    if (ids.length > maxSeqLen) {
+      let targets = 0;
+      for (let j = 1; j < maxSeqLen; j++) targets += trained[j];
+      if (targets === 0) {
+        const promptLen = trained.indexOf(1);
+        this.bad(
+          {
+            line: ex.line,
+            reason: `too long: the prompt alone is ${promptLen} tokens and max sequence length is ${maxSeqLen}, so no answer token fits`,
+          },
+          fileName,
+        );
+        return;
+      }
+      this.truncatedRows++;
+      ids.length = maxSeqLen;
+      trained.length = maxSeqLen;
+    }
+    this.out.push(ids, trained, ex.line);
+  }
+
+  /** The dataset, once the reader is done: `raw` gives its file name, format, row count and bad rows. */
+  finish(raw: Pick<RawDataset, 'fileName' | 'format' | 'rowCount' | 'badRows'>): TokenizedDataset {
+    const { out, maxSeqLen } = this;
+    if (this.textFile) {
+      if (this.docLine < 0) this.docLine = 1;
+      this.docIds.push(this.template.eosId);
+      this.pushBlocks(this.docIds, this.docLine);
+      this.docIds = [];
+    }
+    const badRows = [...raw.badRows, ...this.badRows].sort((a, b) => a.line - b.line);
+    const tokens = out.tokens.slice(0, out.size);
+    const trainedMask = out.trained.slice(0, out.size);
+    const offsets = Int32Array.from(out.offsets);
+    const base = computeStats({ offsets, trained: trainedMask }, maxSeqLen, this.opts.histogramBins);
+    if (base.examples === 0) {
+      throw new DatasetError(
+        'empty',
+        `${raw.fileName}: no usable rows${badRows.length > 0 ? ` (${badRows.length} bad rows; the first, line ${badRows[0].line}: ${badRows[0].reason})` : ''}.`,
+      );
+    }
+    return {
+      fileName: raw.fileName,
+      format: raw.format,
+      maxSeqLen,
+      tokens,
+      trained: trainedMask,
+      offsets,
+      lines: Int32Array.from(out.lines),
+      badRows,
+      stats: {
+        ...base,
+        rows: raw.rowCount,
+        truncatedRows: this.truncatedRows,
+        splitRows: this.splitRows,
+        skippedRows: badRows.length,
+        rowsWithSpecialTokenText: this.withSpecial,
+      },
+    };
+  }
+}
+
+/** Tokenizes every example of a dataset read with its rows kept (see DatasetTokenizer). */
 export function tokenizeDataset(
   raw: RawDataset,
   tokenizer: TokenizerLike,
   template: ChatTemplateInfo,
   opts: TokenizeOptions,
 ): TokenizedDataset {
-  const maxSeqLen = opts.maxSeqLen;
-  if (!Number.isInteger(maxSeqLen) || maxSeqLen < 2) {
-    throw new DatasetError('format', `maxSeqLen must be an integer of at least 2, got ${maxSeqLen}.`);
+  const t = new DatasetTokenizer(tokenizer, template, raw.format, opts);
+  if (opts.onBadRow === 'stop' && raw.badRows.length > 0) throw badRowError(raw.badRows[0], raw.fileName);
+  const n = raw.examples.length;
+  for (let i = 0; i < n; i++) {
+    opts.onProgress?.(i, n);
+    t.add(raw.examples[i], raw.fileName);
   }
-  const trainAll = (opts.trainOn ?? 'completions') === 'all';
-  const stop = opts.onBadRow === 'stop';
-  if (stop && raw.badRows.length > 0) throw badRowError(raw.badRows[0], raw.fileName);
-
-  const renderer = new ChatRenderer(template);
-  const encoder = new SegmentEncoder(tokenizer, template.bosToken);
-  const out = new Growable();
-  const badRows: BadRow[] = [...raw.badRows];
-  let truncatedRows = 0;
-  let splitRows = 0;
-  let withSpecial = 0;
-  const bad = (row: BadRow) => {
-    if (stop) throw badRowError(row, raw.fileName);
-    badRows.push(row);
-  };
-
-  /** Cuts ids into blocks of maxSeqLen, every token trained; fragments under 2 tokens have no target and are dropped. */
-  const pushBlocks = (ids: number[], line: number): number => {
-    let blocks = 0;
-    for (let a = 0; a < ids.length; a += maxSeqLen) {
-      const block = ids.slice(a, a + maxSeqLen);
-      if (block.length < 2) continue;
-      out.push(block, new Uint8Array(block.length).fill(1), line);
-      blocks++;
-    }
-    return blocks;
-  };
-
-  const examples = raw.examples;
-  if (raw.format.name === 'text-file') {
-    // One document: pieces continue each other; BOS once at the start, EOS once at the end.
-    const ids: number[] = [];
-    let line = examples.length > 0 ? examples[0].line : 1;
-    for (let i = 0; i < examples.length; i++) {
-      const ex = examples[i];
-      if (ex.kind !== 'text') continue;
-      let text = ex.text;
-      if (encoder.findAddedTokenText(text) !== undefined) {
-        // A text file's rows are its lines: report (and with 'skip', leave out) each such line.
-        const lines = text.split('\n');
-        const kept: string[] = [];
-        for (let j = 0; j < lines.length; j++) {
-          const special = encoder.findAddedTokenText(lines[j]);
-          if (special === undefined) kept.push(lines[j]);
-          else if ((opts.specialTokenText ?? 'reject') === 'allow') {
-            withSpecial++;
-            kept.push(lines[j]);
-          } else {
-            bad({ line: ex.line + j, reason: specialReason(special) });
-          }
-        }
-        text = kept.join('\n');
-      }
-      const piece = i === 0 ? encoder.encodeFirst(text) : encoder.encodeContinuation(text);
-      for (const id of piece) ids.push(id);
-      // Flush whole blocks as they fill, keeping memory at one block plus one piece.
-      if (ids.length >= 2 * maxSeqLen) {
-        const whole = Math.floor(ids.length / maxSeqLen) * maxSeqLen - maxSeqLen;
-        pushBlocks(ids.splice(0, whole), line);
-        line = ex.line;
-      }
-      opts.onProgress?.(i + 1, examples.length);
-    }
-    ids.push(template.eosId);
-    pushBlocks(ids, line);
-  } else {
-    for (let i = 0; i < examples.length; i++) {
-      const ex = examples[i];
-      opts.onProgress?.(i, examples.length);
-      const special = exampleTexts(ex).map((t) => encoder.findAddedTokenText(t)).find((s) => s !== undefined);
-      if (special !== undefined) {
-        if ((opts.specialTokenText ?? 'reject') === 'reject') {
-          bad({ line: ex.line, reason: specialReason(special) });
-          continue;
-        }
-        withSpecial++;
-      }
-      let segments;
-      try {
-        segments = renderer.segments(ex);
-      } catch (e) {
-        if (e instanceof RowProblem) {
-          bad({ line: ex.line, reason: e.message });
-          continue;
-        }
-        throw e;
-      }
-      const ids: number[] = [];
-      const trained: number[] = [];
-      for (let s = 0; s < segments.length; s++) {
-        const seg = segments[s];
-        const segIds = ids.length === 0 ? encoder.encodeFirst(seg.text) : encoder.encodeContinuation(seg.text);
-        if (seg.eos === 'always' || (seg.eos === 'if-missing' && !segIds.includes(template.eosId))) segIds.push(template.eosId);
-        const flag = trainAll || seg.train ? 1 : 0;
-        for (const id of segIds) {
-          ids.push(id);
-          trained.push(flag);
-        }
-      }
-      if (ex.kind === 'text') {
-        if (ids.length > maxSeqLen) splitRows++;
-        pushBlocks(ids, ex.line);
-        continue;
-      }
-      if (ids.length > maxSeqLen) {
-        let targets = 0;
-        for (let j = 1; j < maxSeqLen; j++) targets += trained[j];
-        if (targets === 0) {
-          const promptLen = trained.indexOf(1);
-          bad({
-            line: ex.line,
-            reason: `too long: the prompt alone is ${promptLen} tokens and max sequence length is ${maxSeqLen}, so no answer token fits`,
-          });
-          continue;
-        }
-        truncatedRows++;
-        ids.length = maxSeqLen;
-        trained.length = maxSeqLen;
-      }
-      out.push(ids, trained, ex.line);
-    }
-    opts.onProgress?.(examples.length, examples.length);
-  }
-
-  badRows.sort((a, b) => a.line - b.line);
-  const tokens = out.tokens.slice(0, out.size);
-  const trainedMask = out.trained.slice(0, out.size);
-  const offsets = Int32Array.from(out.offsets);
-  const base = computeStats({ offsets, trained: trainedMask }, maxSeqLen, opts.histogramBins);
-  if (base.examples === 0) {
-    throw new DatasetError(
-      'empty',
-      `${raw.fileName}: no usable rows${badRows.length > 0 ? ` (${badRows.length} bad rows; the first, line ${badRows[0].line}: ${badRows[0].reason})` : ''}.`,
-    );
-  }
-  return {
-    fileName: raw.fileName,
-    format: raw.format,
-    maxSeqLen,
-    tokens,
-    trained: trainedMask,
-    offsets,
-    lines: Int32Array.from(out.lines),
-    badRows,
-    stats: {
-      ...base,
-      rows: raw.rowCount,
-      truncatedRows,
-      splitRows,
-      skippedRows: badRows.length,
-      rowsWithSpecialTokenText: withSpecial,
-    },
-  };
+  opts.onProgress?.(n, n);
+  return t.finish(raw);
 }

@@ -15,7 +15,7 @@ import {
   checkTemplateTokens,
   readDatasetFile,
   splitDataset,
-  tokenizeDataset,
+  DatasetTokenizer,
   type ChatTemplateInfo,
   type TokenizedDataset,
 } from '../data';
@@ -360,17 +360,22 @@ export class Engine implements EngineApi {
     } else {
       file = source.file;
     }
+    // Rows are tokenized as the reader streams them and not kept: memory grows with the tokens
+    // only, whatever the size of the file.
+    const maxSeqLen = Math.min(opts.maxSeqLen, model.config.maxPositions);
+    let tokenizing: DatasetTokenizer | null = null;
     const raw = await readDatasetFile(file, {
       mapping: opts.mapping,
-      onProgress: (done, total) => onProgress?.({ phase: 'reading', bytesDone: done, bytesTotal: total }),
-    });
-    const maxSeqLen = Math.min(opts.maxSeqLen, model.config.maxPositions);
-    const ds = tokenizeDataset(raw, tokenizer, template, {
-      maxSeqLen,
-      trainOn: opts.trainOn,
-      onBadRow: opts.onBadRow,
+      keepRows: false,
+      onBadRow: opts.onBadRow === 'stop' ? 'stop' : 'collect',
+      onFormat: (format) => {
+        tokenizing = new DatasetTokenizer(tokenizer, template, format, { maxSeqLen, trainOn: opts.trainOn, onBadRow: opts.onBadRow });
+      },
+      onExample: (ex) => tokenizing!.add(ex, file.name),
       onProgress: (done, total) => onProgress?.({ phase: 'tokenizing', bytesDone: done, bytesTotal: total }),
     });
+    if (!tokenizing) throw new Error(`${file.name}: the reader reported no format.`);
+    const ds = (tokenizing as DatasetTokenizer).finish(raw);
     if (ds.offsets.length < 2) throw new Error(`${file.name} has no usable examples (${ds.badRows.length} bad rows). Fix the rows listed, or pick another file.`);
     const { train, validation } = splitDataset(ds, { validationFraction: opts.validationFraction, seed: opts.seed });
     const warnings = checkTemplateTokens(tokenizer, template, { modelVocabSize: model.config.vocabSize }).map((w) => w.message);

@@ -15,7 +15,7 @@ import { Progress } from './Progress';
 import { RadioGroup } from './Field';
 
 function progressText(p: DatasetProgressEvent): string {
-  const what = p.phase === 'reading' ? 'Reading' : 'Tokenizing';
+  const what = p.phase === 'reading' ? 'Reading' : 'Reading and tokenizing';
   return `${what}: ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${formatPercent(p.bytesDone, p.bytesTotal)})`;
 }
 
