@@ -269,7 +269,7 @@ test('a job too large for the GPU is refused by the estimate before anything is 
   expect(errors).toEqual([]);
 });
 
-test('out of GPU memory during a step (an allocation fails on the GPU): the run stops naming the batch size and sequence length, and the page keeps working', async ({ page }) => {
+test('out of GPU memory during a step (an allocation fails on the GPU): the run stops naming the batch size and sequence length, and the page keeps working', async ({ page }, testInfo) => {
   const errors = await open(page);
   await loadDemo(page);
   await loadSample(page);
@@ -286,6 +286,7 @@ test('out of GPU memory during a step (an allocation fails on the GPU): the run 
   await expect(alert).toContainText(/Lower the batch size \(now 2\) or the sequence length \(now \d+\)/);
   await expect(alert).toContainText(/GPU memory freed/);
   await expect(run.getByTestId('run-row').filter({ hasText: 'out of memory' })).toContainText('failed');
+  await run.screenshot({ path: testInfo.outputPath('out-of-memory.png') });
   // the invalid buffers' validation errors stayed inside the engine: no GPU error banner
   await expect(page.getByTestId('gpu-banner')).toHaveCount(0);
 

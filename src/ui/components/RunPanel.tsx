@@ -77,7 +77,8 @@ export function RunPanel() {
 
       <div className="run-status" role="status" aria-live="polite">
         <strong>{PHASE_TEXT[phase]}</strong>
-        {message && <span className="muted"> — {message}</span>}
+        {/* the alert below already says it in full */}
+        {message && !error?.includes(message) && <span className="muted"> — {message}</span>}
       </div>
       {progress && (
         <Progress
