@@ -103,6 +103,18 @@ export function getGc(): (() => void) | null {
 }
 
 /** Bytes the JS heap and array buffers hold (what an unbounded allocation in a case would grow). */
+/**
+ * A full collection whose result heapBytes() can see: array buffers freed by one gc() are
+ * released by their finalizers only after the current task, and a stream's last chunks may still
+ * be referenced from a pending callback; a second gc() after a macrotask gets both.
+ */
+async function settleGarbage(gc: (() => void) | null | undefined): Promise<void> {
+  if (!gc) return;
+  gc();
+  await new Promise((r) => setTimeout(r, 0));
+  gc();
+}
+
 export function heapBytes(): number {
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
@@ -321,7 +333,7 @@ export async function fuzz<I, R>(target: FuzzTarget<I, R>): Promise<FuzzStats> {
   };
 
   const dog = startWatchdog(`fuzz "${target.name}"`, seed, hangMs + 5000, true);
-  gc?.();
+  await settleGarbage(gc);
   const base = heapBytes();
   let batchBase = base;
   try {
@@ -387,7 +399,7 @@ export async function fuzz<I, R>(target: FuzzTarget<I, R>): Promise<FuzzStats> {
         const last = clip(describe(input!));
         input = undefined;
         result = undefined;
-        gc?.();
+        await settleGarbage(gc);
         const now = heapBytes();
         stats.retainedMiB = Math.max(stats.retainedMiB, (now - base) / MiB);
         // without gc() garbage inflates the number; only judge retention when it is exact
