@@ -33,6 +33,7 @@ const SHAPES: [number, number, number][] = [
   [5, 300, 256],
   [4, 1000, 64],
   [6, 37, 1],
+  [7, 513, 4],
 ];
 
 describe.each([0, 0.1])('cross-entropy, smoothing %s', (smoothing) => {

@@ -19,6 +19,7 @@ import { dispatch, grid1d } from '../dispatch';
 import type { WgslSource } from '../shader';
 import crossEntropyCode from '../shaders/cross_entropy.wgsl?raw';
 import { emptyTensor, numel, type Tensor } from '../tensor';
+import { rowThreads } from './rowThreads';
 
 export const CROSS_ENTROPY_SHADER: WgslSource = { file: 'cross_entropy.wgsl', code: crossEntropyCode };
 
@@ -49,7 +50,7 @@ export interface CrossEntropyLossOptions {
   rowOffset?: number;
   /** the labels on the CPU (same indexing as the tensor): checked before recording */
   labelsHost?: ArrayLike<number>;
-  /** threads per row (power of two), default CROSS_ENTROPY_WG */
+  /** threads per row (power of two); default: CROSS_ENTROPY_WG on GPUs, SOFTWARE_ROW_THREADS on CPU rasterisers (rowThreads.ts) */
   wg?: number;
 }
 
@@ -100,7 +101,7 @@ function prepare(op: string, ctx: GpuContext, logits: Tensor, labels: Tensor, o:
     }
   }
   if (o.labelsHost) checkLabels(op, o.labelsHost, rowOffset, N, V);
-  const wg = o.wg ?? CROSS_ENTROPY_WG;
+  const wg = rowThreads(ctx, CROSS_ENTROPY_WG, o.wg);
   const max = ctx.description.limits.maxComputeInvocationsPerWorkgroup;
   if (!Number.isInteger(wg) || wg < 1 || (wg & (wg - 1)) !== 0 || wg > max) {
     throw new Error(`${op}: wg ${wg} must be a power of two no larger than this device's ${max} invocations per workgroup`);
@@ -147,7 +148,7 @@ async function record(
   const { N, V, rowOffset, mode } = pr;
   const rows = mode === 'rows' ? o.lossOut : scratchRows(ctx, N);
   const lossOffset = mode === 'rows' ? rowOffset : 0;
-  const wg = o.wg ?? CROSS_ENTROPY_WG;
+  const wg = rowThreads(ctx, CROSS_ENTROPY_WG, o.wg);
   const inPlace = grad?.dlogits === 'inPlace';
   const entryPoint = inPlace ? 'ce_forward_backward_inplace' : 'ce_forward_backward';
   const pipeline = await ctx.pipelines.get({ shader: CROSS_ENTROPY_SHADER, entryPoint, constants: { WG: wg } });

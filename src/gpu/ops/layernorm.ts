@@ -9,6 +9,7 @@ import { dispatch, grid1d } from '../dispatch';
 import type { WgslSource } from '../shader';
 import layernormCode from '../shaders/layernorm.wgsl?raw';
 import { emptyTensor, type Tensor } from '../tensor';
+import { rowThreads } from './rowThreads';
 
 export const LAYERNORM_SHADER: WgslSource = { file: 'layernorm.wgsl', code: layernormCode };
 
@@ -47,7 +48,7 @@ export interface LayerNormForwardOptions {
   out?: Tensor;
   meanOut?: Tensor;
   rstdOut?: Tensor;
-  /** threads per row (power of two), default LAYERNORM_WG */
+  /** threads per row (power of two); default: LAYERNORM_WG on GPUs, SOFTWARE_ROW_THREADS on CPU rasterisers (rowThreads.ts) */
   wg?: number;
 }
 
@@ -63,7 +64,7 @@ export async function layernormForward(
   expectVector(op, w, 'w', C, ['f16', 'f32']);
   expectVector(op, b, 'b', C, ['f16', 'f32']);
   if (!(opts.eps >= 0)) throw new Error(`${op}: eps must be a number >= 0 (the model config's layer_norm_epsilon), got ${opts.eps}`);
-  const wg = opts.wg ?? LAYERNORM_WG;
+  const wg = rowThreads(ctx, LAYERNORM_WG, opts.wg);
   checkWg(op, ctx, wg);
   const y = opts.out ?? emptyTensor(ctx, 'f32', [N, C], 'layernorm y');
   const mean = opts.meanOut ?? emptyTensor(ctx, 'f32', [N], 'layernorm mean');
@@ -119,7 +120,7 @@ export async function layernormBackward(
   if (opts.accumulateWeightGrads && typeof opts.weightGrads !== 'object') {
     throw new Error(`${op}: accumulateWeightGrads needs weightGrads: { dw, db } tensors to accumulate into`);
   }
-  const wg = opts.wg ?? LAYERNORM_WG;
+  const wg = rowThreads(ctx, LAYERNORM_WG, opts.wg);
   checkWg(op, ctx, wg);
   const dx = opts.dx ?? emptyTensor(ctx, 'f32', [N, C], 'layernorm dx');
   expectRows(op, dx, 'dx', N, C);

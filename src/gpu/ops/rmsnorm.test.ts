@@ -25,6 +25,7 @@ const SHAPES: [number, number, number][] = [
   [4, 300, 64],
   [6, 37, 1],
   [2, 300, 256],
+  [5, 67, 4],
 ];
 const EPS = 1e-5;
 

@@ -9,6 +9,7 @@ import { dispatch, grid1d } from '../dispatch';
 import type { WgslSource } from '../shader';
 import rmsnormCode from '../shaders/rmsnorm.wgsl?raw';
 import { emptyTensor, type Tensor } from '../tensor';
+import { rowThreads } from './rowThreads';
 
 export const RMSNORM_SHADER: WgslSource = { file: 'rmsnorm.wgsl', code: rmsnormCode };
 
@@ -42,7 +43,7 @@ export interface RmsNormForwardOptions {
   out?: Tensor;
   /** (N) f32 buffer to write rstd into */
   rstdOut?: Tensor;
-  /** threads per row (power of two), default RMSNORM_WG */
+  /** threads per row (power of two); default: RMSNORM_WG on GPUs, SOFTWARE_ROW_THREADS on CPU rasterisers (rowThreads.ts) */
   wg?: number;
 }
 
@@ -57,7 +58,7 @@ export async function rmsnormForward(
   const [N, C] = x.shape;
   expectVector(op, w, 'w', C, ['f16', 'f32']);
   if (!(opts.eps >= 0)) throw new Error(`${op}: eps must be a number >= 0 (the model config's rms_norm_eps), got ${opts.eps}`);
-  const wg = opts.wg ?? RMSNORM_WG;
+  const wg = rowThreads(ctx, RMSNORM_WG, opts.wg);
   checkWg(op, ctx, wg);
   const y = opts.out ?? emptyTensor(ctx, 'f32', [N, C], 'rmsnorm y');
   const rstd = opts.rstdOut ?? emptyTensor(ctx, 'f32', [N], 'rmsnorm rstd');
@@ -102,7 +103,7 @@ export async function rmsnormBackward(
   expectVector(op, rstd, 'rstd', N, ['f32']);
   if (opts.accumulateDx && !opts.dx) throw new Error(`${op}: accumulateDx needs the dx tensor to accumulate into`);
   if (opts.accumulateDw && !(typeof opts.dw === 'object')) throw new Error(`${op}: accumulateDw needs the dw tensor to accumulate into`);
-  const wg = opts.wg ?? RMSNORM_WG;
+  const wg = rowThreads(ctx, RMSNORM_WG, opts.wg);
   checkWg(op, ctx, wg);
   const dx = opts.dx ?? emptyTensor(ctx, 'f32', [N, C], 'rmsnorm dx');
   expectRows(op, dx, 'dx', N, C);
