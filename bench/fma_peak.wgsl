@@ -1,4 +1,4 @@
-// The adapter's FMA-only peak, for the kernel benchmark's "% of peak" column.
+// The adapter's FMA-only peak (bench/fmaPeak.ts), for both benchmarks' "of peak" figures.
 //   out is (threads) vec4<f32>, written so that nothing is optimised away.
 //   params.x = loop iterations; params.y = 1 (read at run time so m and c are not constants).
 // 16 independent vec4 accumulators, 4 chained fma per accumulator per iteration, written out:

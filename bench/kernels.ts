@@ -11,7 +11,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { acquireGpu, type AdapterDescription, type GpuContext } from '../src/gpu/device';
-import { dispatch } from '../src/gpu/dispatch';
 import { attentionBackward, attentionForward } from '../src/gpu/ops/attention';
 import { loraBackward, loraForward, loraScale } from '../src/gpu/ops/lora';
 import { matmulDyTX, matmulDyW, matmulXWt } from '../src/gpu/ops/matmul';
@@ -22,7 +21,7 @@ import { matmulFlops, tuneMatmul, type VariantTiming } from '../src/gpu/tune/mat
 import type { MatmulShapeClass } from '../src/gpu/tune/registry';
 import { MemoryTuneStore } from '../src/gpu/tune/store';
 import { timeGpu } from '../src/gpu/tune/timing';
-import peakCode from './fma_peak.wgsl?raw';
+import { fmaPeakFlops, timeFmaPeak } from './fmaPeak';
 
 export interface MatmulRow {
   m: number;
@@ -156,27 +155,10 @@ function repsFor(flops: number): number {
 }
 
 async function measurePeak(ctx: GpuContext): Promise<{ gflops: number; cpuGflops: number | null }> {
-  const WG = 64;
-  const pipeline = await ctx.pipelines.get({ shader: { file: 'fma_peak.wgsl (bench)', code: peakCode }, entryPoint: 'fma_peak', constants: { WG } });
   const groups = 256;
   const iterations = 512;
-  const out = emptyTensor(ctx, 'f32', [groups * WG * 4], 'peak out');
-  const flops = groups * WG * iterations * 16 * 4 * 4 * 2;
-  const { result: t, cpuGflops } = await cpuRate(flops, () =>
-    timeGpu(
-      ctx,
-      async () =>
-        dispatch(ctx, {
-          pipeline,
-          bindings: [out],
-          uniforms: new Uint32Array([iterations, 1, 0, 0]),
-          workgroups: [groups],
-          label: 'fma peak',
-        }),
-      { warmup: 1, reps: 5 },
-    ),
-  );
-  releaseTensor(ctx, out);
+  const flops = fmaPeakFlops(groups, iterations);
+  const { result: t, cpuGflops } = await cpuRate(flops, () => timeFmaPeak(ctx, groups, iterations));
   // the best rep: a peak is what the adapter can do when nothing else is in the way
   return { gflops: flops / t.best / 1e6, cpuGflops };
 }

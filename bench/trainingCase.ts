@@ -15,9 +15,7 @@
 //     minimum of the same config (bench/trainingMath.ts)
 //   - step FLOPs / (step time × the adapter's FMA-only peak)
 import type { GpuContext } from '../src/gpu/device';
-import { dispatch } from '../src/gpu/dispatch';
-import { emptyTensor, releaseTensor } from '../src/gpu/tensor';
-import { timeGpu } from '../src/gpu/tune/timing';
+import { releaseTensor } from '../src/gpu/tensor';
 import type { Batch } from '../src/data';
 import { mulberry32 } from '../src/data/prng';
 import { createAdapter, releaseAdapter } from '../src/model/adapter';
@@ -26,7 +24,7 @@ import type { RunRecord } from '../src/train/checkpointStore';
 import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, type TrainConfig } from '../src/train/config';
 import { PassTimer, sumByCategory, type PassCategory } from '../src/train/passTimer';
 import { FixedBatches, Trainer } from '../src/train/trainer';
-import fmaCode from './trainingFma.wgsl?raw';
+import { fmaPeakFlops, timeFmaPeak } from './fmaPeak';
 import { analyticMemory, mean, median, memoryBreakdown, splitFromCategoryRuns, splitStep, stepFlops, type StepSplit } from './trainingMath';
 import type { PassTotal, TrainingCase, TrainingCaseResult } from './trainingTypes';
 
@@ -49,21 +47,12 @@ export function adapterKey(d: { vendor: string; architecture: string }): string 
   return `${d.vendor} ${d.architecture}`.trim();
 }
 
-/** The adapter's FMA-only GFLOP/s (best of 5) with trainingFma.wgsl. */
+/** The adapter's FMA-only GFLOP/s (best of 5, bench/fma_peak.wgsl). */
 export async function measureFmaPeak(ctx: GpuContext, opts: { groups?: number; iterations?: number } = {}): Promise<number> {
-  const WG = 64;
   const groups = opts.groups ?? 256;
   const iterations = opts.iterations ?? 256;
-  const pipeline = await ctx.pipelines.get({ shader: { file: 'trainingFma.wgsl (bench)', code: fmaCode }, entryPoint: 'fma_peak', constants: { WG } });
-  const out = emptyTensor(ctx, 'f32', [groups * WG * 4], 'fma peak out');
-  const flops = groups * WG * iterations * 16 * 4 * 4 * 2;
-  const t = await timeGpu(
-    ctx,
-    async () => dispatch(ctx, { pipeline, bindings: [out], uniforms: new Uint32Array([iterations, 1, 0, 0]), workgroups: [groups], label: 'fma peak' }),
-    { warmup: 1, reps: 5 },
-  );
-  releaseTensor(ctx, out);
-  return flops / t.best / 1e6;
+  const t = await timeFmaPeak(ctx, groups, iterations);
+  return fmaPeakFlops(groups, iterations) / t.best / 1e6;
 }
 
 /** Random next-token batches (the benchmark measures speed; the data does not matter). */
@@ -248,7 +237,7 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
     if (!peakFits) log(`  kernels.json's peak was measured on "${kase.peakAdapter}", not "${adapterKey(d)}": measuring here`);
     if (!peakGflops) {
       peakGflops = await measureFmaPeak(ctx);
-      log(`  FMA-only peak of this adapter: ${peakGflops.toFixed(2)} GFLOP/s (bench/trainingFma.wgsl)`);
+      log(`  FMA-only peak of this adapter: ${peakGflops.toFixed(2)} GFLOP/s (bench/fma_peak.wgsl)`);
     }
     const memory = analyticMemory(c, config);
     const result: TrainingCaseResult = {
