@@ -18,40 +18,24 @@
 import { chromium } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'vite';
+import { CHROMIUM_ARGS as BASE_CHROMIUM_ARGS, CHROMIUM_PATH } from '../scripts/lib/chromium.mjs';
+import { freePort } from '../scripts/lib/freePort.mjs';
 import { formatTrainingTable } from './trainingReport.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--enable-unsafe-webgpu',
+  ...BASE_CHROMIUM_ARGS,
   // unquantised timestamp queries (Chromium rounds them to 100 µs otherwise); a switch of its
   // own, not --enable-features, so Playwright's feature list stays intact
   '--enable-webgpu-developer-features',
 ];
 
 export const PYTHON = '/usr/bin/python3';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The kernel benchmark's FMA-only peak and the adapter it was measured on, if it has run. */
 export function kernelsPeak(file = join(root, 'bench', 'results', 'kernels.json')) {
@@ -154,7 +138,7 @@ export async function runTrainingBench(opts = {}) {
   await server.listen();
   const url = `http://127.0.0.1:${port}/bench/training.html`;
   log(`training bench page: ${url}`);
-  const browser = await chromium.launch({ executablePath: process.env.CHROME_PATH || '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
   let outcomes;
   let userAgent = '';
   try {
