@@ -102,7 +102,6 @@ export function getGc(): (() => void) | null {
   return gcFn;
 }
 
-/** Bytes the JS heap and array buffers hold (what an unbounded allocation in a case would grow). */
 /**
  * A full collection whose result heapBytes() can see: array buffers freed by one gc() are
  * released by their finalizers only after the current task, and a stream's last chunks may still
@@ -115,6 +114,7 @@ async function settleGarbage(gc: (() => void) | null | undefined): Promise<void>
   gc();
 }
 
+/** Bytes the JS heap and array buffers hold (what an unbounded allocation in a case would grow). */
 export function heapBytes(): number {
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;

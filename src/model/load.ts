@@ -117,10 +117,6 @@ function canonicalName(config: ModelConfig, name: string): string {
   return name;
 }
 
-/**
- * Upload every needed tensor. Matrices (rank 2) become fp16 tensors in [out, in] layout; vectors
- * (norm weights, biases) become f32 tensors holding the fp16-rounded values.
- */
 /** Bytes uploaded between two out-of-memory checks while loading weights. */
 const OUT_OF_MEMORY_CHECK_BYTES = 256 * 2 ** 20;
 
@@ -134,6 +130,10 @@ export class ModelOutOfMemoryError extends Error {
   }
 }
 
+/**
+ * Upload every needed tensor. Matrices (rank 2) become fp16 tensors in [out, in] layout; vectors
+ * (norm weights, biases) become f32 tensors holding the fp16-rounded values.
+ */
 export async function loadWeights(
   ctx: GpuContext,
   folder: ModelFolder,
