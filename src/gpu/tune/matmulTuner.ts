@@ -153,15 +153,22 @@ function isRecord(v: unknown): v is TuneRecord {
  */
 export async function knownWinner(ctx: GpuContext, shapeClass: MatmulShapeClass, store: TuneStore = defaultStore): Promise<TuneRecord | string | null> {
   const s: MatmulShapeClass = { ...shapeClass, batch: 1, wDtype: wDtypeOf(shapeClass) };
+  return (await storedWinner(ctx, s, store)) ?? rememberedWinner(ctx, s);
+}
+
+/** The winner remembered in memory for this device, if still legal here. */
+function rememberedWinner(ctx: GpuContext, s: MatmulShapeClass): string | null {
+  const known = tunedVariant(ctx, shapeClassKey(s));
+  return known && illegalReason(ctx, known, problemOf(s)) === null ? known : null;
+}
+
+/** The record an earlier session stored for this adapter and shape class, if its winner is legal here; remembered for the ops. */
+async function storedWinner(ctx: GpuContext, s: MatmulShapeClass, store: TuneStore): Promise<TuneRecord | null> {
   const key = shapeClassKey(s);
-  const problem = problemOf(s);
   const saved = await store.get(tuneStoreKey(ctx, key));
-  if (isRecord(saved) && illegalReason(ctx, saved.winner, problem) === null) {
-    rememberTuned(ctx, key, saved.winner);
-    return saved;
-  }
-  const known = tunedVariant(ctx, key);
-  return known && illegalReason(ctx, known, problem) === null ? known : null;
+  if (!isRecord(saved) || illegalReason(ctx, saved.winner, problemOf(s)) !== null) return null;
+  rememberTuned(ctx, key, saved.winner);
+  return saved;
 }
 
 /**
@@ -178,13 +185,10 @@ export async function tuneMatmul(ctx: GpuContext, shapeClass: MatmulShapeClass, 
   const say = opts.onProgress ?? (() => {});
 
   if (!opts.force) {
-    const known = tunedVariant(ctx, key);
-    if (known && illegalReason(ctx, known, problem) === null) return { key, winner: known, timings: [], source: 'memory' };
-    const saved = await store.get(storeKey);
-    if (isRecord(saved) && illegalReason(ctx, saved.winner, problem) === null) {
-      rememberTuned(ctx, key, saved.winner);
-      return { key, winner: saved.winner, timings: [], source: 'store', record: saved };
-    }
+    const known = rememberedWinner(ctx, s);
+    if (known) return { key, winner: known, timings: [], source: 'memory' };
+    const saved = await storedWinner(ctx, s, store);
+    if (saved) return { key, winner: saved.winner, timings: [], source: 'store', record: saved };
   }
 
   // Candidates, the untuned default first (a good early bar for giving up on slow ones).
