@@ -15,8 +15,8 @@ async function streamed(file: File, opts: TokenizeOptions): Promise<{ ds: Tokeni
   const raw = await readDatasetFile(file, {
     keepRows: false,
     onBadRow: opts.onBadRow === 'stop' ? 'stop' : 'collect',
-    onFormat: (f) => (tok = new DatasetTokenizer(t.tokenizer, info, f, opts)),
-    onExample: (ex) => tok!.add(ex, file.name),
+    onFormat: (f) => (tok = new DatasetTokenizer(t.tokenizer, info, f, file.name, opts)),
+    onExample: (ex) => tok!.add(ex),
   });
   return { ds: (tok as unknown as DatasetTokenizer).finish(raw), kept: raw.examples.length };
 }

@@ -161,10 +161,12 @@ export class DatasetTokenizer {
   private docLine = -1;
   private docPieces = 0;
 
+  /** `fileName` names the file in bad-row errors. */
   constructor(
     tokenizer: TokenizerLike,
     private readonly template: ChatTemplateInfo,
     format: DetectedFormat,
+    private readonly fileName: string,
     private readonly opts: TokenizeOptions,
   ) {
     this.maxSeqLen = opts.maxSeqLen;
@@ -178,8 +180,8 @@ export class DatasetTokenizer {
     this.textFile = format.name === 'text-file';
   }
 
-  private bad(row: BadRow, fileName: string): void {
-    if (this.stop) throw badRowError(row, fileName);
+  private bad(row: BadRow): void {
+    if (this.stop) throw badRowError(row, this.fileName);
     this.badRows.push(row);
   }
 
@@ -195,13 +197,13 @@ export class DatasetTokenizer {
     return blocks;
   }
 
-  /** One valid example from the reader, in file order. `fileName` names the file in errors. */
-  add(ex: Example, fileName: string): void {
-    if (this.textFile) this.addTextPiece(ex, fileName);
-    else this.addRow(ex, fileName);
+  /** One valid example from the reader, in file order. */
+  add(ex: Example): void {
+    if (this.textFile) this.addTextPiece(ex);
+    else this.addRow(ex);
   }
 
-  private addTextPiece(ex: Example, fileName: string): void {
+  private addTextPiece(ex: Example): void {
     if (ex.kind !== 'text') return;
     const { encoder, maxSeqLen } = this;
     if (this.docLine < 0) this.docLine = ex.line;
@@ -217,7 +219,7 @@ export class DatasetTokenizer {
           this.withSpecial++;
           kept.push(lines[j]);
         } else {
-          this.bad({ line: ex.line + j, reason: specialReason(special) }, fileName);
+          this.bad({ line: ex.line + j, reason: specialReason(special) });
         }
       }
       text = kept.join('\n');
@@ -233,12 +235,12 @@ export class DatasetTokenizer {
     }
   }
 
-  private addRow(ex: Example, fileName: string): void {
+  private addRow(ex: Example): void {
     const { encoder, template, maxSeqLen } = this;
     const special = exampleTexts(ex).map((t) => encoder.findAddedTokenText(t)).find((s) => s !== undefined);
     if (special !== undefined) {
       if ((this.opts.specialTokenText ?? 'reject') === 'reject') {
-        this.bad({ line: ex.line, reason: specialReason(special) }, fileName);
+        this.bad({ line: ex.line, reason: specialReason(special) });
         return;
       }
       this.withSpecial++;
@@ -248,7 +250,7 @@ export class DatasetTokenizer {
       segments = this.renderer.segments(ex);
     } catch (e) {
       if (e instanceof RowProblem) {
-        this.bad({ line: ex.line, reason: e.message }, fileName);
+        this.bad({ line: ex.line, reason: e.message });
         return;
       }
       throw e;
@@ -275,13 +277,10 @@ export class DatasetTokenizer {
       for (let j = 1; j < maxSeqLen; j++) targets += trained[j];
       if (targets === 0) {
         const promptLen = trained.indexOf(1);
-        this.bad(
-          {
-            line: ex.line,
-            reason: `too long: the prompt alone is ${promptLen} tokens and max sequence length is ${maxSeqLen}, so no answer token fits`,
-          },
-          fileName,
-        );
+        this.bad({
+          line: ex.line,
+          reason: `too long: the prompt alone is ${promptLen} tokens and max sequence length is ${maxSeqLen}, so no answer token fits`,
+        });
         return;
       }
       this.truncatedRows++;
@@ -339,12 +338,12 @@ export function tokenizeDataset(
   template: ChatTemplateInfo,
   opts: TokenizeOptions,
 ): TokenizedDataset {
-  const t = new DatasetTokenizer(tokenizer, template, raw.format, opts);
+  const t = new DatasetTokenizer(tokenizer, template, raw.format, raw.fileName, opts);
   if (opts.onBadRow === 'stop' && raw.badRows.length > 0) throw badRowError(raw.badRows[0], raw.fileName);
   const n = raw.examples.length;
   for (let i = 0; i < n; i++) {
     opts.onProgress?.(i, n);
-    t.add(raw.examples[i], raw.fileName);
+    t.add(raw.examples[i]);
   }
   opts.onProgress?.(n, n);
   return t.finish(raw);

@@ -265,13 +265,13 @@ export class Trainer {
 
   /** Mean validation loss over the validation set (forward only). */
   async evaluate(maxBatches = 8): Promise<number | null> {
-    if (!this.val || this.val.offsets.length < 2) return null;
-    return this.guarded(this.step, () => this.recordEvaluation(maxBatches));
+    const val = this.val;
+    if (!val || val.offsets.length < 2) return null;
+    return this.guarded(this.step, () => this.recordEvaluation(val, maxBatches));
   }
 
-  private async recordEvaluation(maxBatches: number): Promise<number> {
-    if (!this.val) throw new Error('evaluate: no validation set');
-    const it = new BatchIterator(this.val, { ...this.batchOptions(), seed: 0 });
+  private async recordEvaluation(val: TokenizedDataset, maxBatches: number): Promise<number> {
+    const it = new BatchIterator(val, { ...this.batchOptions(), seed: 0 });
     const batches: Batch[] = [];
     for (let i = 0; i < maxBatches && it.cursor().epoch === 0; i++) batches.push(it.next());
     const counted = Math.max(1, batches.reduce((s, b) => s + b.trainedTokens, 0));

@@ -85,7 +85,8 @@ export interface DatasetInfo {
 }
 
 export interface DatasetProgressEvent {
-  phase: 'reading' | 'tokenizing';
+  /** the file is read and tokenized in one pass (rows are not kept) */
+  phase: 'reading';
   bytesDone: number;
   bytesTotal: number;
 }

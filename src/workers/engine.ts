@@ -369,10 +369,10 @@ export class Engine implements EngineApi {
       keepRows: false,
       onBadRow: opts.onBadRow === 'stop' ? 'stop' : 'collect',
       onFormat: (format) => {
-        tokenizing = new DatasetTokenizer(tokenizer, template, format, { maxSeqLen, trainOn: opts.trainOn, onBadRow: opts.onBadRow });
+        tokenizing = new DatasetTokenizer(tokenizer, template, format, file.name, { maxSeqLen, trainOn: opts.trainOn, onBadRow: opts.onBadRow });
       },
-      onExample: (ex) => tokenizing!.add(ex, file.name),
-      onProgress: (done, total) => onProgress?.({ phase: 'tokenizing', bytesDone: done, bytesTotal: total }),
+      onExample: (ex) => tokenizing!.add(ex),
+      onProgress: (done, total) => onProgress?.({ phase: 'reading', bytesDone: done, bytesTotal: total }),
     });
     if (!tokenizing) throw new Error(`${file.name}: the reader reported no format.`);
     const ds = (tokenizing as DatasetTokenizer).finish(raw);
@@ -576,8 +576,7 @@ export class Engine implements EngineApi {
       run.message = message;
       await this.store.putRun(run).catch(() => {});
       if (outOfMemory) {
-        // stop cleanly: give back what the run took (its trained weights and the activations)
-        trainer.release();
+        // stop cleanly: give back what the run took (the trainer's own state is released below)
         this.releaseTrained();
         model.ws.release();
       }

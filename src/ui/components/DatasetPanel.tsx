@@ -15,8 +15,7 @@ import { Progress } from './Progress';
 import { RadioGroup } from './Field';
 
 function progressText(p: DatasetProgressEvent): string {
-  const what = p.phase === 'reading' ? 'Reading' : 'Reading and tokenizing';
-  return `${what}: ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${formatPercent(p.bytesDone, p.bytesTotal)})`;
+  return `Reading and tokenizing: ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${formatPercent(p.bytesDone, p.bytesTotal)})`;
 }
 
 export function DatasetPanel() {
