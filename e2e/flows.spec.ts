@@ -1,29 +1,12 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
+import { loadDemo, loadSample, openStudio } from './lib/studio';
 
 // The studio's flows against the real engine worker, on the demo model (public/models/stories260K,
 // written by scripts/demo-model.mjs) and the sample dataset, on whatever WebGPU adapter the
 // browser has (SwiftShader in CI). e2e/studio-fake.spec.ts checks the UI's own behaviour, fast,
 // against a stand-in engine.
-
-async function open(page: Page) {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto('/');
-  await expect(page.getByTestId('adapter-name')).not.toBeEmpty();
-  return errors;
-}
-
-async function loadDemo(page: Page) {
-  await page.getByRole('button', { name: 'Use demo model (stories260K)' }).click();
-  await expect(page.getByTestId('model-name')).toHaveText(/stories260K/, { timeout: 60_000 });
-}
-
-async function loadSample(page: Page) {
-  await page.getByRole('button', { name: 'Use sample dataset' }).click();
-  await expect(page.getByTestId('dataset-info')).toBeVisible({ timeout: 60_000 });
-}
 
 /** A short job: 12 steps, validation and a checkpoint every 4. */
 async function shortJob(page: Page) {
@@ -52,7 +35,7 @@ const BAD_ROWS_FILE = [
 ].join('\n');
 
 test('model: the demo model loads and shows its facts and the memory estimate', async ({ page }) => {
-  const errors = await open(page);
+  const errors = await openStudio(page);
   await loadDemo(page);
   const model = page.getByRole('region', { name: 'Model' });
   await expect(model.getByRole('definition').filter({ hasText: /\d+K \(/ })).toBeVisible();
@@ -62,7 +45,7 @@ test('model: the demo model loads and shows its facts and the memory estimate', 
 });
 
 test('model: a model folder picked as files loads', async ({ page }) => {
-  await open(page);
+  await openStudio(page);
   // Written by scripts/demo-model.mjs (npm start); the demo source serves the same folder.
   const dir = join(process.cwd(), 'public/models/stories260K');
   const files = readdirSync(dir)
@@ -74,7 +57,7 @@ test('model: a model folder picked as files loads', async ({ page }) => {
 });
 
 test('dataset: the sample dataset shows its format, preview, statistics and histogram', async ({ page }) => {
-  await open(page);
+  await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   const ds = page.getByRole('region', { name: 'Dataset' });
@@ -87,7 +70,7 @@ test('dataset: the sample dataset shows its format, preview, statistics and hist
 });
 
 test('dataset: bad rows are listed with line numbers, text stays text, "stop" names the first bad line', async ({ page }) => {
-  await open(page);
+  await openStudio(page);
   await loadDemo(page);
   const ds = page.getByRole('region', { name: 'Dataset' });
   await ds.getByLabel('Choose dataset file…').setInputFiles({ name: 'bad <rows>.jsonl', mimeType: 'application/json', buffer: Buffer.from(BAD_ROWS_FILE) });
@@ -103,7 +86,7 @@ test('dataset: bad rows are listed with line numbers, text stays text, "stop" na
 });
 
 test('job: the memory estimate follows batch size and sequence length', async ({ page }) => {
-  await open(page);
+  await openStudio(page);
   await loadDemo(page);
   const job = page.getByRole('region', { name: 'Training job' });
   const bar = job.getByTestId('memory-estimate').getByRole('img');
@@ -114,7 +97,7 @@ test('job: the memory estimate follows batch size and sequence length', async ({
 });
 
 test('run: trains the demo model with live progress, pauses, resumes, finishes, and lists the run', async ({ page }) => {
-  const errors = await open(page);
+  const errors = await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page);
@@ -134,7 +117,7 @@ test('run: trains the demo model with live progress, pauses, resumes, finishes, 
 });
 
 test('run: a stopped tab’s run is offered for resuming after a reload', async ({ page }) => {
-  await open(page);
+  await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page);
@@ -153,7 +136,7 @@ test('run: a stopped tab’s run is offered for resuming after a reload', async 
 });
 
 test('playground: base and adapter answers stream side by side', async ({ page }) => {
-  await open(page);
+  await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page);
@@ -171,7 +154,7 @@ test('playground: base and adapter answers stream side by side', async ({ page }
 });
 
 test('export: PEFT files, zip and GGUF download, and the PEFT files import back', async ({ page }, testInfo) => {
-  await open(page);
+  await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page);
@@ -197,7 +180,7 @@ test('export: PEFT files, zip and GGUF download, and the PEFT files import back'
 });
 
 test('export: the merged model downloads', async ({ page }) => {
-  await open(page);
+  await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page);
@@ -210,7 +193,7 @@ test('export: the merged model downloads', async ({ page }) => {
 });
 
 test('run: a run can be deleted from the list', async ({ page }) => {
-  await open(page);
+  await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page);

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
+import { loadDemo } from './lib/studio';
 import { bufferSource } from '../src/io/byteSource';
 import { readGguf } from '../src/io/gguf';
 import { readSafetensorsHeader } from '../src/io/safetensors';
@@ -28,8 +29,7 @@ test('demo model + dropped sample dataset -> 10 steps -> chart -> playground dif
   await page.goto('/');
   await expect(page.getByTestId('adapter-name')).not.toBeEmpty();
 
-  await page.getByRole('button', { name: 'Use demo model (stories260K)' }).click();
-  await expect(page.getByTestId('model-name')).toHaveText(/stories260K/, { timeout: 60_000 });
+  await loadDemo(page);
 
   // drop the dataset file the way a file manager does
   const zone = page.getByRole('group', { name: 'Dataset file drop area' });

@@ -1,14 +1,13 @@
 import { expect, test, type Page } from '@playwright/test';
+import { gotoStudio, loadDemo, loadSample } from './lib/studio';
 
 // Kernel tuning from the GPU panel, against the real engine worker: the job's matmul shapes are
 // timed on this adapter with progress, the chosen kernels are listed, the choices persist in
 // IndexedDB (a reloaded page finds them without timing anything), and a run uses them.
 
 async function openWithDemo(page: Page) {
-  await page.goto('/');
-  await expect(page.getByTestId('adapter-name')).not.toBeEmpty({ timeout: 60_000 });
-  await page.getByRole('button', { name: 'Use demo model (stories260K)' }).click();
-  await expect(page.getByTestId('model-name')).toHaveText(/stories260K/, { timeout: 60_000 });
+  await gotoStudio(page);
+  await loadDemo(page);
   const job = page.getByRole('region', { name: 'Training job' });
   await job.getByRole('button', { name: /^Quick try/ }).click();
   await job.getByLabel('Batch size').fill('2');
@@ -48,8 +47,7 @@ test('kernels tuned for the job with progress, kept after a reload, used by a ru
   await expect(summary).toContainText(new RegExp(`${total} of ${total} matmul shapes tuned`));
 
   // A run with the tuned kernels trains.
-  await page.getByRole('button', { name: 'Use sample dataset' }).click();
-  await expect(page.getByTestId('dataset-info')).toBeVisible({ timeout: 60_000 });
+  await loadSample(page);
   const job = page.getByRole('region', { name: 'Training job' });
   await job.getByLabel('Max steps').fill('2');
   await job.getByLabel('Evaluate every (steps)').fill('0');

@@ -1,4 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
+import { loadDemo, loadSample, openStudio } from './lib/studio';
 
 // "Nothing leaves your machine" (README, What happens to your data), checked in the browser: a
 // whole journey (demo model, sample dataset, a few training steps, the playground, PEFT and GGUF
@@ -38,15 +39,9 @@ test('a whole journey only talks to the page’s own origin, under the CSP, with
   context.on('request', (r) => urls.add(r.url()));
   page.on('websocket', (ws) => urls.add(ws.url()));
   await recordCspViolations(page);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-
-  await page.goto('/');
-  await expect(page.getByTestId('adapter-name')).not.toBeEmpty({ timeout: 60_000 });
-  await page.getByRole('button', { name: 'Use demo model (stories260K)' }).click();
-  await expect(page.getByTestId('model-name')).toHaveText(/stories260K/, { timeout: 60_000 });
-  await page.getByRole('button', { name: 'Use sample dataset' }).click();
-  await expect(page.getByTestId('dataset-info')).toBeVisible({ timeout: 60_000 });
+  const errors = await openStudio(page);
+  await loadDemo(page);
+  await loadSample(page);
 
   const job = page.getByRole('region', { name: 'Training job' });
   await job.getByRole('button', { name: /^Quick try/ }).click();

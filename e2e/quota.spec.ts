@@ -3,17 +3,13 @@
 // checkpoint. The run pauses with a message that says what to do, nothing saved is corrupted, and
 // the page stays usable.
 import { expect, test } from '@playwright/test';
+import { loadDemo, loadSample, openStudio } from './lib/studio';
 
 test('IndexedDB over quota while checkpointing: the run pauses with the way out and the page stays usable', async ({ page, context, baseURL }) => {
   test.setTimeout(300_000);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto('/');
-  await expect(page.getByTestId('adapter-name')).not.toBeEmpty({ timeout: 60_000 });
-  await page.getByRole('button', { name: 'Use demo model (stories260K)' }).click();
-  await expect(page.getByTestId('model-name')).toHaveText(/stories260K/, { timeout: 60_000 });
-  await page.getByRole('button', { name: 'Use sample dataset' }).click();
-  await expect(page.getByTestId('dataset-info')).toBeVisible({ timeout: 60_000 });
+  const errors = await openStudio(page);
+  await loadDemo(page);
+  await loadSample(page);
 
   const job = page.getByRole('region', { name: 'Training job' });
   await job.getByRole('button', { name: /^Quick try/ }).click();

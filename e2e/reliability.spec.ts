@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { expect, test, type BrowserContext, type Download, type Page, type TestInfo } from '@playwright/test';
 import { DEFAULT_CONFIG, type TrainConfig } from '../src/train/config';
 import type { EngineTestHandle } from '../src/ui/engineClient';
+import { loadDemo, loadSample, openStudio } from './lib/studio';
 
 // Faults a browser user meets, against the real engine worker (demo model, sample dataset,
 // SwiftShader in CI): a tab closed mid-step, a lost GPU device, NaN gradients, a job too large
@@ -19,24 +20,6 @@ declare global {
     __checkpointWrites?: number[];
     __steps?: number[];
   }
-}
-
-async function open(page: Page) {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto('/');
-  await expect(page.getByTestId('adapter-name')).not.toBeEmpty({ timeout: 60_000 });
-  return errors;
-}
-
-async function loadDemo(page: Page) {
-  await page.getByRole('button', { name: 'Use demo model (stories260K)' }).click();
-  await expect(page.getByTestId('model-name')).toHaveText(/stories260K/, { timeout: 60_000 });
-}
-
-async function loadSample(page: Page) {
-  await page.getByRole('button', { name: 'Use sample dataset' }).click();
-  await expect(page.getByTestId('dataset-info')).toBeVisible({ timeout: 60_000 });
 }
 
 /**
@@ -142,7 +125,7 @@ async function newPage(context: BrowserContext) {
 test('a tab closed mid-step: the run is listed as interrupted, resumes from its checkpoint, and ends with the same adapter as an uninterrupted run', async ({ context }, testInfo) => {
   test.setTimeout(240_000);
   const first = await newPage(context);
-  await open(first);
+  await openStudio(first);
   await loadDemo(first);
   await loadSample(first);
   await shortJob(first, 6, 2);
@@ -153,7 +136,7 @@ test('a tab closed mid-step: the run is listed as interrupted, resumes from its 
 
   // IndexedDB outlives the page within the browser context: a new tab finds the run.
   const page = await newPage(context);
-  const errors = await open(page);
+  const errors = await openStudio(page);
   const row = runPanel(page).getByTestId('run-row').filter({ hasText: 'closed tab' });
   await expect(row).toContainText('interrupted');
   const resume = row.getByRole('button', { name: /^Resume closed tab from step [24]$/ });
@@ -187,7 +170,7 @@ test('a tab closed mid-step: the run is listed as interrupted, resumes from its 
 });
 
 test('a lost GPU device mid-run: training continues on a new device from the last checkpoint and the Run panel says so', async ({ page }) => {
-  const errors = await open(page);
+  const errors = await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page, 6, 2);
@@ -208,7 +191,7 @@ test('a lost GPU device mid-run: training continues on a new device from the las
 });
 
 test('NaN gradients: the run stops with an explanation that names the learning rate and offers its last checkpoint', async ({ page }) => {
-  const errors = await open(page);
+  const errors = await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page, 4, 2);
@@ -231,7 +214,7 @@ test('NaN gradients: the run stops with an explanation that names the learning r
 });
 
 test('a job too large for the GPU is refused by the estimate before anything is allocated, naming what to lower; a small run then works', async ({ page }) => {
-  const errors = await open(page);
+  const errors = await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   const job = page.getByRole('region', { name: 'Training job' });
@@ -270,7 +253,7 @@ test('a job too large for the GPU is refused by the estimate before anything is 
 });
 
 test('out of GPU memory during a step (an allocation fails on the GPU): the run stops naming the batch size and sequence length, and the page keeps working', async ({ page }, testInfo) => {
-  const errors = await open(page);
+  const errors = await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page, 3, 2);
@@ -326,7 +309,7 @@ test('persistent storage is requested when a run starts, before its first checkp
     }\n`;
     await route.fulfill({ response: res, body: spy + (await res.text()) });
   });
-  const errors = await open(page);
+  const errors = await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page, 4, 2);
@@ -343,7 +326,7 @@ test('persistent storage is requested when a run starts, before its first checkp
 
 test('two tabs: the run training in one is listed read-only in the other, and can be resumed there once paused', async ({ context }) => {
   const a = await newPage(context);
-  await open(a);
+  await openStudio(a);
   await loadDemo(a);
   await loadSample(a);
   await shortJob(a, 12, 2);
@@ -351,7 +334,7 @@ test('two tabs: the run training in one is listed read-only in the other, and ca
   await expect(runPanel(a).getByText(/Step \d+ of 12/)).toBeVisible({ timeout: 90_000 });
 
   const b = await newPage(context);
-  const errors = await open(b);
+  const errors = await openStudio(b);
   await loadDemo(b);
   await loadSample(b);
   const row = runPanel(b).getByTestId('run-row').filter({ hasText: 'tab A run' });
@@ -373,7 +356,7 @@ test('two tabs: the run training in one is listed read-only in the other, and ca
 });
 
 test('a crashed engine worker: the page says so, restarts the engine, and the interrupted run resumes from its checkpoint', async ({ page }) => {
-  await open(page);
+  await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page, 6, 2);
@@ -418,7 +401,7 @@ test('hostile text in a dataset and its file name stays text everywhere it is sh
     dialogs.push(d.message());
     void d.dismiss();
   });
-  const errors = await open(page);
+  const errors = await openStudio(page);
   const scriptsBefore = await page.locator('script').count();
   await loadDemo(page);
   const ds = page.getByRole('region', { name: 'Dataset' });
@@ -448,7 +431,7 @@ test('hostile text in a dataset and its file name stays text everywhere it is sh
 });
 
 test('exported file names are safe even when the run name holds a path and control characters', async ({ page }, testInfo) => {
-  const errors = await open(page);
+  const errors = await openStudio(page);
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page, 2, 2);
