@@ -461,6 +461,11 @@ export interface GgufLoraOptions {
   /** lora_alpha; llama.cpp scales by alpha / r like PEFT. */
   alpha: number;
   rank: number;
+  /**
+   * rsLoRA (scale alpha/√r): llama.cpp always scales by adapter.lora.alpha / r, so alpha·√r is
+   * written, which gives alpha/√r (to f32 rounding).
+   */
+  useRslora?: boolean;
   adapters: readonly LoraWeights[];
   /** general.name */
   name?: string;
@@ -512,7 +517,7 @@ export function writeGgufLora(o: GgufLoraOptions): Uint8Array<ArrayBuffer> {
     { key: 'general.file_type', type: GgufType.UINT32, value: 0 }, // ALL_F32
     { key: 'general.quantization_version', type: GgufType.UINT32, value: 2 },
     { key: 'adapter.type', type: GgufType.STRING, value: 'lora' },
-    { key: 'adapter.lora.alpha', type: GgufType.FLOAT32, value: o.alpha },
+    { key: 'adapter.lora.alpha', type: GgufType.FLOAT32, value: o.useRslora ? o.alpha * Math.sqrt(r) : o.alpha },
   ];
   return writeGguf(kv, tensors);
 }

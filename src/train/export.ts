@@ -2,7 +2,7 @@
 // llama.cpp LoRA GGUF, a merged model (W + s·B·A in fp16) as a Hugging Face folder, and the
 // weights of a fully fine-tuned model. Input is plain data: the adapter weights by module path,
 // the prompt embeddings, or the f32 master weights (from the GPU or from a checkpoint record).
-import { f16BitsToF32, f32ToF16Bits } from '../gpu/f16';
+import { f16BitsToF32, f32ToF16Bits } from '../util/f16';
 import type { ModelConfig } from '../io/hfConfig';
 import { writeGgufLora } from '../io/gguf';
 import type { LoraWeights } from '../io/loraTargets';
@@ -49,10 +49,8 @@ export function exportPeftFiles(a: AdapterExportInput): OutFile[] {
 }
 
 export function exportGgufFile(a: AdapterExportInput): OutFile {
-  if (a.useRslora) {
-    throw new Error('llama.cpp scales adapters by alpha/r; an rsLoRA adapter (alpha/√r) would load with the wrong strength. Export PEFT instead, or train without rsLoRA.');
-  }
-  const bytes = writeGgufLora({ config: a.config, alpha: a.alpha, rank: a.rank, adapters: a.adapters, name: `${a.modelName} LoRA` });
+  // rsLoRA (alpha/√r): the writer stores alpha·√r, since llama.cpp scales by the stored alpha / r
+  const bytes = writeGgufLora({ config: a.config, alpha: a.alpha, rank: a.rank, useRslora: a.useRslora, adapters: a.adapters, name: `${a.modelName} LoRA` });
   return { name: `${safeFileName(a.modelName, 'model')}-lora.gguf`, bytes, mime: 'application/octet-stream' };
 }
 
