@@ -15,7 +15,7 @@ import { attentionBackward, attentionForward } from '../src/gpu/ops/attention';
 import { loraBackward, loraForward, loraScale } from '../src/gpu/ops/lora';
 import { matmulDyTX, matmulDyW, matmulXWt } from '../src/gpu/ops/matmul';
 import { emptyTensor, releaseTensor, uploadF16, uploadF32, type Tensor } from '../src/gpu/tensor';
-import { randn } from '../src/gpu/testing/random';
+import { randn } from '../src/util/random';
 import { browserTuneStore } from '../src/gpu/tune/idbStore';
 import { matmulFlops, tuneMatmul, type VariantTiming } from '../src/gpu/tune/matmulTuner';
 import type { MatmulShapeClass } from '../src/gpu/tune/registry';

@@ -17,7 +17,7 @@
 import type { GpuContext } from '../src/gpu/device';
 import { releaseTensor } from '../src/gpu/tensor';
 import type { Batch } from '../src/data';
-import { mulberry32 } from '../src/data/prng';
+import { mulberry32 } from '../src/util/prng';
 import { createAdapter, releaseAdapter } from '../src/model/adapter';
 import type { CausalLM } from '../src/model/causalLM';
 import type { RunRecord } from '../src/train/checkpointStore';

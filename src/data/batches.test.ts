@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { BatchIterator, epochOrder, IGNORE_INDEX, type Batch } from './batches.ts';
-import { mixSeed, mulberry32, permutation } from './prng.ts';
+import { mixSeed, mulberry32, permutation } from '../util/prng.ts';
 import { splitDataset } from './split.ts';
 import { computeStats, type TokenizedDataset } from './tokenize.ts';
 

@@ -9,7 +9,7 @@
 // Attention: position t may attend to s <= t only where docIds[s] === docIds[t] (padding: -1).
 // positions restart at 0 for every document in a row.
 
-import { mixSeed, permutation } from './prng.ts';
+import { mixSeed, permutation } from '../util/prng.ts';
 import type { TokenizedDataset } from './tokenize.ts';
 
 export const IGNORE_INDEX = -100;

@@ -14,4 +14,3 @@ export { checkTemplateTokens, baseVocabSize, type TemplateTokenWarning, type Tem
 export { DatasetTokenizer, tokenizeDataset, computeStats, type TokenizeOptions, type TokenizedDataset, type DatasetStats, type LengthHistogram } from './tokenize.ts';
 export { splitDataset, subsetDataset, type SplitOptions } from './split.ts';
 export { BatchIterator, epochOrder, IGNORE_INDEX, type Batch, type BatchCursor, type BatchOptions } from './batches.ts';
-export { mulberry32, mixSeed, permutation } from './prng.ts';

@@ -1,7 +1,7 @@
 // Train/validation split with a seed, and subsets of a tokenized dataset.
 // A validation set from a separate file is simply that file tokenized on its own.
 
-import { permutation, mixSeed } from './prng.ts';
+import { permutation, mixSeed } from '../util/prng.ts';
 import { computeStats, type TokenizedDataset } from './tokenize.ts';
 
 /**

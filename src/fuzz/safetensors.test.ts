@@ -5,7 +5,7 @@
 // data section exactly and whose values convert consistently.
 
 import { expect, it } from 'vitest';
-import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../gpu/f16.ts';
+import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
 import { ByteSourceError, bufferSource } from '../io/byteSource.ts';
 import {
   DTYPE_BYTES,

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { castF16ToF32, castF32ToF16 } from './ops/cast';
-import { f16BitsToF32, f32ToF16Bits, packF16, unpackF16, unpackHalves } from './f16';
+import { f16BitsToF32, f32ToF16Bits, packF16, unpackF16, unpackHalves } from '../util/f16';
 import { getTestGpu } from './testing/nodeGpu';
 import { downloadF32, downloadU32, releaseTensor, uploadF32 } from './tensor';
 

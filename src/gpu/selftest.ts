@@ -1,11 +1,11 @@
 // A quick end-to-end check of the GPU path that runs wherever the engine runs (worker, Node):
 // matmul kernels against the plain TS reference on the same fp16-rounded weights.
 import type { GpuContext } from './device';
-import { roundToF16 } from './f16';
+import { roundToF16 } from '../util/f16';
 import { MATMUL_VARIANTS, matmulXWt } from './ops/matmul';
 import { matmulXWtRef } from './ops/matmul.ref';
-import { compareArrays } from './testing/check';
-import { randn } from './testing/random';
+import { compareArrays } from '../util/check';
+import { randn } from '../util/random';
 import { downloadF32, releaseTensor, uploadF16, uploadF32 } from './tensor';
 
 export interface SelfTestCase {

@@ -1,7 +1,7 @@
 // A GPU tensor: a tracked buffer plus its shape and dtype. 'f16' tensors hold two halves per u32
 // (see f16.ts); everything else is 4 bytes per element.
 import type { GpuContext } from './device';
-import { packF16, packHalves, unpackF16 } from './f16';
+import { packF16, packHalves, unpackF16 } from '../util/f16';
 
 export type DType = 'f32' | 'f16' | 'i32' | 'u32';
 

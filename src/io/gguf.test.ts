@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { f32ToF16Bits } from '../gpu/f16.ts';
+import { f32ToF16Bits } from '../util/f16.ts';
 import {
   GgmlType,
   GgufError,

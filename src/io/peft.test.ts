@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../gpu/f16.ts';
+import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
 import { bufferSource } from './byteSource.ts';
 import { parseHfConfig, type ModelConfig } from './hfConfig.ts';
 import { linearModules, loraTargetShape } from './loraTargets.ts';

@@ -2,7 +2,7 @@
 // saves (prompt_embeddings [n, token_dim] and the config fields PromptTuningConfig reads), it
 // reads back exactly, and files that do not fit are refused with a reason.
 import { describe, expect, it } from 'vitest';
-import { f16BitsToF32, f32ToF16Bits } from '../gpu/f16.ts';
+import { f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
 import { bufferSource } from './byteSource.ts';
 import { parseHfConfig } from './hfConfig.ts';
 import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, PeftError, PROMPT_EMBEDDINGS, readPeftPromptTuning, writePeftPromptTuning } from './peft.ts';

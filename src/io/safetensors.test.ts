@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../gpu/f16.ts';
+import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
 import { blobSource, bufferSource } from './byteSource.ts';
 import { fileSource } from './byteSourceNode.ts';
 import {

@@ -3,7 +3,7 @@
 // are also the PEFT keys once prefixed with base_model.model.
 import type { GpuContext } from '../gpu/device';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, type Tensor } from '../gpu/tensor';
-import { mixSeed, mulberry32 } from '../data/prng';
+import { mixSeed, mulberry32 } from '../util/prng';
 import type { ModelConfig } from '../io/hfConfig';
 import { linearModules as formatLinearModules } from '../io/loraTargets';
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readBuffer } from '../gpu/tensor';
-import { expectClose } from '../gpu/testing/check';
+import { expectClose } from '../util/check';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
 import type { CausalLM } from './causalLM';
 import { generateIds } from './generate';

@@ -1,6 +1,6 @@
 // Autoregressive generation: the model's last-position logits for the tokens so far, one token
 // at a time, stopping at an end-of-sequence id or max tokens, streaming each token out.
-import { mulberry32 } from '../data/prng';
+import { mulberry32 } from '../util/prng';
 import { readBuffer } from '../gpu/tensor';
 import type { CausalLM } from './causalLM';
 import type { LoraRun } from './llama';

@@ -4,7 +4,7 @@
 // twice in JS memory.
 import { mib, type OutOfMemoryFailure } from '../gpu/allocator';
 import type { GpuContext } from '../gpu/device';
-import { f16BitsToF32 } from '../gpu/f16';
+import { f16BitsToF32 } from '../util/f16';
 import { uploadF32, uploadHalves, releaseTensor, type Tensor } from '../gpu/tensor';
 import { checkTensors, parseHfConfig, type ModelConfig } from '../io/hfConfig';
 import { checkShardHeaders, checkShardsPresent, parseShardIndex, readSafetensorsHeader, streamTensorsF16, type SafetensorsHeader } from '../io/safetensors';

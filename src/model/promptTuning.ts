@@ -15,7 +15,7 @@
 // known here; PEFT trains it from the last virtual token when the HF labels keep it (usually a BOS
 // or prompt token, which instruction data masks anyway).
 import type { Batch } from '../data';
-import { mixSeed, mulberry32 } from '../data/prng';
+import { mixSeed, mulberry32 } from '../util/prng';
 import type { GpuContext } from '../gpu/device';
 import { embeddingForward } from '../gpu/ops/embedding';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, uploadI32, type Tensor } from '../gpu/tensor';

@@ -9,7 +9,7 @@ import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, type TrainConfig } from '../train/con
 import { FixedBatches, Trainer } from '../train/trainer';
 import { createAdapter, releaseAdapter } from './adapter';
 import { createRandomModel, initStd, randomHalves, randomModelConfigJson, SMOLLM2_135M_SHAPE, type ModelShape } from './randomModel';
-import { f16BitsToF32 } from '../gpu/f16';
+import { f16BitsToF32 } from '../util/f16';
 
 const TINY: ModelShape = { hiddenSize: 32, intermediateSize: 40, numLayers: 2, numHeads: 4, numKvHeads: 2, vocabSize: 50 };
 

@@ -9,9 +9,9 @@
 // std 1/sqrt(in_features), norm weights 1 (Llama layout: no biases). Uniform rather than normal
 // because it is cheap and the benchmark only needs well-scaled activations, not a trained model.
 import type { GpuContext } from '../gpu/device';
-import { f32ToF16Bits } from '../gpu/f16';
+import { f32ToF16Bits } from '../util/f16';
 import { uploadF32, uploadHalves, releaseTensor, type Tensor } from '../gpu/tensor';
-import { mixSeed, mulberry32 } from '../data/prng';
+import { mixSeed, mulberry32 } from '../util/prng';
 import { expectedTensors, parseHfConfig } from '../io/hfConfig';
 import { CausalLM } from './causalLM';
 import type { ModelAssets } from './load';

@@ -7,7 +7,7 @@ import { addInPlace } from '../gpu/ops/elementwise';
 import { matmulXWt } from '../gpu/ops/matmul';
 import { downloadF32, emptyTensor, releaseTensor, uploadF16, uploadF32 } from '../gpu/tensor';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
-import { randn } from '../gpu/testing/random';
+import { randn } from '../util/random';
 import { passCategory, PassTimer, sumByCategory } from './passTimer';
 
 describe('passCategory', () => {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Batch } from '../data';
-import { expectClose } from '../gpu/testing/check';
+import { expectClose } from '../util/check';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
 import { fileSource } from '../io/byteSourceNode';
 import { readSafetensorsHeader, readTensorF32 } from '../io/safetensors';

@@ -1,5 +1,6 @@
-// llm.c-style result check: |got - ref| <= atol + rtol·|ref| elementwise; on failure the error
-// lists the first mismatches with their indices so the broken region is obvious.
+// llm.c-style result check (tests, the GPU self-test, kernel tuning): |got - ref| <= atol + rtol·|ref|
+// elementwise; on failure the error lists the first mismatches with their indices so the broken
+// region is obvious.
 
 export interface Tolerance {
   atol: number;

@@ -1,13 +1,11 @@
-// Deterministic test data (mulberry32 + Box-Muller), so failures reproduce.
+// Deterministic random arrays (mulberry32 + Box-Muller), so test data, the GPU self-test and
+// kernel tuning inputs reproduce from a seed.
+import { mulberry32 } from './prng';
+
+/** Uniform floats in [0, 1) from mulberry32 (u32 / 2^32, exact in a double). */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 export function randn(n: number, seed: number, scale = 1): Float32Array {

@@ -20,7 +20,7 @@ import {
   type TokenizedDataset,
 } from '../data';
 import { createAdapter, downloadAdapter, releaseAdapter, type LoraAdapter } from '../model/adapter';
-import { unpackHalves } from '../gpu/f16';
+import { unpackHalves } from '../util/f16';
 import { copyTensor } from '../gpu/ops/elementwise';
 import { downloadF32, downloadU32, releaseTensor, type Tensor } from '../gpu/tensor';
 import { blobSource } from '../io/byteSource';

@@ -11,7 +11,7 @@ import { nodeGpu } from '../gpu/testing/nodeGpu';
 import { bufferSource } from '../io/byteSource';
 import { parsePromptTuningConfig, readPeftPromptTuning } from '../io/peft';
 import { readSafetensorsHeader, readTensorF32 } from '../io/safetensors';
-import { roundToF16 } from '../gpu/f16';
+import { roundToF16 } from '../util/f16';
 import { downloadFullWeights } from '../model/fullFinetune';
 import { downloadPromptEmbeddings } from '../model/promptTuning';
 import { DEMO_MODEL_DIR, REPO_ROOT } from '../model/testing/loadForTest';

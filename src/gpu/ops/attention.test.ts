@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../device';
-import { expectClose } from '../testing/check';
+import { expectClose } from '../../util/check';
 import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
-import { randn } from '../testing/random';
+import { randn } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF32, uploadI32, type Tensor } from '../tensor';
 import { ATTENTION_VARIANTS, attentionBackward, attentionForward } from './attention';
 import { attentionBackwardRef, attentionForwardRef, type AttentionRefConfig } from './attention.ref';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../device';
-import { expectClose } from '../testing/check';
+import { expectClose } from '../../util/check';
 import { getTestGpu } from '../testing/nodeGpu';
-import { randn } from '../testing/random';
+import { randn } from '../../util/random';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, type Tensor } from '../tensor';
 import { ATTENTION_VARIANTS } from './attention';
 import { attentionForwardRef } from './attention.ref';

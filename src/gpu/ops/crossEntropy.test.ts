@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { expectClose } from '../testing/check';
+import { expectClose } from '../../util/check';
 import { centralDiffGrad } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
-import { randn, rng } from '../testing/random';
+import { randn, rng } from '../../util/random';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, uploadI32, type Tensor } from '../tensor';
 import { zeroTensor } from './elementwise';
 import { countCountedLabels, crossEntropyForwardBackward, crossEntropyLossOnly, sumRows } from './crossEntropy';

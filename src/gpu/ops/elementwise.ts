@@ -10,7 +10,7 @@
 // Everything is recorded into ctx.encoder() in order with the other ops; callers flush.
 import type { GpuContext } from '../device';
 import { dispatch, grid1d } from '../dispatch';
-import { f32ToF16Bits } from '../f16';
+import { f32ToF16Bits } from '../../util/f16';
 import type { WgslSource } from '../shader';
 import elementwiseCode from '../shaders/elementwise.wgsl?raw';
 import { byteSize, emptyTensor, numel, type Tensor } from '../tensor';

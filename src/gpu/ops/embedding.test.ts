@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { roundToF16 } from '../f16';
-import { expectClose } from '../testing/check';
+import { roundToF16 } from '../../util/f16';
+import { expectClose } from '../../util/check';
 import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
-import { randn, rng } from '../testing/random';
+import { randn, rng } from '../../util/random';
 import { downloadF32, downloadU32, emptyTensor, releaseTensor, uploadF16, uploadF32, uploadI32 } from '../tensor';
 import { zeroTensor } from './elementwise';
 import {

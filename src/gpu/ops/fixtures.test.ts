@@ -4,7 +4,7 @@
 // kernel test trusts it. Stored values are f32-rounded f64 results, hence the 1e-5 tolerance.
 
 import { describe, expect, it } from 'vitest';
-import { roundToF16 } from '../f16';
+import { roundToF16 } from '../../util/f16';
 import {
   FIXTURE_NAMES,
   loadFixture,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { expectClose } from '../testing/check';
+import { expectClose } from '../../util/check';
 import { getTestGpu } from '../testing/nodeGpu';
-import { randn } from '../testing/random';
+import { randn } from '../../util/random';
 import { emptyTensor, readBuffer, releaseTensor, uploadF32, type Tensor } from '../tensor';
 import { decodeGradState, gradNorm, gradNormScratchSize, readGradState } from './gradNorm';
 import { gradNormRef } from './gradNorm.ref';

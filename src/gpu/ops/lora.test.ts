@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../device';
-import { expectClose } from '../testing/check';
+import { expectClose } from '../../util/check';
 import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
-import { randn } from '../testing/random';
+import { randn } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF32, type Tensor } from '../tensor';
 import { loadFixture, type LoraLinearFixture } from './fixtures';
 import { LORA_VARIANTS, loraBackward, loraForward, loraScale, type LoraDropout } from './lora';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { expectClose } from '../testing/check';
+import { expectClose } from '../../util/check';
 import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
-import { randn } from '../testing/random';
+import { randn } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF32 } from '../tensor';
 import { MATMUL_ALL_VARIANTS, matmulDyTX } from './matmul';
 import { matmulDyTXRef, matmulXWtRef } from './matmul.ref';

@@ -5,7 +5,7 @@
 //   dB = s·dyᵀ·u;  dA = duᵀ·x (matmulDyTX, accumulate to sum micro-batches)
 //   dx = dy·W + du·A          (matmulDyW, then matmulDyW accumulate)
 import { describe, it } from 'vitest';
-import { expectClose } from '../testing/check';
+import { expectClose } from '../../util/check';
 import { getTestGpu } from '../testing/nodeGpu';
 import { downloadF32, emptyTensor, releaseTensor, uploadF16, uploadF32, type Tensor } from '../tensor';
 import { loadFixture, type LoraLinearFixture } from './fixtures';

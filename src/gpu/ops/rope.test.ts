@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../device';
-import { expectClose } from '../testing/check';
+import { expectClose } from '../../util/check';
 import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
-import { randn, rng } from '../testing/random';
+import { randn, rng } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF32, uploadI32 } from '../tensor';
 import { loadFixture, type RopeFixture } from './fixtures';
 import { ropeBackward, ropeForward, ropeInvFreq, type RopeOptions } from './rope';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../device';
 import { getTestGpu } from '../testing/nodeGpu';
-import { randn } from '../testing/random';
+import { randn } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF32, type Tensor } from '../tensor';
 import {
   argmaxToken,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { expectClose } from '../testing/check';
+import { expectClose } from '../../util/check';
 import { centralDiffGrad } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
-import { randn } from '../testing/random';
+import { randn } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF32, uploadI32 } from '../tensor';
 import { copyColumns, mergeColumns, splitColumns } from './splitColumns';
 import { mergeColumnsRef, splitColumnsRef } from './splitColumns.ref';

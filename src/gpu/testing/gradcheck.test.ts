@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { expectClose } from './check';
+import { expectClose } from '../../util/check';
 import { centralDiffGrad, centralDiffVjp } from './gradcheck';
-import { randn } from './random';
+import { randn } from '../../util/random';
 
 // L(v) = ½·vᵀAv + bᵀv with A symmetric: ∇L = Av + b.
 function quadratic(n: number) {

@@ -5,12 +5,12 @@
 // it up synchronously: registry.ts) and persisted in a TuneStore under adapter name + shape class,
 // so a later session on the same adapter loads it without timing anything.
 import type { GpuContext } from '../device';
-import { roundToF16 } from '../f16';
+import { roundToF16 } from '../../util/f16';
 import { matmulDyTX, matmulDyW, matmulXWt } from '../ops/matmul';
 import { matmulDyTXRef, matmulDyWRef, matmulXWtRef } from '../ops/matmul.ref';
 import { defaultVariant, illegalReason, legalVariants, type MatmulOptions } from '../ops/matmulVariants';
-import { compareArrays } from '../testing/check';
-import { randn } from '../testing/random';
+import { compareArrays } from '../../util/check';
+import { randn } from '../../util/random';
 import { downloadF32, emptyTensor, releaseTensor, uploadF16, uploadF32, type Tensor } from '../tensor';
 import { problemOf, rememberTuned, shapeClassKey, tunedVariant, type MatmulShapeClass } from './registry';
 import { MemoryTuneStore, type TuneStore } from './store';
