@@ -1,7 +1,12 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { describe, expect, it } from 'vitest';
 import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from '../data/testing/tokenizers.ts';
 import { loadTokenizer, MAX_TOKEN_ID, TokenizerLoadError } from './tokenizerLoader.ts';
+import { folderFromBuffers } from './folder.ts';
+import { readModelAssets } from './load.ts';
 import { makeUnigramJson, makeWordPieceJson } from '../fuzz/tokenizerSeeds.ts';
 
 
@@ -61,7 +66,8 @@ describe('loadTokenizer', () => {
     expect(loadError('{"model": ').message).toMatch(/^tokenizer\.json: tokenizer\.json is not valid JSON/);
     expect(loadError(json, 'not json').message).toMatch(/tokenizer_config\.json is not valid JSON/);
     expect(loadError(json, [1]).message).toMatch(/tokenizer_config\.json must be an object/);
-    expect(loadError(null).message).toMatch(/must be an object, got null/);
+    expect(loadError(null).message).toMatch(/^tokenizer\.json is missing/);
+    expect(loadError([]).message).toMatch(/must be an object, got/);
   });
 
   it('rejects a tokenizer that encodes ordinary text to ids outside its vocabulary', () => {
@@ -73,5 +79,23 @@ describe('loadTokenizer', () => {
     const model = { ...(wp.model as object), unk_token: '[UNK]' };
     // WordPiece maps the unknown special token to [UNK], which is in the vocabulary: accepted
     expect(loadTokenizer({ ...wp, model, post_processor: pp }).encode('hello').ids).toEqual([1, 4]);
+  });
+});
+
+describe('a model folder without tokenizer.json', () => {
+  it('names the missing file and what to do, not "must be an object, got null"', () => {
+    expect(loadError(null).message).toMatch(/^tokenizer\.json is missing: .*Add tokenizer\.json \(and tokenizer_config\.json\) from the model's Hub page/);
+    expect(loadError(undefined).message).not.toMatch(/must be an object/);
+  });
+
+  it('through the loading path the engine uses: the folder is named', async () => {
+    const dir = fileURLToPath(new URL('./fixtures/tiny-qwen2/', import.meta.url));
+    const files: Record<string, Uint8Array> = {};
+    for (const n of readdirSync(dir)) if (n !== 'tokenizer.json') files[n] = readFileSync(join(dir, n));
+    const assets = await readModelAssets(folderFromBuffers('model', files));
+    expect(assets.tokenizerJson).toBeNull();
+    expect(() => loadTokenizer(assets.tokenizerJson, assets.tokenizerConfig, assets.name)).toThrow(
+      /^The model folder "model" has no tokenizer\.json: .*Add tokenizer\.json .*AutoTokenizer\.from_pretrained\(dir\)\.save_pretrained\(dir\)/,
+    );
   });
 });

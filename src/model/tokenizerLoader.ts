@@ -247,6 +247,19 @@ function parseJsonArg(c: Checker, v: unknown, what: string): unknown {
 }
 
 /**
+ * The message for a model without tokenizer.json; `where` is the file name the caller uses
+ * ("tokenizer.json") or the model folder's name (the engine passes that).
+ */
+export function missingTokenizerJson(where: string): string {
+  const what = where.endsWith('.json') ? `${where} is missing` : `The model folder "${where}" has no tokenizer.json`;
+  return (
+    `${what}: Whetstone reads the model's tokenizer from tokenizer.json, the file Hugging Face models ship beside config.json. ` +
+    "Add tokenizer.json (and tokenizer_config.json) from the model's Hub page to the folder and load it again. " +
+    'A model that has only tokenizer.model or vocab.json + merges.txt gets one from transformers: AutoTokenizer.from_pretrained(dir).save_pretrained(dir).'
+  );
+}
+
+/**
  * Checks tokenizer.json and tokenizer_config.json (text or parsed) and returns copies the library
  * can take: missing component slots become null, as the Rust library writes them.
  */
@@ -255,6 +268,7 @@ export function checkTokenizerFiles(
   config: unknown,
   fileName = 'tokenizer.json',
 ): { json: Json; config: Json; ids: Map<number, string> } {
+  if (json === null || json === undefined) throw new TokenizerLoadError(missingTokenizerJson(fileName));
   const c = new Checker(fileName);
   const t = c.object(parseJsonArg(c, json, fileName), '');
   const out: Json = { ...t };
