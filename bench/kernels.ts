@@ -18,7 +18,7 @@ import { emptyTensor, releaseTensor, uploadF16, uploadF32, type Tensor } from '.
 import { randn } from '../src/util/random';
 import { browserTuneStore } from '../src/gpu/tune/idbStore';
 import { matmulFlops, tuneMatmul, type VariantTiming } from '../src/gpu/tune/matmulTuner';
-import type { MatmulShapeClass } from '../src/gpu/tune/registry';
+import type { MatmulShapeClass } from '../src/gpu/ops/matmulRegistry';
 import { MemoryTuneStore } from '../src/gpu/tune/store';
 import { timeGpu } from '../src/gpu/tune/timing';
 import { fmaPeakFlops, timeFmaPeak } from './fmaPeak';

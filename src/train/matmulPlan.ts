@@ -5,7 +5,7 @@
 // the list is short (most layers share a class).
 import type { ModelConfig } from '../io/hfConfig';
 import { linearModules } from '../io/loraTargets';
-import { shapeClassKey, type MatmulShapeClass } from '../gpu/tune/registry';
+import { shapeClassKey, type MatmulShapeClass } from '../gpu/ops/matmulRegistry';
 import { virtualTokensOf, type TrainConfig } from './config';
 import { logitsChunkRows } from './memory';
 

@@ -53,7 +53,7 @@ import { GpuOutOfMemoryError } from '../train/outOfMemory';
 import { guardGpuWork, unwrapGuarded } from '../gpu/guard';
 import { defaultVariant } from '../gpu/ops/matmulVariants';
 import { knownWinner, tuneMatmul } from '../gpu/tune/matmulTuner';
-import { problemOf } from '../gpu/tune/registry';
+import { problemOf } from '../gpu/ops/matmulRegistry';
 import { MemoryTuneStore, type TuneStore } from '../gpu/tune/store';
 import { trainingMatmuls } from '../train/matmulPlan';
 import type {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/device';
 import { MATMUL_FAMILY_VARIANTS } from '../gpu/ops/matmulVariants';
-import { forgetTuned, tunedVariant } from '../gpu/tune/registry';
+import { forgetTuned, tunedVariant } from '../gpu/ops/matmulRegistry';
 import { MemoryTuneStore } from '../gpu/tune/store';
 import { nodeGpu } from '../gpu/testing/nodeGpu';
 import { DEMO_MODEL_DIR, REPO_ROOT } from '../model/testing/loadForTest';

@@ -27,7 +27,7 @@ import type { WgslSource } from '../shader';
 import matmulCode from '../shaders/matmul.wgsl?raw';
 import matmulSgCode from '../shaders/matmul_sg.wgsl?raw';
 import { emptyTensor, numel, type Tensor } from '../tensor';
-import { problemOf, variantFor, type MatmulShapeClass } from '../tune/registry';
+import { problemOf, variantFor, type MatmulShapeClass } from './matmulRegistry';
 import {
   checkOut,
   commonBatch,

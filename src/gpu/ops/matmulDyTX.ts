@@ -12,7 +12,7 @@ import type { WgslSource } from '../shader';
 import dytxCode from '../shaders/matmul_dytx.wgsl?raw';
 import dytxSgCode from '../shaders/matmul_dytx_sg.wgsl?raw';
 import { emptyTensor, type Tensor } from '../tensor';
-import { problemOf, variantFor, type MatmulShapeClass } from '../tune/registry';
+import { problemOf, variantFor, type MatmulShapeClass } from './matmulRegistry';
 import {
   checkOut,
   commonBatch,

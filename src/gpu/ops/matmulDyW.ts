@@ -12,7 +12,7 @@ import type { WgslSource } from '../shader';
 import dywCode from '../shaders/matmul_dyw.wgsl?raw';
 import dywSgCode from '../shaders/matmul_dyw_sg.wgsl?raw';
 import { emptyTensor, type Tensor } from '../tensor';
-import { problemOf, variantFor, type MatmulShapeClass } from '../tune/registry';
+import { problemOf, variantFor, type MatmulShapeClass } from './matmulRegistry';
 import {
   checkOut,
   commonBatch,

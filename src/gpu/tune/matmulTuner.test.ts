@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { getTestGpu, newTestGpu } from '../testing/nodeGpu';
 import { defaultVariant, legalVariants } from '../ops/matmulVariants';
-import { forgetTuned, problemOf, shapeClassKey, variantFor, type MatmulShapeClass } from './registry';
+import { forgetTuned, problemOf, shapeClassKey, variantFor, type MatmulShapeClass } from '../ops/matmulRegistry';
 import { MemoryTuneStore } from './store';
 import { TUNE_SCHEMA, tuneMatmul, tuneStoreKey, type TuneRecord } from './matmulTuner';
 

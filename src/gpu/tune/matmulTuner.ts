@@ -12,7 +12,7 @@ import { defaultVariant, illegalReason, legalVariants, type MatmulOptions } from
 import { compareArrays } from '../../util/check';
 import { randn } from '../../util/random';
 import { downloadF32, emptyTensor, releaseTensor, uploadF16, uploadF32, type Tensor } from '../tensor';
-import { problemOf, rememberTuned, shapeClassKey, tunedVariant, type MatmulShapeClass } from './registry';
+import { problemOf, rememberTuned, shapeClassKey, tunedVariant, type MatmulShapeClass } from '../ops/matmulRegistry';
 import { MemoryTuneStore, type TuneStore } from './store';
 import { timeGpu, type Timing } from './timing';
 

@@ -1,9 +1,9 @@
-// Tuned kernel choices, looked up synchronously by the ops on every call. The autotuner
-// (matmulTuner.ts) fills this; ops fall back to a per-adapter default when a shape class has not
-// been tuned. Choices are per device (a new device, e.g. after a loss, starts untuned but the
-// persisted store makes re-tuning cheap).
+// Tuned kernel choices, looked up synchronously by the matmul ops on every call, so it lives with
+// the ops; the autotuner (gpu/tune/matmulTuner.ts, a layer above) fills it. Ops fall back to a
+// per-adapter default when a shape class has not been tuned. Choices are per device (a new device,
+// e.g. after a loss, starts untuned but the persisted store makes re-tuning cheap).
 import type { GpuContext } from '../device';
-import { chooseVariant, type MatmulOp, type MatmulProblem } from '../ops/matmulVariants';
+import { chooseVariant, type MatmulOp, type MatmulProblem } from './matmulVariants';
 
 /**
  * A family of problems expected to share a best kernel. m, n, k are the op's own dimensions:
