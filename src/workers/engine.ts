@@ -204,9 +204,27 @@ export class Engine implements EngineApi {
 
   private gpu(): GpuContext {
     if (!this.ctx) {
-      throw new Error(this.gpuStatus?.state === 'lost' ? `The GPU was lost (${this.gpuStatus.error}). Reconnect to continue.` : 'The GPU is not ready yet.');
+      const s = this.gpuStatus;
+      throw new Error(
+        s?.state === 'lost'
+          ? `The GPU was lost (${s.error}). Reconnect to continue.`
+          : s?.state === 'unavailable'
+            ? `WebGPU is not available: ${s.error}`
+            : 'The GPU is not ready yet.',
+      );
     }
     return this.ctx;
+  }
+
+  /**
+   * Every action that needs the GPU starts here: a call that arrives while the device is still
+   * being acquired (the page sends it as soon as the user clicks) waits for it instead of
+   * failing; one that arrives before anyone asked for the GPU acquires it. A lost device stays
+   * lost until recoverDevice().
+   */
+  private async readyGpu(): Promise<GpuContext> {
+    if (!this.ctx && this.gpuStatus?.state !== 'lost') await this.init();
+    return this.gpu();
   }
 
   private requireModel(): LoadedModel {
@@ -221,7 +239,7 @@ export class Engine implements EngineApi {
 
   /** Looks up (measure false) or times the matmul variants of the job's shape classes on this GPU. */
   private async tuning(config: TrainConfig, measure: boolean, events?: TuneEvents): Promise<KernelTuningReport> {
-    const ctx = this.gpu();
+    const ctx = await this.readyGpu();
     const { model } = this.requireModel();
     if (measure && this.trainer) throw new Error('A run is training: pause it before tuning the kernels (the timings would measure both).');
     const plan = trainingMatmuls(model.config, config);
@@ -266,7 +284,7 @@ export class Engine implements EngineApi {
   }
 
   async selfTest() {
-    return runSelfTest(this.gpu());
+    return runSelfTest(await this.readyGpu());
   }
 
   private assetUrl(path: string): string {
@@ -295,7 +313,7 @@ export class Engine implements EngineApi {
   }
 
   async loadModel(source: ModelSource, onProgress?: (e: LoadProgressEvent) => void): Promise<ModelInfo> {
-    const ctx = this.gpu();
+    const ctx = await this.readyGpu();
     const folder = await this.folderFor(source, onProgress);
     const assets = await readModelAssets(folder);
     onProgress?.({ phase: 'tokenizer', bytesDone: 0, bytesTotal: null });
@@ -415,7 +433,7 @@ export class Engine implements EngineApi {
 
   async estimate(config: TrainConfig) {
     const { model } = this.requireModel();
-    const l = this.gpu().description.limits;
+    const l = (await this.readyGpu()).description.limits;
     return estimateMemory(model.config, config, { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, deviceBytes: this.budgetFor(config) });
   }
 
@@ -654,6 +672,7 @@ export class Engine implements EngineApi {
   }
 
   async startTraining(config: TrainConfig, events: TrainEvents, name?: string): Promise<RunSummary> {
+    await this.readyGpu();
     const issues = validateConfig(config);
     if (issues.length > 0) throw new Error(`The job settings need fixing: ${issues.map((i) => i.message).join(' ')}`);
     const { info } = this.requireModel();
@@ -677,6 +696,7 @@ export class Engine implements EngineApi {
   }
 
   async resume(runId: string, events: TrainEvents): Promise<RunSummary> {
+    await this.readyGpu();
     const run = await this.store.getRun(runId);
     if (!run) throw new Error('That run no longer exists.');
     const { info } = this.requireModel();
@@ -704,6 +724,7 @@ export class Engine implements EngineApi {
   }
 
   async generate(req: GenerateRequest, events?: GenerateEvents): Promise<string> {
+    await this.readyGpu();
     const { model, tokenizer, template } = this.requireModel();
     const text = req.chat ? this.chatPrompt(req.prompt, template) : req.prompt;
     const promptIds = Array.from(tokenizer.encode(text).ids);
@@ -805,6 +826,7 @@ export class Engine implements EngineApi {
   }
 
   async exportPeft(runId?: string): Promise<ExportedFile[]> {
+    await this.readyGpu();
     const method = await this.methodOf(runId);
     if (method === 'full') throw new Error('A fully fine-tuned model is a whole model, not an adapter: export the full model (exportMerged) instead.');
     if (method === 'prompt') return this.promptExport(runId);
@@ -812,6 +834,7 @@ export class Engine implements EngineApi {
   }
 
   async exportGguf(runId?: string): Promise<ExportedFile> {
+    await this.readyGpu();
     const method = await this.methodOf(runId);
     if (method !== 'lora') throw new Error(ggufRefusal(method));
     return exportGgufFile(await this.exportInput(runId));
@@ -836,6 +859,7 @@ export class Engine implements EngineApi {
    * config.json and the tokenizer files, loadable by transformers.
    */
   async exportMerged(runId?: string, options?: { dtype?: 'float16' | 'float32' }): Promise<ExportedFile[]> {
+    await this.readyGpu();
     const method = await this.methodOf(runId);
     if (method === 'prompt') {
       throw new Error('Virtual tokens cannot be merged into the weights: export the PEFT prompt-tuning adapter, which PEFT loads on top of the base model.');
@@ -871,6 +895,7 @@ export class Engine implements EngineApi {
   }
 
   async importAdapter(files: File[]): Promise<ImportedAdapter> {
+    await this.readyGpu();
     const { model } = this.requireModel();
     const cfgFile = files.find((f) => f.name === 'adapter_config.json');
     const weightsFile = files.find((f) => f.name === 'adapter_model.safetensors');

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import type { LoadProgressEvent } from '../../workers/api';
 import { formatBytes, formatPercent } from '../lib/format';
 import { useModelStore, loadDemoModel, loadHubModel, loadModelFiles } from '../stores/modelStore';
+import { useDeviceStore } from '../stores/deviceStore';
 import { isActivePhase, useRunStore } from '../stores/runStore';
 import { ActionButton } from './ActionButton';
 import { Alert } from './Alert';
@@ -35,6 +36,8 @@ export function ModelPanel() {
   const [revision, setRevision] = useState('');
   const training = useRunStore((s) => isActivePhase(s.phase));
   const loading = status === 'loading';
+  // a load clicked while the engine is still acquiring the GPU waits for it (the engine does)
+  const gpuStarting = useDeviceStore((s) => s.status === 'idle' || s.status === 'starting');
   const busy = loading ? 'A model is loading.' : training ? 'Training is running: pause or stop it before changing the model.' : null;
   const locked = loading || training;
 
@@ -85,7 +88,7 @@ export function ModelPanel() {
       {loading && (
         <div className="status-block" role="status">
           <p>Loading {sourceLabel}…</p>
-          <Progress label="Model loading progress" value={progress?.bytesTotal ? progress.bytesDone : null} max={progress?.bytesTotal ?? 1} text={progress ? progressText(progress) : 'Starting…'} />
+          <Progress label="Model loading progress" value={progress?.bytesTotal ? progress.bytesDone : null} max={progress?.bytesTotal ?? 1} text={progress ? progressText(progress) : gpuStarting ? 'Starting the GPU…' : 'Starting…'} />
         </div>
       )}
       {error && <Alert testId="model-error">{error}</Alert>}
