@@ -2,6 +2,7 @@
 // `GPU` object from the `webgpu` package). requestAdapter can hang forever under some flag
 // combinations, so every await here has a timeout.
 import { GpuAllocator } from './allocator';
+import { countDeviceCalls, GpuCounters } from './counters';
 import { PipelineCache } from './shader';
 import { UniformArena } from './uniforms';
 import { watchDevice, type DeviceLostEvent } from './watch';
@@ -65,8 +66,25 @@ export interface GpuContext {
   emptyBuffer: GPUBuffer;
   /** resolves when the device is lost (destroyed, driver reset, out of memory...) */
   lost: Promise<DeviceLostEvent>;
-  /** The command encoder ops append their passes to; submitted by flush(). */
+  /** passes, dispatches, submits, buffer writes and creations so far (src/gpu/counters.ts) */
+  counters: GpuCounters;
+  /**
+   * true (default): consecutive dispatches share one compute pass, ended only when something else
+   * needs the encoder (a copy, a clear, a submit). WebGPU orders and synchronises storage
+   * accesses between the dispatches of a pass, so results are the same; per-pass timing (the pass
+   * timer) sets it false to get one pass per dispatch.
+   */
+  mergePasses: boolean;
+  /**
+   * The command encoder for copies, clears and passes of one's own; ends the shared compute pass
+   * first (an encoder with an open pass cannot record anything else). Submitted by flush().
+   */
   encoder(): GPUCommandEncoder;
+  /**
+   * A compute pass to record one dispatch into: the open shared pass when mergePasses is on, else
+   * a new pass labelled `label` on ctx.encoder(). Callers must not end() a shared pass.
+   */
+  computePass(label: string): { pass: GPUComputePassEncoder; shared: boolean };
   /** Submit everything recorded so far (uniform values first). */
   flush(): void;
   destroy(): void;
@@ -160,7 +178,16 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuContext>
   const description = describeAdapter(adapter, device);
   const allocator = new GpuAllocator(device);
   const uniforms = new UniformArena(device, description.limits.minUniformBufferOffsetAlignment);
+  const counters = new GpuCounters();
+  countDeviceCalls(device, counters);
   let current: GPUCommandEncoder | null = null;
+  let open: GPUComputePassEncoder | null = null;
+  const endShared = () => {
+    if (open) {
+      open.end();
+      open = null;
+    }
+  };
   const ctx: GpuContext = {
     device,
     adapter,
@@ -170,11 +197,24 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuContext>
     uniforms,
     emptyBuffer: allocator.create(16, GPUBufferUsage.STORAGE, 'empty binding'),
     lost,
+    counters,
+    mergePasses: true,
     encoder() {
+      endShared();
       current ??= device.createCommandEncoder({ label: 'whetstone ops' });
       return current;
     },
+    computePass(label) {
+      if (open && ctx.mergePasses) return { pass: open, shared: true };
+      // ctx.encoder, not the local one: a pass timer may have wrapped it
+      const pass = ctx.encoder().beginComputePass({ label });
+      counters.passes++;
+      if (!ctx.mergePasses) return { pass, shared: false };
+      open = pass;
+      return { pass, shared: true };
+    },
     flush() {
+      endShared();
       uniforms.upload();
       if (current) {
         device.queue.submit([current.finish()]);

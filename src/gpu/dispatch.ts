@@ -1,4 +1,5 @@
-// Recording one compute dispatch into the context's open encoder.
+// Recording one compute dispatch into the context's compute pass (shared by consecutive dispatches
+// unless ctx.mergePasses is off).
 import type { GpuContext } from './device';
 import type { Tensor } from './tensor';
 
@@ -27,17 +28,21 @@ export function dispatch(ctx: GpuContext, args: DispatchArgs): void {
     entries.push({ binding: entries.length, resource: { buffer: slot.buffer, offset: slot.offset, size: slot.size } });
   }
   const bindGroup = ctx.device.createBindGroup({ layout: args.pipeline.getBindGroupLayout(0), entries, label: args.label });
+  ctx.counters.bindGroups++;
   const maxGroups = ctx.description.limits.maxComputeWorkgroupsPerDimension;
   const [x, y = 1, z = 1] = args.workgroups;
   if (x > maxGroups || y > maxGroups || z > maxGroups) {
     throw new Error(`${args.label ?? 'dispatch'}: ${x}x${y}x${z} workgroups exceeds the limit ${maxGroups} per dimension`);
   }
   if (x === 0 || y === 0 || z === 0) return;
-  const pass = ctx.encoder().beginComputePass({ label: args.label });
+  ctx.counters.dispatches++;
+  // consecutive dispatches share a pass (ctx.mergePasses); WebGPU synchronises storage accesses
+  // between the dispatches of a pass as it does between passes
+  const { pass, shared } = ctx.computePass(args.label ?? 'dispatch');
   pass.setPipeline(args.pipeline);
   pass.setBindGroup(0, bindGroup);
   pass.dispatchWorkgroups(x, y, z);
-  pass.end();
+  if (!shared) pass.end();
 }
 
 /** Split a 1-D count of workgroups into (x, y) so that neither exceeds the per-dimension limit. */

@@ -73,6 +73,7 @@ export class PassTimer {
   private pending: Pending[] = [];
   private skipped = 0;
   private installed = true;
+  private readonly merged: boolean;
 
   constructor(
     private ctx: GpuContext,
@@ -81,6 +82,9 @@ export class PassTimer {
     this.timestamps = (opts.timestamps ?? true) && ctx.device.features.has('timestamp-query');
     this.original = ctx.encoder;
     ctx.encoder = () => this.wrap(this.original.call(ctx));
+    // one pass per dispatch while timing: a shared pass would time many ops under one label
+    this.merged = ctx.mergePasses;
+    ctx.mergePasses = false;
   }
 
   /** passes skipped by `only` since the last begin() */
@@ -174,6 +178,7 @@ export class PassTimer {
     if (!this.installed) return;
     this.installed = false;
     this.ctx.encoder = this.original;
+    this.ctx.mergePasses = this.merged;
     for (const s of this.sets) s.destroy();
     this.sets = [];
   }

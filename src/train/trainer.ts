@@ -229,8 +229,10 @@ export class Trainer {
         labelSmoothing: c.labelSmoothing,
         activationCheckpointing: c.activationCheckpointing,
       });
-      // keep command buffers small: one submit per micro-batch
-      ctx.flush();
+      // Micro-batches reuse the input buffers, and queue.writeBuffer lands before anything still
+      // unsubmitted runs: submit each one before the next is uploaded. The last goes with the
+      // optimizer and the readback: one submit per step without gradient accumulation.
+      if (i < micro.length - 1) ctx.flush();
     }
     if (this.nanAtStep === this.step + 1) await fillTensor(ctx, this.params[0].grad, Number.NaN);
     this.norm = await gradNorm(
