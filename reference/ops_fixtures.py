@@ -5,7 +5,8 @@ Run (Debian's python3-torch lives in the system interpreter, not in a venv):
     /usr/bin/python3 reference/ops_fixtures.py            # from the repository root
 
 It (re)writes src/gpu/ops/fixtures/<name>.json for name in
-    attention_gqa, rope, rmsnorm, layernorm, cross_entropy, lora_linear, swiglu, gelu_new, adamw
+    attention_gqa, rope, rmsnorm, layernorm, cross_entropy, lora_linear, swiglu, gelu_new, adamw,
+    attention_window, rope_partial, rmsnorm_offset, geglu_tanh
 and prints one line per file. The output is deterministic (fixed seeds), so rerunning it on an
 unchanged script gives byte-identical files; the files are committed and CI never runs this.
 
@@ -400,6 +401,140 @@ def make_adamw():
           "(each shaped like param0). steps[0] is the one-step case.", [case])
 
 
+# ----------------------------------------------------------------------------- Gemma 3 / Phi-3 / Mistral ops
+
+
+def window_allowed(T, window, doc_ids, B):
+    """(B,1,T,T) bool: HF masking_utils, causal_mask_function AND sliding_window_overlay
+    (kv_idx <= q_idx and kv_idx > q_idx - sliding_window), AND same document when packed."""
+    qi = torch.arange(T)[:, None]
+    kj = torch.arange(T)[None, :]
+    allowed = (kj <= qi) & (kj > qi - window)
+    allowed = allowed[None, None].expand(B, 1, T, T)
+    if doc_ids is not None:
+        d = doc_ids.reshape(B, T)
+        allowed = allowed & (d[:, None, :, None] == d[:, None, None, :])
+    return allowed
+
+
+def attention_window_case(gen, name, B, T, Hq, Hkv, D, window, scale, doc_ids=None):
+    q = randn(gen, B, T, Hq, D).requires_grad_()
+    k = randn(gen, B, T, Hkv, D).requires_grad_()
+    v = randn(gen, B, T, Hkv, D).requires_grad_()
+    ids = None if doc_ids is None else torch.tensor(doc_ids, dtype=torch.int32)
+    rep = Hq // Hkv
+    qh = q.permute(0, 2, 1, 3)
+    kh = k.permute(0, 2, 1, 3).repeat_interleave(rep, dim=1)
+    vh = v.permute(0, 2, 1, 3).repeat_interleave(rep, dim=1)
+    allowed = window_allowed(T, window, ids, B)
+    s = (qh @ kh.transpose(-1, -2)) * scale
+    s = s.masked_fill(~allowed, float("-inf"))
+    lse = torch.logsumexp(s, dim=-1)
+    out = (torch.exp(s - lse[..., None]) @ vh).permute(0, 2, 1, 3).contiguous()
+    # cross-check: PyTorch's attention with the same boolean mask (its scale is 1/sqrt(D), so the
+    # scale is folded into q)
+    sdpa = getattr(F, "scaled_dot_product_attention", None)
+    args = (qh * (scale * math.sqrt(D)), kh, vh)
+    sd = sdpa(*args, attn_mask=allowed) if sdpa else F._scaled_dot_product_attention(*args, attn_mask=allowed)[0]
+    close(out, sd.permute(0, 2, 1, 3))
+    # and the window must matter: full causal attention differs
+    full = torch.ones(T, T, dtype=torch.bool).tril()
+    assert window >= T or not torch.equal(allowed[0, 0], full)
+    dout = randn(gen, B, T, Hq, D)
+    dq, dk, dv = grads(out, dout, (q, k, v))
+    delta = (dout * out).sum(-1).permute(0, 2, 1)
+    config = {"B": B, "T": T, "Hq": Hq, "Hkv": Hkv, "D": D, "window": window, "scale": scale,
+              "packed": ids is not None}
+    tensors = {"q": q, "k": k, "v": v}
+    if ids is not None:
+        tensors["docIds"] = ids
+    tensors.update({"out": out, "lse": lse, "dout": dout, "delta": delta, "dq": dq, "dk": dk, "dv": dv})
+    return dump_case(name, config, tensors)
+
+
+def make_attention_window():
+    gen = torch.Generator().manual_seed(1011)
+    cases = [
+        attention_window_case(gen, "window3_gqa", 2, 8, 4, 2, 8, 3, 1.0 / math.sqrt(8)),
+        attention_window_case(gen, "window2_packed_docs_scale", 1, 9, 2, 1, 8, 2, 0.25,
+                              doc_ids=[0, 0, 0, 1, 1, 1, 1, 2, 2]),
+        attention_window_case(gen, "window1_self_only", 1, 5, 2, 2, 4, 1, 0.5),
+    ]
+    write("attention_window", "Sliding-window causal GQA attention, Hugging Face semantics "
+          "(masking_utils: kv_idx <= q_idx and kv_idx > q_idx - sliding_window): token i sees j iff "
+          "i - window < j <= i (and docIds[j]==docIds[i] when packed). Scores scale*q.k with the stored "
+          "scale (Gemma 3: query_pre_attn_scalar^-0.5). Layouts as attention_gqa.", cases)
+
+
+def rope_partial_ref(x, positions, theta, R):
+    """HF partial rotary (Phi-3, GPT-NeoX): the first R dims rotated with rotate_half within them,
+    inv_freq = 1/theta^(arange(0,R,2)/R); dims R.. passed through."""
+    B, T, H, D = x.shape
+    inv_freq = 1.0 / (theta ** (torch.arange(0, R, 2, dtype=DT) / R))
+    ang = positions.reshape(B, T).to(DT)[..., None] * inv_freq
+    emb = torch.cat([ang, ang], dim=-1)[:, :, None, :]
+    cos, sin = emb.cos(), emb.sin()
+    x_rot, x_pass = x[..., :R], x[..., R:]
+    x1, x2 = x_rot[..., : R // 2], x_rot[..., R // 2:]
+    rot = torch.cat([-x2, x1], dim=-1)
+    return torch.cat([x_rot * cos + rot * sin, x_pass], dim=-1)
+
+
+def make_rope_partial():
+    gen = torch.Generator().manual_seed(1012)
+    cases = []
+    for name, B, T, H, D, R, theta, positions in [
+        ("rotary_half_of_12", 1, 5, 3, 12, 6, 10000.0, [3, 4, 5, 6, 7]),
+        ("rotary_8_of_20_packed", 1, 6, 2, 20, 8, 500000.0, [0, 1, 2, 3, 0, 1]),
+    ]:
+        x = randn(gen, B, T, H, D).requires_grad_()
+        pos = torch.tensor(positions, dtype=torch.int32)
+        y = rope_partial_ref(x, pos, theta, R)
+        if R == D:
+            close(y, rope_ref(x, pos, theta))
+        dy = randn(gen, B, T, H, D)
+        (dx,) = grads(y, dy, (x,))
+        config = {"B": B, "T": T, "H": H, "D": D, "rotaryDim": R, "theta": theta}
+        cases.append(dump_case(name, config, {"x": x, "positions": pos, "y": y, "dy": dy, "dx": dx}))
+    write("rope_partial", "Partial RoPE (HF Phi-3 / GPT-NeoX partial_rotary_factor): on x (B,T,H,D) the first "
+          "rotaryDim dims are rotated in the rotate_half layout of a rotaryDim-wide head (pairs (i, i+rotaryDim/2), "
+          "angle pos*theta^(-2i/rotaryDim)); dims rotaryDim.. are passed through. dx for the upstream dy.", cases)
+
+
+def make_rmsnorm_offset():
+    gen = torch.Generator().manual_seed(1013)
+    N, C, eps = 5, 13, 1e-6
+    x = randn(gen, N, C, std=1.5).requires_grad_()
+    # Gemma stores w near 0 (the scale is 1 + w)
+    w = randn(gen, C, std=0.3).requires_grad_()
+    rstd = torch.rsqrt((x * x).mean(-1) + eps)
+    # HF Gemma3RMSNorm: self._norm(x.float()) * (1.0 + self.weight.float())
+    y = (x * rstd[:, None]) * (1.0 + w)
+    dy = randn(gen, N, C)
+    dx, dw = grads(y, dy, (x, w))
+    write("rmsnorm_offset", "Gemma RMSNorm: y = x / sqrt(mean(x^2) + eps) * (1 + w) on x (N,C), w (C) as stored. "
+          "rstd (N). dx, dw for the upstream dy (dw = sum_n dy*x*rstd, as for plain RMSNorm).",
+          [dump_case("gemma", {"N": N, "C": C, "eps": eps},
+                     {"x": x, "w": w, "y": y, "rstd": rstd, "dy": dy, "dx": dx, "dw": dw})])
+
+
+def make_geglu():
+    gen = torch.Generator().manual_seed(1014)
+    N, Fd = 4, 11
+    gate = randn(gen, N, Fd, std=2.0).requires_grad_()
+    up = randn(gen, N, Fd, std=1.5).requires_grad_()
+    # HF gelu_pytorch_tanh (PytorchGELUTanh) = F.gelu(approximate="tanh"); written out here
+    g = 0.5 * gate * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (gate + 0.044715 * torch.pow(gate, 3.0))))
+    close(g, F.gelu(gate, approximate="tanh"))
+    h = g * up
+    dh = randn(gen, N, Fd)
+    dgate, dup = grads(h, dh, (gate, up))
+    write("geglu_tanh", "GeGLU (Gemma MLP, hidden_activation gelu_pytorch_tanh): h = gelu_tanh(gate) * up on gate, up "
+          "(N,F), gelu_tanh(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). dgate, dup for the upstream dh.",
+          [dump_case("basic", {"N": N, "F": Fd}, {"gate": gate, "up": up, "h": h, "dh": dh,
+                                                    "dgate": dgate, "dup": dup})])
+
+
 def main():
     torch.manual_seed(0)  # every fixture also uses its own seeded generator
     os.makedirs(OUT_DIR, exist_ok=True)
@@ -410,6 +545,10 @@ def main():
     make_lora()
     make_activations()
     make_adamw()
+    make_attention_window()
+    make_rope_partial()
+    make_rmsnorm_offset()
+    make_geglu()
 
 
 if __name__ == "__main__":

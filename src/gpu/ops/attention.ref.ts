@@ -1,8 +1,8 @@
 // Plain TS reference for causal grouped-query attention, written independently of the kernels:
 // it builds each query row's full score vector, normalises it, and differentiates that directly.
 //   q is (B, T, Hq, D), k and v are (B, T, Hkv, D), out is (B, T, Hq, D); lse and delta are
-//   (B, Hq, T). q head h uses kv head floor(h / (Hq/Hkv)). Token i sees token j iff j <= i and
-//   (without docIds, or) docIds[b*T + j] == docIds[b*T + i].
+//   (B, Hq, T). q head h uses kv head floor(h / (Hq/Hkv)). Token i sees token j iff j <= i,
+//   (without a window, or) j > i - window, and (without docIds, or) docIds[b*T + j] == docIds[b*T + i].
 // Accumulates in f64 so that it is the more accurate side of every comparison.
 
 export interface AttentionRefConfig {
@@ -12,6 +12,8 @@ export interface AttentionRefConfig {
   Hkv: number;
   D: number;
   scale?: number;
+  /** sliding window (Hugging Face: key j visible from query i iff i - window < j <= i) */
+  window?: number | null;
   docIds?: ArrayLike<number>;
 }
 
@@ -23,7 +25,8 @@ function setup(c: AttentionRefConfig) {
   const scale = c.scale ?? 1 / Math.sqrt(D);
   const qOff = (b: number, t: number, h: number) => ((b * T + t) * Hq + h) * D;
   const kOff = (b: number, t: number, g: number) => ((b * T + t) * Hkv + g) * D;
-  const sees = (b: number, i: number, j: number) => j <= i && (!c.docIds || c.docIds[b * T + j] === c.docIds[b * T + i]);
+  const sees = (b: number, i: number, j: number) =>
+    j <= i && (!c.window || j > i - c.window) && (!c.docIds || c.docIds[b * T + j] === c.docIds[b * T + i]);
   return { B, T, Hq, D, rep, scale, qOff, kOff, sees };
 }
 

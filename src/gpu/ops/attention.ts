@@ -1,7 +1,10 @@
 // Causal grouped-query attention (FlashAttention-style), forward and backward.
 //   q is (B, T, Hq, D), k and v are (B, T, Hkv, D) (exactly the projection outputs reshaped),
 //   out is (B, T, Hq, D); all f32. Hq % Hkv == 0; q head h uses kv head h / (Hq/Hkv) (HF
-//   repeat_kv order). Causal; scale 1/sqrt(D) unless given. Optional per-token docIds (B*T) int32:
+//   repeat_kv order). Causal; scale 1/sqrt(D) unless given (Gemma 3: query_pre_attn_scalar^-0.5).
+//   Optional sliding window W: token i attends to j only if i - W < j <= i (Hugging Face's
+//   sliding_window_overlay: Mistral, Gemma 3's local layers); keys outside it are never visited.
+//   Optional per-token docIds (B*T) int32:
 //   token i attends to j only if j <= i and docId[j] == docId[i] (packed sequences). lse is
 //   (B, Hq, T) f32 (natural log-sum-exp of the scaled scores), saved by forward for backward.
 // Tensors are checked by dtype and element count only, so (N, Hq*D) projection outputs can be
@@ -55,6 +58,8 @@ export interface AttentionShape {
   docIds?: Tensor;
   /** defaults to 1/sqrt(D) */
   scale?: number;
+  /** sliding window: query i sees keys j with i - window < j <= i; absent or null: full causal */
+  window?: number | null;
   /** a key of ATTENTION_VARIANTS (the autotuner chooses per adapter) */
   variant?: string;
 }
@@ -116,6 +121,15 @@ export function checkAttentionShape(op: string, s: { B: number; T: number; Hq: n
   return scale;
 }
 
+/** The sliding window as the kernels take it: 0 for full causal attention, else the window (checked). */
+export function windowParam(op: string, window: number | null | undefined): number {
+  if (window === undefined || window === null) return 0;
+  if (!Number.isInteger(window) || window < 1 || window > 2 ** 31) {
+    throw new Error(`${op}: window must be a positive integer number of keys (or null for full attention), got ${window}`);
+  }
+  return window;
+}
+
 /** A written tensor must not share its buffer with any input of the same dispatch. */
 export function expectDistinct(op: string, written: [string, Tensor][], read: [string, Tensor | undefined][]) {
   written.forEach(([wn, w], wi) => {
@@ -147,6 +161,8 @@ export interface ForwardDispatch {
   D: number;
   qPos0: number;
   scale: number;
+  /** 0: full causal */
+  window: number;
   docIds?: Tensor;
   variant: AttentionVariant;
   label: string;
@@ -173,6 +189,7 @@ export async function recordAttentionForward(
   const u = new Uint32Array(params);
   u.set([a.B, a.Tq, a.Tk, a.Hq, a.Hkv, a.qPos0, a.docIds ? 1 : 0, rows, gx * a.variant.wg]);
   new Float32Array(params)[9] = a.scale;
+  u[10] = a.window;
   dispatch(ctx, {
     pipeline,
     bindings: [q, k, v, a.docIds ?? ctx.emptyBuffer, out, lse],
@@ -183,7 +200,7 @@ export async function recordAttentionForward(
 }
 
 /**
- * out = softmax(scale · q kᵀ + causal/document mask) v per head, and the lse of each query row.
+ * out = softmax(scale · q kᵀ + causal/window/document mask) v per head, and the lse of each query row.
  * Records into ctx.encoder(); the caller flushes.
  */
 export async function attentionForward(
@@ -195,6 +212,7 @@ export async function attentionForward(
 ): Promise<{ out: Tensor; lse: Tensor }> {
   const op = 'attentionForward';
   const scale = checkCommon(op, q, k, v, opts);
+  const window = windowParam(op, opts.window);
   const { B, T, Hq, Hkv, D } = opts;
   const variant = pickAttentionVariant(op, opts.variant);
   if (opts.out) expectTensor(op, 'out', opts.out, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
@@ -211,9 +229,10 @@ export async function attentionForward(
     D,
     qPos0: 0,
     scale,
+    window,
     docIds: opts.docIds,
     variant,
-    label: `attention fwd B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}`,
+    label: `attention fwd B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}${window ? ` W${window}` : ''}`,
   });
   return { out, lse };
 }
@@ -235,6 +254,7 @@ export async function attentionBackward(
 ): Promise<AttentionGrads> {
   const op = 'attentionBackward';
   const scale = checkCommon(op, q, k, v, opts);
+  const window = windowParam(op, opts.window);
   const { B, T, Hq, Hkv, D } = opts;
   const variant = pickAttentionVariant(op, opts.variant);
   expectTensor(op, 'out', out, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
@@ -256,7 +276,7 @@ export async function attentionBackward(
   const wg = variant.wg;
   const D4 = D / 4;
   const doc = opts.docIds ?? ctx.emptyBuffer;
-  const shape = `B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}`;
+  const shape = `B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}${window ? ` W${window}` : ''}`;
   const [pre, dqPipe, dkdvPipe] = await Promise.all([
     ctx.pipelines.get({ shader: ATTENTION_BWD_PRE_SHADER, entryPoint: 'attention_bwd_delta', constants: { WG: wg, D4 } }),
     ctx.pipelines.get({ shader: ATTENTION_BWD_DQ_SHADER, entryPoint: `attention_bwd_dq_v${variant.version}`, constants: { WG: wg, D4 } }),
@@ -277,6 +297,7 @@ export async function attentionBackward(
     const buf = new ArrayBuffer(32);
     new Uint32Array(buf).set([T, Hq, Hkv, opts.docIds ? 1 : 0, rows, stride]);
     new Float32Array(buf)[6] = scale;
+    new Uint32Array(buf)[7] = window;
     return new Uint32Array(buf);
   };
   dispatch(ctx, {

@@ -2,12 +2,12 @@
 //   kCache, vCache are (B, Tmax, Hkv, D) f32: row t holds the (already RoPE'd) key/value of
 //   position t. New k, v are (B, Tn, Hkv, D); q is (B, Tq, Hq, D) for the Tq newest tokens, whose
 //   positions are pos .. pos + Tq - 1; out is (B, Tq, Hq, D), lse (B, Hq, Tq).
-// Query t attends cache rows 0 .. pos + t, so decoding token t gives exactly row t of the full
-// causal attention. Same kernel as the training forward (shaders/attention.wgsl) with the cache
+// Query t attends cache rows 0 .. pos + t (with a sliding window W only rows pos + t - W + 1 ..
+// pos + t), so decoding token t gives exactly row t of the training attention with the same window. Same kernel as the training forward (shaders/attention.wgsl) with the cache
 // as keys; one thread per (b, t, h) query row.
 import type { GpuContext } from '../device';
 import { emptyTensor, numel, type Tensor } from '../tensor';
-import { checkAttentionShape, expectDistinct, expectTensor, pickAttentionVariant, recordAttentionForward } from './attention';
+import { checkAttentionShape, expectDistinct, expectTensor, pickAttentionVariant, recordAttentionForward, windowParam } from './attention';
 
 export interface AttentionDecodeOptions {
   /** cache position of q's first token (its k/v must already be in the cache) */
@@ -16,6 +16,8 @@ export interface AttentionDecodeOptions {
   Hq: number;
   /** defaults to 1/sqrt(D) */
   scale?: number;
+  /** sliding window: position i sees cache rows j with i - window < j <= i; absent or null: all */
+  window?: number | null;
   variant?: string;
   out?: Tensor;
   lse?: Tensor;
@@ -89,6 +91,7 @@ export async function attentionDecode(
   const Tq = rowsOf(op, 'q', q, B, Hq, D);
   const scale = checkAttentionShape(op, { B, T: Tq, Hq, Hkv, D, scale: opts.scale });
   checkPos(op, opts.pos, Tq, Tmax);
+  const window = windowParam(op, opts.window);
   const variant = pickAttentionVariant(op, opts.variant);
   if (opts.out) expectTensor(op, 'out', opts.out, 'f32', B * Tq * Hq * D, '(B, Tq, Hq, D)');
   if (opts.lse) expectTensor(op, 'lse', opts.lse, 'f32', B * Hq * Tq, '(B, Hq, Tq)');
@@ -104,8 +107,9 @@ export async function attentionDecode(
     D,
     qPos0: opts.pos,
     scale,
+    window,
     variant,
-    label: `attention decode B${B} Tq${Tq} pos${opts.pos} Tmax${Tmax} Hq${Hq} Hkv${Hkv} D${D}`,
+    label: `attention decode B${B} Tq${Tq} pos${opts.pos} Tmax${Tmax} Hq${Hq} Hkv${Hkv} D${D}${window ? ` W${window}` : ''}`,
   });
   return { out, lse };
 }

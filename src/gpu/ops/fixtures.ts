@@ -21,6 +21,10 @@ export const FIXTURE_NAMES = [
   'swiglu',
   'gelu_new',
   'adamw',
+  'attention_window',
+  'rope_partial',
+  'rmsnorm_offset',
+  'geglu_tanh',
 ] as const;
 
 export type FixtureName = (typeof FIXTURE_NAMES)[number];
@@ -72,6 +76,26 @@ export interface AttentionCase extends FixtureCase {
 }
 export type AttentionFixture = FixtureFile<AttentionCase>;
 
+// ---------------------------------------------------------------- attention_window
+
+export interface AttentionWindowConfig {
+  B: number;
+  T: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+  /** token i sees j iff i - window < j <= i (Hugging Face sliding_window_overlay) */
+  window: number;
+  scale: number;
+  packed: boolean;
+}
+
+/** Cases: window3_gqa, window2_packed_docs_scale (docIds, scale 0.25), window1_self_only. Tensors as AttentionCase. */
+export interface AttentionWindowCase extends Omit<AttentionCase, 'config'> {
+  config: AttentionWindowConfig;
+}
+export type AttentionWindowFixture = FixtureFile<AttentionWindowCase>;
+
 // ---------------------------------------------------------------- rope
 
 export interface RopeConfig {
@@ -93,6 +117,12 @@ export interface RopeCase extends FixtureCase {
 }
 export type RopeFixture = FixtureFile<RopeCase>;
 
+/** Partial rotary (Phi-3): the first rotaryDim of D dims rotated, inv_freq over rotaryDim. Tensors as RopeCase. */
+export interface RopePartialCase extends Omit<RopeCase, 'config'> {
+  config: RopeConfig & { rotaryDim: number };
+}
+export type RopePartialFixture = FixtureFile<RopePartialCase>;
+
 // ---------------------------------------------------------------- rmsnorm / layernorm
 
 export interface NormConfig {
@@ -112,6 +142,8 @@ export interface RmsNormCase extends FixtureCase {
   /** (C) */ dw: number[];
 }
 export type RmsNormFixture = FixtureFile<RmsNormCase>;
+/** Gemma: y = x·rstd·(1 + w); same fields as RmsNormCase. */
+export type RmsNormOffsetFixture = FixtureFile<RmsNormCase>;
 
 export interface LayerNormCase extends FixtureCase {
   config: NormConfig;
@@ -201,6 +233,8 @@ export interface SwigluCase extends FixtureCase {
   /** (N,F) */ dup: number[];
 }
 export type SwigluFixture = FixtureFile<SwigluCase>;
+/** GeGLU (Gemma): h = gelu_tanh(gate)·up; same fields as SwigluCase. */
+export type GegluFixture = FixtureFile<SwigluCase>;
 
 export interface GeluNewCase extends FixtureCase {
   config: ActivationConfig;

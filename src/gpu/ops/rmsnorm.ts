@@ -1,4 +1,5 @@
-// RMSNorm (Llama): y = x / sqrt(mean(x²) + eps) * w, kernels in shaders/rmsnorm.wgsl.
+// RMSNorm (Llama): y = x / sqrt(mean(x²) + eps) * w, kernels in shaders/rmsnorm.wgsl; with
+// weightOffset 1, Gemma's y = x / sqrt(mean(x²) + eps) * (1 + w) (1 + w formed in f32; dw unchanged).
 //   x (N, C) f32 tokens, w (C) fp16 packed (frozen base norm) or f32 (trainable copy),
 //   y (N, C) f32, rstd (N) f32 = 1/sqrt(mean(x²) + eps) saved for the backward.
 //   Backward: dy (N, C) f32 -> dx (N, C) f32 always; dw (C) f32 when asked (full fine-tuning).
@@ -37,8 +38,17 @@ function checkWg(op: string, ctx: GpuContext, wg: number) {
   }
 }
 
+/** Added to the stored weight before scaling: 0 (Llama), 1 (Gemma's (1 + w)). */
+function weightOffset(op: string, v: number | undefined): number {
+  const off = v ?? 0;
+  if (!Number.isFinite(off)) throw new Error(`${op}: weightOffset must be a finite number (0, or 1 for Gemma's (1 + w)), got ${v}`);
+  return off;
+}
+
 export interface RmsNormForwardOptions {
   eps: number;
+  /** y = x·rstd·(w + weightOffset); 1 for Gemma (default 0) */
+  weightOffset?: number;
   /** (N, C) f32 buffer to write y into */
   out?: Tensor;
   /** (N) f32 buffer to write rstd into */
@@ -65,17 +75,20 @@ export async function rmsnormForward(
   expectRows(op, y, 'out', N, C);
   expectVector(op, rstd, 'rstdOut', N, ['f32']);
   const pipeline = await ctx.pipelines.get({ shader: RMSNORM_SHADER, entryPoint: 'rmsnorm_forward', constants: { WG: wg } });
-  const raw = new ArrayBuffer(16);
+  const raw = new ArrayBuffer(32);
   const u = new Uint32Array(raw);
   u[0] = N;
   u[1] = C;
   new Float32Array(raw)[2] = opts.eps;
   u[3] = w.dtype === 'f16' ? 1 : 0;
+  new Float32Array(raw)[4] = weightOffset(op, opts.weightOffset);
   dispatch(ctx, { pipeline, bindings: [x, w, y, rstd], uniforms: u, workgroups: grid1d(ctx, N), label: `rmsnorm_forward ${N}x${C}` });
   return { y, rstd };
 }
 
 export interface RmsNormBackwardOptions {
+  /** as the forward's (the weight used is w + weightOffset; dw is the gradient of the stored w) */
+  weightOffset?: number;
   /** (N, C) f32 buffer for dx */
   dx?: Tensor;
   /** dx += result instead of dx = result (dx must then be given) */
@@ -109,10 +122,13 @@ export async function rmsnormBackward(
   expectRows(op, dx, 'dx', N, C);
   if (dx.buffer === dy.buffer || dx.buffer === x.buffer) throw new Error(`${op}: dx (${dx.label}) must not share a buffer with dy or x`);
   const pipeDx = await ctx.pipelines.get({ shader: RMSNORM_SHADER, entryPoint: 'rmsnorm_backward_dx', constants: { WG: wg } });
+  const dxParams = new Uint32Array(8);
+  dxParams.set([N, C, w.dtype === 'f16' ? 1 : 0, opts.accumulateDx ? 1 : 0]);
+  new Float32Array(dxParams.buffer)[4] = weightOffset(op, opts.weightOffset);
   dispatch(ctx, {
     pipeline: pipeDx,
     bindings: [x, w, dy, rstd, dx],
-    uniforms: new Uint32Array([N, C, w.dtype === 'f16' ? 1 : 0, opts.accumulateDx ? 1 : 0]),
+    uniforms: dxParams,
     workgroups: grid1d(ctx, N),
     label: `rmsnorm_backward_dx ${N}x${C}`,
   });

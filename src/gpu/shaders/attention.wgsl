@@ -8,9 +8,11 @@
 //   lse    is (B, Hq, Tq) f32: natural log-sum-exp of the scaled scores of each query row
 // The f32 tensors are bound as vec4 arrays: D is a multiple of 4, D4 = D / 4 (an override, so
 // the loops over the head dim have a fixed trip count and the register arrays stay registers).
-// Query row t of head h attends key j iff j <= q_pos0 + t (and docIds[j] == docIds[t] with docIds),
-// through kv head h / (Hq / Hkv) (Hugging Face repeat_kv order). The key j == position of the
-// query is always allowed, so every row has at least one key and lse is finite.
+// Query row t of head h (position i = q_pos0 + t) attends key j iff j <= i, and i - window < j
+// when params.window > 0 (sliding window, Hugging Face's sliding_window_overlay), and
+// docIds[j] == docIds[t] with docIds; through kv head h / (Hq / Hkv) (Hugging Face repeat_kv
+// order). The key j == i is always allowed, so every row has at least one key and lse is finite.
+// Keys before the window are never visited (the walk starts at the window's first key).
 // Training calls it with Tq = Tk = T, q_pos0 = 0; KV-cache decode with Tk = the cache's Tmax and
 // q_pos0 = pos.
 // Numbered kernel versions (chosen by ops/attention.ts):
@@ -29,6 +31,7 @@ struct Params {
   rows: u32,       // B * Tq * Hq
   row_stride: u32, // threads per grid row: groups_x * WG (2-D grids for many rows)
   scale: f32,
+  window: u32,     // sliding window in keys (0: full causal attention)
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
@@ -79,10 +82,15 @@ fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 
   let last = params.q_pos0 + t; // last key this row may see
+  // first key this row may see: last - window + 1 with a window (keys before it are skipped)
+  var first = 0u;
+  if (params.window > 0u && last + 1u > params.window) {
+    first = last + 1u - params.window;
+  }
   var m = NEG; // running max of the scores seen
   var l = 0.0; // running sum of exp(score - m)
   var s: array<f32, MAX_BK>;
-  for (var j0 = 0u; j0 <= last; j0 += BK) {
+  for (var j0 = first; j0 <= last; j0 += BK) {
     // Fixed-length blocks (unrollable); keys past `last` are masked like other documents'.
     var mb = NEG;
     for (var jj = 0u; jj < BK; jj++) {

@@ -7,7 +7,8 @@
 //   dk, dv   are (B, T, Hkv, D) f32
 // The f32 tensors of width D are bound as vec4 arrays (D = 4 * D4, D4 an override).
 // For key row j of kv head g, over the q heads h sharing it (g * rep .. g * rep + rep - 1,
-// rep = Hq / Hkv) and the queries i that attend it (i >= j, same document):
+// rep = Hq / Hkv) and the queries i that attend it (i >= j, i < j + window when params.window > 0,
+// same document; queries past the window are never visited):
 //   dv_j = sum p_ij dout_i;   dk_j = scale * sum p_ij (dout_i . v_j - delta_i) q_i
 // Numbered kernel versions (chosen by ops/attention.ts):
 //   attention_bwd_dkdv_v1: one thread per (b, j, g) key row walking the queries after it (a
@@ -23,6 +24,7 @@ struct Params {
   rows: u32,       // B * T * Hkv
   row_stride: u32, // threads per grid row: groups_x * WG
   scale: f32,
+  window: u32,     // sliding window in keys (0: full causal attention)
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
@@ -72,7 +74,12 @@ fn attention_bwd_dkdv_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
     doc = docIds[b * T + j];
   }
 
-  for (var i = j; i < T; i++) {
+  // one past the last query that sees key j
+  var end = T;
+  if (params.window > 0u && j + params.window < T) {
+    end = j + params.window;
+  }
+  for (var i = j; i < end; i++) {
     if (has_doc && docIds[b * T + i] != doc) {
       continue;
     }

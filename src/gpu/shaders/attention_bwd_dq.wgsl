@@ -6,6 +6,8 @@
 //   ld       is (B, Hq, T) vec2<f32> = (lse, delta) from attention_bwd_pre.wgsl
 //   dq       is (B, T, Hq, D) f32
 // The f32 tensors of width D are bound as vec4 arrays (D = 4 * D4, D4 an override).
+// Query i attends key j iff j <= i, i - window < j when params.window > 0 (sliding window), and
+// docIds[j] == docIds[i] with docIds; keys outside the window are never visited.
 // For query row i of head h (kv head g = h / (Hq / Hkv)), over the keys j it attends:
 //   ds_j = p_j * (dout_i . v_j - delta_i);   dq_i = scale * sum_j ds_j k_j
 // Numbered kernel versions (chosen by ops/attention.ts):
@@ -21,6 +23,7 @@ struct Params {
   rows: u32,       // B * T * Hq
   row_stride: u32, // threads per grid row: groups_x * WG
   scale: f32,
+  window: u32,     // sliding window in keys (0: full causal attention)
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
@@ -68,7 +71,11 @@ fn attention_bwd_dq_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
     doc = docIds[b * T + i];
   }
 
-  for (var j = 0u; j <= i; j++) {
+  var first = 0u;
+  if (params.window > 0u && i + 1u > params.window) {
+    first = i + 1u - params.window;
+  }
+  for (var j = first; j <= i; j++) {
     if (has_doc && docIds[b * T + j] != doc) {
       continue;
     }

@@ -1,11 +1,12 @@
-// RMSNorm (Llama): y = x / sqrt(mean(x²) + eps) * w, computed in f32.
+// RMSNorm (Llama): y = x / sqrt(mean(x²) + eps) * (w + w_offset), computed in f32; w_offset is 0,
+// or 1 for Gemma's (1 + w) (HF Gemma3RMSNorm computes 1 + w.float() in f32 from the stored w).
 //   x    is (N, C) f32, row-major (N = B*T tokens)
 //   w    is (C), fp16 packed two halves per u32 (element 2i in the low half) when w_f16 == 1,
 //        else f32 (read through its bits), so base-model and trainable weights share one kernel
 //   y    is (N, C) f32
 //   rstd is (N) f32 = 1/sqrt(mean(x²) + eps), saved by the forward for the backward
 //   dy, dx are (N, C) f32; dw is (C) f32
-// Backward, with g = dy·w and r = rstd of the row:
+// Backward, with g = dy·(w + w_offset) and r = rstd of the row:
 //   dx_c = r·(g_c - x_c · r²·(Σ_j g_j x_j)/C)
 //   dw_c = Σ_n dy[n,c] · x[n,c] · r[n]     (a separate pass over columns: deterministic, no atomics)
 // Entry points and their bindings (each entry point has its own list, numbered from 0, uniform last):
@@ -19,6 +20,7 @@ struct ParamsF {
   C: u32,
   eps: f32,
   w_f16: u32,
+  w_offset: f32,
 }
 
 struct ParamsDx {
@@ -26,6 +28,7 @@ struct ParamsDx {
   C: u32,
   w_f16: u32,
   accumulate: u32, // 1: dx += result (e.g. into the residual stream's gradient), 0: dx = result
+  w_offset: f32,
 }
 
 struct ParamsDw {
@@ -101,7 +104,7 @@ fn rmsnorm_forward(
   }
   let r = 1.0 / sqrt(wg_sum(ss, lid) / f32(p.C) + p.eps);
   for (var c = lid; c < p.C; c += WG) {
-    y[base + c] = (x[base + c] * r) * weight(c, p.w_f16);
+    y[base + c] = (x[base + c] * r) * (weight(c, p.w_f16) + p.w_offset);
   }
   if (lid == 0u) {
     rstd_out[row] = r;
@@ -122,12 +125,12 @@ fn rmsnorm_backward_dx(
   let base = row * p.C;
   var dot = 0.0;
   for (var c = lid; c < p.C; c += WG) {
-    dot = fma(dy[base + c] * weight(c, p.w_f16), x[base + c], dot);
+    dot = fma(dy[base + c] * (weight(c, p.w_f16) + p.w_offset), x[base + c], dot);
   }
   let r = rstd[row];
   let k = r * r * wg_sum(dot, lid) / f32(p.C);
   for (var c = lid; c < p.C; c += WG) {
-    let g = dy[base + c] * weight(c, p.w_f16);
+    let g = dy[base + c] * (weight(c, p.w_f16) + p.w_offset);
     var v = r * (g - x[base + c] * k);
     if (p.accumulate == 1u) {
       v += dx[base + c];

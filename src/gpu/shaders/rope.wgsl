@@ -2,11 +2,14 @@
 //   x        is (N, H, D) f32 (N = B*T tokens; q or k exactly as projected and reshaped)
 //   pos      is (N) i32: the position of each token (restarts per packed document); the op adds
 //            params.pos_offset to each (KV-cache decode)
-//   inv_freq is (D/2) f32: 1 / theta^(2i/D) rounded to f32 exactly as Hugging Face computes it
+//   inv_freq is (R/2) f32: 1 / theta^(2i/R) rounded to f32 exactly as Hugging Face computes it
+//            (or a scaled variant computed on the CPU)
 //   y        is (N, H, D) f32
-// For i < D/2 the pair (x_i, x_{i+D/2}) is rotated by angle = f32(pos) * inv_freq[i] (an f32
+// R (= 2 * half_d) is the rotary dim: D, or less for partial rotary (Phi-3's partial_rotary_factor):
+// only the first R dims of each head rotate, dims R .. D-1 are copied through unchanged.
+// For i < R/2 the pair (x_i, x_{i+R/2}) is rotated by angle = f32(pos) * inv_freq[i] (an f32
 // product, as HF does it):
-//   forward  (dir =  1): y_i = x_i cos - x_{i+D/2} sin,   y_{i+D/2} = x_{i+D/2} cos + x_i sin
+//   forward  (dir =  1): y_i = x_i cos - x_{i+R/2} sin,   y_{i+R/2} = x_{i+R/2} cos + x_i sin
 //   backward (dir = -1): the transpose of a rotation is the rotation by -angle
 // sin/cos are computed here (Cody-Waite reduction by pi/4 in three parts, then Cephes' minimax
 // polynomials) rather than with the built-ins, whose accuracy WGSL only bounds on [-pi, pi] and
@@ -17,11 +20,12 @@
 
 struct Params {
   H: u32,
-  half_d: u32,     // D / 2
-  count: u32,      // N * D/2 (token, pair) threads
+  half_d: u32,     // R / 2 (R: rotary dim)
+  count: u32,      // N * R/2 (token, pair) threads
   row_stride: u32, // threads per grid row: groups_x * WG
   pos_offset: i32,
   dir: f32,        // 1 forward, -1 backward
+  head_dim: u32,   // D (>= R): the stride between heads
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -86,11 +90,17 @@ fn rope_apply(@builtin(global_invocation_id) gid: vec3<u32>) {
   let sc = sin_cos(angle);
   let sn = sc.x * params.dir;
   let cs = sc.y;
+  let D = params.head_dim;
   for (var h = 0u; h < params.H; h++) {
-    let base = (n * params.H + h) * 2u * half_d + i;
+    let head = (n * params.H + h) * D;
+    let base = head + i;
     let x1 = x[base];
     let x2 = x[base + half_d];
     y[base] = x1 * cs - x2 * sn;
     y[base + half_d] = x2 * cs + x1 * sn;
+    // partial rotary: this thread also copies pass-through dims 2*half_d + i, + half_d, ...
+    for (var j = 2u * half_d + i; j < D; j += half_d) {
+      y[head + j] = x[head + j];
+    }
   }
 }
