@@ -134,6 +134,46 @@ describe('runTrainingCase', () => {
     expect(leftovers(live, ctx.allocator.liveBuffers()).filter((l) => !ALLOWED_LEFTOVERS.test(l))).toEqual([]);
   });
 
+  it('GPU commands per step (studio-style warm-up steps and timed steps) and decode speed with the adapter', async () => {
+    const ctx = await getTestGpu();
+    const live = ctx.allocator.liveBuffers();
+    const lines: string[] = [];
+    const decode = { promptTokens: 6, newTokens: 5, warmup: 1, seed: 2 };
+    const r = await runTrainingCase(ctx, { ...base, warmup: 2, steps: 1, decode }, hooks(lines));
+    const c = r.commandsPerStep!;
+    // one compute pass and one submit: dispatches share the pass, the readback goes with the step
+    expect(c.passes).toBe(1);
+    expect(c.submits).toBe(1);
+    expect(c.buffers).toBe(0);
+    expect(c.dispatches).toBeGreaterThan(20 * r.layers);
+    expect(r.untimedStepMs).toBe(r.warmupMs[1]);
+    // under the pass timer every dispatch has its own pass; the work is the same
+    const t = r.timedCommandsPerStep;
+    expect(t.dispatches).toBe(c.dispatches);
+    expect(t.passes).toBe(t.dispatches);
+    expect(r.passesPerStep).toBe(t.passes);
+    const d = r.decode!;
+    expect(d.weights).toBe('LoRA adapter');
+    expect(d.promptTokens).toBe(6);
+    expect(d.newTokens).toBe(5);
+    expect(d.msPerToken).toBeCloseTo((d.firstStepMs + 3 * d.steadyMsPerToken) / 4, 6);
+    expect(d.prefillMs).toBeGreaterThan(0);
+    expect(d.tokensPerSecond).toBeCloseTo(1000 / d.msPerToken, 9);
+    expect(d.prefillTokensPerSecond).toBeCloseTo(6000 / d.prefillMs, 9);
+    // a steady decode step: the layers' dispatches, then the logits readback (one submit, its
+    // staging buffer); the first one also re-makes the buffers the prompt's forward sized
+    expect(d.commandsPerToken.buffers).toBeLessThanOrEqual(1);
+    expect(d.firstStepCommands.buffers).toBeGreaterThan(d.commandsPerToken.buffers);
+    expect(d.commandsPerToken.dispatches).toBeGreaterThan(5 * r.layers);
+    expect(d.commandsPerToken.submits).toBe(1);
+    expect(d.commandsPerToken.passes).toBeGreaterThanOrEqual(1);
+    expect(d.commandsPerToken.passes).toBeLessThan(d.commandsPerToken.dispatches);
+    expect(d.prefillCommands.dispatches).toBeGreaterThan(5 * r.layers);
+    expect(lines.some((l) => l.startsWith('  decode (LoRA adapter, 6-token prompt, 5 new)'))).toBe(true);
+    expect(ctx.mergePasses).toBe(true);
+    expect(leftovers(live, ctx.allocator.liveBuffers()).filter((l) => !ALLOWED_LEFTOVERS.test(l))).toEqual([]);
+  });
+
   it('FMA peak: a positive rate, its scratch buffer freed', async () => {
     const ctx = await getTestGpu();
     const live = ctx.allocator.liveBytes;

@@ -14,6 +14,12 @@
 //     covers weights, adapter, optimizer state, activations and scratch; against the analytic
 //     minimum of the same config (bench/trainingMath.ts)
 //   - step FLOPs / (step time × the adapter's FMA-only peak)
+//   - GPU commands per step (compute passes, dispatches, submits, buffer writes and creations;
+//     src/gpu/counters.ts): on the warm-up steps, which run as the studio runs them (dispatches
+//     sharing passes), and on the measured steps, which the pass timer gives one pass per dispatch
+//   - with kase.decode: generation speed (prefill, tokens/s, commands per token) with the trained
+//     adapter applied, after the training steps (bench/decodeCase.ts)
+import { perUnit, type GpuCounts } from '../src/gpu/counters';
 import type { GpuContext } from '../src/gpu/device';
 import { releaseTensor } from '../src/gpu/tensor';
 import type { Batch } from '../src/data';
@@ -24,6 +30,7 @@ import type { RunRecord } from '../src/train/checkpointStore';
 import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, type TrainConfig } from '../src/train/config';
 import { PassTimer, sumByCategory, type PassCategory } from '../src/train/passTimer';
 import { FixedBatches, Trainer } from '../src/train/trainer';
+import { runDecodeCase, type DecodeResult } from './decodeCase';
 import { fmaPeakFlops, timeFmaPeak } from './fmaPeak';
 import { analyticMemory, mean, median, memoryBreakdown, splitFromCategoryRuns, splitStep, stepFlops, type StepSplit } from './trainingMath';
 import type { PassTotal, TrainingCase, TrainingCaseResult } from './trainingTypes';
@@ -139,26 +146,32 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
   const trainer = new Trainer(ctx, model, adapter, batches, null, config, null, benchRun(), () => {});
   const useTimestamps = kase.timing !== 'wall' && d.features.timestampQuery;
   if (kase.timing === 'timestamp' && !useTimestamps) throw new Error(`${d.name} has no 'timestamp-query': run with timing 'wall' or 'auto'`);
-  const timer = new PassTimer(ctx, { timestamps: useTimestamps });
+  // installed after the warm-up: until then steps run as in the studio (dispatches share passes)
+  let timer: PassTimer | null = null;
   const tokensPerStep = kase.batchSize * kase.seqLen;
   const losses: number[] = [];
   const step = async () => {
+    const before = ctx.counters.snapshot();
     const s0 = performance.now();
     const r = await trainer.trainOneStep();
     const ms = performance.now() - s0;
+    const commands = ctx.counters.since(before);
     trainer.step++;
-    return { ms, loss: r.loss, nonFinite: r.nonFinite };
+    return { ms, loss: r.loss, nonFinite: r.nonFinite, commands };
   };
 
   try {
     const warmupMs: number[] = [];
+    let commandsPerStep: GpuCounts | null = null;
     for (let i = 0; i < kase.warmup; i++) {
       const r = await step();
       warmupMs.push(r.ms);
       losses.push(r.loss);
-      log(`  warm-up ${i + 1}/${kase.warmup}: ${(r.ms / 1000).toFixed(2)} s, loss ${r.loss.toFixed(4)}`);
+      commandsPerStep = r.commands;
+      log(`  warm-up ${i + 1}/${kase.warmup}: ${(r.ms / 1000).toFixed(2)} s, loss ${r.loss.toFixed(4)}; ${commandLine(r.commands)}`);
     }
     const peakBytesAfterWarmup = ctx.allocator.peakBytes;
+    timer = new PassTimer(ctx, { timestamps: useTimestamps });
 
     // Fit the measured steps into the time left: another step starts only if it can end before
     // the deadline, judged by the slowest step so far (category runs cost about two more steps).
@@ -169,6 +182,7 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
     const splits: StepSplit[] = [];
     const labels = new Map<string, PassTotal>();
     let passes = 0;
+    const timedCommands: GpuCounts[] = [];
     let trusted = useTimestamps;
     for (let i = 0; i < kase.steps; i++) {
       if (i > 0 && !fits(Math.max(...stepMs, ...warmupMs.slice(-1)))) {
@@ -180,6 +194,7 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
       const got = await timer.end();
       stepMs.push(r.ms);
       losses.push(r.loss);
+      timedCommands.push(r.commands);
       passes += got.passes.length;
       const sums = sumByCategory(got.passes);
       if (useTimestamps && (!got.timed || sums.matmul + sums.attention + sums.other > r.ms * 1.05)) trusted = false;
@@ -229,6 +244,18 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
       split = splitFromCategoryRuns(msPerStep, runs);
     }
 
+    let decode: DecodeResult | null = null;
+    if (kase.decode) {
+      // the playground's way: no pass timer, the adapter applied
+      timer.uninstall();
+      decode = await runDecodeCase(model, kase.decode, { adapter, seed: 0, training: false });
+      log(
+        `  decode (${decode.weights}, ${decode.promptTokens}-token prompt, ${decode.newTokens} new): prefill ${decode.prefillMs.toFixed(0)} ms, ` +
+          `${decode.tokensPerSecond.toFixed(1)} tokens/s (first step ${decode.firstStepMs.toFixed(0)} ms, then ${decode.steadyMsPerToken.toFixed(1)} ms/token); ` +
+          `per steady token ${commandLine(decode.commandsPerToken)}`,
+      );
+    }
+
     const flops = stepFlops(c, config);
     // names differ with browser flags (the description is exposed or not): compare vendor and architecture
     const peakFits = kase.peakAdapter === null || kase.peakAdapter === adapterKey(d);
@@ -269,6 +296,10 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
       timing: trusted ? 'timestamp' : 'category-runs',
       categoryRunsMs,
       passesPerStep: passes / steps,
+      commandsPerStep,
+      untimedStepMs: warmupMs.length > 1 ? warmupMs[warmupMs.length - 1] : null,
+      timedCommandsPerStep: perUnit(sumCounts(timedCommands), steps),
+      decode,
       topPasses: trusted ? topPasses(labels, steps) : [],
       flops,
       peakGflops,
@@ -293,10 +324,22 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
     return result;
   } finally {
     allocator.create = create;
-    timer.uninstall();
+    timer?.uninstall();
     trainer.release();
     releaseAdapter(ctx, adapter);
     model.release();
     for (const w of model.weights.values()) releaseTensor(ctx, w);
   }
+}
+
+/** "1 pass, 408 dispatches, 1 submit, 6 writes (103 KiB), 0 buffers" */
+export function commandLine(c: GpuCounts): string {
+  const n = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+  return `${n(c.passes)} passes, ${n(c.dispatches)} dispatches, ${n(c.submits)} submits, ${n(c.writes)} writes (${(c.writeBytes / 1024).toFixed(0)} KiB), ${n(c.buffers)} buffers created`;
+}
+
+function sumCounts(all: GpuCounts[]): GpuCounts {
+  const out: GpuCounts = { passes: 0, dispatches: 0, submits: 0, writes: 0, writeBytes: 0, buffers: 0, bindGroups: 0 };
+  for (const c of all) for (const k of Object.keys(out) as (keyof GpuCounts)[]) out[k] += c[k];
+  return out;
 }

@@ -1,6 +1,8 @@
 // What the training benchmark page asks its worker to run, and what comes back (plain data:
 // it crosses postMessage and page.evaluate).
+import type { GpuCounts } from '../src/gpu/counters';
 import type { AdapterDescription } from '../src/gpu/device';
+import type { DecodeCase, DecodeResult } from './decodeCase';
 import type { AnalyticMemory, StepFlops, StepSplit } from './trainingMath';
 
 export type TrainingModel = 'stories260K' | 'smollm2-135m-shape';
@@ -26,6 +28,8 @@ export interface TrainingCase {
   /** "vendor architecture" of the adapter that peak was measured on: another adapter's peak is ignored (null: trust it) */
   peakAdapter: string | null;
   seed: number;
+  /** after the training steps, time generation with the trained adapter (null: no decode measurement) */
+  decode?: DecodeCase | null;
 }
 
 export interface PassTotal {
@@ -70,7 +74,15 @@ export interface TrainingCaseResult {
   timing: 'timestamp' | 'category-runs';
   /** wall ms of one step with only that category's passes run ('none': no passes) */
   categoryRunsMs: { none: number; matmul: number; attention: number; other: number } | null;
+  /** compute passes per measured step (the pass timer gives every dispatch its own) */
   passesPerStep: number;
+  /** GPU commands of the last warm-up step, run as the studio runs it (no pass timer); null without warm-up */
+  commandsPerStep: GpuCounts | null;
+  /** wall ms of that step (null with fewer than 2 warm-up steps: the first compiles pipelines) */
+  untimedStepMs: number | null;
+  /** mean GPU commands of a measured step (under the pass timer) */
+  timedCommandsPerStep: GpuCounts;
+  decode: DecodeResult | null;
   topPasses: PassTotal[];
   flops: StepFlops;
   peakGflops: number;
