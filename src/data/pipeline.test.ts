@@ -23,11 +23,11 @@ test('ChatML file to batches: labels are the next token on assistant tokens, -10
     ['<|im_start|>', -100], ['user', -100], ['Ċ', -100], ['Hello', -100], ['<|im_end|>', -100], ['Ċ', -100],
     ['<|im_start|>', -100], ['assistant', -100],
     ['Ċ', 'Hi'], // the last prompt token predicts the first answer token
-    ['Hi', 'ĠBob'], ['ĠBob', '<|im_end|>'], ['<|im_end|>', 'Ċ'],
-    ['Ċ', -100], // end of the document: nothing to predict
+    ['Hi', 'ĠBob'], ['ĠBob', '<|im_end|>'],
+    ['<|im_end|>', -100], // end of the answer (the template's newline after it is not in the sequence): nothing to predict
   ]);
   expect(Array.from(b.labels.subarray(ds.offsets[1]))).toEqual(new Array(32 - ds.offsets[1]).fill(-100));
-  expect(b.trainedTokens).toBe(4);
+  expect(b.trainedTokens).toBe(3);
   expect(it.cursor()).toEqual({ epoch: 0, position: 1 });
 
   const { train, validation } = splitDataset(ds, { validationFraction: 0.5, seed: 3 });

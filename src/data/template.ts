@@ -1,18 +1,19 @@
 // Turns an example into text segments, each marked trained or not: with the model's own chat
 // template (jinja, from tokenizer_config.json) when it has one, or with DEFAULT_TEMPLATE below.
 //
-// Which characters are the assistant's? jinja drops {% generation %} blocks, so we use prefix
-// comparison: for each assistant message k, render messages[:k] with add_generation_prompt and
-// messages[:k+1] without; the first must be a prefix of the second, and what follows it is the
-// assistant turn, end marker included (e.g. "Hi<|im_end|>\n" for ChatML). Both must in turn be
-// prefixes of the whole conversation's rendering. Templates that render earlier turns
-// differently once later turns exist (some drop past reasoning) fail that check, and the row is
-// reported rather than guessed at.
+// Which characters are the assistant's? A template with {% generation %} blocks says so itself
+// (generation-markers.ts). Otherwise the conversation is rendered once and each assistant message
+// is located in the rendering, in order, with its end-of-turn token (assistant-spans.ts, which
+// also documents what happens to Qwen3's inserted think block). Either way the sequence trained on
+// is the template's rendering of the whole conversation, as the model sees it, up to the end of the
+// last answer.
 
 import { Template } from '@huggingface/jinja';
 import type { ChatMessage, Example } from './types.ts';
 import { DatasetError } from './types.ts';
 import type { TokenizerLike } from './encode.ts';
+import { endOfTurnPattern, locateAssistantSpans, SpanNotFound, type TextSpan } from './assistant-spans.ts';
+import { compileWithMarkers, GENERATION_END, GENERATION_START, hasGenerationBlocks, stripMarkers } from './generation-markers.ts';
 
 export interface ChatTemplateInfo {
   /** jinja source; absent means DEFAULT_TEMPLATE (base models). */
@@ -21,11 +22,13 @@ export interface ChatTemplateInfo {
   source: 'tokenizer_config' | 'user' | 'none';
   bosToken?: string;
   eosToken?: string;
-  /** Appended as an id after each default-template answer, and after the last assistant turn when its rendering lacks it. */
+  /** Appended as an id after each default-template answer, and after the last assistant turn when the template's rendering has no EOS from there on. */
   eosId: number;
   bosId?: number;
   /** More variables for the template (pad_token, unk_token, ...). */
   extraVars?: Record<string, unknown>;
+  /** Texts of the tokenizer's special added tokens: an answer's end-of-turn token is one of them. */
+  specialTokens?: string[];
 }
 
 /**
@@ -50,12 +53,11 @@ export const DEFAULT_TEMPLATE = {
   sectionEnd: '\n\n',
 } as const;
 
-/** A piece of rendered text. `eos`: append the EOS id after it ('always' for the default template;
- * 'if-missing' when the template's own rendering might already end the turn with EOS). */
+/** A piece of rendered text. `eos: 'always'`: the EOS id follows it (as an id, not text). */
 export interface Segment {
   text: string;
   train: boolean;
-  eos?: 'always' | 'if-missing';
+  eos?: 'always';
 }
 
 /** A row the template cannot render; becomes a bad row. */
@@ -105,9 +107,10 @@ export function chatTemplateInfo(
     const s = tokenString(tokenizerConfig[k]);
     if (s !== undefined) extraVars[k] = s;
   }
+  const specialTokens = [...tokenizer.get_added_tokens_decoder().values()].filter((t) => t.special).map((t) => t.content);
   return {
     chatTemplate, source, bosToken, eosToken, eosId,
-    bosId: bosToken === undefined ? undefined : tokenizer.token_to_id(bosToken), extraVars,
+    bosId: bosToken === undefined ? undefined : tokenizer.token_to_id(bosToken), extraVars, specialTokens,
   };
 }
 
@@ -123,22 +126,36 @@ export function instructionMessages(ex: Extract<Example, { kind: 'instruction' }
 export class ChatRenderer {
   readonly info: ChatTemplateInfo;
   private readonly template?: Template;
+  /** The template compiled to write generation markers, when it has {% generation %} blocks. */
+  private readonly marked?: Template;
+  private readonly endOfTurn: RegExp | null;
 
   constructor(info: ChatTemplateInfo) {
     this.info = info;
+    this.endOfTurn = endOfTurnPattern(info.specialTokens ?? (info.eosToken ? [info.eosToken] : []));
     if (info.chatTemplate !== undefined) {
       try {
         this.template = new Template(info.chatTemplate);
+        if (hasGenerationBlocks(info.chatTemplate)) this.marked = compileWithMarkers(info.chatTemplate);
       } catch (e) {
         throw new DatasetError('template', `The chat template does not parse: ${(e as Error).message}. Fix the template or use the default one.`);
       }
     }
   }
 
+  /** Whether the template marks the assistant's text with {% generation %} blocks. */
+  get hasGenerationBlocks(): boolean {
+    return this.marked !== undefined;
+  }
+
   /** Renders with the jinja template; a template error becomes a RowProblem. */
   render(messages: ChatMessage[], addGenerationPrompt: boolean): string {
+    return this.renderWith(this.template!, messages, addGenerationPrompt);
+  }
+
+  private renderWith(template: Template, messages: ChatMessage[], addGenerationPrompt: boolean): string {
     try {
-      return this.template!.render({
+      return template.render({
         ...this.info.extraVars,
         messages,
         add_generation_prompt: addGenerationPrompt,
@@ -178,30 +195,45 @@ export class ChatRenderer {
     return this.templateSegments(messages);
   }
 
+  /** The whole conversation rendered once, and the trained character spans in it. */
+  assistantSpans(messages: ChatMessage[]): { text: string; spans: TextSpan[] } {
+    if (this.marked) {
+      if (messages.some((m) => m.content.includes(GENERATION_START) || m.content.includes(GENERATION_END))) {
+        throw new RowProblem('contains the character U+FDD0 or U+FDD1, which marks generation blocks internally; remove it');
+      }
+      try {
+        return stripMarkers(this.renderWith(this.marked, messages, false));
+      } catch (e) {
+        if (e instanceof RowProblem) throw e;
+        throw new RowProblem(`the chat template's {% generation %} blocks do not pair up: ${(e as Error).message}`);
+      }
+    }
+    const text = this.render(messages, false);
+    try {
+      return { text, spans: locateAssistantSpans(this, messages, text, this.endOfTurn) };
+    } catch (e) {
+      if (e instanceof SpanNotFound) throw new RowProblem(e.message);
+      throw e;
+    }
+  }
+
   private templateSegments(messages: ChatMessage[]): Segment[] {
-    const full = this.render(messages, false);
+    const { text: full, spans } = this.assistantSpans(messages);
     const segs: Segment[] = [];
     let pos = 0;
-    let lastTrained = -1;
-    for (let k = 0; k < messages.length; k++) {
-      if (messages[k].role !== 'assistant') continue;
-      const before = this.render(messages.slice(0, k), true);
-      const upTo = this.render(messages.slice(0, k + 1), false);
-      if (!upTo.startsWith(before) || !full.startsWith(upTo) || before.length < pos) {
-        throw new RowProblem(
-          `the chat template renders earlier turns differently once later turns follow (assistant message ${k + 1}), ` +
-            'so the answer cannot be located; use a template that renders conversations incrementally',
-        );
-      }
-      if (before.length > pos) segs.push({ text: full.slice(pos, before.length), train: false });
-      if (upTo.length > before.length) {
-        segs.push({ text: full.slice(before.length, upTo.length), train: true });
-        lastTrained = segs.length - 1;
-      }
-      pos = upTo.length;
+    for (const span of spans) {
+      if (span.start > pos) segs.push({ text: full.slice(pos, span.start), train: false });
+      segs.push({ text: full.slice(span.start, span.end), train: true });
+      pos = span.end;
     }
-    if (full.length > pos) segs.push({ text: full.slice(pos), train: false });
-    if (lastTrained >= 0) segs[lastTrained].eos = 'if-missing';
+    const last = spans[spans.length - 1];
+    // A template that never writes EOS after the last answer (ChatML bolted onto a base model whose
+    // EOS is </s>): append the EOS id, so that generation, which stops at EOS, learns to stop.
+    const eos = this.info.eosToken;
+    if (last && eos && !full.slice(last.start).includes(eos)) segs[segs.length - 1].eos = 'always';
+    // What follows the last answer (the newline after its end-of-turn token, a final user turn) has
+    // nothing to learn from, as with the default template: it stays out of the sequence.
+    if (!last) segs.push({ text: full, train: false });
     return segs;
   }
 }

@@ -37,20 +37,22 @@ describe('loss masking with a real chat template (ChatML)', () => {
     const info = chatTemplateInfo(t.tokenizerConfig, t.tokenizer);
     expect(info.source).toBe('tokenizer_config');
     const ds = tokenizeDataset(raw([CONVERSATION]), t.tokenizer, info, { maxSeqLen: 128, onBadRow: 'stop' });
-    // Prompt tokens 0, assistant turns (with their <|im_end|>\n) 1; eos is <|im_end|>, already there.
+    // Prompt tokens 0; each answer and its <|im_end|> 1 (not the newline after it, which the model
+    // never generates); eos is <|im_end|>, already there; nothing after the last answer.
     expect(pairs(ds, t.tokenizer)).toEqual([
       ['<|im_start|>', 0], ['system', 0], ['Ċ', 0], ['Y', 0], ['o', 0], ['u', 0], ['Ġare', 0], ['ĠBob', 0], ['<|im_end|>', 0], ['Ċ', 0],
       ['<|im_start|>', 0], ['user', 0], ['Ċ', 0], ['Hello', 0], ['<|im_end|>', 0], ['Ċ', 0],
       ['<|im_start|>', 0], ['assistant', 0], ['Ċ', 0],
-      ['Hi', 1], ['<|im_end|>', 1], ['Ċ', 1],
+      ['Hi', 1], ['<|im_end|>', 1], ['Ċ', 0],
       ['<|im_start|>', 0], ['user', 0], ['Ċ', 0], ['How', 0], ['Ġare', 0], ['Ġyou', 0], ['?', 0], ['<|im_end|>', 0], ['Ċ', 0],
       ['<|im_start|>', 0], ['assistant', 0], ['Ċ', 0],
-      ['The', 1], ['Ġrobot', 1], ['Ġis', 1], ['Ġhappy', 1], ['<|im_end|>', 1], ['Ċ', 1],
+      ['The', 1], ['Ġrobot', 1], ['Ġis', 1], ['Ġhappy', 1], ['<|im_end|>', 1],
     ]);
-    // Encoding segment by segment gives the same ids as encoding the rendered text whole.
+    // The same ids as encoding the rendered text whole (up to the end of the last answer).
     const full = new ChatRenderer(info).render(CONVERSATION.messages, false);
-    expect(Array.from(ds.tokens)).toEqual(t.tokenizer.encode(full).ids);
-    expect(ds.stats.trainedTokens).toBe(9);
+    expect(full.endsWith('<|im_end|>\n')).toBe(true);
+    expect(Array.from(ds.tokens)).toEqual(t.tokenizer.encode(full.slice(0, -1)).ids);
+    expect(ds.stats.trainedTokens).toBe(7);
   });
 
   test('SentencePiece tokenizer, ChatML added to a base vocab: BOS once, no stray dummy prefix, EOS appended as an id', () => {
@@ -60,17 +62,18 @@ describe('loss masking with a real chat template (ChatML)', () => {
     const p = pairs(ds, t.tokenizer);
     expect(p.slice(19, 27)).toEqual([
       ['<|im_start|>', 0], ['▁assistant', 0], ['<0x0A>', 0],
-      ['Hi', 1], ['<|im_end|>', 1], ['▁', 1], ['<0x0A>', 1],
+      ['Hi', 1], ['<|im_end|>', 1], ['▁', 0], ['<0x0A>', 0],
       ['<|im_start|>', 0],
     ]);
-    expect(p.slice(-9)).toEqual([
-      ['<0x0A>', 0], ['The', 1], ['▁robot', 1], ['▁is', 1], ['▁happy', 1], ['<|im_end|>', 1], ['▁', 1], ['<0x0A>', 1], ['</s>', 1],
+    expect(p.slice(-7)).toEqual([
+      ['<0x0A>', 0], ['The', 1], ['▁robot', 1], ['▁is', 1], ['▁happy', 1], ['<|im_end|>', 1], ['</s>', 1],
     ]);
     const full = new ChatRenderer(info).render(CONVERSATION.messages, false);
-    // Same as the tokenizer's own encoding of the whole text (BOS from its post-processor), plus EOS.
-    expect(Array.from(ds.tokens)).toEqual([...t.tokenizer.encode(full).ids, info.eosId]);
+    // Same as the tokenizer's own encoding of the whole text (BOS from its post-processor; its "▁"
+    // after each added token), plus EOS: the template never writes </s>, and generation stops at it.
+    expect(Array.from(ds.tokens)).toEqual([...t.tokenizer.encode(full.slice(0, -1)).ids, info.eosId]);
     expect(p.filter(([tok]) => tok === '<s>').length).toBe(1);
-    expect(p.filter(([, f]) => f === 1).map(([tok]) => tok).join('')).toBe('Hi<|im_end|>▁<0x0A>The▁robot▁is▁happy<|im_end|>▁<0x0A></s>');
+    expect(p.filter(([, f]) => f === 1).map(([tok]) => tok).join('')).toBe('Hi<|im_end|>The▁robot▁is▁happy<|im_end|></s>');
   });
 
   test("trainOn: 'all' trains every token after the first", () => {
@@ -89,7 +92,7 @@ describe('loss masking with a real chat template (ChatML)', () => {
     const segs = new ChatRenderer(info).segments(ex);
     expect(segs).toEqual([
       { text: '<|im_start|>system\nBe Bob<|im_end|>\n<|im_start|>user\nWhat is the answer\n\nthe question<|im_end|>\n<|im_start|>assistant\n', train: false },
-      { text: 'Hi<|im_end|>\n', train: true, eos: 'if-missing' },
+      { text: 'Hi<|im_end|>', train: true },
     ]);
   });
 });

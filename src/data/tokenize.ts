@@ -1,11 +1,12 @@
-// Tokenizes a read dataset: template -> segments -> token ids with a per-token "trained" flag,
-// truncated to maxSeqLen, with statistics for the UI.
+// Tokenizes a read dataset: template -> segments -> token ids with a per-token "trained" flag
+// (encode-segments.ts: the whole text's tokens), truncated to maxSeqLen, with statistics for the UI.
 //
 // Storage: all examples' tokens in one Int32Array, `offsets[i]..offsets[i+1]` for example i.
 // `trained[j] = 1` means token j is a prediction target: the loss at the position before it is
 // counted. The first token of an example is never a target (nothing precedes it).
 
 import { SegmentEncoder, type TokenizerLike } from './encode.ts';
+import { encodeSegments } from './encode-segments.ts';
 import { ChatRenderer, RowProblem, type ChatTemplateInfo } from './template.ts';
 import type { BadRow, DetectedFormat, Example, RawDataset } from './types.ts';
 import { DatasetError, badRowError } from './types.ts';
@@ -255,18 +256,7 @@ export class DatasetTokenizer {
       }
       throw e;
     }
-    const ids: number[] = [];
-    const trained: number[] = [];
-    for (let s = 0; s < segments.length; s++) {
-      const seg = segments[s];
-      const segIds = ids.length === 0 ? encoder.encodeFirst(seg.text) : encoder.encodeContinuation(seg.text);
-      if (seg.eos === 'always' || (seg.eos === 'if-missing' && !segIds.includes(template.eosId))) segIds.push(template.eosId);
-      const flag = this.trainAll || seg.train ? 1 : 0;
-      for (const id of segIds) {
-        ids.push(id);
-        trained.push(flag);
-      }
-    }
+    const { ids, trained } = encodeSegments(encoder, segments, template.eosId, this.trainAll);
     if (ex.kind === 'text') {
       if (ids.length > maxSeqLen) this.splitRows++;
       this.pushBlocks(ids, ex.line);
