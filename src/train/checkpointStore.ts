@@ -35,6 +35,26 @@ export interface RunRecord {
   checkpoint: string | null;
   checkpointStep: number;
   message?: string;
+  /** where the base model came from, to load it again for a resume (absent: runs from before) */
+  modelSource?: StoredModelSource;
+  /** bytes of the tokenized dataset kept with the run (runStorage); absent or 0: none kept */
+  datasetBytes?: number;
+  /** bytes of the latest checkpoint's tensors */
+  checkpointBytes?: number;
+}
+
+/** A model source as a run remembers it: enough to load the same model again, or to name the folder to drop again. */
+export type StoredModelSource =
+  | { kind: 'demo' }
+  | { kind: 'url'; baseUrl: string; name?: string }
+  | { kind: 'hub'; repo: string; revision?: string; endpoint?: string }
+  | { kind: 'folder'; name: string };
+
+/** Bytes of a checkpoint's tensors (parameters and both AdamW moments). */
+export function checkpointBytes(ckpt: Pick<CheckpointRecord, 'params' | 'adamM' | 'adamV'>): number {
+  let n = 0;
+  for (const group of [ckpt.params, ckpt.adamM, ckpt.adamV]) for (const t of Object.values(group)) n += t.byteLength;
+  return n;
 }
 
 export interface CheckpointRecord {
@@ -80,6 +100,7 @@ export class CheckpointStore {
     run.checkpoint = key;
     run.checkpointStep = ckpt.step;
     run.history = ckpt.history;
+    run.checkpointBytes = checkpointBytes(ckpt);
     await this.putRun(run); // 2. the pointer
     if (previous && previous !== key) await this.kv.del(previous); // 3. clean-up
     return key;

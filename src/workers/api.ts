@@ -6,7 +6,7 @@ import type { SelfTestCase } from '../gpu/selftest';
 import type { BadRow, ColumnMapping, DatasetStats, DetectedFormat } from '../data';
 import type { MemoryEstimate } from '../train/memory';
 import type { TrainConfig, TrainMethod } from '../train/config';
-import type { LossPoint, RunRecord } from '../train/checkpointStore';
+import type { LossPoint, RunRecord, StoredModelSource } from '../train/checkpointStore';
 import type { TrainProgress } from '../train/trainer';
 
 export type EngineStatus =
@@ -167,7 +167,14 @@ export interface RunSummary {
   datasetName: string;
   history: LossPoint[];
   message?: string;
+  /** the base model's fingerprint and where it came from (a resume loads it again); absent from older workers */
+  modelFingerprint?: string;
+  modelSource?: StoredModelSource;
+  /** what the run keeps in this browser: its tokenized dataset (OPFS; 0 when not kept) and its checkpoint (IndexedDB) */
+  storage?: { datasetBytes: number; checkpointBytes: number };
 }
+
+export type { StoredModelSource };
 
 /** What importAdapter loaded: a LoRA adapter (rank, alpha, targets) or prompt-tuning virtual tokens (rank and alpha 0, no targets). */
 export interface ImportedAdapter {

@@ -17,7 +17,6 @@ import {
   splitDataset,
   DatasetTokenizer,
   type ChatTemplateInfo,
-  type TokenizedDataset,
 } from '../data';
 import { createAdapter, downloadAdapter, releaseAdapter, type LoraAdapter } from '../model/adapter';
 import { unpackHalves } from '../util/f16';
@@ -56,6 +55,9 @@ import { knownWinner, tuneMatmul } from '../gpu/tune/matmulTuner';
 import { problemOf } from '../gpu/ops/matmulRegistry';
 import { MemoryTuneStore, type TuneStore } from '../gpu/tune/store';
 import { trainingMatmuls } from '../train/matmulPlan';
+import { datasetToResume, freeRunFiles, keepRunDataset, MemoryRunFiles, type RunDataset, type RunFiles } from './runStorage';
+import { storedSourceOf } from './runModel';
+import type { StoredModelSource } from '../train/checkpointStore';
 import type {
   DatasetInfo,
   DatasetOptions,
@@ -117,6 +119,8 @@ export interface EngineOptions {
   deviceBudgetBytes?: number;
   /** where tuned kernel choices persist (the browser: IndexedDB); a memory store by default */
   tuneStore?: TuneStore;
+  /** where each run keeps its tokenized dataset (the browser: OPFS); in memory by default */
+  runFiles?: RunFiles;
 }
 
 interface LoadedModel {
@@ -125,13 +129,11 @@ interface LoadedModel {
   tokenizer: Tokenizer;
   template: ChatTemplateInfo;
   info: ModelInfo;
+  /** where it came from, recorded with the runs trained on it */
+  source: StoredModelSource;
 }
 
-interface LoadedDataset {
-  train: TokenizedDataset;
-  validation: TokenizedDataset;
-  info: DatasetInfo;
-}
+type LoadedDataset = RunDataset;
 
 export class Engine implements EngineApi {
   private ctx: GpuContext | null = null;
@@ -151,10 +153,12 @@ export class Engine implements EngineApi {
   readonly store: CheckpointStore;
 
   private readonly tuneStore: TuneStore;
+  private readonly runFiles: RunFiles;
 
   constructor(private opts: EngineOptions) {
     this.store = new CheckpointStore(opts.kv);
     this.tuneStore = opts.tuneStore ?? new MemoryTuneStore();
+    this.runFiles = opts.runFiles ?? new MemoryRunFiles();
   }
 
   private emit(kind: 'lost' | 'error', message: string) {
@@ -352,7 +356,7 @@ export class Engine implements EngineApi {
       fingerprint: assets.fingerprint,
       notes,
     };
-    this.loaded = { folder, model, tokenizer, template, info };
+    this.loaded = { folder, model, tokenizer, template, info, source: storedSourceOf(source, assets.name) };
     this.dataset = null;
     return info;
   }
@@ -523,19 +527,22 @@ export class Engine implements EngineApi {
       datasetName: run.dataset.name,
       history: run.history,
       message: run.message,
+      modelFingerprint: run.model.fingerprint,
+      modelSource: run.modelSource,
+      storage: { datasetBytes: run.datasetBytes ?? 0, checkpointBytes: run.checkpointBytes ?? 0 },
     };
   }
 
   private async runTrainer(
     run: RunRecord,
     config: TrainConfig,
+    ds: LoadedDataset,
     events: TrainEvents,
     resume?: Awaited<ReturnType<CheckpointStore['loadCheckpoint']>>,
     recoveries = 0,
   ): Promise<RunSummary> {
     const ctx = this.gpu();
     const { model } = this.requireModel();
-    const ds = this.requireDataset();
     // refused before anything is allocated
     const est = await this.estimate(config);
     if (!est.fits) throw new Error(est.advice ?? 'This job does not fit on the GPU.');
@@ -584,7 +591,7 @@ export class Engine implements EngineApi {
           events.onStatus('running', note);
           fresh.message = note;
           if (!ckpt) fresh.history = [];
-          return this.runTrainer(fresh, config, events, ckpt, recoveries + 1);
+          return this.runTrainer(fresh, config, ds, events, ckpt, recoveries + 1);
         }
       }
       const outOfMemory = e instanceof GpuOutOfMemoryError;
@@ -675,7 +682,7 @@ export class Engine implements EngineApi {
     await this.readyGpu();
     const issues = validateConfig(config);
     if (issues.length > 0) throw new Error(`The job settings need fixing: ${issues.map((i) => i.message).join(' ')}`);
-    const { info } = this.requireModel();
+    const { info, source } = this.requireModel();
     const ds = this.requireDataset();
     const id = `${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
     const run: RunRecord = {
@@ -691,8 +698,12 @@ export class Engine implements EngineApi {
       history: [],
       checkpoint: null,
       checkpointStep: 0,
+      modelSource: source,
     };
-    return this.runTrainer(run, config, events);
+    // the run keeps its tokenized data, so a resume needs no "load the dataset again"; a run that
+    // could not keep it (storage full) still trains, and its resume asks for the dataset
+    run.datasetBytes = await keepRunDataset(this.runFiles, id, ds).catch(() => 0);
+    return this.runTrainer(run, config, ds, events);
   }
 
   async resume(runId: string, events: TrainEvents): Promise<RunSummary> {
@@ -700,11 +711,10 @@ export class Engine implements EngineApi {
     const run = await this.store.getRun(runId);
     if (!run) throw new Error('That run no longer exists.');
     const { info } = this.requireModel();
-    const ds = this.requireDataset();
     if (run.model.fingerprint !== info.fingerprint) throw new Error(`This run was trained on ${run.model.name}; load that model to resume it.`);
-    if (run.dataset.fingerprint !== ds.info.fingerprint) throw new Error(`This run was trained on ${run.dataset.name} with other settings; load it the same way to resume.`);
+    const ds = await datasetToResume(this.runFiles, run, this.dataset);
     const ckpt = await this.store.loadCheckpoint(run);
-    return this.runTrainer(run, run.config as TrainConfig, events, ckpt);
+    return this.runTrainer(run, run.config as TrainConfig, ds, events, ckpt);
   }
 
   async pause() {
@@ -721,6 +731,7 @@ export class Engine implements EngineApi {
 
   async deleteRun(runId: string) {
     await this.store.deleteRun(runId);
+    await freeRunFiles(this.runFiles, runId);
   }
 
   async generate(req: GenerateRequest, events?: GenerateEvents): Promise<string> {

@@ -4,6 +4,7 @@ import * as Comlink from 'comlink';
 import { browserTuneStore } from '../gpu/tune/idbStore';
 import { Engine } from './engine';
 import { idbKeyValueStore } from './idbStore';
+import { opfsRunFiles } from './runStorage';
 
-const engine = new Engine({ kv: idbKeyValueStore(), tuneStore: browserTuneStore() ?? undefined });
+const engine = new Engine({ kv: idbKeyValueStore(), tuneStore: browserTuneStore() ?? undefined, runFiles: opfsRunFiles() ?? undefined });
 Comlink.expose(engine);
