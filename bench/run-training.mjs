@@ -65,6 +65,8 @@ export function trainingCases({ quick = false, timing = 'auto', checkpointing = 
     peakGflops,
     peakAdapter,
     seed: 1234,
+    // after training: the playground's generation with the trained adapter (bench/decodeCase.ts)
+    decode: { promptTokens: quick ? 8 : 32, newTokens: quick ? 4 : 16, warmup: 1, seed: 99 },
   };
   const cases = [
     { ...common, model: 'stories260K', layers: null, layersOnSoftware: null },

@@ -38,7 +38,7 @@ export interface BenchInputs {
   date: string;
 }
 
-export const TARGETS: { matmulVsTfjs: number; matmulOfPeak: number; outsideFraction: number; memoryRatio: number };
+export const TARGETS: { matmulVsTfjs: number; matmulOfPeak: number; outsideFraction: number; memoryRatio: number; submitsPerStep: number };
 export function fmt(v: number | null | undefined, digits?: number): string;
 export function pct(v: number | null | undefined, digits?: number): string;
 export function mib(bytes: number | null | undefined): string;

@@ -8,6 +8,7 @@ export const TARGETS = {
   matmulOfPeak: 0.6,
   outsideFraction: 0.2,
   memoryRatio: 1.15,
+  submitsPerStep: 1,
 };
 
 const MIB = 2 ** 20;
@@ -75,6 +76,25 @@ function stepsCell(c) {
   return `${c.stepsMeasured} after ${c.warmup} warm-up${c.reduced ? ' (cut to fit the time budget)' : ''}`;
 }
 
+function count(v) {
+  if (v === null || v === undefined || Number.isNaN(v)) return '-';
+  return Number.isInteger(v) ? v.toLocaleString('en-US') : fmt(v, 1);
+}
+
+/** "passes / dispatches / submits" of a commands record (older results have none). */
+function commandsCell(k) {
+  return k ? `${count(k.passes)} / ${count(k.dispatches)} / ${count(k.submits)}` : '-';
+}
+
+function writesCell(k) {
+  return k ? `${count(k.writes)} (${fmt(k.writeBytes / 1024, 0)} KiB) / ${count(k.buffers)}` : '-';
+}
+
+function decodeCell(d) {
+  if (!d) return 'not measured';
+  return `${fmt(d.tokensPerSecond, d.tokensPerSecond < 100 ? 1 : 0)} (steady ${fmt(1000 / d.steadyMsPerToken, 1)}; prefill ${seconds(d.prefillMs)} for ${d.promptTokens})`;
+}
+
 function share(ms, total) {
   return `${seconds(ms)} (${pct(ms / total)})`;
 }
@@ -97,6 +117,19 @@ function rows(kernels, cases, torchNote) {
     ...per((c) => (c.torch ? `${fmt(c.torch.tokensPerSecond, 0)} (${fmt(c.tokensPerSecond / c.torch.tokensPerSecond, 3)}x)` : torchNote ? 'n/a' : '-')),
   ]);
   out.push(['time per step', '', '', ...per((c) => seconds(c.msPerStep))]);
+  out.push([
+    'passes / dispatches / submits per step (as in the studio)',
+    `≤ ${TARGETS.submitsPerStep} submit`,
+    '',
+    ...per((c) => `${commandsCell(c.commandsPerStep)}${verdict(c.commandsPerStep?.submits, TARGETS.submitsPerStep, false)}`),
+  ]);
+  out.push(['  buffer writes (bytes) / buffers created per step', '', '', ...per((c) => writesCell(c.commandsPerStep))]);
+  out.push(['  step time as in the studio (last warm-up step, no pass timer)', '', '', ...per((c) => (c.untimedStepMs ? seconds(c.untimedStepMs) : '-'))]);
+  out.push(['  passes per step under the pass timer (one per dispatch)', '', '', ...per((c) => count(c.passesPerStep))]);
+  const d0 = cases.find((c) => !c.error && c.decode)?.decode;
+  out.push([`decode tokens/s${d0 ? ` (${d0.promptTokens}-token prompt, ${d0.newTokens} new, greedy, ${d0.weights})` : ''}`, '', '', ...per((c) => decodeCell(c.decode))]);
+  out.push(['  passes / dispatches / submits per decoded token', '', '', ...per((c) => commandsCell(c.decode?.commandsPerToken))]);
+  out.push(['  buffer writes (bytes) / buffers created per token', '', '', ...per((c) => writesCell(c.decode?.commandsPerToken))]);
   out.push(['  matmul (base + LoRA + LM head)', '', '', ...per((c) => share(c.split.matmulMs, c.msPerStep))]);
   out.push(['  attention', '', '', ...per((c) => share(c.split.attentionMs, c.msPerStep))]);
   out.push(['  other ops', '', '', ...per((c) => share(c.split.otherMs, c.msPerStep))]);
@@ -228,6 +261,9 @@ export function buildLatest({ kernels, kernelsNote, training, commit, date }) {
             analyticBytes: c.memory.analyticBytes,
             memoryRatio: c.memoryRatio,
             estimateBytes: c.memory.estimateBytes,
+            commandsPerStep: c.commandsPerStep ?? null,
+            untimedStepMs: c.untimedStepMs ?? null,
+            decode: c.decode ?? null,
           },
     ),
     torchNote: training?.torchNote ?? null,

@@ -47,6 +47,23 @@ function fakeCase(o: Partial<TrainingCaseRow & { error: undefined }> = {}): Trai
     timing: 'timestamp',
     categoryRunsMs: null,
     passesPerStep: 500,
+    commandsPerStep: { passes: 1, dispatches: 500, submits: 1, writes: 6, writeBytes: 128 * 1024, buffers: 0, bindGroups: 500 },
+    untimedStepMs: 3500,
+    timedCommandsPerStep: { passes: 500, dispatches: 500, submits: 1, writes: 6, writeBytes: 128 * 1024, buffers: 0, bindGroups: 500 },
+    decode: {
+      promptTokens: 32,
+      newTokens: 16,
+      weights: 'LoRA adapter',
+      prefillMs: 800,
+      msPerToken: 50,
+      tokensPerSecond: 20,
+      firstStepMs: 95,
+      firstStepCommands: { passes: 30, dispatches: 60, submits: 25, writes: 3, writeBytes: 4096, buffers: 24, bindGroups: 60 },
+      steadyMsPerToken: 47,
+      prefillTokensPerSecond: 40,
+      prefillCommands: { passes: 2, dispatches: 60, submits: 1, writes: 3, writeBytes: 4096, buffers: 1, bindGroups: 60 },
+      commandsPerToken: { passes: 2, dispatches: 60, submits: 1, writes: 3, writeBytes: 15.5 * 1024, buffers: 1, bindGroups: 60 },
+    },
     topPasses: [{ label: 'ce_forward_backward_inplace 1024x512', category: 'other', ms: 300, count: 1 }],
     flops: { matmul: 1.6e9, attention: 0.6e9, total: 2.2e9, recompute: 0 },
     peakGflops: 20,
@@ -144,6 +161,19 @@ describe('combined table', () => {
     expect(rowOf(table, 'peak GPU bytes')[3]).toBe('30.0 MiB');
   });
 
+  it('GPU commands per step and per decoded token, decode speed', () => {
+    const noCounts = formatCombinedTable({ kernels, kernelsNote: null, training: run([fakeCase({ commandsPerStep: null, decode: null, untimedStepMs: null })]), commit: null, date: 'd' });
+    expect(rowOf(table, 'passes / dispatches / submits per step').slice(1)).toEqual(['≤ 1 submit', '', '1 / 500 / 1 (met)', '1 / 500 / 1 (met)']);
+    expect(rowOf(table, '  buffer writes (bytes) / buffers created per step')[3]).toBe('6 (128 KiB) / 0');
+    expect(rowOf(table, '  step time as in the studio')[3]).toBe('3.50 s');
+    expect(rowOf(table, '  passes per step under the pass timer')[3]).toBe('500');
+    expect(rowOf(table, 'decode tokens/s (32-token prompt, 16 new, greedy, LoRA adapter)')[3]).toBe('20.0 (steady 21.3; prefill 800 ms for 32)');
+    expect(rowOf(table, '  passes / dispatches / submits per decoded token')[3]).toBe('2 / 60 / 1');
+    expect(rowOf(table, '  buffer writes (bytes) / buffers created per token')[3]).toBe('3 (16 KiB) / 1');
+    expect(rowOf(noCounts, 'passes / dispatches / submits per step')[3]).toBe('-');
+    expect(rowOf(noCounts, 'decode tokens/s')[3]).toBe('not measured');
+  });
+
   it('kernel figures: the worst shape decides the verdict', () => {
     expect(rowOf(table, 'matmul y = x·Wᵀ vs tfjs')[2]).toBe('1.20x–4.50x (short)');
     expect(rowOf(table, 'matmul y = x·Wᵀ of FMA peak')[2]).toBe('8%–11% (short)');
@@ -189,6 +219,9 @@ describe('latest.json', () => {
       peakBytes: 30 * 2 ** 20,
       analyticBytes: 25 * 2 ** 20,
       memoryRatio: 1.2,
+      commandsPerStep: { passes: 1, dispatches: 500, submits: 1 },
+      untimedStepMs: 3500,
+      decode: { tokensPerSecond: 20, commandsPerToken: { submits: 1 } },
     });
     expect(l.training[1]).toEqual({ model: 'smollm2-135m-shape', error: 'boom' });
     const none = buildLatest({ kernels: null, kernelsNote: 'kernel bench not available', training: run([fakeCase({ torch: null })]), commit: null, date: 'd' });
