@@ -4,7 +4,7 @@
 // fields, so quoting rules are papaparse's.
 
 import Papa from 'papaparse';
-import type { ParsedRecord } from './parse-json.ts';
+import { spanning, type ParsedRecord } from './parse-json.ts';
 
 const QUOTE = 34, NL = 10;
 
@@ -33,6 +33,8 @@ export function guessDelimiter(head: string): string {
 
 interface RawRecord {
   line: number;
+  /** the record's last line (quoted fields may hold newlines) */
+  last: number;
   text: string;
   /** The file ended inside a quoted field. */
   unterminated: boolean;
@@ -57,7 +59,7 @@ async function* splitRecords(chunks: AsyncIterable<string>, delimiter: string): 
         parts.push(chunk.slice(start, i));
         const text = parts.join('');
         parts = [];
-        yield { line: recLine, text: text.endsWith('\r') ? text.slice(0, -1) : text, unterminated: false };
+        yield { line: recLine, last: lineNo, text: text.endsWith('\r') ? text.slice(0, -1) : text, unterminated: false };
         start = i + 1;
         lineNo++;
         recLine = lineNo;
@@ -76,7 +78,7 @@ async function* splitRecords(chunks: AsyncIterable<string>, delimiter: string): 
     parts.push(chunk.slice(start));
   }
   const text = parts.join('');
-  if (text.length > 0) yield { line: recLine, text, unterminated: state === QUOTED };
+  if (text.length > 0) yield { line: recLine, last: lineNo, text, unterminated: state === QUOTED };
 }
 
 function isBlank(s: string): boolean {
@@ -93,17 +95,17 @@ export async function* parseCsv(chunks: AsyncIterable<string>, delimiter: string
   for await (const rec of splitRecords(chunks, delimiter)) {
     if (isBlank(rec.text)) continue;
     if (rec.unterminated) {
-      yield { line: rec.line, error: 'a quoted field is never closed (a `"` is missing); the rest of the file was read as part of this record' };
+      yield spanning({ line: rec.line, error: 'a quoted field is never closed (a `"` is missing); the rest of the file was read as part of this record' }, rec.last);
       continue;
     }
     const res = Papa.parse<string[]>(rec.text, { delimiter, header: false, skipEmptyLines: false });
     if (res.errors.length > 0 || res.data.length !== 1) {
       const msg = res.errors.length > 0 ? res.errors[0].message : `record splits into ${res.data.length} rows`;
       if (header === null) {
-        yield { line: rec.line, error: `cannot read the CSV header row: ${msg}` };
+        yield spanning({ line: rec.line, error: `cannot read the CSV header row: ${msg}` }, rec.last);
         return;
       }
-      yield { line: rec.line, error: `malformed CSV record: ${msg}` };
+      yield spanning({ line: rec.line, error: `malformed CSV record: ${msg}` }, rec.last);
       continue;
     }
     const fields = res.data[0];
@@ -112,17 +114,17 @@ export async function* parseCsv(chunks: AsyncIterable<string>, delimiter: string
       const seen = new Set<string>();
       const dup = header.find((h) => seen.size === seen.add(h).size);
       if (dup !== undefined) {
-        yield { line: rec.line, error: `the CSV header names column "${dup}" twice` };
+        yield spanning({ line: rec.line, error: `the CSV header names column "${dup}" twice` }, rec.last);
         return;
       }
       continue;
     }
     if (fields.length !== header.length) {
-      yield { line: rec.line, error: `has ${fields.length} fields but the header has ${header.length} (${header.join(', ')})` };
+      yield spanning({ line: rec.line, error: `has ${fields.length} fields but the header has ${header.length} (${header.join(', ')})` }, rec.last);
       continue;
     }
     const obj: Record<string, string> = {};
     for (let i = 0; i < header.length; i++) obj[header[i]] = fields[i];
-    yield { line: rec.line, value: obj };
+    yield spanning({ line: rec.line, value: obj }, rec.last);
   }
 }

@@ -4,7 +4,13 @@
 
 import { readLines } from './stream.ts';
 
-export type ParsedRecord = { line: number; value: unknown } | { line: number; error: string };
+/** `last`: the record's last line, only when it spans several lines (a JSON element, a CSV record). */
+export type ParsedRecord = { line: number; value: unknown; last?: number } | { line: number; error: string; last?: number };
+
+/** The record with its last line, when that is not its first. */
+export function spanning(rec: ParsedRecord, last: number): ParsedRecord {
+  return last > rec.line ? { ...rec, last } : rec;
+}
 
 function jsonError(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
@@ -59,9 +65,9 @@ export async function* parseJsonArray(chunks: AsyncIterable<string>): AsyncGener
     const text = parts.join('');
     parts = [];
     try {
-      return { line: elemLine, value: JSON.parse(text) };
+      return spanning({ line: elemLine, value: JSON.parse(text) }, lineNo);
     } catch (e) {
-      return { line: elemLine, error: jsonError(e) };
+      return spanning({ line: elemLine, error: jsonError(e) }, lineNo);
     }
   };
 
@@ -122,7 +128,7 @@ export async function* parseJsonArray(chunks: AsyncIterable<string>): AsyncGener
   if (state === 2) {
     // The file ended inside an element: report it, parsed or not, so it is never lost silently.
     const rec = finish();
-    yield 'error' in rec ? rec : { line: rec.line, error: 'the file ends before the closing `]` of the array' };
+    yield 'error' in rec ? rec : spanning({ line: rec.line, error: 'the file ends before the closing `]` of the array' }, lineNo);
   } else if (state === 1) {
     yield { line: lineNo, error: 'the file ends before the closing `]` of the array' };
   } else if (state === 0) {

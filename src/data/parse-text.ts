@@ -14,19 +14,22 @@ export interface TextPiece {
 
 export const TEXT_PIECE_CHARS = 4096;
 
+/** `skipLine`: lines to leave out (lines that did not decode); their numbers still count. */
 export async function* parseTextPieces(
   chunks: AsyncIterable<string>,
   pieceChars = TEXT_PIECE_CHARS,
+  skipLine?: (line: number) => boolean,
 ): AsyncGenerator<TextPiece, number> {
   let buf: string[] = [];
   let size = 0;
   let startLine = 1;
   let lines = 0;
   for await (const { line, text } of readLines(chunks)) {
+    lines = line;
+    if (skipLine?.(line)) continue;
     if (buf.length === 0) startLine = line;
     buf.push(text, '\n');
     size += text.length + 1;
-    lines = line;
     if (size >= pieceChars) {
       yield { line: startLine, text: buf.join('') };
       buf = [];

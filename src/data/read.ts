@@ -53,7 +53,10 @@ function firstNonSpace(s: string): string {
 export async function readDatasetFile(file: Blob & { name: string }, opts: ReadOptions = {}): Promise<RawDataset> {
   const keep = opts.keepRows ?? true;
   const stopAtBad = opts.onBadRow === 'stop';
-  const { first, all } = await peekChunks(readTextChunks(file, opts));
+  // lines whose bytes did not decode (line -> reason), reported before the text holding them
+  const badLines = new Map<number, string>();
+  const onBadLine = (line: number, reason: string) => badLines.set(line, reason);
+  const { first, all } = await peekChunks(readTextChunks(file, { onProgress: opts.onProgress, signal: opts.signal, onBadLine }));
   if (firstNonSpace(first) === '') {
     throw new DatasetError('empty', `${file.name} is empty: it holds no rows.`);
   }
@@ -90,7 +93,14 @@ export async function readDatasetFile(file: Blob & { name: string }, opts: ReadO
       name: 'text-file', kind: 'text', mapping: { kind: 'text', text: 'text' }, confidence: 1, sampled: 0,
     };
     opts.onFormat?.(format);
-    const pieces = parseTextPieces(all);
+    const undecodable = (line: number) => {
+      const reason = badLines.get(line);
+      if (reason === undefined) return false;
+      badLines.delete(line);
+      accept({ line, reason });
+      return true;
+    };
+    const pieces = parseTextPieces(all, undefined, undecodable);
     let lines = 0;
     for (;;) {
       const r = await pieces.next();
@@ -119,8 +129,27 @@ export async function readDatasetFile(file: Blob & { name: string }, opts: ReadO
     format.sampled = held.length;
     opts.onFormat?.(format);
   };
+  // A record holding an undecodable line is a bad row (never trained on with U+FFFD in it); an
+  // undecodable line outside every record (between JSON elements, a CSV header) is one by itself.
+  const flushBadLinesBefore = (line: number) => {
+    for (const [l, reason] of badLines) {
+      if (l >= line) break;
+      badLines.delete(l);
+      accept({ line: l, reason });
+    }
+  };
   const handle = (rec: ParsedRecord) => {
-    if ('error' in rec) accept({ line: rec.line, reason: rec.error });
+    flushBadLinesBefore(rec.line);
+    let undecodable: string | undefined;
+    for (let l = rec.line, last = rec.last ?? rec.line; l <= last && badLines.size > 0; l++) {
+      const reason = badLines.get(l);
+      if (reason === undefined) continue;
+      badLines.delete(l);
+      // relative, like every reason: the row's own line number is the bad row's line
+      undecodable ??= l === rec.line ? reason : `its line ${l - rec.line + 1} (the record spans ${last - rec.line + 1} lines) is ${reason}`;
+    }
+    if (undecodable !== undefined) accept({ line: rec.line, reason: undecodable });
+    else if ('error' in rec) accept({ line: rec.line, reason: rec.error });
     else accept(toExample(rec.value, format!.mapping, rec.line));
   };
   for await (const rec of records) {
@@ -145,5 +174,6 @@ export async function readDatasetFile(file: Blob & { name: string }, opts: ReadO
     decide();
     for (const h of held) handle(h);
   }
+  flushBadLinesBefore(Infinity);
   return { fileName: file.name, format: format!, examples, badRows, rowCount, bytes: file.size };
 }

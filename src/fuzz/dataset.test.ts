@@ -268,13 +268,42 @@ function checkExample(x: Example): void {
   }
 }
 
-/** The text a .txt file holds, as the reader must return it: BOM dropped, CRLF as LF, every line ended. */
-function expectedText(bytes: Uint8Array): { text: string; lines: number } {
-  let s = new TextDecoder().decode(bytes);
-  const lines = s.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  s = lines.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l) + '\n').join('');
-  return { text: s, lines: lines.length };
+/**
+ * The text a .txt file holds, as the reader must return it: the encoding its byte-order mark names
+ * (none: UTF-8), the mark dropped, CRLF as LF, every line ended; lines whose bytes are not text in
+ * that encoding are left out and are the bad rows.
+ */
+function expectedText(bytes: Uint8Array): { text: string; lines: number; badLines: number[] } {
+  const le = bytes[0] === 0xff && bytes[1] === 0xfe;
+  const be = bytes[0] === 0xfe && bytes[1] === 0xff;
+  const utf8Bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  const encoding = le ? 'utf-16le' : be ? 'utf-16be' : 'utf-8';
+  const body = bytes.subarray(le || be ? 2 : utf8Bom ? 3 : 0);
+  const unit = encoding === 'utf-8' ? 1 : 2;
+  const pieces: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i + unit <= body.length; i += unit) {
+    const nl = unit === 1 ? body[i] === 10 : le ? body[i] === 10 && body[i + 1] === 0 : body[i] === 0 && body[i + 1] === 10;
+    if (nl) {
+      pieces.push(body.subarray(start, i));
+      start = i + unit;
+    }
+  }
+  if (start < body.length) pieces.push(body.subarray(start));
+  const dec = new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
+  let text = '';
+  const badLines: number[] = [];
+  pieces.forEach((p, i) => {
+    let l: string;
+    try {
+      l = dec.decode(p);
+    } catch {
+      badLines.push(i + 1);
+      return;
+    }
+    text += (l.endsWith('\r') ? l.slice(0, -1) : l) + '\n';
+  });
+  return { text, lines: pieces.length, badLines };
 }
 
 function checkDataset(d: RawDataset, input: Input): void {
@@ -288,7 +317,7 @@ function checkDataset(d: RawDataset, input: Input): void {
     const want = expectedText(input.bytes);
     expect(d.examples.map((x) => (x as { text: string }).text).join('')).toBe(want.text);
     expect(d.rowCount).toBe(want.lines);
-    expect(d.badRows).toEqual([]);
+    expect(d.badRows.map((b) => b.line)).toEqual(want.badLines);
     return;
   }
   expect(d.rowCount).toBe(d.examples.length + d.badRows.length);
