@@ -8,6 +8,7 @@
 // reads the padded size). Everything little-endian.
 import { describeJson } from './describeJson';
 import { halvesToInterleaved } from './llama2c.js';
+import { archOf } from '../arch/registry';
 import type { Architecture, ModelConfig } from './hfConfig.ts';
 import { canonicalModule, loraTargetShape, type LoraWeights } from './loraTargets.ts';
 
@@ -401,32 +402,10 @@ export function ggufTensorF32(t: GgufTensorInfo): Float32Array {
 
 // ---- names ----
 
-/** GGUF `general.architecture` for our architectures (Mistral converts as llama). */
+/** GGUF `general.architecture` for our architectures (from the architecture module; Mistral converts as llama). */
 export function ggufArchitecture(arch: Architecture): string {
-  return arch === 'mistral' ? 'llama' : arch;
+  return archOf(arch).gguf.architecture;
 }
-
-const LLAMA_LAYER: Record<string, string> = {
-  'self_attn.q_proj': 'attn_q',
-  'self_attn.k_proj': 'attn_k',
-  'self_attn.v_proj': 'attn_v',
-  'self_attn.o_proj': 'attn_output',
-  'mlp.gate_proj': 'ffn_gate',
-  'mlp.up_proj': 'ffn_up',
-  'mlp.down_proj': 'ffn_down',
-  input_layernorm: 'attn_norm',
-  post_attention_layernorm: 'ffn_norm',
-};
-const LLAMA_GLOBAL: Record<string, string> = { 'model.embed_tokens': 'token_embd', 'model.norm': 'output_norm', lm_head: 'output' };
-const GPT2_LAYER: Record<string, string> = {
-  'attn.c_attn': 'attn_qkv',
-  'attn.c_proj': 'attn_output',
-  'mlp.c_fc': 'ffn_up',
-  'mlp.c_proj': 'ffn_down',
-  ln_1: 'attn_norm',
-  ln_2: 'ffn_norm',
-};
-const GPT2_GLOBAL: Record<string, string> = { wte: 'token_embd', wpe: 'position_embd', ln_f: 'output_norm', lm_head: 'output' };
 
 /**
  * llama.cpp's name for a Hugging Face tensor or module name: "model.layers.3.self_attn.q_proj.weight"
@@ -437,21 +416,10 @@ export function hfToGgufName(hfName: string, arch: Architecture): string {
   let name = hfName.startsWith('base_model.model.') ? hfName.slice('base_model.model.'.length) : hfName;
   const suffix = /\.(weight|bias)$/.exec(name)?.[0] ?? '';
   name = name.slice(0, name.length - suffix.length);
-  if (arch === 'gpt2') {
-    if (name.startsWith('transformer.')) name = name.slice('transformer.'.length);
-    const m = /^h\.(\d+)\.(.+)$/.exec(name);
-    const mapped = m ? GPT2_LAYER[m[2]] && `blk.${m[1]}.${GPT2_LAYER[m[2]]}` : GPT2_GLOBAL[name];
-    if (mapped) return mapped + suffix;
-  } else {
-    const m = /^model\.layers\.(\d+)\.(.+)$/.exec(name);
-    const mapped = m ? LLAMA_LAYER[m[2]] && `blk.${m[1]}.${LLAMA_LAYER[m[2]]}` : LLAMA_GLOBAL[name];
-    if (mapped) return mapped + suffix;
-  }
-  throw new GgufError(
-    `hfToGgufName: "${hfName}" has no llama.cpp name for ${arch}. Known: ${
-      arch === 'gpt2' ? 'transformer.{wte,wpe,ln_f}, h.N.{ln_1,ln_2,attn.c_attn,attn.c_proj,mlp.c_fc,mlp.c_proj}, lm_head' : 'model.{embed_tokens,norm}, model.layers.N.{self_attn.{q,k,v,o}_proj,mlp.{gate,up,down}_proj,input_layernorm,post_attention_layernorm}, lm_head'
-    }.`,
-  );
+  const gguf = archOf(arch).gguf;
+  const mapped = gguf.tensorName(name);
+  if (mapped) return mapped + suffix;
+  throw new GgufError(`hfToGgufName: "${hfName}" has no llama.cpp name for ${arch}. Known: ${gguf.knownNames}.`);
 }
 
 // ---- LoRA adapters ----
@@ -473,9 +441,9 @@ export interface GgufLoraOptions {
 
 /**
  * A llama.cpp LoRA adapter (GGUF, F32): lora_a has GGML dims [in, r], lora_b [r, out], named
- * "<llama.cpp weight name>.lora_a/.lora_b". For llama/mistral the rows of lora_b of q/k are
- * permuted to llama.cpp's interleaved RoPE order, as convert_hf_to_gguf.py permutes the base
- * q/k weights. GPT-2 (Conv1D) adapters are written in the layout llama.cpp's loader checks
+ * "<llama.cpp weight name>.lora_a/.lora_b". Where the architecture says llama.cpp permutes q/k
+ * (llama, mistral) the rows of lora_b of q/k are permuted to llama.cpp's interleaved RoPE order,
+ * as convert_hf_to_gguf.py permutes the base q/k weights. GPT-2 (Conv1D) adapters are written in the layout llama.cpp's loader checks
  * (a.ne[0] = in, b.ne[1] = out), the same as for nn.Linear.
  */
 export function writeGgufLora(o: GgufLoraOptions): Uint8Array<ArrayBuffer> {
@@ -483,7 +451,7 @@ export function writeGgufLora(o: GgufLoraOptions): Uint8Array<ArrayBuffer> {
   if (!Number.isSafeInteger(r) || r <= 0) throw new GgufError(`writeGgufLora: rank must be a positive integer, got ${r}.`);
   if (typeof o.alpha !== 'number' || !Number.isFinite(o.alpha) || o.alpha <= 0) throw new GgufError(`writeGgufLora: alpha must be a positive number, got ${o.alpha}.`);
   if (o.adapters.length === 0) throw new GgufError('writeGgufLora: no adapters to write.');
-  const permuted = config.architecture === 'llama' || config.architecture === 'mistral';
+  const gguf = archOf(config).gguf;
   const tensors: GgufTensorIn[] = [];
   const seen = new Set<string>();
   for (const ad of o.adapters) {
@@ -501,10 +469,8 @@ export function writeGgufLora(o: GgufLoraOptions): Uint8Array<ArrayBuffer> {
       throw new GgufError(`writeGgufLora: "${ad.module}".b must be a Float32Array [${nOut}, ${r}] (${nOut * r} values), got ${ad.b?.length}.`);
     }
     let b = ad.b;
-    if (permuted && /\.self_attn\.[qk]_proj$/.test(ad.module)) {
-      const heads = ad.module.endsWith('q_proj') ? config.numHeads : config.numKvHeads;
-      b = halvesToInterleaved(ad.b, heads, nOut / heads, r);
-    }
+    const heads = gguf.permutedHeads(config, canonical);
+    if (heads !== null) b = halvesToInterleaved(ad.b, heads, nOut / heads, r);
     const base = hfToGgufName(`${ad.module}.weight`, config.architecture);
     tensors.push({ name: `${base}.lora_a`, dims: [nIn, r], type: GgmlType.F32, data: ad.a });
     tensors.push({ name: `${base}.lora_b`, dims: [r, nOut], type: GgmlType.F32, data: b });

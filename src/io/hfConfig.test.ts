@@ -67,10 +67,11 @@ describe('parseHfConfig', () => {
     // transformers 5: rope_parameters; Llama 3: a list of eos ids, llama3 rope scaling, explicit head_dim
     const l3 = parseHfConfig({
       ...tinyllama, rope_theta: undefined, eos_token_id: [128001, 128008, 128009], vocab_size: 128256, head_dim: 64,
-      rope_parameters: { rope_theta: 500000, rope_type: 'llama3', factor: 32 },
+      rope_parameters: { rope_theta: 500000, rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
     });
     expect(l3.ropeTheta).toBe(500000);
-    expect(l3.ropeScaling).toEqual({ rope_theta: 500000, rope_type: 'llama3', factor: 32 });
+    expect(l3.ropeScaling).toEqual({ rope_theta: 500000, rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 });
+    expect(l3.rope).toEqual({ type: 'llama3', factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 });
     expect(l3.eosTokenIds).toEqual([128001, 128008, 128009]);
     expect(l3.eosTokenId).toBe(128001);
     expect(parseHfConfig({ ...tinyllama, rope_scaling: { rope_type: 'default' } }).ropeScaling).toBeNull();

@@ -1,5 +1,6 @@
 // Which modules of a base model can carry LoRA, and their in/out sizes. Shared by the PEFT and
 // GGUF adapter formats.
+import { archOf } from '../arch/registry';
 import { expectedTensors, type ModelConfig } from './hfConfig.ts';
 
 /** One LoRA pair in PEFT's layout. */
@@ -21,21 +22,23 @@ export class LoraTargetError extends Error {
 
 /**
  * The module path as it appears in the model's own state dict: a PEFT "base_model.model."
- * prefix is dropped and GPT-2 paths get their "transformer." prefix.
+ * prefix is dropped and the architecture completes its own short forms (GPT-2: "transformer.").
  */
 export function canonicalModule(config: ModelConfig, module: string): string {
   const bare = module.startsWith('base_model.model.') ? module.slice('base_model.model.'.length) : module;
-  return config.architecture === 'gpt2' && !bare.startsWith('transformer.') && bare !== 'lm_head' ? `transformer.${bare}` : bare;
+  return archOf(config).canonicalModule?.(bare) ?? bare;
 }
 
 /** Every linear module of the model that can take LoRA, in model order, with its sizes. */
 export function linearModules(config: ModelConfig): { module: string; in: number; out: number }[] {
   const out: { module: string; in: number; out: number }[] = [];
+  const arch = archOf(config);
+  const tables = new Set(arch.embeddingTensors(config));
   for (const t of expectedTensors(config)) {
-    if (t.shape.length !== 2 || !t.name.endsWith('.weight') || /embed_tokens|\.wte\.|\.wpe\./.test(t.name)) continue;
+    if (t.shape.length !== 2 || !t.name.endsWith('.weight') || tables.has(t.name)) continue;
     const module = t.name.slice(0, -'.weight'.length);
-    // GPT-2's Conv1D stores [in, out]; nn.Linear (and GPT-2's lm_head) stores [out, in]
-    const conv1d = config.architecture === 'gpt2' && module !== 'lm_head';
+    // Conv1D (GPT-2) stores [in, out]; nn.Linear stores [out, in]
+    const conv1d = arch.storedTransposed?.(t.name) ?? false;
     out.push({ module, in: conv1d ? t.shape[0] : t.shape[1], out: conv1d ? t.shape[1] : t.shape[0] });
   }
   return out;

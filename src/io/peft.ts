@@ -3,6 +3,7 @@
 //   LoRA           base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight [out, r]
 //   prompt tuning  prompt_embeddings [num_virtual_tokens, token_dim] (PROMPT_TUNING, CAUSAL_LM)
 import type { ByteSource } from './byteSource.ts';
+import { archOf } from '../arch/registry';
 import type { ModelConfig } from './hfConfig.ts';
 import { canonicalModule, linearModules, loraTargetShape, type LoraWeights } from './loraTargets.ts';
 import { readSafetensorsHeader, readTensorF32, writeSafetensors } from './safetensors.ts';
@@ -119,8 +120,8 @@ export function writePeftAdapter(o: PeftWriteOptions): { 'adapter_model.safetens
     target_modules: targetModulesFor(config, [...seen]),
     bias: 'none',
     use_rslora: o.useRslora ?? false,
-    // GPT-2's Conv1D stores weights as [in, out]; the LoRA matrices keep PEFT's usual layout
-    fan_in_fan_out: config.architecture === 'gpt2',
+    // Conv1D (GPT-2) stores weights as [in, out]; the LoRA matrices keep PEFT's usual layout
+    fan_in_fan_out: archOf(config).peft.fanInFanOut,
     use_dora: false,
     modules_to_save: null,
     init_lora_weights: true,

@@ -12,11 +12,11 @@ import { matmulXWt } from '../gpu/ops/matmul';
 import { matmulDyW } from '../gpu/ops/matmulDyW';
 import { matmulDyTX } from '../gpu/ops/matmulDyTX';
 import type { Tensor } from '../gpu/tensor';
-import { logitsChunkRows } from '../train/memory';
+import { archOf } from '../arch/registry';
 import type { TransformerBlocks } from './blocks';
 import { embeddingWeightGrad } from './fullFinetuneGrads';
-import { Gpt2Blocks } from './gpt2';
-import { LlamaBlocks, type LayerCache, type LoraRun, type StepInputs } from './llama';
+import type { LayerCache, LoraRun, StepInputs } from './llama';
+import { logitsChunkRows } from './logitsChunk';
 import type { ModelAssets } from './load';
 import { Workspace } from './workspace';
 
@@ -50,7 +50,7 @@ export class CausalLM {
     readonly assets: ModelAssets,
     readonly weights: Map<string, Tensor>,
   ) {
-    this.blocks = assets.config.architecture === 'gpt2' ? new Gpt2Blocks(ctx, assets.config, weights) : new LlamaBlocks(ctx, assets.config, weights);
+    this.blocks = archOf(assets.config).createBlocks(ctx, assets.config, weights);
     this.ws = new Workspace(ctx);
   }
 

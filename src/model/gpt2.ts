@@ -61,7 +61,7 @@ export class Gpt2Blocks implements TransformerBlocks {
     config: ModelConfig,
     private w: Map<string, Tensor>,
   ) {
-    if (config.architecture !== 'gpt2') throw new Error(`Gpt2Blocks: the model is ${config.hfArchitecture}, not GPT2LMHeadModel; use LlamaBlocks`);
+    if (config.norm !== 'layernorm' || config.positions !== 'learned') throw new Error(`Gpt2Blocks: ${config.hfArchitecture} is not a GPT-2-shaped model (LayerNorm, learned positions)`);
     if (config.hiddenAct !== 'gelu_new') {
       throw new Error(`This GPT-2 config asks for activation_function "${config.hiddenAct}"; Whetstone implements only "gelu_new" (the GPT-2 default).`);
     }

@@ -6,6 +6,7 @@ import { mib, type OutOfMemoryFailure } from '../gpu/allocator';
 import type { GpuContext } from '../gpu/device';
 import { f16BitsToF32 } from '../util/f16';
 import { uploadF32, uploadHalves, releaseTensor, type Tensor } from '../gpu/tensor';
+import { archOf } from '../arch/registry';
 import { checkTensors, parseHfConfig, type ModelConfig } from '../io/hfConfig';
 import { checkShardHeaders, checkShardsPresent, parseShardIndex, readSafetensorsHeader, streamTensorsF16, type SafetensorsHeader } from '../io/safetensors';
 import { ModelFolderError, readJson, readText, type ModelFolder } from './folder';
@@ -100,9 +101,9 @@ export async function readModelAssets(folder: ModelFolder): Promise<ModelAssets>
   };
 }
 
-/** GPT-2 stores its projections as Conv1D weights [in, out]; we keep every matrix as [out, in]. */
+/** Conv1D weights (GPT-2) are stored [in, out]; we keep every matrix as [out, in]. */
 function isConv1D(config: ModelConfig, name: string): boolean {
-  return config.architecture === 'gpt2' && /(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/.test(name);
+  return archOf(config).storedTransposed?.(name) ?? false;
 }
 
 function transposeHalves(h: Uint16Array, rows: number, cols: number): Uint16Array {
@@ -113,8 +114,7 @@ function transposeHalves(h: Uint16Array, rows: number, cols: number): Uint16Arra
 
 /** Canonical name (as in expectedTensors) for a checkpoint name. */
 function canonicalName(config: ModelConfig, name: string): string {
-  if (config.architecture === 'gpt2' && !name.startsWith('transformer.') && name !== 'lm_head.weight') return `transformer.${name}`;
-  return name;
+  return archOf(config).canonicalTensorName?.(name) ?? name;
 }
 
 /** Bytes uploaded between two out-of-memory checks while loading weights. */

@@ -3,6 +3,7 @@
 // weights of a fully fine-tuned model. Input is plain data: the adapter weights by module path,
 // the prompt embeddings, or the f32 master weights (from the GPU or from a checkpoint record).
 import { f16BitsToF32, f32ToF16Bits } from '../util/f16';
+import { archOf } from '../arch/registry';
 import type { ModelConfig } from '../io/hfConfig';
 import { writeGgufLora } from '../io/gguf';
 import type { LoraWeights } from '../io/loraTargets';
@@ -83,7 +84,7 @@ export function mergeAdapter(
           }
         }
       }
-      const conv1d = a.config.architecture === 'gpt2' && /(c_attn|c_proj|c_fc)\.weight$/.test(name);
+      const conv1d = archOf(a.config).storedTransposed?.(name) ?? false;
       if (conv1d) {
         const tr = new Uint16Array(halves.length);
         for (let o = 0; o < out; o++) for (let i = 0; i < inF; i++) tr[i * out + o] = halves[o * inF + i];
@@ -134,7 +135,7 @@ export function writeFullModel(config: ModelConfig, weights: Map<string, { shape
   for (const [name, t] of weights) {
     let data = t.data;
     let shape = t.shape;
-    if (config.architecture === 'gpt2' && t.shape.length === 2 && /(c_attn|c_proj|c_fc)\.weight$/.test(name)) {
+    if (t.shape.length === 2 && (archOf(config).storedTransposed?.(name) ?? false)) {
       const [out, inF] = t.shape;
       data = new Float32Array(t.data.length);
       for (let r = 0; r < out; r++) for (let c = 0; c < inF; c++) data[c * out + r] = t.data[r * inF + c];

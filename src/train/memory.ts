@@ -1,13 +1,15 @@
 // GPU memory estimate for a fine-tuning job, computed before anything is allocated, from the
-// same activation plan the model code follows (src/model/llama.ts): what each layer keeps for
-// its backward, what is shared scratch, and the largest temporary (the logits chunk).
+// activation plan of the model's architecture module (src/arch/<name>.ts memory: what each layer
+// keeps for its backward, what is shared scratch) and the largest temporary (the logits chunk).
 // Per method, what is trained and its AdamW state:
 //   lora    A and B of every targeted linear (+ gradients), m and v
 //   prompt  (n, C) virtual-token embeddings (+ gradient), m and v; sequences are n tokens longer
 //   full    every weight: an f32 master and an f32 gradient (loraBytes), m and v (optimizerBytes),
 //           i.e. 16 bytes per parameter beyond the fp16 copy the kernels read (weightsBytes)
 import { mib } from '../gpu/allocator';
+import { archOf } from '../arch/registry';
 import { expectedTensors, type ModelConfig } from '../io/hfConfig';
+import { logitsChunkRows } from '../model/logitsChunk';
 import { virtualTokensOf, type TrainConfig, type TrainMethod } from './config';
 import { targetedModules } from '../model/adapter';
 
@@ -32,20 +34,13 @@ export interface MemoryEstimate {
   advice: string | null;
 }
 
-/** Rows of logits computed at once: the chunk stays under this many bytes. */
-export const LOGITS_CHUNK_BYTES = 64 * 2 ** 20;
+export { LOGITS_CHUNK_BYTES, logitsChunkRows } from '../model/logitsChunk';
 
-export function logitsChunkRows(vocab: number, rows: number): number {
-  return Math.max(1, Math.min(rows, Math.floor(LOGITS_CHUNK_BYTES / (vocab * 4))));
-}
+const perToken = (entries: { perToken: number }[]) => entries.reduce((s, e) => s + e.perToken, 0);
 
+/** f32 values one layer keeps for its backward: the architecture's activations plus each targeted module's LoRA u (N, r). */
 function perLayerActivationFloats(c: ModelConfig, N: number, loraRank: number, loraModulesPerLayer: number): number {
-  const C = c.hiddenSize;
-  const Q = c.numHeads * c.headDim;
-  const KV = c.numKvHeads * c.headDim;
-  const F = c.intermediateSize;
-  // h1, x2, h2 (C each); q, qr, o (Q); k, v, kr (KV); g, up, m (F); rstd1, rstd2, lse
-  return N * (3 * C + 3 * Q + 3 * KV + 3 * F + 2 + c.numHeads) + N * loraRank * loraModulesPerLayer;
+  return N * perToken(archOf(c).memory.layerActivations(c)) + N * loraRank * loraModulesPerLayer;
 }
 
 /** Parameters of the model (every tensor full fine-tuning trains). */
@@ -62,8 +57,6 @@ export function estimateMemory(
   const n = virtualTokensOf({ method, promptTuning: t.promptTuning });
   const N = t.batchSize * (t.seqLen + n);
   const C = c.hiddenSize;
-  const Q = c.numHeads * c.headDim;
-  const KV = c.numKvHeads * c.headDim;
   const F = c.intermediateSize;
   const V = c.vocabSize;
   const L = c.numLayers;
@@ -73,10 +66,8 @@ export function estimateMemory(
   const trainedFloats = method === 'lora' ? modules.reduce((s, m) => s + r * (m.inFeatures + m.outFeatures), 0) : method === 'prompt' ? n * C : params;
   const loraBytes = trainedFloats * 4 * 2; // weights (full: f32 masters) + gradients
   const optimizerBytes = trainedFloats * 4 * 2; // AdamW m and v
-  const mlpMatrices = c.architecture === 'gpt2' ? 2 : 3; // c_fc + c_proj, or gate + up + down
-  const matrices = L * (C * Q + 2 * C * KV + Q * C + mlpMatrices * C * F) + V * C * (c.tieWordEmbeddings ? 1 : 2) + (c.positions === 'learned' ? c.maxPositions * C : 0);
-  const vectors = L * 2 * C + C + (c.qkvBias ? L * (Q + 2 * KV) : 0);
-  const weightsBytes = matrices * 2 + vectors * 4;
+  // as load.ts uploads them: matrices fp16, vectors (norms, biases) f32
+  const weightsBytes = expectedTensors(c).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * (t.shape.length === 2 ? 2 : 4), 0);
   const perLayer = perLayerActivationFloats(c, N, r, L > 0 ? modules.length / L : 0) * 4;
   const residual = N * C * 4;
   // L + 1 residual streams: every layer's input and the last layer's output
@@ -84,12 +75,12 @@ export function estimateMemory(
   const keepInputs = (L + 1) * residual + perLayer;
   const activationsBytes = t.activationCheckpointing ? keepInputs : keepAll;
   const activationsOtherBytes = t.activationCheckpointing ? keepAll : keepInputs;
-  // residual in/out, dX, grad buffers (m, g, up: F; h: C; o, qr, q: Q; kr, k, v: KV), LoRA du,
-  // attention (lse, delta) scratch, final norm output and rstd, token/position/doc/label ids
-  // full fine-tuning adds the ones column for bias sums and the embedding-gradient plans (3N + 1
-  // ids each for tokens and, GPT-2, positions); prompt tuning a (n, C) row buffer
+  // the architecture's shared scratch (residual in/out, dX, gradient buffers, attention (lse,
+  // delta), final norm, ids) and the LoRA du; full fine-tuning adds the ones column for bias sums
+  // and the embedding-gradient plans (3N + 1 ids each for tokens and learned positions); prompt
+  // tuning a (n, C) row buffer
   const methodScratch = method === 'full' ? N + 2 * (3 * N + 1) : method === 'prompt' ? n * C : 0;
-  const scratchBytes = 4 * (2 * N * C + N * C + 3 * N * F + N * C + 3 * N * Q + 3 * N * KV + N * r + 2 * N * c.numHeads + N * C + N + 4 * N + methodScratch);
+  const scratchBytes = 4 * (N * perToken(archOf(c).memory.scratch(c)) + N * r + methodScratch);
   const chunkRows = logitsChunkRows(V, N);
   const logitsChunkBytes = chunkRows * V * 4 + chunkRows * C * 4 * 2;
   const totalBytes = weightsBytes + loraBytes + optimizerBytes + activationsBytes + scratchBytes + logitsChunkBytes;

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { HELP, promptTuningOf, type LrSchedule, type TrainMethod } from '../../train/config';
 import { getField, issuesByField, type FieldKey } from '../lib/configEdit';
 import { parseNumberInput } from '../lib/parseNumber';
-import { setJobField, setJobMethod, setJobPromptTuning, TARGET_SETS, useJobStore } from '../stores/jobStore';
+import { setJobField, setJobMethod, setJobPromptTuning, targetSets, useJobStore } from '../stores/jobStore';
 import { CheckboxField, NumberField, RadioGroup, SelectField, TextField } from './Field';
 
 // Settings config.ts has no help line for (the optimizer's internals).
@@ -205,8 +205,8 @@ function BudgetField({ value, error }: { value: number | undefined; error?: stri
   );
 }
 
-function TargetModules({ family, selected, error }: { family: 'llama' | 'gpt2'; selected: string[]; error?: string }) {
-  const sets = TARGET_SETS[family];
+function TargetModules({ family, selected, error }: { family: string; selected: string[]; error?: string }) {
+  const sets = targetSets(family);
   const toggle = (m: string, on: boolean) => setJobField('targetModules', on ? sets.all.filter((x) => x === m || selected.includes(x)) : selected.filter((x) => x !== m));
   return (
     <fieldset className={`targets field wide${error ? ' invalid' : ''}`} aria-describedby="targets-help">

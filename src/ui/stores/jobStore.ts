@@ -1,19 +1,22 @@
 // Job slice: the TrainConfig being edited, its validation issues and the memory estimate for it.
 // The estimate comes from the worker (it knows the loaded model), debounced while the user types.
 import { create } from 'zustand';
-import { DEFAULT_CONFIG, GPT2_ALL_LINEAR, GPT2_ATTENTION, LLAMA_ALL_LINEAR, LLAMA_ATTENTION, validateConfig, withPreset, type ConfigIssue, type PromptTuningSettings, type TrainConfig, type TrainMethod } from '../../train/config';
+import { archOf } from '../../arch/registry';
+import { DEFAULT_CONFIG, validateConfig, withPreset, type ConfigIssue, type PromptTuningSettings, type TrainConfig, type TrainMethod } from '../../train/config';
 import type { MemoryEstimate } from '../../train/memory';
 import type { ModelInfo } from '../../workers/api';
 import { engine } from '../engineClient';
 import { setField as setConfigField, setPromptTuning, type FieldKey, type PresetName } from '../lib/configEdit';
 import { engineErrorMessage } from '../lib/errors';
 
-export type ModuleFamily = 'llama' | 'gpt2';
+/** The loaded model's architecture id (ModelInfo.architecture): its module names the LoRA targets. */
+export type ModuleFamily = string;
 
-export const TARGET_SETS: Record<ModuleFamily, { all: string[]; attention: string[] }> = {
-  llama: { all: LLAMA_ALL_LINEAR, attention: LLAMA_ATTENTION },
-  gpt2: { all: GPT2_ALL_LINEAR, attention: GPT2_ATTENTION },
-};
+/** "All linear" and "attention only" target sets of an architecture, from its module. */
+export function targetSets(family: ModuleFamily): { all: string[]; attention: string[] } {
+  const t = archOf(family).loraTargets;
+  return { all: [...t.allLinear], attention: [...t.attention] };
+}
 
 export interface JobState {
   config: TrainConfig;
@@ -68,11 +71,11 @@ export function applyPreset(name: PresetName): void {
 
 export function resetJob(): void {
   const family = get().family;
-  replaceConfig({ ...DEFAULT_CONFIG, lora: { ...DEFAULT_CONFIG.lora, targetModules: TARGET_SETS[family].all } });
+  replaceConfig({ ...DEFAULT_CONFIG, lora: { ...DEFAULT_CONFIG.lora, targetModules: targetSets(family).all } });
 }
 
-export function familyOf(info: Pick<ModelInfo, 'hfArchitecture' | 'architecture'>): ModuleFamily {
-  return /gpt2/i.test(info.hfArchitecture) || /gpt2/i.test(info.architecture) ? 'gpt2' : 'llama';
+export function familyOf(info: Pick<ModelInfo, 'architecture'>): ModuleFamily {
+  return info.architecture;
 }
 
 /** A new model: switch module names to its family (keeping "all" vs "attention") and re-estimate. */
@@ -81,8 +84,11 @@ export function adaptJobToModel(info: ModelInfo): void {
   const { config, family: before } = get();
   let targets = config.lora.targetModules;
   if (family !== before) {
-    const wasAttention = targets.length === TARGET_SETS[before].attention.length && targets.every((t) => TARGET_SETS[before].attention.includes(t));
-    targets = wasAttention ? TARGET_SETS[family].attention : TARGET_SETS[family].all;
+    const old = targetSets(before);
+    const now = targetSets(family);
+    const sameModules = old.all.length === now.all.length && old.all.every((t, i) => t === now.all[i]);
+    const wasAttention = targets.length === old.attention.length && targets.every((t) => old.attention.includes(t));
+    if (!sameModules) targets = wasAttention ? now.attention : now.all;
   }
   set({ family, modelLoaded: true });
   replaceConfig({ ...config, lora: { ...config.lora, targetModules: targets } });
