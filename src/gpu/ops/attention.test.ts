@@ -135,7 +135,8 @@ describe('attention options', () => {
     const shape = { B: 1, T: 2, Hq: 3, Hkv: 1, D: 4 };
     await expect(attentionForward(ctx, q, kv, kv, shape)).rejects.toThrow(/attentionForward: k must be an f32 tensor of 8 elements/);
     await expect(attentionForward(ctx, q, q, q, { ...shape, Hkv: 2 })).rejects.toThrow(/Hq \(3\) must be a multiple of Hkv \(2\)/);
-    await expect(attentionForward(ctx, q, q, q, { B: 1, T: 1, Hq: 1, Hkv: 1, D: 129 })).rejects.toThrow(/D = 129 exceeds 128/);
+    await expect(attentionForward(ctx, q, q, q, { B: 1, T: 1, Hq: 1, Hkv: 1, D: 260 })).rejects.toThrow(/D = 260 exceeds 256/);
+    await expect(attentionForward(ctx, q, q, q, { B: 1, T: 1, Hq: 1, Hkv: 1, D: 132 })).rejects.toThrow(/D = 132 above 128 must be a multiple of 8/);
     await expect(attentionForward(ctx, q, q, q, { B: 1, T: 2, Hq: 2, Hkv: 2, D: 6 })).rejects.toThrow(/D = 6 must be a multiple of 4/);
     await expect(attentionForward(ctx, q, q, q, { ...shape, Hkv: 3, variant: 'nope' })).rejects.toThrow(/unknown variant 'nope'/);
     await expect(

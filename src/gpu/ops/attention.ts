@@ -9,7 +9,8 @@
 //   (B, Hq, T) f32 (natural log-sum-exp of the scaled scores), saved by forward for backward.
 // Tensors are checked by dtype and element count only, so (N, Hq*D) projection outputs can be
 // passed as they are. D must be a multiple of 4 (the kernels read rows as vec4s; every common
-// head dim is) and at most 128; each head dim gets its own compiled pipelines. Nothing allocated here grows with T²: the forward keeps an online softmax
+// head dim is) and at most 256 (above 128 a multiple of 8: Gemma 3's 256 splits each row over
+// two threads); each head dim gets its own compiled pipelines. Nothing allocated here grows with T²: the forward keeps an online softmax
 // per query row, the backward recomputes probabilities from q, k and lse.
 // Kernels: shaders/attention.wgsl (forward, also used by KV-cache decode in attentionDecode.ts),
 // shaders/attention_bwd_pre.wgsl (delta), attention_bwd_dq.wgsl, attention_bwd_dkdv.wgsl.
@@ -27,8 +28,15 @@ export const ATTENTION_BWD_PRE_SHADER: WgslSource = { file: 'attention_bwd_pre.w
 export const ATTENTION_BWD_DQ_SHADER: WgslSource = { file: 'attention_bwd_dq.wgsl', code: dqCode };
 export const ATTENTION_BWD_DKDV_SHADER: WgslSource = { file: 'attention_bwd_dkdv.wgsl', code: dkdvCode };
 
-/** Largest head dim the kernels' register arrays hold (MAX_D4 * 4 in the .wgsl files). */
-export const ATTENTION_MAX_D = 128;
+/** Largest head dim: two threads per row, each holding up to 128 dims (MAX_D4 * 4 in the .wgsl files). */
+export const ATTENTION_MAX_D = 256;
+/** Largest head dim one thread holds in registers. */
+const THREAD_MAX_D = 128;
+
+/** Threads per attention row: 1 up to 128 dims, 2 above (each owns half the head's columns). */
+export function attentionSlices(D: number): number {
+  return D > THREAD_MAX_D ? 2 : 1;
+}
 /** Largest key block of the forward's online softmax (MAX_BK in attention.wgsl). */
 const MAX_BK = 32;
 
@@ -116,6 +124,9 @@ export function checkAttentionShape(op: string, s: { B: number; T: number; Hq: n
     throw new Error(`${op}: head dim D = ${s.D} exceeds ${ATTENTION_MAX_D}; raise MAX_D4 in the attention shaders`);
   }
   if (s.D % 4 !== 0) throw new Error(`${op}: head dim D = ${s.D} must be a multiple of 4 (rows are read as vec4s)`);
+  if (s.D > THREAD_MAX_D && s.D % 8 !== 0) {
+    throw new Error(`${op}: head dim D = ${s.D} above ${THREAD_MAX_D} must be a multiple of 8 (each row is split over two threads)`);
+  }
   const scale = s.scale ?? 1 / Math.sqrt(s.D);
   if (!Number.isFinite(scale)) throw new Error(`${op}: scale must be finite, got ${scale}`);
   return scale;
@@ -178,13 +189,14 @@ export async function recordAttentionForward(
   lse: Tensor,
   a: ForwardDispatch,
 ): Promise<void> {
+  const DS = attentionSlices(a.D);
   const pipeline = await ctx.pipelines.get({
     shader: ATTENTION_SHADER,
     entryPoint: `attention_fwd_v${a.variant.version}`,
-    constants: { WG: a.variant.wg, BK: a.variant.bk, D4: a.D / 4 },
+    constants: { WG: a.variant.wg, BK: a.variant.bk, D4: a.D / 4, DS },
   });
   const rows = a.B * a.Tq * a.Hq;
-  const [gx, gy] = grid1d(ctx, Math.ceil(rows / a.variant.wg));
+  const [gx, gy] = grid1d(ctx, Math.ceil((rows * DS) / a.variant.wg));
   const params = new ArrayBuffer(48);
   const u = new Uint32Array(params);
   u.set([a.B, a.Tq, a.Tk, a.Hq, a.Hkv, a.qPos0, a.docIds ? 1 : 0, rows, gx * a.variant.wg]);
@@ -275,12 +287,13 @@ export async function attentionBackward(
   );
   const wg = variant.wg;
   const D4 = D / 4;
+  const DS = attentionSlices(D);
   const doc = opts.docIds ?? ctx.emptyBuffer;
   const shape = `B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}${window ? ` W${window}` : ''}`;
   const [pre, dqPipe, dkdvPipe] = await Promise.all([
     ctx.pipelines.get({ shader: ATTENTION_BWD_PRE_SHADER, entryPoint: 'attention_bwd_delta', constants: { WG: wg, D4 } }),
-    ctx.pipelines.get({ shader: ATTENTION_BWD_DQ_SHADER, entryPoint: `attention_bwd_dq_v${variant.version}`, constants: { WG: wg, D4 } }),
-    ctx.pipelines.get({ shader: ATTENTION_BWD_DKDV_SHADER, entryPoint: `attention_bwd_dkdv_v${variant.version}`, constants: { WG: wg, D4 } }),
+    ctx.pipelines.get({ shader: ATTENTION_BWD_DQ_SHADER, entryPoint: `attention_bwd_dq_v${variant.version}`, constants: { WG: wg, D4, DS } }),
+    ctx.pipelines.get({ shader: ATTENTION_BWD_DKDV_SHADER, entryPoint: `attention_bwd_dkdv_v${variant.version}`, constants: { WG: wg, D4, DS } }),
   ]);
 
   const qRows = B * T * Hq;
@@ -300,16 +313,17 @@ export async function attentionBackward(
     new Uint32Array(buf)[7] = window;
     return new Uint32Array(buf);
   };
+  const [dqx, dqy] = grid1d(ctx, Math.ceil((qRows * DS) / wg));
   dispatch(ctx, {
     pipeline: dqPipe,
     bindings: [q, k, v, doc, dout, scratch, dq],
-    uniforms: params(qRows, qx * wg),
-    workgroups: [qx, qy],
+    uniforms: params(qRows, dqx * wg),
+    workgroups: [dqx, dqy],
     label: `attention bwd dq ${shape}`,
   });
 
   const kRows = B * T * Hkv;
-  const [kx, ky] = grid1d(ctx, Math.ceil(kRows / wg));
+  const [kx, ky] = grid1d(ctx, Math.ceil((kRows * DS) / wg));
   dispatch(ctx, {
     pipeline: dkdvPipe,
     bindings: [q, k, v, doc, dout, scratch, dk, dv],

@@ -40,6 +40,9 @@ const CASES: Case[] = [
   { name: 'window larger than T', B: 1, T: 11, Hq: 2, Hkv: 2, D: 8, window: 40 },
   { name: 'single token, window 4', B: 2, T: 1, Hq: 2, Hkv: 1, D: 8, window: 4 },
   { name: 'window 6 with Gemma 3 scale 256^-0.5 at D=16', B: 1, T: 20, Hq: 4, Hkv: 1, D: 16, window: 6, scale: 1 / 16 },
+  // Gemma 3's head dim: each row split over two threads
+  { name: 'Gemma 3 head dim 256, window 5, gqa 4:1, scale 1/16', B: 1, T: 11, Hq: 4, Hkv: 1, D: 256, window: 5, scale: 1 / 16 },
+  { name: 'head dim 136 (two threads of 68), window 40 > T, packed docs', B: 1, T: 7, Hq: 2, Hkv: 2, D: 136, window: 40, docIds: [0, 0, 1, 1, 1, 2, 2] },
 ];
 
 interface Inputs {
@@ -153,6 +156,7 @@ describe('the window matters', () => {
 
 describe('windowed attention backward vs central finite differences of the forward', () => {
   const fdCases: Case[] = [
+    { name: 'head dim 256 (two threads per row), window 2', B: 1, T: 3, Hq: 2, Hkv: 1, D: 256, window: 2, scale: 1 / 16 },
     { name: 'gqa window 2', B: 1, T: 5, Hq: 2, Hkv: 1, D: 4, window: 2 },
     { name: 'docs and window 2, scale 0.3', B: 2, T: 4, Hq: 2, Hkv: 2, D: 4, window: 2, scale: 0.3, docIds: [0, 0, 0, 1, 4, 4, 2, 2] },
   ];
@@ -201,6 +205,7 @@ describe.each(Object.keys(ATTENTION_VARIANTS))('windowed KV-cache decode equals 
   const decodeCases = [
     { name: 'window 4, prefill 9 then single tokens', B: 2, T: 13, Hq: 4, Hkv: 2, D: 8, Tmax: 16, window: 4, chunks: [9, 1, 1, 1, 1] },
     { name: 'window 20 past a key block, scale 0.2, mqa', B: 1, T: 45, Hq: 3, Hkv: 1, D: 4, Tmax: 45, window: 20, scale: 0.2, chunks: [1, 30, 1, 13] },
+    { name: 'Gemma 3 head dim 256, window 6, scale 1/16', B: 1, T: 10, Hq: 2, Hkv: 1, D: 256, Tmax: 12, window: 6, scale: 1 / 16, chunks: [7, 1, 1, 1] },
   ];
   it.each(decodeCases.map((c) => [c.name, c] as const))('%s', async (_, c) => {
     const ctx = await getTestGpu();

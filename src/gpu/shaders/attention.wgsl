@@ -19,6 +19,10 @@
 //   attention_fwd_v1: one thread per (b, t, h) query row; q and the accumulator in registers
 //                     (arrays of MAX_D4 vec4s of which the first D4 are used), k/v rows read
 //                     straight from storage (a workgroup's rows share them through the cache).
+//                     Head dims above 128 (Gemma 3's 256) split each row over DS = 2 threads:
+//                     each owns D/DS output columns (its accumulator slice in registers) and
+//                     computes the full scores itself with q read from storage, in the same
+//                     order as DS = 1, so both threads see identical probabilities.
 
 struct Params {
   B: u32,
@@ -28,7 +32,7 @@ struct Params {
   Hkv: u32,
   q_pos0: u32,
   has_doc: u32,
-  rows: u32,       // B * Tq * Hq
+  rows: u32,       // B * Tq * Hq (threads: rows * DS)
   row_stride: u32, // threads per grid row: groups_x * WG (2-D grids for many rows)
   scale: f32,
   window: u32,     // sliding window in keys (0: full causal attention)
@@ -42,7 +46,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
 
-// Register arrays are sized for the largest head dim (MAX_D = 128).
+// Register arrays are sized for the largest head dim slice (128 dims).
 const MAX_D4: u32 = 32u;
 const MAX_BK: u32 = 32u;
 // Stands for -infinity (WGSL has no infinities); a real score is never this value.
@@ -51,15 +55,20 @@ const NEG: f32 = -3.0e38;
 override WG: u32 = 64;
 // keys per online-softmax step (one rescale of the accumulator per block); at most MAX_BK
 override BK: u32 = 16;
-// head dim / 4, at most MAX_D4
+// head dim / 4, at most MAX_D4 * DS
 override D4: u32 = 2;
+// threads per query row (1, or 2 for head dims above 128); each owns D4 / DS vec4 columns
+override DS: u32 = 1;
 
 @compute @workgroup_size(WG)
 fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row = gid.y * params.row_stride + gid.x;
-  if (row >= params.rows) {
+  let tid = gid.y * params.row_stride + gid.x;
+  if (tid >= params.rows * DS) {
     return;
   }
+  let row = tid / DS;
+  let D4S = D4 / DS; // vec4 columns of this thread's slice
+  let c0 = (tid % DS) * D4S; // its first column
   let Hq = params.Hq;
   let Hkv = params.Hkv;
   let Tk = params.Tk;
@@ -72,8 +81,10 @@ fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   // q is pre-multiplied by the scale so a score is one dot product.
   var qr: array<vec4<f32>, MAX_D4>;
   var acc: array<vec4<f32>, MAX_D4>;
-  for (var c = 0u; c < D4; c++) {
-    qr[c] = q[row * D4 + c] * params.scale;
+  for (var c = 0u; c < D4S; c++) {
+    if (DS == 1u) {
+      qr[c] = q[row * D4 + c] * params.scale;
+    }
     acc[c] = vec4<f32>(0.0);
   }
   var doc = 0;
@@ -99,8 +110,14 @@ fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
       if (j <= last && (!has_doc || docIds[b * Tk + j] == doc)) {
         let kb = ((b * Tk + j) * Hkv + g) * D4;
         var dv = vec4<f32>(0.0);
-        for (var c = 0u; c < D4; c++) {
-          dv = fma(qr[c], k[kb + c], dv);
+        if (DS == 1u) {
+          for (var c = 0u; c < D4; c++) {
+            dv = fma(qr[c], k[kb + c], dv);
+          }
+        } else {
+          for (var c = 0u; c < D4; c++) {
+            dv = fma(q[row * D4 + c] * params.scale, k[kb + c], dv);
+          }
         }
         sc = dv.x + dv.y + dv.z + dv.w;
         mb = max(mb, sc);
@@ -114,15 +131,15 @@ fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
     // the first live block has nothing to rescale (and exp(NEG - m_new) is best not evaluated)
     let corr = select(exp(m - m_new), 0.0, m == NEG);
     l *= corr;
-    for (var c = 0u; c < D4; c++) {
+    for (var c = 0u; c < D4S; c++) {
       acc[c] *= corr;
     }
     for (var jj = 0u; jj < BK; jj++) {
       if (s[jj] != NEG) {
         let p = exp(s[jj] - m_new);
         l += p;
-        let vb = ((b * Tk + j0 + jj) * Hkv + g) * D4;
-        for (var c = 0u; c < D4; c++) {
+        let vb = ((b * Tk + j0 + jj) * Hkv + g) * D4 + c0;
+        for (var c = 0u; c < D4S; c++) {
           acc[c] = fma(vec4<f32>(p), v[vb + c], acc[c]);
         }
       }
@@ -131,8 +148,10 @@ fn attention_fwd_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 
   let inv_l = 1.0 / l;
-  for (var c = 0u; c < D4; c++) {
-    out[row * D4 + c] = acc[c] * inv_l;
+  for (var c = 0u; c < D4S; c++) {
+    out[row * D4 + c0 + c] = acc[c] * inv_l;
   }
-  lse[(b * Hq + h) * params.Tq + t] = m + log(l);
+  if (c0 == 0u) {
+    lse[(b * Hq + h) * params.Tq + t] = m + log(l);
+  }
 }

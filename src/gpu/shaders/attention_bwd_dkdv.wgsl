@@ -14,14 +14,16 @@
 //   attention_bwd_dkdv_v1: one thread per (b, j, g) key row walking the queries after it (a
 //                          workgroup is a block of WG key rows); k, v and both accumulators in
 //                          registers. Each row sums its q heads itself: no atomics, and the
-//                          summation order is fixed, so results are deterministic.
+//                          summation order is fixed, so results are deterministic. Head dims above
+//                          128 split each key row over DS = 2 threads owning D/DS columns of dk and
+//                          dv each; both compute the full dot products, reading k and v from storage.
 
 struct Params {
   T: u32,
   Hq: u32,
   Hkv: u32,
   has_doc: u32,
-  rows: u32,       // B * T * Hkv
+  rows: u32,       // B * T * Hkv (threads: rows * DS)
   row_stride: u32, // threads per grid row: groups_x * WG
   scale: f32,
   window: u32,     // sliding window in keys (0: full causal attention)
@@ -37,18 +39,23 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dv: array<vec4<f32>>;
 @group(0) @binding(8) var<uniform> params: Params;
 
-const MAX_D4: u32 = 32u; // MAX_D = 128
+const MAX_D4: u32 = 32u; // 128 dims per thread
 
 override WG: u32 = 64;
-// head dim / 4, at most MAX_D4
+// head dim / 4, at most MAX_D4 * DS
 override D4: u32 = 2;
+// threads per key row (1, or 2 for head dims above 128)
+override DS: u32 = 1;
 
 @compute @workgroup_size(WG)
 fn attention_bwd_dkdv_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row = gid.y * params.row_stride + gid.x;
-  if (row >= params.rows) {
+  let tid = gid.y * params.row_stride + gid.x;
+  if (tid >= params.rows * DS) {
     return;
   }
+  let row = tid / DS;
+  let D4S = D4 / DS; // vec4 columns of this thread's slice of dk and dv
+  let c0 = (tid % DS) * D4S;
   let T = params.T;
   let Hq = params.Hq;
   let Hkv = params.Hkv;
@@ -63,9 +70,11 @@ fn attention_bwd_dkdv_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   var vr: array<vec4<f32>, MAX_D4>;
   var dk_acc: array<vec4<f32>, MAX_D4>;
   var dv_acc: array<vec4<f32>, MAX_D4>;
-  for (var c = 0u; c < D4; c++) {
-    kr[c] = k[row * D4 + c] * params.scale;
-    vr[c] = v[row * D4 + c];
+  for (var c = 0u; c < D4S; c++) {
+    if (DS == 1u) {
+      kr[c] = k[row * D4 + c] * params.scale;
+      vr[c] = v[row * D4 + c];
+    }
     dk_acc[c] = vec4<f32>(0.0);
     dv_acc[c] = vec4<f32>(0.0);
   }
@@ -88,22 +97,29 @@ fn attention_bwd_dkdv_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
       let qb = ((b * T + i) * Hq + h) * D4;
       var sv = vec4<f32>(0.0);
       var dpv = vec4<f32>(0.0);
-      for (var c = 0u; c < D4; c++) {
-        sv = fma(q[qb + c], kr[c], sv);
-        dpv = fma(dout[qb + c], vr[c], dpv);
+      if (DS == 1u) {
+        for (var c = 0u; c < D4; c++) {
+          sv = fma(q[qb + c], kr[c], sv);
+          dpv = fma(dout[qb + c], vr[c], dpv);
+        }
+      } else {
+        for (var c = 0u; c < D4; c++) {
+          sv = fma(q[qb + c], k[row * D4 + c] * params.scale, sv);
+          dpv = fma(dout[qb + c], v[row * D4 + c], dpv);
+        }
       }
       let lse_delta = ld[(b * Hq + h) * T + i];
       let p = exp(sv.x + sv.y + sv.z + sv.w - lse_delta.x);
       let ds = p * (dpv.x + dpv.y + dpv.z + dpv.w - lse_delta.y);
-      for (var c = 0u; c < D4; c++) {
-        dv_acc[c] = fma(vec4<f32>(p), dout[qb + c], dv_acc[c]);
-        dk_acc[c] = fma(vec4<f32>(ds), q[qb + c], dk_acc[c]);
+      for (var c = 0u; c < D4S; c++) {
+        dv_acc[c] = fma(vec4<f32>(p), dout[qb + c0 + c], dv_acc[c]);
+        dk_acc[c] = fma(vec4<f32>(ds), q[qb + c0 + c], dk_acc[c]);
       }
     }
   }
 
-  for (var c = 0u; c < D4; c++) {
-    dk[row * D4 + c] = dk_acc[c] * params.scale;
-    dv[row * D4 + c] = dv_acc[c];
+  for (var c = 0u; c < D4S; c++) {
+    dk[row * D4 + c0 + c] = dk_acc[c] * params.scale;
+    dv[row * D4 + c0 + c] = dv_acc[c];
   }
 }

@@ -13,14 +13,16 @@
 // Numbered kernel versions (chosen by ops/attention.ts):
 //   attention_bwd_dq_v1: one thread per (b, i, h) query row walking its keys; q, dout and the
 //                        dq accumulator in registers (MAX_D4 vec4s, the first D4 used). Each row
-//                        owns its output: no atomics, deterministic.
+//                        owns its output: no atomics, deterministic. Head dims above 128 split
+//                        each row over DS = 2 threads owning D/DS columns of dq each; both
+//                        compute the full dot products, reading q and dout from storage.
 
 struct Params {
   T: u32,
   Hq: u32,
   Hkv: u32,
   has_doc: u32,
-  rows: u32,       // B * T * Hq
+  rows: u32,       // B * T * Hq (threads: rows * DS)
   row_stride: u32, // threads per grid row: groups_x * WG
   scale: f32,
   window: u32,     // sliding window in keys (0: full causal attention)
@@ -35,18 +37,23 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> dq: array<vec4<f32>>;
 @group(0) @binding(7) var<uniform> params: Params;
 
-const MAX_D4: u32 = 32u; // MAX_D = 128
+const MAX_D4: u32 = 32u; // 128 dims per thread
 
 override WG: u32 = 64;
-// head dim / 4, at most MAX_D4
+// head dim / 4, at most MAX_D4 * DS
 override D4: u32 = 2;
+// threads per query row (1, or 2 for head dims above 128)
+override DS: u32 = 1;
 
 @compute @workgroup_size(WG)
 fn attention_bwd_dq_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row = gid.y * params.row_stride + gid.x;
-  if (row >= params.rows) {
+  let tid = gid.y * params.row_stride + gid.x;
+  if (tid >= params.rows * DS) {
     return;
   }
+  let row = tid / DS;
+  let D4S = D4 / DS; // vec4 columns of this thread's slice of dq
+  let c0 = (tid % DS) * D4S;
   let T = params.T;
   let Hq = params.Hq;
   let Hkv = params.Hkv;
@@ -60,9 +67,11 @@ fn attention_bwd_dq_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   var qr: array<vec4<f32>, MAX_D4>;
   var dor: array<vec4<f32>, MAX_D4>;
   var acc: array<vec4<f32>, MAX_D4>;
-  for (var c = 0u; c < D4; c++) {
-    qr[c] = q[row * D4 + c] * params.scale;
-    dor[c] = dout[row * D4 + c];
+  for (var c = 0u; c < D4S; c++) {
+    if (DS == 1u) {
+      qr[c] = q[row * D4 + c] * params.scale;
+      dor[c] = dout[row * D4 + c];
+    }
     acc[c] = vec4<f32>(0.0);
   }
   let lse_delta = ld[(b * Hq + h) * T + i];
@@ -82,18 +91,25 @@ fn attention_bwd_dq_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
     let kb = ((b * T + j) * Hkv + g) * D4;
     var sv = vec4<f32>(0.0);
     var dpv = vec4<f32>(0.0);
-    for (var c = 0u; c < D4; c++) {
-      sv = fma(qr[c], k[kb + c], sv);
-      dpv = fma(dor[c], v[kb + c], dpv);
+    if (DS == 1u) {
+      for (var c = 0u; c < D4; c++) {
+        sv = fma(qr[c], k[kb + c], sv);
+        dpv = fma(dor[c], v[kb + c], dpv);
+      }
+    } else {
+      for (var c = 0u; c < D4; c++) {
+        sv = fma(q[row * D4 + c] * params.scale, k[kb + c], sv);
+        dpv = fma(dout[row * D4 + c], v[kb + c], dpv);
+      }
     }
     let p = exp(sv.x + sv.y + sv.z + sv.w - lse_delta.x);
     let ds = p * (dpv.x + dpv.y + dpv.z + dpv.w - lse_delta.y);
-    for (var c = 0u; c < D4; c++) {
-      acc[c] = fma(vec4<f32>(ds), k[kb + c], acc[c]);
+    for (var c = 0u; c < D4S; c++) {
+      acc[c] = fma(vec4<f32>(ds), k[kb + c0 + c], acc[c]);
     }
   }
 
-  for (var c = 0u; c < D4; c++) {
-    dq[row * D4 + c] = acc[c] * params.scale;
+  for (var c = 0u; c < D4S; c++) {
+    dq[row * D4 + c0 + c] = acc[c] * params.scale;
   }
 }
