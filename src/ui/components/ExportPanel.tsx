@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import type { TrainMethod } from '../../train/config';
 import { useJobStore } from '../stores/jobStore';
+import { canSaveToFolder } from '../lib/downloadFiles';
 import { useExportStore, exportAdapter, importAdapter, type ExportKind } from '../stores/exportStore';
 import { useRunStore } from '../stores/runStore';
 import { ActionButton } from './ActionButton';
@@ -13,7 +14,7 @@ const CURRENT = '__current__';
 
 /** Why an export does not exist for what this method trains (the engine refuses the same way). */
 function refusal(kind: ExportKind, method: TrainMethod): string | null {
-  if ((kind === 'peft' || kind === 'peft-zip') && method === 'full') return 'Full fine-tuning has no adapter: download the fine-tuned model instead.';
+  if (kind === 'peft' && method === 'full') return 'Full fine-tuning has no adapter: download the fine-tuned model instead.';
   if (kind === 'gguf' && method !== 'lora') return 'GGUF adapters are LoRA only: use the PEFT files or the model instead.';
   if (kind === 'merged' && method === 'prompt') return 'Prompt tuning changes no weights: download the PEFT prompt-tuning files instead.';
   return null;
@@ -47,7 +48,8 @@ export function ExportPanel() {
   const haveAdapter = options.length > 0;
   const blocker = !haveAdapter ? 'Train (step 4) or import an adapter first.' : busy ? 'An export is running.' : null;
   const why = (kind: ExportKind) => blocker ?? refusal(kind, method);
-  const go = (kind: ExportKind) => void exportAdapter(kind, runId, runName, kind === 'merged' && method === 'full' ? { dtype } : undefined);
+  const go = (kind: ExportKind, toFolder = false) => void exportAdapter(kind, runId, runName, kind === 'merged' && method === 'full' ? { dtype } : undefined, toFolder);
+  const folders = canSaveToFolder();
 
   return (
     <Panel id="export" step={6} title="Export" lede="Take the result with you: for Hugging Face PEFT, for llama.cpp (GGUF), or as a whole model.">
@@ -58,15 +60,14 @@ export function ExportPanel() {
             <ActionButton onClick={() => go('peft')} blockedBy={why('peft')} busy={busy === 'peft'} quietWhy={!!blocker}>
               Download PEFT adapter
             </ActionButton>
+            {folders && (
+              <ActionButton small secondary onClick={() => go('peft', true)} blockedBy={why('peft')} quietWhy label="Save PEFT adapter into a folder">
+                Save into a folder…
+              </ActionButton>
+            )}
             <span className="help">
-              <code>adapter_model.safetensors</code> + <code>adapter_config.json</code>, for <code>PeftModel.from_pretrained</code> (LoRA or prompt tuning).
+              <code>adapter_model.safetensors</code> + <code>adapter_config.json</code> in one .zip{folders ? ' (or written into a folder you pick)' : ''}, for <code>PeftModel.from_pretrained</code> (LoRA or prompt tuning).
             </span>
-          </div>
-          <div className="export-option">
-            <ActionButton secondary onClick={() => go('peft-zip')} blockedBy={why('peft-zip')} busy={busy === 'peft-zip'} quietWhy>
-              Download PEFT adapter as .zip
-            </ActionButton>
-            <span className="help">The same two files in one archive.</span>
           </div>
           <div className="export-option">
             <ActionButton secondary onClick={() => go('gguf')} blockedBy={why('gguf')} busy={busy === 'gguf'} quietWhy={!!blocker}>
@@ -80,8 +81,13 @@ export function ExportPanel() {
             <ActionButton secondary onClick={() => go('merged')} blockedBy={why('merged')} busy={busy === 'merged'} quietWhy={!!blocker}>
               {method === 'full' ? 'Download fine-tuned model' : 'Download merged model'}
             </ActionButton>
+            {folders && (
+              <ActionButton small secondary onClick={() => go('merged', true)} blockedBy={why('merged')} quietWhy label={method === 'full' ? 'Save fine-tuned model into a folder' : 'Save merged model into a folder'}>
+                Save into a folder…
+              </ActionButton>
+            )}
             <span className="help">
-              {method === 'full' ? 'Every fine-tuned weight (safetensors + config + tokenizer).' : 'Base weights with the adapter folded in (safetensors + config + tokenizer).'} As large as the model.
+              {method === 'full' ? 'Every fine-tuned weight (safetensors + config + tokenizer) in one .zip.' : 'Base weights with the adapter folded in (safetensors + config + tokenizer) in one .zip.'} As large as the model.
             </span>
             {method === 'full' && (
               <SelectField<'float16' | 'float32'>

@@ -2,11 +2,11 @@
 import { create } from 'zustand';
 import type { ExportedFile, ImportedAdapter as EngineImport } from '../../workers/api';
 import { engine } from '../engineClient';
-import { download } from '../lib/downloadFiles';
+import { download, pickFolder, saveToFolder } from '../lib/downloadFiles';
 import { engineErrorMessage } from '../lib/errors';
 import { fileNameStem } from '../lib/fileName';
 
-export type ExportKind = 'peft' | 'peft-zip' | 'gguf' | 'merged';
+export type ExportKind = 'peft' | 'gguf' | 'merged';
 
 export interface ImportedAdapter extends EngineImport {
   files: string[];
@@ -41,22 +41,29 @@ export function forgetHeldAdapter(): void {
 
 const WHAT: Record<ExportKind, { method: 'exportPeft' | 'exportGguf' | 'exportMerged'; doing: string }> = {
   peft: { method: 'exportPeft', doing: 'export the PEFT adapter' },
-  'peft-zip': { method: 'exportPeft', doing: 'export the PEFT adapter' },
   gguf: { method: 'exportGguf', doing: 'export the GGUF adapter' },
   merged: { method: 'exportMerged', doing: 'export the merged model' },
 };
 
-/** `runId` undefined: the adapter the engine holds now (the last run, or an imported one). */
-export async function exportAdapter(kind: ExportKind, runId: string | undefined, runName: string, options?: { dtype?: 'float16' | 'float32' }): Promise<void> {
+const ZIP_SUFFIX: Record<ExportKind, string> = { peft: 'peft-adapter', gguf: 'gguf-adapter', merged: 'merged-model' };
+
+/**
+ * `runId` undefined: the adapter the engine holds now (the last run, or an imported one). The
+ * files are saved in one action: one download (several files in one .zip), or with `toFolder`
+ * written into a folder the user picks (asked first, while the click's gesture holds).
+ */
+export async function exportAdapter(kind: ExportKind, runId: string | undefined, runName: string, options?: { dtype?: 'float16' | 'float32' }, toFolder = false): Promise<void> {
   if (useExportStore.getState().busy) return;
   set({ busy: kind, error: null, saved: [] });
   try {
+    const folder = toFolder ? await pickFolder() : null;
+    if (toFolder && !folder) return; // the user closed the picker
     let files: ExportedFile[];
     if (kind === 'gguf') files = [await engine().exportGguf(runId)];
     else if (kind === 'merged') files = await engine().exportMerged(runId, options);
     else files = await engine().exportPeft(runId);
-    const zipName = kind === 'peft-zip' ? `${fileNameStem(runName, 'whetstone')}-peft-adapter.zip` : null;
-    set({ saved: download(files, zipName) });
+    const zipName = `${fileNameStem(runName, 'whetstone')}-${ZIP_SUFFIX[kind]}.zip`;
+    set({ saved: folder ? await saveToFolder(folder, files) : download(files, zipName) });
   } catch (e) {
     set({ error: engineErrorMessage(e, WHAT[kind].method, WHAT[kind].doing) });
   } finally {
