@@ -59,7 +59,7 @@ export function ModelPanel() {
             </>
           }
           disabled={locked}
-          onDrop={(d) => void loadModelFiles(d.files, d.folderName)}
+          onDrop={(d) => void loadModelFiles(d.files, d.folderName, d.handle)}
         >
           <FilePicker label="Choose model folder…" directory onFiles={(f) => void loadModelFiles(f)} disabled={locked} />
           <FilePicker label="Choose model files…" multiple secondary accept=".json,.safetensors,.model,.txt,.jinja" onFiles={(f) => void loadModelFiles(f)} disabled={locked} />

@@ -1,7 +1,9 @@
-import { formatInt, formatMetric } from '../lib/format';
+import type { RunSummary } from '../../workers/api';
+import { formatBytes, formatInt, formatMetric } from '../lib/format';
 import { historyColumns, isResumable, lastValue, runStatusText } from '../lib/runs';
 import { useDatasetStore } from '../stores/datasetStore';
 import { useModelStore } from '../stores/modelStore';
+import { runModelBlocker } from '../stores/runModel';
 import { deleteRun, isActivePhase, refreshRuns, resumeRun, showRun, useRunStore } from '../stores/runStore';
 import { ActionButton } from './ActionButton';
 import { Sparkline } from './Sparkline';
@@ -19,10 +21,20 @@ export function RunsList() {
   // Runs another tab trains: their engine holds the run's lock (this tab's live run holds it too).
   const lockedRuns = useRunStore((s) => s.lockedRuns);
   const elsewhere = active && liveRunId ? new Set([...lockedRuns].filter((id) => id !== liveRunId)) : lockedRuns;
-  const modelReady = useModelStore((s) => s.status === 'ready');
+  const keptFolders = useRunStore((s) => s.keptFolders);
+  const modelLoading = useModelStore((s) => s.status === 'loading');
+  // re-render when the loaded model changes: it decides whether a run's model must be loaded again
+  useModelStore((s) => s.info?.fingerprint);
   const datasetReady = useDatasetStore((s) => s.status === 'ready');
-  // A run continues on the same base model and data: both must be loaded again after a reload.
-  const resumeBlocker = active ? 'Another run is in progress.' : !modelReady ? 'Load the run’s model in step 1 first.' : !datasetReady ? 'Load the run’s dataset in step 2 first.' : null;
+  // A run continues on the same base model and data. Its dataset is kept with it (older runs:
+  // load it again); its model is loaded again by the Resume click, except a folder the browser
+  // cannot reopen by itself, which the user is asked to drop again.
+  const resumeBlocker = (r: RunSummary) =>
+    active
+      ? 'Another run is in progress.'
+      : modelLoading
+        ? 'A model is loading.'
+        : (runModelBlocker(r, keptFolders) ?? (!r.storage?.datasetBytes && !datasetReady ? 'Load the run’s dataset in step 2 first.' : null));
 
   return (
     <div className="runs">
@@ -50,6 +62,7 @@ export function RunsList() {
                     {r.method && r.method !== 'lora' ? ` · ${r.method === 'full' ? 'full fine-tuning' : 'prompt tuning'}` : ''} · {runStatusText(r, active ? liveRunId : null, elsewhere)} · step {formatInt(r.step)} of {formatInt(r.totalSteps)} · loss {formatMetric(lastValue(loss))} · {dateFmt.format(r.updatedAt)}
                   </span>
                   {r.message && <span className="muted">{r.message}</span>}
+                  {r.storage && <span className="muted" data-testid="run-storage">{storageText(r.storage)}</span>}
                   {taken && <span className="muted">Training in another tab or window: shown here read-only. Pause it there to continue it here (then press “Refresh list”).</span>}
                 </div>
                 <div className="row run-actions">
@@ -57,7 +70,7 @@ export function RunsList() {
                     Show curves
                   </button>
                   {resumable && (
-                    <ActionButton small onClick={() => void resumeRun(r.id)} blockedBy={resumeBlocker} label={`Resume ${r.name} from step ${r.checkpointStep}`}>
+                    <ActionButton small onClick={() => void resumeRun(r.id)} blockedBy={resumeBlocker(r)} label={`Resume ${r.name} from step ${r.checkpointStep}`}>
                       Resume from step {formatInt(r.checkpointStep)}
                     </ActionButton>
                   )}
@@ -81,4 +94,11 @@ export function RunsList() {
       )}
     </div>
   );
+}
+
+/** What the run keeps in this browser (freed when it is deleted). */
+function storageText(s: NonNullable<RunSummary['storage']>): string {
+  const kept = s.datasetBytes + s.checkpointBytes;
+  const parts = [s.datasetBytes > 0 ? `tokenized dataset ${formatBytes(s.datasetBytes)}` : 'dataset not kept (load it to resume)', `checkpoint ${formatBytes(s.checkpointBytes)}`];
+  return `Stored in this browser: ${formatBytes(kept)} (${parts.join(', ')})`;
 }

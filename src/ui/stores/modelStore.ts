@@ -4,6 +4,7 @@ import { create } from 'zustand';
 import type { LoadProgressEvent, ModelInfo, ModelSource } from '../../workers/api';
 import { engine, proxy } from '../engineClient';
 import { engineErrorMessage } from '../lib/errors';
+import { rememberFolder, type FolderHandle } from '../lib/folderHandles';
 import { repoIdProblem } from '../lib/hub';
 import { forgetHeldAdapter } from './exportStore';
 import { adaptJobToModel, forgetModel } from './jobStore';
@@ -35,7 +36,7 @@ let loadSeq = 0;
 // What was asked for last, to load again after the engine worker is restarted.
 let lastSource: { source: ModelSource; label: string } | null = null;
 
-export async function loadModel(source: ModelSource, label: string): Promise<void> {
+export async function loadModel(source: ModelSource, label: string, folder?: FolderHandle): Promise<void> {
   const seq = ++loadSeq;
   lastSource = { source, label };
   set({ status: 'loading', sourceLabel: label, sourceKind: source.kind, progress: null, info: null, error: null });
@@ -51,6 +52,8 @@ export async function loadModel(source: ModelSource, label: string): Promise<voi
     if (seq !== loadSeq) return; // a newer load replaced this one
     set({ status: 'ready', info, progress: null, error: null });
     adaptJobToModel(info);
+    // runs trained on this folder can open it again for a resume (best effort: a refusal keeps the "drop it again" path)
+    if (folder) await rememberFolder(info.fingerprint, folder).catch(() => {});
   } catch (e) {
     if (seq !== loadSeq) return;
     set({ status: 'error', info: null, progress: null, error: engineErrorMessage(e, 'loadModel', `load ${label}`) });
@@ -61,13 +64,13 @@ export function loadDemoModel(): Promise<void> {
   return loadModel({ kind: 'demo' }, 'the demo model (stories260K)');
 }
 
-export function loadModelFiles(files: File[], folderName?: string): Promise<void> {
+export function loadModelFiles(files: File[], folderName?: string, folder?: FolderHandle): Promise<void> {
   if (files.length === 0) {
     set({ status: 'error', error: 'No files were chosen. Pick the model folder (config.json, *.safetensors, tokenizer.json) or drop it here.' });
     return Promise.resolve();
   }
   const label = folderName ? `the folder “${folderName}”` : files.length === 1 ? `“${files[0].name}”` : `${files.length} files`;
-  return loadModel({ kind: 'files', files, name: folderName }, label);
+  return loadModel({ kind: 'files', files, name: folderName }, label, folder);
 }
 
 /** `repo` as "owner/name"; an empty revision means the default branch. */

@@ -6,10 +6,12 @@ import type { LossPoint } from '../../train/checkpointStore';
 import type { RunSummary, TrainEvents } from '../../workers/api';
 import { engine, proxy } from '../engineClient';
 import { engineErrorMessage, errorText } from '../lib/errors';
+import { keptFolders } from '../lib/folderHandles';
 import { lockedRunIds } from '../lib/runs';
 import { useDeviceStore, reconnectGpu, refreshGpuStatus } from './deviceStore';
 import { setHeldAdapter, useExportStore } from './exportStore';
 import { useJobStore } from './jobStore';
+import { loadRunModel, runModelLoaded } from './runModel';
 
 export type TrainProgress = Parameters<TrainEvents['onProgress']>[0];
 export type RunStatus = RunSummary['status'];
@@ -27,6 +29,8 @@ export interface RunState {
   runsError: string | null;
   /** runs whose Web Lock an engine holds (this tab's live run, or runs training in other tabs), as of the last refreshRuns */
   lockedRuns: ReadonlySet<string>;
+  /** fingerprints of the models whose dropped folders the page can open again (folderHandles), as of the last refreshRuns */
+  keptFolders: ReadonlySet<string>;
   /** what went wrong, in words, with what to do about it */
   error: string | null;
   /** the last status message from the worker (e.g. "checkpoint saved") */
@@ -43,6 +47,7 @@ export const useRunStore = create<RunState>(() => ({
   runsStatus: 'idle',
   runsError: null,
   lockedRuns: new Set(),
+  keptFolders: new Set(),
   error: null,
   message: null,
 }));
@@ -194,11 +199,22 @@ export function startRun(name?: string): Promise<void> {
   return drive(() => engine().startTraining(config, proxy(events), name?.trim() || undefined), 'start training', 'startTraining');
 }
 
-export function resumeRun(runId: string): Promise<void> {
-  if (isActivePhase(get().phase)) return Promise.resolve();
+export async function resumeRun(runId: string): Promise<void> {
+  if (isActivePhase(get().phase)) return;
   askPersistentStorage();
   const run = get().runs.find((r) => r.id === runId);
+  const before = get().phase;
   set({ phase: 'starting', liveRunId: runId, shownRunId: runId, history: run ? run.history.filter((p) => p.step <= run.checkpointStep) : [], progress: null, error: null, message: null });
+  // one click: the run's model is loaded again when it is not the loaded one (its dataset is kept with the run)
+  if (run && !runModelLoaded(run)) {
+    set({ message: `Loading the run’s model (${run.modelName}) again…` });
+    const problem = await loadRunModel(run);
+    if (problem) {
+      set({ phase: before, error: problem, message: null });
+      return;
+    }
+    set({ message: null });
+  }
   return drive(() => engine().resume(runId, proxy(events)), 'resume the run', 'resume');
 }
 
@@ -239,8 +255,8 @@ async function heldRunLocks(): Promise<ReadonlySet<string>> {
 export async function refreshRuns(): Promise<void> {
   set({ runsStatus: 'loading' });
   try {
-    const [runs, lockedRuns] = await Promise.all([engine().listRuns(), heldRunLocks()]);
-    set({ runs, lockedRuns, runsStatus: 'ready', runsError: null });
+    const [runs, lockedRuns, folders] = await Promise.all([engine().listRuns(), heldRunLocks(), keptFolders().catch(() => new Set<string>())]);
+    set({ runs, lockedRuns, keptFolders: folders, runsStatus: 'ready', runsError: null });
   } catch (e) {
     set({ runsStatus: 'error', runsError: engineErrorMessage(e, 'listRuns', 'list the saved runs') });
   }
