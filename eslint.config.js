@@ -2,6 +2,7 @@ import js from '@eslint/js';
 import globals from 'globals';
 import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
+import { layersPlugin, layersRuleConfig } from './scripts/lint/layers.mjs';
 
 export default tseslint.config(
   { ignores: ['dist', 'node_modules', 'public/models', 'test-results', 'playwright-report', 'bench/results', 'out'] },
@@ -14,5 +15,11 @@ export default tseslint.config(
       ...reactHooks.configs.recommended.rules,
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  // The one-way flow of src/ (see scripts/lint/layers.mjs for the layers and what each may import).
+  {
+    files: ['src/**/*.{ts,tsx,js,mjs}'],
+    plugins: { whetstone: layersPlugin },
+    rules: { 'whetstone/layers': layersRuleConfig(import.meta.dirname) },
   },
 );
