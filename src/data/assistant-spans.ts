@@ -10,9 +10,11 @@
 //     whole rendering, and its end is where the model starts writing. When it is not a prefix, the
 //     generation prompt's own text (the assistant header, e.g. "<|im_start|>assistant\n") is
 //     searched for after the previous answer.
-//  2. Its text: the first of content, content trimmed (Llama 3 and Gemma 3 trim), or for content
-//     with reasoning ("<think>…</think>answer") the answer after "</think>" (with its leading
-//     newlines or whitespace removed), found between the turn start and the next assistant header.
+//  2. Its text: the first of content, content trimmed at the start, at the end or both (Llama 3
+//     and Gemma 3 trim; Qwen3 and SmolLM3 strip leading newlines, which @huggingface/jinja 0.5.11
+//     does as trimStart(): its strip/lstrip/rstrip ignore their argument), or for content with
+//     reasoning ("<think>…</think>answer") the answer after "</think>" (with its leading newlines
+//     or whitespace removed), found between the turn start and the next assistant header.
 //  3. Trained: from the text's start to its end, plus the end-of-turn token written right after it
 //     (<|im_end|>, <|eot_id|>, <end_of_turn>, <|end|>, ` </s>`: a special added token, possibly
 //     after spaces). The newline a template writes after that token is not trained: the model
@@ -60,11 +62,11 @@ function tryRender(r: ConversationRenderer, messages: ChatMessage[], gen: boolea
 
 /** The texts the template may have made of a message's content, most faithful first. */
 function contentForms(content: string): { text: string; answerOnly: boolean }[] {
-  const forms: { text: string; answerOnly: boolean }[] = [{ text: content, answerOnly: false }, { text: content.trim(), answerOnly: false }];
+  const forms = [content, content.trimStart(), content.trimEnd(), content.trim()].map((text) => ({ text, answerOnly: false }));
   const close = content.lastIndexOf('</think>');
   if (close >= 0) {
     const answer = content.slice(close + '</think>'.length);
-    forms.push({ text: answer.replace(/^\n+/, ''), answerOnly: true }, { text: answer.trim(), answerOnly: true });
+    for (const text of [answer.replace(/^\n+/, ''), answer.trimStart(), answer.trim()]) forms.push({ text, answerOnly: true });
   }
   return forms.filter((f, i) => f.text.length > 0 && forms.findIndex((g) => g.text === f.text) === i);
 }

@@ -54,7 +54,9 @@ export class SegmentEncoder {
     this.specialPrefix = k < withSpecial.length ? withSpecial.slice(0, k) : [];
     this.bosText = bosText;
     this.anchors = ANCHORS.map((text) => ({ text, ids: tokenizer.encode(text, { add_special_tokens: false }).ids }));
-    const contents = [...tokenizer.get_added_tokens_decoder().values()].map((t) => t.content).filter((c) => c.length > 0);
+    // Special added tokens only: the non-special ones (Gemma's "\n" runs and <unusedN>, Qwen's
+    // <think>, <tool_call>) are ordinary text, tokenized the same way when the model generates.
+    const contents = [...tokenizer.get_added_tokens_decoder().values()].filter((t) => t.special).map((t) => t.content).filter((c) => c.length > 0);
     // Longest first, so "<|im_start|>" wins over a shorter token it contains.
     contents.sort((a, b) => b.length - a.length);
     this.addedPattern = contents.length > 0 ? new RegExp(contents.map(escapeRegExp).join('|')) : null;
@@ -79,7 +81,7 @@ export class SegmentEncoder {
   }
 
   /**
-   * The first added-token text (e.g. "</s>", "<|im_end|>") found in `text`, if any. The
+   * The first special added-token text (e.g. "</s>", "<|im_end|>") found in `text`, if any. The
    * tokenizer matches added tokens in raw text always, so such text in a row would silently
    * become a control token; the pipeline reports those rows instead.
    */

@@ -63,7 +63,9 @@ export interface TestTokenizer {
  * With `chatml: true`, <|im_start|> and <|im_end|> are added on top of the vocab (ids beyond the
  * base vocabulary), the way people bolt ChatML onto a base model.
  */
-export function makeSentencePieceTokenizer(opts: { chatml?: boolean; chatTemplate?: string } = {}): TestTokenizer {
+export function makeSentencePieceTokenizer(
+  opts: { chatml?: boolean; chatTemplate?: string; addedTokens?: string[]; eosToken?: string } = {},
+): TestTokenizer {
   const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
   for (let b = 0; b < 256; b++) vocab[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = 3 + b;
   const pieces: string[] = [];
@@ -85,10 +87,8 @@ export function makeSentencePieceTokenizer(opts: { chatml?: boolean; chatTemplat
     { id: 2, content: '</s>', special: true },
   ];
   const baseSize = Object.keys(vocab).length;
-  if (opts.chatml) {
-    addedTokens.push({ id: baseSize, content: '<|im_start|>', special: true });
-    addedTokens.push({ id: baseSize + 1, content: '<|im_end|>', special: true });
-  }
+  const extra = [...(opts.chatml ? ['<|im_start|>', '<|im_end|>'] : []), ...(opts.addedTokens ?? [])];
+  extra.forEach((content, i) => addedTokens.push({ id: baseSize + i, content, special: true }));
   const tokenizerJson = {
     version: '1.0',
     truncation: null,
@@ -124,7 +124,7 @@ export function makeSentencePieceTokenizer(opts: { chatml?: boolean; chatTemplat
   };
   const tokenizerConfig: Record<string, unknown> = {
     bos_token: '<s>',
-    eos_token: '</s>',
+    eos_token: opts.eosToken ?? '</s>',
     unk_token: '<unk>',
     clean_up_tokenization_spaces: false,
   };
@@ -155,7 +155,9 @@ function bytesToUnicode(): string[] {
  * A Qwen-like byte-level BPE: 256 byte symbols, a few word merges, then <|endoftext|>,
  * <|im_start|>, <|im_end|> as added special tokens and ChatML as its own chat_template.
  */
-export function makeByteLevelChatmlTokenizer(): TestTokenizer {
+export function makeByteLevelChatmlTokenizer(
+  opts: { addedTokens?: string[]; chatTemplate?: string; eosToken?: string; bosToken?: string } = {},
+): TestTokenizer {
   const table = bytesToUnicode();
   const vocab: Record<string, number> = {};
   table.forEach((c, i) => (vocab[c] = i));
@@ -176,7 +178,7 @@ export function makeByteLevelChatmlTokenizer(): TestTokenizer {
   vocab[nl2] = Object.keys(vocab).length;
   pieces.push(nl2);
   const baseSize = Object.keys(vocab).length;
-  const added = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'].map((content, i) => ({
+  const added = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', ...(opts.addedTokens ?? [])].map((content, i) => ({
     id: baseSize + i, content, special: true, single_word: false, lstrip: false, rstrip: false, normalized: false,
   }));
   const tokenizerJson = {
@@ -191,11 +193,11 @@ export function makeByteLevelChatmlTokenizer(): TestTokenizer {
     model: { type: 'BPE', unk_token: null, byte_fallback: false, vocab, merges: mergesFor(pieces, vocab) },
   };
   const tokenizerConfig = {
-    bos_token: null,
-    eos_token: '<|im_end|>',
+    bos_token: opts.bosToken ?? null,
+    eos_token: opts.eosToken ?? '<|im_end|>',
     pad_token: '<|endoftext|>',
     clean_up_tokenization_spaces: false,
-    chat_template: CHATML_TEMPLATE,
+    chat_template: opts.chatTemplate ?? CHATML_TEMPLATE,
   };
   return { tokenizer: new Tokenizer(tokenizerJson, tokenizerConfig), tokenizerJson, tokenizerConfig };
 }
