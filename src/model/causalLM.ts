@@ -92,9 +92,12 @@ export class CausalLM {
       this.ctx.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
       return t;
     };
+    let maxPosition = 0;
+    for (let i = 0; i < N; i++) if (b.positions[i] > maxPosition) maxPosition = b.positions[i];
     return {
       B: b.B,
       T: b.T,
+      maxPosition,
       tokens: put('tokens', b.tokens),
       positions: put('positions', b.positions),
       docIds: b.docIds ? put('docIds', b.docIds) : null,

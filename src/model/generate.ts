@@ -2,6 +2,7 @@
 // at a time, stopping at an end-of-sequence id or max tokens, streaming each token out.
 import { mulberry32 } from '../util/prng';
 import { readBuffer } from '../gpu/tensor';
+import type { ModelConfig } from '../io/hfConfig';
 import type { CausalLM } from './causalLM';
 import type { LoraRun } from './llama';
 import { sampleToken, type SamplingParams } from './sampling';
@@ -15,8 +16,16 @@ export interface GenerateOptions extends SamplingParams {
   signal?: { aborted: boolean };
 }
 
+/**
+ * How many positions generation may reach: max_position_embeddings, or with dynamic (NTK) RoPE
+ * scaling, which exists to go past it, max_position_embeddings × factor.
+ */
+export function contextLength(c: Pick<ModelConfig, 'maxPositions' | 'rope'>): number {
+  return c.rope?.type === 'dynamic' ? Math.floor(c.maxPositions * c.rope.factor) : c.maxPositions;
+}
+
 export async function generateIds(model: CausalLM, promptIds: number[], o: GenerateOptions): Promise<number[]> {
-  const maxPos = model.config.maxPositions;
+  const maxPos = contextLength(model.config);
   if (promptIds.length === 0) throw new Error('generate: the prompt has no tokens');
   if (promptIds.length >= maxPos) throw new Error(`The prompt has ${promptIds.length} tokens; this model reads at most ${maxPos}. Shorten it.`);
   const steps = Math.min(o.maxTokens, maxPos - promptIds.length);

@@ -5,10 +5,13 @@
 //
 // Shapes: N = B*T tokens, C hidden, Q = Hq*D, KV = Hkv*D, F intermediate, V vocab.
 // Per layer:  h1 = rmsnorm(x)                 q,k,v = h1·W{q,k,v}ᵀ (+b) + LoRA
+//             (Qwen3, config.qkNorm: q,k = rmsnorm over D of every head with q_norm / k_norm)
 //             q,k = rope(q,k)                 o = attention(q,k,v)
 //             x2 = x + (o·Woᵀ + LoRA)         h2 = rmsnorm(x2)
 //             g,u = h2·W{gate,up}ᵀ + LoRA     m = silu(g)·u
 //             x' = x2 + (m·Wdownᵀ + LoRA)
+// RoPE uses the inverse frequencies config.rope asks for (ropeFrequencies.ts: default, linear,
+// llama3, dynamic), in training and in decode.
 // Backward runs the same in reverse; the residual stream's gradient dX is one buffer updated
 // in place through every layer. With activation checkpointing only each layer's input is kept
 // and the layer is recomputed right before its backward.
@@ -27,6 +30,7 @@ import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
 import type { TransformerBlocks } from './blocks';
 import { linearWeightGrads } from './fullFinetuneGrads';
+import { ropeInvFreqTensor } from './ropeFrequencies';
 import type { Workspace } from './workspace';
 
 export interface StepInputs {
@@ -36,6 +40,11 @@ export interface StepInputs {
   tokens: Tensor;
   positions: Tensor;
   docIds: Tensor | null;
+  /**
+   * The largest value in positions (CausalLM.upload fills it in): dynamic RoPE scaling chooses
+   * its frequencies from it, as HF does from max(position_ids) + 1.
+   */
+  maxPosition?: number;
 }
 
 /** Generation: this layer's key/value cache (1, Tmax, Hkv, D) and the position of x's first row. */
@@ -155,7 +164,28 @@ export class LlamaBlocks implements TransformerBlocks {
       g: ws.get(`${key}.g`, 'f32', [N, F]),
       u: ws.get(`${key}.up`, 'f32', [N, F]),
       m: ws.get(`${key}.m`, 'f32', [N, F]),
+      // Qwen3: q, k after their per-head RMSNorm, and its rstd per (token, head)
+      qn: c.qkNorm ? ws.get(`${key}.qn`, 'f32', [N, Q]) : null,
+      kn: c.qkNorm ? ws.get(`${key}.kn`, 'f32', [N, KV]) : null,
+      qrstd: c.qkNorm ? ws.get(`${key}.qrstd`, 'f32', [N * c.numHeads]) : null,
+      krstd: c.qkNorm ? ws.get(`${key}.krstd`, 'f32', [N * c.numKvHeads]) : null,
     };
+  }
+
+  /** inv_freq of this forward's positions (config.rope; dynamic scaling depends on the largest position). */
+  private invFreq(inp: StepInputs): Tensor {
+    const c = this.c;
+    const scaling = c.rope ?? { type: 'default' as const };
+    if (scaling.type === 'dynamic' && inp.maxPosition === undefined) {
+      throw new Error('dynamic RoPE scaling needs the largest position of the batch: pass inputs from CausalLM.upload (StepInputs.maxPosition)');
+    }
+    return ropeInvFreqTensor(this.ctx, c.ropeTheta ?? 10000, c.headDim, scaling, inp.maxPosition ?? 0);
+  }
+
+  /** (N, H*D) viewed as (N*H, D) rows: the per-head RMSNorm of q/k normalizes each row. */
+  private heads(t: Tensor, H: number): Tensor {
+    const rows = t.shape[0] * H;
+    return { ...t, shape: [rows, this.c.headDim] };
   }
 
   /** Layer i: x (N, C) -> xOut (N, C), keeping activations under `key`. */
@@ -168,9 +198,17 @@ export class LlamaBlocks implements TransformerBlocks {
     await this.linear(ws, run, i, 'q_proj', a.h1, a.q, `${key}.q_proj`);
     await this.linear(ws, run, i, 'k_proj', a.h1, a.k, `${key}.k_proj`);
     await this.linear(ws, run, i, 'v_proj', a.h1, a.v, `${key}.v_proj`);
-    const theta = c.ropeTheta ?? 10000;
-    await ropeForward(this.ctx, a.q, inp.positions, { H: c.numHeads, D: c.headDim, theta, out: a.qr });
-    await ropeForward(this.ctx, a.k, inp.positions, { H: c.numKvHeads, D: c.headDim, theta, out: a.kr });
+    let q = a.q;
+    let k = a.k;
+    if (a.qn && a.kn && a.qrstd && a.krstd) {
+      await rmsnormForward(this.ctx, this.heads(a.q, c.numHeads), this.weight(`${p}.self_attn.q_norm.weight`), { eps: c.normEps, out: this.heads(a.qn, c.numHeads), rstdOut: a.qrstd });
+      await rmsnormForward(this.ctx, this.heads(a.k, c.numKvHeads), this.weight(`${p}.self_attn.k_norm.weight`), { eps: c.normEps, out: this.heads(a.kn, c.numKvHeads), rstdOut: a.krstd });
+      q = a.qn;
+      k = a.kn;
+    }
+    const invFreq = this.invFreq(inp);
+    await ropeForward(this.ctx, q, inp.positions, { H: c.numHeads, D: c.headDim, invFreq, out: a.qr });
+    await ropeForward(this.ctx, k, inp.positions, { H: c.numKvHeads, D: c.headDim, invFreq, out: a.kr });
     if (cache) {
       // generation: append this step's keys/values, then attend over the whole cache
       kvCacheWrite(this.ctx, a.kr, a.v, cache.k, cache.v, { pos: cache.pos });
@@ -223,11 +261,23 @@ export class LlamaBlocks implements TransformerBlocks {
       dv: ws.get('grad.v', 'f32', [N, KV]),
       scratch: ws.get('scratch.attn', 'f32', [N * c.numHeads * 2]),
     });
-    const theta = c.ropeTheta ?? 10000;
+    const invFreq = this.invFreq(inp);
     const dq = ws.get('grad.q', 'f32', [N, Q]);
     const dk = ws.get('grad.k', 'f32', [N, KV]);
-    await ropeBackward(this.ctx, g.dq, inp.positions, { H: c.numHeads, D: c.headDim, theta, out: dq });
-    await ropeBackward(this.ctx, g.dk, inp.positions, { H: c.numKvHeads, D: c.headDim, theta, out: dk });
+    if (a.qn && a.kn && a.qrstd && a.krstd) {
+      // rope backward into d(qn), d(kn), then the per-head RMSNorm's backward into dq, dk
+      const dqn = ws.get('grad.qn', 'f32', [N, Q]);
+      const dkn = ws.get('grad.kn', 'f32', [N, KV]);
+      await ropeBackward(this.ctx, g.dq, inp.positions, { H: c.numHeads, D: c.headDim, invFreq, out: dqn });
+      await ropeBackward(this.ctx, g.dk, inp.positions, { H: c.numKvHeads, D: c.headDim, invFreq, out: dkn });
+      const qw = `${p}.self_attn.q_norm.weight`;
+      const kw = `${p}.self_attn.k_norm.weight`;
+      await rmsnormBackward(this.ctx, this.heads(dqn, c.numHeads), this.heads(a.q, c.numHeads), this.weight(qw), a.qrstd, { dx: this.heads(dq, c.numHeads), ...normGrad(run, qw) });
+      await rmsnormBackward(this.ctx, this.heads(dkn, c.numKvHeads), this.heads(a.k, c.numKvHeads), this.weight(kw), a.krstd, { dx: this.heads(dk, c.numKvHeads), ...normGrad(run, kw) });
+    } else {
+      await ropeBackward(this.ctx, g.dq, inp.positions, { H: c.numHeads, D: c.headDim, invFreq, out: dq });
+      await ropeBackward(this.ctx, g.dk, inp.positions, { H: c.numKvHeads, D: c.headDim, invFreq, out: dk });
+    }
     await this.linearBackward(ws, run, i, 'q_proj', a.h1, dq, dh, false, `${key}.q_proj`);
     await this.linearBackward(ws, run, i, 'k_proj', a.h1, dk, dh, true, `${key}.k_proj`);
     await this.linearBackward(ws, run, i, 'v_proj', a.h1, g.dv, dh, true, `${key}.v_proj`);
