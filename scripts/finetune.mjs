@@ -1,153 +1,448 @@
-// npm run finetune -- --model <dir|demo> --data <file|demo> --steps N --out <dir> [hyperparameters]
-// Fine-tunes with LoRA through the studio's engine worker in headless Chromium (the software
-// adapter here, a real GPU where there is one) and writes the PEFT adapter, the llama.cpp GGUF
-// and metrics.json into --out. With no arguments: the demo model on the bundled sample dataset.
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+// npm run finetune -- [options]   (npm run finetune -- --help lists them)
+// Fine-tunes through the studio's engine worker in headless Chromium (the software adapter here, a
+// real GPU where there is one): LoRA, prompt tuning or full fine-tuning, and writes the run's files
+// into --out: the PEFT adapter and metrics.json first, then the llama.cpp GGUF and the merged model;
+// an export that cannot be made is a warning, never a lost run. Runs persist in the CLI's profile
+// folder, so --list-runs, --resume RUN and exports work across invocations. With no arguments: LoRA
+// on the demo model with the bundled sample dataset.
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
-import { endProgress, progressLine, startBrowserEngine } from './lib/browserEngine.mjs';
+import { startBrowserEngine } from './lib/browserEngine.mjs';
+import { choiceFlag, cleanMessage, EXIT, EXIT_CODES_HELP, numberFlag, parseCli, Progress, reportError, UsageError } from './lib/cli.mjs';
 
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string', default: 'demo' },
-    data: { type: 'string', default: 'demo' },
-    steps: { type: 'string', default: '30' },
-    out: { type: 'string', default: 'out/demo' },
-    rank: { type: 'string', default: '8' },
-    alpha: { type: 'string', default: '16' },
-    dropout: { type: 'string', default: '0' },
-    targets: { type: 'string', default: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj' },
-    rslora: { type: 'boolean', default: false },
-    lr: { type: 'string', default: '3e-3' },
-    schedule: { type: 'string', default: 'cosine' },
-    warmup: { type: 'string', default: '3' },
-    'batch-size': { type: 'string', default: '4' },
-    'seq-len': { type: 'string', default: '128' },
-    'grad-accum': { type: 'string', default: '1' },
-    'weight-decay': { type: 'string', default: '0' },
-    'max-grad-norm': { type: 'string', default: '1' },
-    'label-smoothing': { type: 'string', default: '0' },
-    seed: { type: 'string', default: '42' },
-    checkpointing: { type: 'boolean', default: false },
-    'eval-every': { type: 'string', default: '10' },
-    'train-on': { type: 'string', default: 'completions' },
-    help: { type: 'boolean', default: false },
-  },
-});
-if (values.help) {
-  console.log(
-    'usage: npm run finetune -- --model <dir|demo> --data <file|demo> --steps N --out <dir>\n' +
-      '  [--rank 8] [--alpha 16] [--dropout 0] [--targets q_proj,v_proj,...] [--rslora] [--lr 3e-3]\n' +
-      '  [--schedule constant|linear|cosine] [--warmup 3] [--batch-size 4] [--seq-len 128] [--grad-accum 1]\n' +
-      '  [--weight-decay 0] [--max-grad-norm 1] [--label-smoothing 0] [--seed 42] [--checkpointing] [--eval-every 10]',
-  );
-  process.exit(0);
-}
-if (values.model === 'demo' && !existsSync('public/models/stories260K/config.json')) {
-  const r = spawnSync(process.execPath, ['scripts/demo-model.mjs'], { stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-}
-
-const num = (k) => {
-  const v = Number(values[k]);
-  if (!Number.isFinite(v)) throw new Error(`--${k} must be a number, got ${values[k]}`);
-  return v;
-};
-const config = {
-  method: 'lora',
-  lora: { rank: num('rank'), alpha: num('alpha'), dropout: num('dropout'), targetModules: values.targets.split(',').map((s) => s.trim()).filter(Boolean), useRslora: values.rslora },
-  learningRate: num('lr'),
-  schedule: values.schedule,
-  warmupSteps: num('warmup'),
-  maxSteps: num('steps'),
-  epochs: 1,
-  batchSize: num('batch-size'),
-  gradAccumulation: num('grad-accum'),
-  seqLen: num('seq-len'),
-  pack: true,
-  weightDecay: num('weight-decay'),
-  beta1: 0.9,
-  beta2: 0.999,
-  eps: 1e-8,
-  maxGradNorm: num('max-grad-norm'),
-  labelSmoothing: num('label-smoothing'),
-  seed: num('seed'),
-  activationCheckpointing: values.checkpointing,
-  evalEvery: num('eval-every'),
-  checkpointEvery: 0,
-  validationFraction: 0.05,
+// Flags without defaults here: the defaults are applied below, so that a flag the user gave is known
+// (a resumed run keeps its own settings, and says so when one is given).
+const OPTIONS = {
+  model: { type: 'string' },
+  data: { type: 'string' },
+  out: { type: 'string' },
+  method: { type: 'string' },
+  steps: { type: 'string' },
+  rank: { type: 'string' },
+  alpha: { type: 'string' },
+  dropout: { type: 'string' },
+  targets: { type: 'string' },
+  rslora: { type: 'boolean' },
+  'virtual-tokens': { type: 'string' },
+  'prompt-init': { type: 'string' },
+  lr: { type: 'string' },
+  schedule: { type: 'string' },
+  warmup: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'seq-len': { type: 'string' },
+  'grad-accum': { type: 'string' },
+  'weight-decay': { type: 'string' },
+  'max-grad-norm': { type: 'string' },
+  'label-smoothing': { type: 'string' },
+  seed: { type: 'string' },
+  checkpointing: { type: 'boolean' },
+  'eval-every': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  validation: { type: 'string' },
+  'train-on': { type: 'string' },
+  export: { type: 'string' },
+  resume: { type: 'string' },
+  'eval-only': { type: 'boolean' },
+  'list-runs': { type: 'boolean' },
+  profile: { type: 'string' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 };
 
-const host = await startBrowserEngine();
-const outDir = resolve(values.out);
-try {
-  const { page } = host;
-  const dirFiles = (dir) => readdirSync(dir).filter((f) => statSync(join(dir, f)).isFile()).map((f) => ({ name: f, url: host.serveFile(join(dir, f)) }));
-  const modelFiles = values.model === 'demo' ? null : dirFiles(resolve(values.model));
-  const dataFile = values.data === 'demo' ? null : { name: basename(values.data), url: host.serveFile(resolve(values.data)) };
+const DEFAULTS = {
+  model: 'demo', data: 'demo', method: 'lora', steps: '30', rank: '8', alpha: '16', dropout: '0',
+  targets: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj', rslora: false, 'virtual-tokens': '20', 'prompt-init': 'random',
+  schedule: 'cosine', warmup: '3', 'batch-size': '4', 'seq-len': '128', 'grad-accum': '1', 'weight-decay': '0',
+  'max-grad-norm': '1', 'label-smoothing': '0', seed: '42', checkpointing: false, 'eval-every': '10', 'checkpoint-every': '10',
+  validation: '0.05', 'train-on': 'completions',
+};
+const DEFAULT_LR = { lora: '3e-3', prompt: '3e-2', full: '1e-3' };
+const DEFAULT_EXPORTS = { lora: ['peft', 'gguf'], prompt: ['peft'], full: ['merged'] };
+/** Flags that set the job: a resumed run keeps its own. */
+const JOB_FLAGS = ['data', 'method', 'steps', 'rank', 'alpha', 'dropout', 'targets', 'rslora', 'virtual-tokens', 'prompt-init', 'lr', 'schedule', 'warmup', 'batch-size', 'seq-len', 'grad-accum', 'weight-decay', 'max-grad-norm', 'label-smoothing', 'seed', 'checkpointing', 'eval-every', 'checkpoint-every', 'validation', 'train-on'];
+
+const HELP = `usage: npm run finetune -- [options]
+  --model DIR|demo        Hugging Face model folder (config.json, *.safetensors, tokenizer.json); default demo
+  --data FILE|demo        .jsonl, .json, .csv or .txt (UTF-8, or UTF-16 with a BOM); default the sample dataset
+  --out DIR               where the run's files go (default out/<method>)
+  --method lora|prompt|full   what is trained (default lora)
+  --steps N (30)  --lr X (lora 3e-3, prompt 3e-2, full 1e-3)  --schedule constant|linear|cosine (cosine)  --warmup N (3)
+  --batch-size N (4)  --seq-len N (128)  --grad-accum N (1)  --weight-decay X (0)  --max-grad-norm X (1)
+  --label-smoothing X (0)  --seed N (42)  --checkpointing  --eval-every N (10)  --checkpoint-every N (10)
+  --validation FRACTION (0.05)  --train-on completions|all
+  LoRA: --rank 8 --alpha 16 --dropout 0 --targets q_proj,v_proj,... --rslora
+  prompt tuning: --virtual-tokens 20 --prompt-init random|text
+  --export peft,gguf,merged   files to write (default lora: peft,gguf; prompt: peft; full: merged).
+                          PEFT and metrics.json are written first; an export that cannot be made is a warning.
+  --list-runs             list the runs in the profile and exit
+  --resume ID             continue a paused or interrupted run (its own settings; the same model) to the end
+  --eval-only             print the validation loss of the model on --data, train nothing
+  --profile DIR           the CLI's browser profile, where runs persist (default ~/.cache/whetstone-cli,
+                          or $WHETSTONE_CLI_PROFILE)
+  --verbose               stack traces with errors, browser warnings
+Ctrl-C pauses the run at the next step and saves it; --resume ID continues it exactly.
+Output: progress on stderr (one updating line per phase on a terminal, plain lines otherwise);
+  --list-runs and --eval-only print their results on stdout.
+${EXIT_CODES_HELP}`;
+
+const progress = new Progress();
+const log = (m) => progress.log(m);
+
+function slug(s) {
+  return s.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
+}
+
+function buildConfig(v) {
+  const method = choiceFlag(v, 'method', ['lora', 'prompt', 'full']);
+  const targets = v.targets.split(',').map((s) => s.trim()).filter(Boolean);
+  if (targets.length === 0) throw new UsageError('--targets must name at least one module (e.g. q_proj,v_proj).');
+  const config = {
+    method,
+    lora: { rank: numberFlag(v, 'rank', { integer: true, min: 1 }), alpha: numberFlag(v, 'alpha'), dropout: numberFlag(v, 'dropout'), targetModules: targets, useRslora: !!v.rslora },
+    learningRate: numberFlag(v, 'lr'),
+    schedule: choiceFlag(v, 'schedule', ['constant', 'linear', 'cosine']),
+    warmupSteps: numberFlag(v, 'warmup', { integer: true, min: 0 }),
+    maxSteps: numberFlag(v, 'steps', { integer: true, min: 1 }),
+    epochs: 1,
+    batchSize: numberFlag(v, 'batch-size', { integer: true, min: 1 }),
+    gradAccumulation: numberFlag(v, 'grad-accum', { integer: true, min: 1 }),
+    seqLen: numberFlag(v, 'seq-len', { integer: true, min: 2 }),
+    // prompt tuning prepends the virtual tokens to each example: no packing
+    pack: method !== 'prompt',
+    weightDecay: numberFlag(v, 'weight-decay'),
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    maxGradNorm: numberFlag(v, 'max-grad-norm'),
+    labelSmoothing: numberFlag(v, 'label-smoothing'),
+    seed: numberFlag(v, 'seed', { integer: true }),
+    activationCheckpointing: !!v.checkpointing,
+    evalEvery: numberFlag(v, 'eval-every', { integer: true, min: 0 }),
+    checkpointEvery: numberFlag(v, 'checkpoint-every', { integer: true, min: 0 }),
+    validationFraction: numberFlag(v, 'validation'),
+  };
+  if (method === 'prompt') {
+    config.promptTuning = { numVirtualTokens: numberFlag(v, 'virtual-tokens', { integer: true, min: 1 }), init: choiceFlag(v, 'prompt-init', ['random', 'text']) };
+  }
+  choiceFlag(v, 'train-on', ['completions', 'all']);
+  return config;
+}
+
+function exportList(v, method) {
+  if (v.export === undefined) return DEFAULT_EXPORTS[method];
+  const list = v.export.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const e of list) if (!['peft', 'gguf', 'merged'].includes(e)) throw new UsageError(`--export: unknown export "${e}" (choose from peft, gguf, merged).`);
+  return list;
+}
+
+/** Model flag -> served files (null: the demo model). */
+function modelFiles(host, model) {
+  if (model === 'demo') return null;
+  const dir = resolve(model);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--model ${model}: no such folder. Pass a Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or demo.`);
+  return readdirSync(dir).filter((f) => statSync(join(dir, f)).isFile()).map((f) => ({ name: f, url: host.serveFile(join(dir, f)) }));
+}
+
+async function initGpu(page) {
   const status = await page.evaluate(() => window.whetstoneCli.engine.init());
-  if (status.state !== 'ready') throw new Error(status.error);
-  const adapterDescription = status.adapter;
-  process.stderr.write(`[whetstone] GPU: ${adapterDescription.name}${adapterDescription.isSoftware ? ' (software adapter)' : ''}\n`);
-  await page.exposeFunction('cliProgress', (p) => {
-    const eta = Number.isFinite(p.etaSeconds) ? `${Math.round(p.etaSeconds)}s` : '?';
-    const val = p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(3)}` : '';
-    progressLine('train', p.step / p.totalSteps, `step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}${val} lr ${p.lr.toExponential(1)} ${Math.round(p.tokensPerSecond)} tok/s ETA ${eta}`);
-  });
-  await page.exposeFunction('cliLoad', (p) => {
-    if (p.bytesTotal) progressLine(p.phase === 'download' ? 'download' : 'load', p.bytesDone / p.bytesTotal, p.file ?? '');
-  });
-  const info = await page.evaluate(async (mf) => {
-    const cli = window.whetstoneCli;
-    const onProgress = cli.proxy((p) => window.cliLoad(p));
-    if (!mf) return cli.engine.loadModel({ kind: 'demo' }, onProgress);
-    return cli.engine.loadModel({ kind: 'files', files: await Promise.all(mf.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress);
-  }, modelFiles);
-  endProgress();
-  process.stderr.write(`[whetstone] model: ${info.name} (${info.hfArchitecture}, ${(info.parameterCount / 1e6).toFixed(2)}M parameters)\n`);
-  const ds = await page.evaluate(async ({ df, cfg, trainOn }) => {
-    const cli = window.whetstoneCli;
-    const source = df ? { kind: 'file', file: await cli.fileFromUrl(df.url, df.name) } : { kind: 'sample' };
-    return cli.engine.loadDataset(source, { maxSeqLen: cfg.seqLen, trainOn, onBadRow: 'skip', validationFraction: cfg.validationFraction, seed: cfg.seed });
-  }, { df: dataFile, cfg: config, trainOn: values['train-on'] });
-  process.stderr.write(
-    `[whetstone] data: ${ds.name}: ${ds.format.name}, ${ds.stats.examples} examples (${ds.trainExamples} train / ${ds.validationExamples} validation), ` +
-      `${ds.stats.tokens} tokens, ${ds.stats.trainedTokens} trained${ds.badRows.length ? `, ${ds.badRows.length} bad rows skipped` : ''}\n`,
+  if (status.state !== 'ready') {
+    const e = new Error(`no WebGPU adapter: ${status.error}`);
+    e.exitCode = EXIT.NO_GPU;
+    throw e;
+  }
+  log(`GPU: ${status.adapter.name}${status.adapter.isSoftware ? ' (software adapter)' : ''}`);
+  return status.adapter;
+}
+
+/** Runs `fn`; an error it throws is the user's input (exit 2): a model or dataset the engine refuses. */
+async function asInput(fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    throw Object.assign(new Error(cleanMessage(e)), { exitCode: EXIT.USAGE, stack: e.stack });
+  }
+}
+
+async function loadModel(page, files) {
+  const info = await asInput(() =>
+    page.evaluate(async (mf) => {
+      const cli = window.whetstoneCli;
+      const onProgress = cli.proxy((p) => window.cliLoad(p));
+      if (!mf) return cli.engine.loadModel({ kind: 'demo' }, onProgress);
+      return cli.engine.loadModel({ kind: 'files', files: await Promise.all(mf.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress);
+    }, files),
   );
-  for (const w of ds.warnings) process.stderr.write(`[whetstone] warning: ${w}\n`);
-  const est = await page.evaluate((cfg) => window.whetstoneCli.engine.estimate(cfg), config);
-  process.stderr.write(`[whetstone] memory estimate: ${(est.totalBytes / 2 ** 20).toFixed(1)} MiB\n`);
-  const summary = await page.evaluate(async (cfg) => {
-    const cli = window.whetstoneCli;
-    return cli.engine.startTraining(cfg, cli.proxy({ onProgress: (p) => window.cliProgress(p), onStatus: () => {} }), 'cli');
-  }, config);
-  endProgress();
-  const peft = await page.evaluate(async () => (await window.whetstoneCli.engine.exportPeft()).map((f) => ({ name: f.name, bytes: Array.from(f.bytes) })));
-  const gguf = await page.evaluate(async () => {
-    const f = await window.whetstoneCli.engine.exportGguf();
-    return { name: f.name, bytes: Array.from(f.bytes) };
+  progress.close('download model', 'load weights');
+  log(`model: ${info.name} (${info.hfArchitecture}, ${(info.parameterCount / 1e6).toFixed(2)}M parameters)`);
+  for (const n of info.notes ?? []) log(`note: ${n}`);
+  return info;
+}
+
+async function loadDataset(host, data, config, trainOn) {
+  const df = data === 'demo' ? null : { name: basename(data), url: host.serveFile(resolve(data)) };
+  const ds = await asInput(() =>
+    host.page.evaluate(
+      async ({ df, cfg, trainOn }) => {
+        const cli = window.whetstoneCli;
+        const source = df ? { kind: 'file', file: await cli.fileFromUrl(df.url, df.name) } : { kind: 'sample' };
+        return cli.engine.loadDataset(source, { maxSeqLen: cfg.seqLen, trainOn, onBadRow: 'skip', validationFraction: cfg.validationFraction, seed: cfg.seed }, cli.proxy((p) => window.cliData(p)));
+      },
+      { df, cfg: config, trainOn },
+    ),
+  );
+  progress.close('read + tokenize data');
+  log(
+    `data: ${ds.name}: ${ds.format.name}, ${ds.stats.examples} examples (${ds.trainExamples} train / ${ds.validationExamples} validation), ` +
+      `${ds.stats.tokens} tokens, ${ds.stats.trainedTokens} trained${ds.badRows.length ? `, ${ds.badRows.length} bad rows skipped` : ''}`,
+  );
+  for (const b of ds.badRows.slice(0, 5)) log(`bad row: line ${b.line}: ${b.reason}`);
+  if (ds.badRows.length > 5) log(`... and ${ds.badRows.length - 5} more bad rows`);
+  for (const w of ds.warnings) log(`warning: ${w}`);
+  return ds;
+}
+
+async function exposeProgress(page) {
+  await page.exposeFunction('cliLoad', (p) => {
+    // a download under 1 MiB (config and tokenizer files, the demo model) is over before a line would help
+    if (p.phase === 'tokenizer' || p.phase === 'done' || !p.bytesTotal || (p.phase === 'download' && p.bytesTotal < 2 ** 20)) return;
+    const mib = (b) => (b / 2 ** 20).toFixed(1);
+    progress.update(p.phase === 'download' ? 'download model' : 'load weights', p.bytesDone / p.bytesTotal, `${mib(p.bytesDone)}/${mib(p.bytesTotal)} MiB`);
   });
+  await page.exposeFunction('cliData', (p) => {
+    if (p.bytesTotal > 0) progress.update('read + tokenize data', p.bytesDone / p.bytesTotal, `${(p.bytesDone / 2 ** 20).toFixed(1)}/${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB`);
+  });
+  await page.exposeFunction('cliProgress', (p) => {
+    const val = p.valLoss !== undefined ? ` val ${p.valLoss.toFixed(3)}` : '';
+    const eta = Number.isFinite(p.etaSeconds) ? p.etaSeconds : undefined;
+    progress.update('train', p.step / p.totalSteps, `step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}${val} lr ${p.lr.toExponential(1)} ${Math.round(p.tokensPerSecond)} tok/s`, eta);
+  });
+}
+
+/** Ctrl-C: pause at the next step (the run is saved); a second Ctrl-C quits at once. */
+function pauseOnCtrlC(page) {
+  let asked = false;
+  const handler = () => {
+    if (asked) process.exit(EXIT.INTERRUPTED);
+    asked = true;
+    log('pausing at the next step to save the run (Ctrl-C again to quit without saving)');
+    page.evaluate(() => window.whetstoneCli.engine.pause()).catch(() => {});
+  };
+  process.on('SIGINT', handler);
+  return () => process.off('SIGINT', handler);
+}
+
+async function listRuns(page) {
+  return page.evaluate(() => window.whetstoneCli.engine.listRuns());
+}
+
+function findRun(runs, key) {
+  const exact = runs.find((r) => r.id === key || r.name.endsWith(`[${key}]`));
+  if (exact) return exact;
+  const prefixed = runs.filter((r) => r.id.startsWith(key));
+  if (prefixed.length === 1) return prefixed[0];
+  throw new UsageError(
+    prefixed.length > 1
+      ? `--resume ${key} matches ${prefixed.length} runs (${prefixed.map((r) => r.id).join(', ')}): give more of the id.`
+      : `--resume ${key}: no such run in this profile. npm run finetune -- --list-runs shows them.`,
+  );
+}
+
+function printRuns(runs, profile) {
+  if (runs.length === 0) {
+    process.stdout.write(`no runs in ${profile}\n`);
+    return;
+  }
+  const rows = [['ID', 'STATUS', 'METHOD', 'STEP', 'LOSS', 'UPDATED', 'NAME']];
+  for (const r of [...runs].sort((a, b) => a.updatedAt - b.updatedAt)) {
+    const loss = r.history.at(-1)?.loss;
+    rows.push([r.id, r.status, r.method ?? 'lora', `${r.step}/${r.totalSteps}`, loss === undefined ? '-' : loss.toFixed(4), new Date(r.updatedAt).toISOString().slice(0, 19).replace('T', ' '), r.name]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')}\n`);
+}
+
+function decodeFiles(files) {
+  return files.map((f) => ({ name: f.name, bytes: Buffer.from(f.base64, 'base64') }));
+}
+
+/** The run's files: PEFT and metrics.json first, then GGUF and merged; a refused export is a warning. */
+async function writeOutputs(page, { outDir, exports, metrics }) {
   mkdirSync(outDir, { recursive: true });
-  for (const f of [...peft, gguf]) writeFileSync(join(outDir, f.name), Uint8Array.from(f.bytes));
+  const written = [];
+  const warnings = [];
+  const attempt = async (what, dir, call) => {
+    try {
+      const files = decodeFiles(await page.evaluate(call));
+      mkdirSync(dir, { recursive: true });
+      for (const f of files) {
+        writeFileSync(join(dir, f.name), f.bytes);
+        written.push(join(dir, f.name).slice(outDir.length + 1));
+      }
+    } catch (e) {
+      warnings.push(`${what} export not written: ${cleanMessage(e)}`);
+    }
+  };
+  if (exports.includes('peft')) await attempt('PEFT', outDir, async () => window.whetstoneCli.encodeFiles(await window.whetstoneCli.engine.exportPeft()));
+  const writeMetrics = () => writeFileSync(join(outDir, 'metrics.json'), `${JSON.stringify({ ...metrics, files: [...written, 'metrics.json'], warnings }, null, 2)}\n`);
+  writeMetrics();
+  if (exports.includes('gguf')) await attempt('GGUF', outDir, async () => window.whetstoneCli.encodeFiles([await window.whetstoneCli.engine.exportGguf()]));
+  if (exports.includes('merged')) await attempt('merged model', join(outDir, 'merged'), async () => window.whetstoneCli.encodeFiles(await window.whetstoneCli.engine.exportMerged()));
+  if (exports.includes('gguf') || exports.includes('merged')) writeMetrics();
+  return { written: [...written, 'metrics.json'], warnings };
+}
+
+async function main() {
+  const given = parseCli(OPTIONS);
+  if (given.help) {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  const v = { ...DEFAULTS, ...given };
+  const modes = ['resume', 'eval-only', 'list-runs'].filter((m) => given[m] !== undefined);
+  if (modes.length > 1) throw new UsageError(`--${modes[0]} and --${modes[1]} cannot be used together.`);
+  if (given.resume !== undefined) {
+    const job = JOB_FLAGS.filter((f) => given[f] !== undefined);
+    if (job.length) throw new UsageError(`--resume continues the run with its own settings and dataset: ${job.map((f) => `--${f}`).join(', ')} cannot be given with it.`);
+  }
+  if (given.data && given.data !== 'demo' && !existsSync(resolve(given.data))) throw new UsageError(`--data ${given.data}: no such file.`);
+  if (v.lr === undefined) v.lr = DEFAULT_LR[v.method] ?? DEFAULT_LR.lora;
+  // everything the user typed is checked before Chromium starts
+  const config = given.resume === undefined && given['list-runs'] === undefined ? buildConfig(v) : null;
+  const exports = config ? exportList(v, config.method) : null;
+
+  const host = await startBrowserEngine({ profile: given.profile, quiet: !given.verbose });
+  try {
+    const { page } = host;
+    if (given['list-runs']) {
+      printRuns(await listRuns(page), host.profile);
+      return;
+    }
+    await exposeProgress(page);
+    const adapter = await initGpu(page);
+
+    if (given.resume !== undefined) return await resume(host, v, given, adapter);
+
+    if (given.model === undefined && v.model === 'demo') ensureDemoModel();
+    const info = await loadModel(page, modelFiles(host, v.model));
+    const ds = await loadDataset(host, v.data, config, v['train-on']);
+    if (given['eval-only']) return await evalOnly(page, config, ds);
+
+    const est = await page.evaluate((cfg) => window.whetstoneCli.engine.estimate(cfg), config);
+    log(`memory estimate: ${(est.totalBytes / 2 ** 20).toFixed(1)} MiB`);
+    const tag = `cli-${Date.now().toString(36)}`;
+    const name = `${info.name} on ${ds.name} [${tag}]`;
+    const outDir = resolve(v.out ?? join('out', config.method));
+    // what --resume needs to load again (the dataset is kept with the run by the engine)
+    const sidecar = { tag, name, model: v.model === 'demo' ? 'demo' : resolve(v.model), out: outDir, exports, config, trainOn: v['train-on'], data: v.data === 'demo' ? 'demo' : resolve(v.data) };
+    mkdirSync(join(host.profile, 'runs'), { recursive: true });
+    writeFileSync(join(host.profile, 'runs', `${slug(tag)}.json`), `${JSON.stringify(sidecar, null, 2)}\n`);
+    const stopCtrlC = pauseOnCtrlC(page);
+    let summary;
+    try {
+      summary = await page.evaluate(
+        async ({ cfg, name }) => {
+          const cli = window.whetstoneCli;
+          return cli.engine.startTraining(cfg, cli.proxy({ onProgress: (p) => window.cliProgress(p), onStatus: () => {} }), name);
+        },
+        { cfg: config, name },
+      );
+    } finally {
+      stopCtrlC();
+    }
+    progress.close('train');
+    return await finish(page, summary, { sidecar, info, ds: { name: ds.name, format: ds.format.name, stats: ds.stats }, adapter, profile: host.profile, given });
+  } finally {
+    progress.end();
+    await host.close();
+  }
+}
+
+function ensureDemoModel() {
+  if (existsSync('public/models/stories260K/config.json')) return;
+  const r = spawnSync(process.execPath, ['scripts/demo-model.mjs'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error('could not build the demo model (npm run demo-model)');
+}
+
+async function resume(host, v, given, adapter) {
+  const { page } = host;
+  const run = findRun(await listRuns(page), given.resume);
+  if (run.status === 'finished') throw new UsageError(`run ${run.id} is finished (${run.step}/${run.totalSteps} steps): there is nothing to resume.`);
+  const tag = /\[(cli-[a-z0-9]+)\]$/.exec(run.name)?.[1];
+  const sidecarPath = tag ? join(host.profile, 'runs', `${slug(tag)}.json`) : null;
+  const sidecar = sidecarPath && existsSync(sidecarPath) ? JSON.parse(readFileSync(sidecarPath, 'utf8')) : { name: run.name, exports: DEFAULT_EXPORTS[run.method ?? 'lora'] };
+  const model = given.model ?? sidecar.model ?? (run.modelSource?.kind === 'demo' ? 'demo' : undefined);
+  if (!model) throw new UsageError(`run ${run.id} was not started by this command: pass the model it was trained on with --model DIR.`);
+  if (model === 'demo') ensureDemoModel();
+  const info = await loadModel(page, modelFiles(host, model));
+  const exports = given.export !== undefined ? exportList(v, run.method ?? 'lora') : sidecar.exports;
+  const outDir = resolve(given.out ?? sidecar.out ?? join('out', run.method ?? 'lora'));
+  log(`resuming ${run.id} (${run.name}) from its checkpoint at step ${run.checkpointStep} of ${run.totalSteps}`);
+  const stopCtrlC = pauseOnCtrlC(page);
+  let summary;
+  try {
+    summary = await page.evaluate(async (id) => {
+      const cli = window.whetstoneCli;
+      return cli.engine.resume(id, cli.proxy({ onProgress: (p) => window.cliProgress(p), onStatus: () => {} }));
+    }, run.id);
+  } finally {
+    stopCtrlC();
+  }
+  progress.close('train');
+  return finish(page, summary, { sidecar: { ...sidecar, out: outDir, exports }, info, ds: { name: run.datasetName }, adapter, profile: host.profile, given });
+}
+
+async function finish(page, summary, { sidecar, info, ds, adapter, profile, given }) {
   const history = summary.history;
+  const resumeHint = `npm run finetune -- --resume ${summary.id}${given.profile ? ` --profile ${given.profile}` : ''}`;
+  if (summary.status === 'paused') {
+    log(`paused at step ${summary.step}/${summary.totalSteps}${summary.message ? ` (${summary.message})` : ''}; the run is saved. Continue it with: ${resumeHint}`);
+    process.exitCode = EXIT.INTERRUPTED;
+    return;
+  }
+  if (summary.status !== 'finished') {
+    log(`run ${summary.status} at step ${summary.step}/${summary.totalSteps}${summary.message ? `: ${summary.message}` : ''}`);
+    process.exitCode = EXIT.FAILED;
+    return;
+  }
   const metrics = {
-    config,
+    run: { id: summary.id, name: summary.name, status: summary.status, profile },
+    config: sidecar.config,
     model: info,
-    dataset: { name: ds.name, format: ds.format.name, stats: ds.stats },
-    adapter: adapterDescription,
+    dataset: ds,
+    adapter,
     steps: history.map((h) => ({ step: h.step, loss: h.loss, lr: h.lr, gradNorm: h.gradNorm, tokensPerSecond: h.tokensPerSecond, valLoss: h.valLoss })),
     firstLoss: history[0]?.loss,
     lastLoss: history.at(-1)?.loss,
     tokensPerSecond: history.at(-1)?.tokensPerSecond,
   };
-  writeFileSync(join(outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
-  process.stderr.write(`[whetstone] loss ${metrics.firstLoss?.toFixed(4)} -> ${metrics.lastLoss?.toFixed(4)} over ${history.length} steps\n`);
-  process.stderr.write(`[whetstone] wrote ${[...peft, gguf].map((f) => f.name).join(', ')}, metrics.json to ${outDir}\n`);
+  const { written, warnings } = await writeOutputs(page, { outDir: sidecar.out, exports: sidecar.exports, metrics });
+  log(`loss ${metrics.firstLoss?.toFixed(4)} -> ${metrics.lastLoss?.toFixed(4)} over ${history.length} steps (run ${summary.id})`);
+  log(`wrote ${written.join(', ')} to ${sidecar.out}`);
+  for (const w of warnings) log(`warning: ${w}`);
+}
+
+async function evalOnly(page, config, ds) {
+  if (ds.validationExamples === 0) throw new UsageError('the dataset has no validation examples to evaluate on: raise --validation (a fraction, e.g. 0.2) or use a larger file.');
+  // The engine has no evaluate call of its own: one step at a learning rate that is 0 in f32
+  // (weights exactly unchanged) gives its validation loss of the model as loaded; the run is
+  // deleted afterwards. LoRA's B starts at zero, so this is the base model.
+  const probe = { ...config, method: 'lora', learningRate: Number.MIN_VALUE, warmupSteps: 0, schedule: 'constant', maxSteps: 1, evalEvery: 1, checkpointEvery: 0, weightDecay: 0, labelSmoothing: 0 };
+  const summary = await page.evaluate(async (cfg) => {
+    const cli = window.whetstoneCli;
+    try {
+      return await cli.engine.startTraining(cfg, cli.proxy({ onProgress: () => {}, onStatus: () => {} }), 'cli eval-only');
+    } finally {
+      for (const r of await cli.engine.listRuns()) if (r.name === 'cli eval-only') await cli.engine.deleteRun(r.id);
+    }
+  }, probe);
+  const h = summary.history.at(-1);
+  if (h?.valLoss === undefined) throw new Error('the engine returned no validation loss');
+  process.stdout.write(`eval loss ${h.valLoss.toFixed(4)} (perplexity ${Math.exp(h.valLoss).toFixed(2)}) on ${ds.validationExamples} validation examples of ${ds.name}\n`);
+}
+
+try {
+  await main();
 } catch (e) {
-  endProgress();
-  process.stderr.write(`[whetstone] error: ${String(e.message).split('\n')[0]}\n`);
-  process.exitCode = 1;
-} finally {
-  await host.close();
+  reportError(e, { verbose: process.argv.includes('--verbose'), progress });
 }

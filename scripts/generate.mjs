@@ -1,96 +1,121 @@
 // npm run generate -- --model <dir|demo> --prompt "..." --max-tokens N [--greedy] [--adapter <dir>]
-//   [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat]
-// Runs the studio's engine worker in headless Chromium and streams the generated text.
+//   [--temperature T] [--top-k K] [--top-p P] [--seed S] [--chat] [--profile DIR] [--verbose]
+// Runs the studio's engine worker in headless Chromium and streams the generated text to stdout
+// (progress and messages go to stderr).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { startBrowserEngine } from './lib/browserEngine.mjs';
+import { cleanMessage, EXIT, EXIT_CODES_HELP, numberFlag, parseCli, Progress, reportError, UsageError } from './lib/cli.mjs';
 
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string', default: 'demo' },
-    prompt: { type: 'string', default: 'Once upon a time' },
-    'max-tokens': { type: 'string', default: '64' },
-    greedy: { type: 'boolean', default: false },
-    adapter: { type: 'string' },
-    temperature: { type: 'string', default: '0.8' },
-    'top-k': { type: 'string', default: '40' },
-    'top-p': { type: 'string', default: '0.95' },
-    seed: { type: 'string', default: '0' },
-    chat: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
-});
-if (values.help) {
-  console.log('usage: npm run generate -- --model <dir|demo> --prompt "..." --max-tokens N [--greedy] [--adapter <dir>] [--chat]');
-  process.exit(0);
-}
+const OPTIONS = {
+  model: { type: 'string', default: 'demo' },
+  prompt: { type: 'string', default: 'Once upon a time' },
+  'max-tokens': { type: 'string', default: '64' },
+  greedy: { type: 'boolean', default: false },
+  adapter: { type: 'string' },
+  temperature: { type: 'string', default: '0.8' },
+  'top-k': { type: 'string', default: '40' },
+  'top-p': { type: 'string', default: '0.95' },
+  seed: { type: 'string', default: '0' },
+  chat: { type: 'boolean', default: false },
+  profile: { type: 'string' },
+  verbose: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+};
+const HELP = `usage: npm run generate -- --model <dir|demo> --prompt "..." --max-tokens N [--greedy] [--adapter <dir>]
+  [--temperature 0.8] [--top-k 40] [--top-p 0.95] [--seed 0] [--chat] [--profile DIR] [--verbose]
+  --adapter DIR   a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)
+The text goes to stdout, progress and messages to stderr.
+${EXIT_CODES_HELP}`;
 
-if (values.model === 'demo' && !existsSync('public/models/stories260K/config.json')) {
-  const r = spawnSync(process.execPath, ['scripts/demo-model.mjs'], { stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-}
+const progress = new Progress();
 
-const host = await startBrowserEngine();
-try {
-  const { page } = host;
-  const files = (dir) => {
-    const abs = resolve(dir);
-    if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new Error(`${dir} is not a directory`);
-    return readdirSync(abs).filter((f) => statSync(join(abs, f)).isFile()).map((f) => ({ name: f, url: host.serveFile(join(abs, f)) }));
-  };
-  const modelFiles = values.model === 'demo' ? null : files(values.model);
-  const adapterFiles = values.adapter ? files(values.adapter).filter((f) => /^adapter_(model\.safetensors|config\.json)$/.test(f.name)) : null;
-  await page.exposeFunction('cliToken', (text) => process.stdout.write(text));
-  const status = await page.evaluate(() => window.whetstoneCli.engine.init());
-  if (status.state !== 'ready') throw new Error(status.error);
-  process.stderr.write(`[whetstone] GPU: ${status.adapter.name}${status.adapter.isSoftware ? ' (software)' : ''}\n`);
-  const info = await page.evaluate(async (mf) => {
-    const cli = window.whetstoneCli;
-    if (!mf) return cli.engine.loadModel({ kind: 'demo' });
-    const list = await Promise.all(mf.map((f) => cli.fileFromUrl(f.url, f.name)));
-    return cli.engine.loadModel({ kind: 'files', files: list });
-  }, modelFiles);
-  process.stderr.write(`[whetstone] model: ${info.name} (${info.hfArchitecture}, ${(info.parameterCount / 1e6).toFixed(2)}M parameters)\n`);
-  if (adapterFiles) {
-    const a = await page.evaluate(async (af) => {
-      const cli = window.whetstoneCli;
-      return cli.engine.importAdapter(await Promise.all(af.map((f) => cli.fileFromUrl(f.url, f.name))));
-    }, adapterFiles);
-    process.stderr.write(`[whetstone] adapter: LoRA r=${a.rank} alpha=${a.alpha} on ${a.targetModules.join(', ')}\n`);
+async function main() {
+  const values = parseCli(OPTIONS);
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return;
   }
-  const req = {
-    prompt: values.prompt,
-    chat: values.chat,
-    useAdapter: !!adapterFiles,
-    sampling: {
-      maxTokens: Number(values['max-tokens']),
-      temperature: Number(values.temperature),
-      topK: Number(values['top-k']),
-      topP: Number(values['top-p']),
-      seed: Number(values.seed),
-      greedy: values.greedy,
-    },
+  const sampling = {
+    maxTokens: numberFlag(values, 'max-tokens', { integer: true, min: 1 }),
+    temperature: numberFlag(values, 'temperature', { min: 0 }),
+    topK: numberFlag(values, 'top-k', { integer: true, min: 0 }),
+    topP: numberFlag(values, 'top-p', { min: 0 }),
+    seed: numberFlag(values, 'seed', { integer: true }),
+    greedy: values.greedy,
   };
-  process.stdout.write(values.prompt);
-  await page.evaluate(async (r) => {
-    const cli = window.whetstoneCli;
-    let printed = 0;
-    await cli.engine.generate(
-      r,
-      cli.proxy({
-        onToken(text) {
-          window.cliToken(text.slice(printed));
-          printed = text.length;
-        },
-      }),
+  const folder = (dir, flag) => {
+    const abs = resolve(dir);
+    if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new UsageError(`--${flag} ${dir}: no such folder.`);
+    return abs;
+  };
+  const modelDir = values.model === 'demo' ? null : folder(values.model, 'model');
+  const adapterDir = values.adapter ? folder(values.adapter, 'adapter') : null;
+  if (values.model === 'demo' && !existsSync('public/models/stories260K/config.json')) {
+    const r = spawnSync(process.execPath, ['scripts/demo-model.mjs'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0) throw new Error('could not build the demo model (npm run demo-model)');
+  }
+
+  const host = await startBrowserEngine({ profile: values.profile, quiet: !values.verbose });
+  try {
+    const { page } = host;
+    const files = (abs) => readdirSync(abs).filter((f) => statSync(join(abs, f)).isFile()).map((f) => ({ name: f, url: host.serveFile(join(abs, f)) }));
+    const modelFiles = modelDir ? files(modelDir) : null;
+    const adapterFiles = adapterDir ? files(adapterDir).filter((f) => /^adapter_(model\.safetensors|config\.json)$/.test(f.name)) : null;
+    await page.exposeFunction('cliToken', (text) => process.stdout.write(text));
+    await page.exposeFunction('cliLoad', (p) => {
+      // a download under 1 MiB (config and tokenizer files, the demo model) is over before a line would help
+    if (p.phase === 'tokenizer' || p.phase === 'done' || !p.bytesTotal || (p.phase === 'download' && p.bytesTotal < 2 ** 20)) return;
+      progress.update(p.phase === 'download' ? 'download model' : 'load weights', p.bytesDone / p.bytesTotal, `${(p.bytesDone / 2 ** 20).toFixed(1)}/${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB`);
+    });
+    const status = await page.evaluate(() => window.whetstoneCli.engine.init());
+    if (status.state !== 'ready') throw Object.assign(new Error(`no WebGPU adapter: ${status.error}`), { exitCode: EXIT.NO_GPU });
+    progress.log(`GPU: ${status.adapter.name}${status.adapter.isSoftware ? ' (software adapter)' : ''}`);
+    const asInput = (p) => p.catch((e) => Promise.reject(Object.assign(new Error(cleanMessage(e)), { exitCode: EXIT.USAGE, stack: e.stack })));
+    const info = await asInput(
+      page.evaluate(async (mf) => {
+        const cli = window.whetstoneCli;
+        const onProgress = cli.proxy((p) => window.cliLoad(p));
+        if (!mf) return cli.engine.loadModel({ kind: 'demo' }, onProgress);
+        return cli.engine.loadModel({ kind: 'files', files: await Promise.all(mf.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress);
+      }, modelFiles),
     );
-  }, req);
-  process.stdout.write('\n');
+    progress.close('download model', 'load weights');
+    progress.log(`model: ${info.name} (${info.hfArchitecture}, ${(info.parameterCount / 1e6).toFixed(2)}M parameters)`);
+    if (adapterFiles) {
+      const a = await asInput(
+        page.evaluate(async (af) => {
+          const cli = window.whetstoneCli;
+          return cli.engine.importAdapter(await Promise.all(af.map((f) => cli.fileFromUrl(f.url, f.name))));
+        }, adapterFiles),
+      );
+      progress.log(a.method === 'prompt' ? `adapter: prompt tuning, ${a.numVirtualTokens} virtual tokens` : `adapter: LoRA r=${a.rank} alpha=${a.alpha} on ${a.targetModules.join(', ')}`);
+    }
+    const req = { prompt: values.prompt, chat: values.chat, useAdapter: !!adapterFiles, sampling };
+    process.stdout.write(values.prompt);
+    await page.evaluate(async (r) => {
+      const cli = window.whetstoneCli;
+      let printed = 0;
+      await cli.engine.generate(
+        r,
+        cli.proxy({
+          onToken(text) {
+            window.cliToken(text.slice(printed));
+            printed = text.length;
+          },
+        }),
+      );
+    }, req);
+    process.stdout.write('\n');
+  } finally {
+    progress.end();
+    await host.close();
+  }
+}
+
+try {
+  await main();
 } catch (e) {
-  process.stderr.write(`\n[whetstone] error: ${e.message.split('\n')[0]}\n`);
-  process.exitCode = 1;
-} finally {
-  await host.close();
+  reportError(e, { verbose: process.argv.includes('--verbose'), progress });
 }
