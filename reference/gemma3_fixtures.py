@@ -9,8 +9,8 @@ It (re)writes, under src/model/fixtures/:
 - tiny-gemma3/: a random-weight Hugging Face folder (config.json, model.safetensors in BF16,
   tokenizer.json, tokenizer_config.json): 2 layers (one sliding, one full), hidden 32, 2 heads,
   1 kv head, head_dim 16, query_pre_attn_scalar 8, sliding_window 512, vocab 96, tied head.
-- arch_gemma3.json: ids (T = 640), loss, the LoRA setup, 20 greedy ids from a 500-token prompt
-  (positions 500..519 cross the 512 window), checks.
+- arch_gemma3.json: ids (T = 640), loss, the LoRA setup, 20 greedy ids from a 600-token prompt
+  (KV-cache positions 600..619, past the 512 window), checks.
 - arch_gemma3.safetensors: logits (T, V) F32, the LoRA A/B (PEFT keys) and their gradients
   (grad/<PEFT key>) of the mean next-token cross-entropy.
 
@@ -47,7 +47,7 @@ from model_fixtures import OUT_DIR, VOCAB, draw, exact, rel, tokenizer_config, t
 GENERATOR = "reference/gemma3_fixtures.py"
 DT = torch.float64
 T = 640
-PROMPT = 500
+PROMPT = 600
 GREEDY = 20
 TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
@@ -241,9 +241,10 @@ def main():
     g_ids, margins = greedy(lambda t: gemma3_forward(w, cfg, t), ids[:PROMPT], GREEDY)
     g32, _ = greedy(lambda t: gemma3_forward(w32, cfg, t), ids[:PROMPT], GREEDY)
     assert g_ids == g32, (g_ids, g32)
+    g_full, _ = greedy(lambda t: gemma3_forward(w, cfg, t, full_attention=True), ids[:PROMPT], GREEDY)
     print(f"  tiny-gemma3: logits std {float(logits.std()):.2f}; f32 math {d32:.2e}; full attention changes rows >= 512 "
           f"by up to {float(d_full[512:].max()):.3f}; an unrounded normalizer by {d_scale:.2e}; loss {float(loss):.4f}; "
-          f"greedy min margin {min(margins):.4f}")
+          f"greedy min margin {min(margins):.4f}; {sum(a != b for a, b in zip(g_ids, g_full))} of 20 greedy ids differ without the window")
 
     doc = {
         "generator": GENERATOR,
@@ -251,8 +252,8 @@ def main():
                  "LoRA tensors are in arch_gemma3.safetensors: PEFT keys base_model.model.<module>.lora_{A,B}.weight hold A (r,in) "
                  "and B (out,r); grad/<key> their gradients of loss = mean cross-entropy of logits[t] against ids[t+1] "
                  "(the last row unlabeled) with that adapter (scale alpha/r). Base weights rounded through fp16, "
-                 "float64 math. greedy.ids: 20 argmax ids after the first 500 ids (KV-cache positions 500..519 cross "
-                 "the 512-token window). checks.maxAbsDiffFullAttention: how far rows >= 512 move if the sliding "
+                 "float64 math. greedy.ids: 20 argmax ids after the first 600 ids (KV-cache positions 600..619, past "
+                 "the 512-token window); idsWithFullAttention: the same without the window. checks.maxAbsDiffFullAttention: how far rows >= 512 move if the sliding "
                  "layer attended to everything; maxAbsDiffUnroundedEmbedScale: sqrt(hidden) not rounded to BF16.",
         "folder": "tiny-gemma3",
         "config": cfg,
@@ -260,7 +261,8 @@ def main():
         "shapes": {"ids": [T], "logits": [T, cfg["vocab_size"]]},
         "loss": fj.F32(float(loss)),
         "lora": {"r": r, "alpha": alpha, "scale": alpha / r, "targets": [t.split(".")[1] for t in TARGETS], "modules": modules},
-        "greedy": {"promptLength": PROMPT, "ids": g_ids, "margins": [fj.F32(m) for m in margins]},
+        "greedy": {"promptLength": PROMPT, "ids": g_ids, "margins": [fj.F32(m) for m in margins],
+                   "idsWithFullAttention": g_full},
         "checks": {"maxAbsDiffF32Math": fj.F32(d32), "maxAbsDiffFullAttention": fj.F32(float(d_full[512:].max())),
                    "maxAbsDiffUnroundedEmbedScale": fj.F32(d_scale)},
     }

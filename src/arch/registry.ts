@@ -1,6 +1,7 @@
 // Every architecture Whetstone runs, one module each. Adding one: write src/arch/<name>.ts
 // exporting an ArchDescriptor (see types.ts and /README.md "Adding an architecture") and list it
 // here; nothing else in the tree names an architecture.
+import { GEMMA3 } from './gemma3';
 import { GPT2 } from './gpt2';
 import { LLAMA } from './llama';
 import { MISTRAL } from './mistral';
@@ -8,7 +9,7 @@ import { QWEN2 } from './qwen2';
 import { QWEN3 } from './qwen3';
 import type { ArchDescriptor, ModelConfig } from './types';
 
-export const ARCHITECTURES: readonly ArchDescriptor[] = [LLAMA, QWEN2, MISTRAL, GPT2, QWEN3];
+export const ARCHITECTURES: readonly ArchDescriptor[] = [LLAMA, QWEN2, MISTRAL, GPT2, QWEN3, GEMMA3];
 
 const byId = new Map(ARCHITECTURES.map((a) => [a.id, a]));
 const byHfName = new Map(ARCHITECTURES.flatMap((a) => a.hfArchitectures.map((n) => [n, a] as const)));

@@ -62,6 +62,19 @@ export interface ModelConfig {
   mlpBias: boolean;
   /** Mistral/Qwen2 sliding-window attention size, or null when attention is full. */
   slidingWindow: number | null;
+  /**
+   * Per-layer sliding window (null: full attention) when layers differ (Gemma 3's local/global
+   * layers); absent: slidingWindow applies to every layer.
+   */
+  layerWindows?: (number | null)[];
+  /** Attention score scale when it is not 1/sqrt(headDim) (Gemma 3: query_pre_attn_scalar^-0.5). */
+  attentionScale?: number;
+  /** RoPE base of the sliding-window layers (Gemma 3: rope_local_base_freq, plain RoPE there). */
+  localRopeTheta?: number;
+  /** Token embeddings are multiplied by this (Gemma: sqrt(hidden) in the checkpoint's dtype). */
+  embeddingScale?: number;
+  /** Dims of each head RoPE rotates when fewer than headDim (Phi-3's partial_rotary_factor). */
+  rotaryDim?: number;
   /** torch_dtype / dtype of the checkpoint as the config states it, if it does. */
   torchDtype: string | null;
 }

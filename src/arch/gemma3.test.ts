@@ -1,0 +1,168 @@
+// Gemma 3 (Gemma3ForCausalLM) through the real loader on our kernels against the PyTorch
+// reference (reference/gemma3_fixtures.py, written from HF's modeling_gemma3): logits at T = 640
+// (the 512-token window of the sliding layer matters from row 512 on), the LoRA loss and every
+// LoRA gradient, and 20 greedy tokens with the KV cache crossing the window. Both sides use the
+// same fp16-rounded weights; the reference is f64, ours f32.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { GpuContext } from '../gpu/device';
+import { matmulXWt } from '../gpu/ops/matmul';
+import { getTestGpu } from '../gpu/testing/nodeGpu';
+import { downloadF32, emptyTensor, releaseTensor, type Tensor } from '../gpu/tensor';
+import { fileSource } from '../io/byteSourceNode';
+import { parseHfConfig } from '../io/hfConfig';
+import { readSafetensorsHeader, readTensorF32 } from '../io/safetensors';
+import { createAdapter, releaseAdapter } from '../model/adapter';
+import type { CausalLM } from '../model/causalLM';
+import { generateIds } from '../model/generate';
+import type { LoraRun, StepInputs } from '../model/blocks';
+import { FIXTURES_DIR, loadModelDir } from '../model/testing/loadForTest';
+import { compareArrays, expectClose } from '../util/check';
+import { roundToDtype } from './gemma3';
+
+interface Fixture {
+  config: Record<string, unknown>;
+  ids: number[];
+  loss: number;
+  lora: { r: number; alpha: number; targets: string[]; modules: { module: string; keyA: string; keyB: string }[] };
+  greedy: { promptLength: number; ids: number[]; margins: number[] };
+  checks: { maxAbsDiffFullAttention: number; maxAbsDiffUnroundedEmbedScale: number };
+}
+
+const FX = JSON.parse(readFileSync(join(FIXTURES_DIR, 'arch_gemma3.json'), 'utf8')) as Fixture;
+const TENSORS = join(FIXTURES_DIR, 'arch_gemma3.safetensors');
+const DIR = join(FIXTURES_DIR, 'tiny-gemma3');
+
+// f32 over 2 layers and 640 positions vs f64 (the reference's own f32 rerun differs by 3e-5);
+// the effects under test are far larger: the window moves rows >= 512 by up to 1.57, the
+// unrounded sqrt(hidden) by 1.8e-3.
+const LOGITS_TOL = { atol: 2e-4, rtol: 1e-4 };
+const GRAD_TOL = { atol: 2e-6, rtol: 2e-3 };
+
+async function fixtureTensor(name: string): Promise<Float32Array> {
+  const src = await fileSource(TENSORS);
+  return readTensorF32(src, await readSafetensorsHeader(src), name);
+}
+
+/** Logits (T, V) of every position of one sequence (inference forward, no adapter). */
+async function allLogits(model: CausalLM, ids: number[], run: LoraRun | null): Promise<Float32Array> {
+  const T = ids.length;
+  const inp = model.upload({ B: 1, T, tokens: Int32Array.from(ids), positions: Int32Array.from({ length: T }, (_, i) => i), docIds: null }, 'test');
+  // CausalLM exposes only the last position's logits; its hidden states are what they are made from
+  const h = await (model as unknown as { hidden(inp: StepInputs, run: LoraRun | null): Promise<Tensor> }).hidden(inp, run);
+  const logits = await matmulXWt(model.ctx, h, model.weights.get('model.embed_tokens.weight')!, null);
+  const out = await downloadF32(model.ctx, logits);
+  releaseTensor(model.ctx, logits);
+  return out;
+}
+
+describe('Gemma 3 config', () => {
+  const base = JSON.parse(readFileSync(join(DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
+
+  it('reads the sliding/global layers, the scales and the local RoPE base', () => {
+    const c = parseHfConfig(base);
+    expect(c.architecture).toBe('gemma3');
+    expect(c.layerWindows).toEqual([512, null]);
+    expect(c.attentionScale).toBeCloseTo(8 ** -0.5, 15);
+    expect(c.localRopeTheta).toBe(10000);
+    expect(c.ropeTheta).toBe(1e6);
+    expect(c.rope).toEqual({ type: 'linear', factor: 8 });
+    // HF: embed_scale.to(bfloat16)
+    expect(c.embeddingScale).toBe(5.65625);
+    expect(c.tieWordEmbeddings).toBe(true);
+    expect(c.qkNorm).toBe(true);
+  });
+
+  it('derives the layer kinds from sliding_window_pattern when layer_types is absent (HF: (i + 1) % pattern)', () => {
+    const { layer_types: _drop, ...rest } = base;
+    const c = parseHfConfig({ ...rest, num_hidden_layers: 8, sliding_window_pattern: 6 });
+    expect(c.layerWindows).toEqual([512, 512, 512, 512, 512, null, 512, 512]);
+    expect(parseHfConfig({ ...rest, num_hidden_layers: 3 }).layerWindows).toEqual([512, 512, 512]);
+  });
+
+  it('rounds sqrt(hidden) to the checkpoint dtype', () => {
+    expect(roundToDtype(Math.sqrt(640), 'bfloat16')).toBe(25.25);
+    expect(roundToDtype(Math.sqrt(640), 'float16')).toBe(25.296875);
+    expect(roundToDtype(Math.sqrt(640), 'float32')).toBe(Math.fround(Math.sqrt(640)));
+  });
+
+  it('refuses what it does not implement, naming it', () => {
+    expect(() => parseHfConfig({ ...base, final_logit_softcapping: 30 })).toThrow(/"final_logit_softcapping" is 30; Whetstone implements Gemma 3 without logit soft-capping/);
+    expect(() => parseHfConfig({ ...base, attn_logit_softcapping: 50 })).toThrow(/"attn_logit_softcapping"/);
+    expect(() => parseHfConfig({ ...base, use_bidirectional_attention: true })).toThrow(/use_bidirectional_attention/);
+    expect(() => parseHfConfig({ ...base, hidden_activation: 'gelu' })).toThrow(/"hidden_activation" is "gelu"/);
+    expect(() => parseHfConfig({ ...base, layer_types: ['sliding_attention'] })).toThrow(/"layer_types" must list one of/);
+    expect(() => parseHfConfig({ ...base, rope_scaling: { rope_type: 'yarn', factor: 2 } })).toThrow(/rope_type "yarn"/);
+    expect(() => parseHfConfig({ ...base, architectures: ['Gemma3ForConditionalGeneration'] })).toThrow(/architecture "Gemma3ForConditionalGeneration" is not supported/);
+  });
+});
+
+describe('tiny Gemma 3 against PyTorch', () => {
+  let ctxP: Promise<{ ctx: GpuContext; model: CausalLM }> | null = null;
+  const load = () => (ctxP ??= getTestGpu().then(async (ctx) => ({ ctx, model: await loadModelDir(ctx, DIR) })));
+
+  it('logits at T = 640 (rows >= 512 need the sliding window)', async () => {
+    const { model } = await load();
+    expect(FX.ids.length).toBe(640);
+    const got = await allLogits(model, FX.ids, null);
+    const want = await fixtureTensor('logits');
+    const r = expectClose('gemma3 logits', got, want, LOGITS_TOL);
+    expect(r.maxAbsErr).toBeLessThan(FX.checks.maxAbsDiffUnroundedEmbedScale / 4);
+    expect(FX.checks.maxAbsDiffFullAttention).toBeGreaterThan(0.5);
+  });
+
+  it.each([false, true])('loss and every LoRA gradient (activation checkpointing %s)', async (activationCheckpointing) => {
+    const { ctx, model } = await load();
+    const initial = new Map<string, { A: Float32Array; B: Float32Array }>();
+    for (const m of FX.lora.modules) initial.set(m.module, { A: await fixtureTensor(m.keyA), B: await fixtureTensor(m.keyB) });
+    const adapter = createAdapter(ctx, model.config, { rank: FX.lora.r, alpha: FX.lora.alpha, dropout: 0, useRslora: false, targetModules: FX.lora.targets }, 0, initial);
+    expect([...adapter.modules.keys()]).toEqual(FX.lora.modules.map((m) => m.module));
+    const T = FX.ids.length;
+    const labels = Int32Array.from({ length: T }, (_, i) => (i + 1 < T ? FX.ids[i + 1] : -100));
+    const inp = model.upload({ B: 1, T, tokens: Int32Array.from(FX.ids), positions: Int32Array.from({ length: T }, (_, i) => i), docIds: null, labels });
+    const lossAcc = emptyTensor(ctx, 'f32', [1], 'loss');
+    model.zero(lossAcc);
+    for (const m of adapter.modules.values()) {
+      model.zero(m.dA);
+      model.zero(m.dB);
+    }
+    const run: LoraRun = { adapter, seed: 1, training: true };
+    await model.trainStep(inp, lossAcc, { run, countedTokens: T - 1, labelSmoothing: 0, activationCheckpointing });
+    const loss = (await downloadF32(ctx, lossAcc))[0];
+    expect(Math.abs(loss - FX.loss)).toBeLessThan(1e-5 * FX.loss);
+    let worst = 0;
+    for (const m of FX.lora.modules) {
+      const mod = adapter.modules.get(m.module)!;
+      for (const [what, got, key] of [['dA', mod.dA, m.keyA], ['dB', mod.dB, m.keyB]] as const) {
+        const want = await fixtureTensor(`grad/${key}`);
+        const g = await downloadF32(ctx, got);
+        expectClose(`${m.module} ${what}`, g, want, GRAD_TOL);
+        worst = Math.max(worst, compareArrays(g, want, GRAD_TOL).maxRelErr);
+      }
+    }
+    releaseAdapter(ctx, adapter);
+    releaseTensor(ctx, lossAcc);
+  });
+
+  it('KV-cache decode logits, prefill 500 then one token at a time to 640 (crossing the window)', async () => {
+    const { model } = await load();
+    const want = await fixtureTensor('logits');
+    const V = model.config.vocabSize;
+    const cache = model.kvCache(FX.ids.length);
+    const P = 500;
+    const rowOf = (t: number) => want.subarray(t * V, (t + 1) * V);
+    expectClose('prefill row 499', await downloadF32(model.ctx, await model.decode(FX.ids.slice(0, P), 0, cache, null)), rowOf(P - 1), LOGITS_TOL);
+    for (let t = P; t < FX.ids.length; t++) {
+      const l = await model.decode([FX.ids[t]], t, cache, null);
+      expectClose(`decode row ${t}`, (await downloadF32(model.ctx, l)).subarray(0, V), rowOf(t), LOGITS_TOL);
+    }
+  });
+
+  it('20 greedy tokens from a 600-token prompt with the KV cache', async () => {
+    const { model } = await load();
+    const prompt = FX.ids.slice(0, FX.greedy.promptLength);
+    const ids = await generateIds(model, prompt, { greedy: true, temperature: 0, topK: 0, topP: 1, maxTokens: 20, seed: 0, eosIds: [], run: null });
+    expect(ids).toEqual(FX.greedy.ids);
+  });
+});
