@@ -5,14 +5,16 @@ Run from the repository root with Debian's torch:
 
     /usr/bin/python3 reference/gemma3_fixtures.py
 
-It (re)writes, under src/model/fixtures/:
-- tiny-gemma3/: a random-weight Hugging Face folder (config.json, model.safetensors in BF16,
-  tokenizer.json, tokenizer_config.json): 2 layers (one sliding, one full), hidden 32, 2 heads,
-  1 kv head, head_dim 16, query_pre_attn_scalar 8, sliding_window 512, vocab 96, tied head.
-- arch_gemma3.json: ids (T = 640), loss, the LoRA setup, 20 greedy ids from a 600-token prompt
-  (KV-cache positions 600..619, past the 512 window), checks.
-- arch_gemma3.safetensors: logits (T, V) F32, the LoRA A/B (PEFT keys) and their gradients
-  (grad/<PEFT key>) of the mean next-token cross-entropy.
+It (re)writes src/model/fixtures/arch-gemma3/ in the layout of reference/arch_fixtures.py (so
+src/model/archFixtures.test.ts runs it with the other architectures):
+- config.json, model.safetensors (BF16): random weights, 2 layers (one sliding, one full), hidden
+  32, 2 heads, 1 kv head, head_dim 16, query_pre_attn_scalar 8, sliding_window 512, vocab 96, tied.
+- reference.json: ids (T = 640), logits of the last position of the prefixes 600 and 640, the
+  loss, the LoRA modules, 20 greedy ids from a 600-token prompt (KV-cache positions 600..619, past
+  the 512 window), checks.
+- lora.safetensors: the LoRA A/B (PEFT keys) and their gradients (grad/<PEFT key>) of the mean
+  next-token cross-entropy.
+- logits.safetensors: logits (T, V) F32 of every position (src/arch/gemma3.test.ts).
 
 What Gemma 3 does (HF transformers):
 - Gemma3TextScaledWordEmbedding: embed_tokens(ids) * embed_scale.to(weight dtype), embed_scale =
@@ -42,12 +44,13 @@ from lib import fixture_json as fj  # noqa: E402
 from lib import lora as peft  # noqa: E402
 from lib import safetensors_io as st  # noqa: E402
 from lib.transformer import round_f16  # noqa: E402
-from model_fixtures import OUT_DIR, VOCAB, draw, exact, rel, tokenizer_config, tokenizer_json, write_folder  # noqa: E402
+from model_fixtures import OUT_DIR, VOCAB, draw, exact, rel  # noqa: E402
 
 GENERATOR = "reference/gemma3_fixtures.py"
 DT = torch.float64
 T = 640
 PROMPT = 600
+PREFIXES = [600, 640]
 GREEDY = 20
 TARGETS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
@@ -188,8 +191,11 @@ def greedy(forward, ids, steps):
 
 def main():
     cfg = CONFIG
-    stored = write_folder("tiny-gemma3", cfg, gemma3_weights(torch.Generator().manual_seed(3001), cfg, torch.bfloat16),
-                          tokenizer_json(bos=True), tokenizer_config("<s>", "</s>"))
+    stored = gemma3_weights(torch.Generator().manual_seed(3001), cfg, torch.bfloat16)
+    folder = os.path.join(OUT_DIR, "arch-gemma3")
+    os.makedirs(folder, exist_ok=True)
+    fj.write_plain(os.path.join(folder, "config.json"), cfg)
+    st.write(os.path.join(folder, "model.safetensors"), dict(sorted(stored.items())), {"format": "pt"})
     w = {k: round_f16(v, DT) for k, v in stored.items()}
     gen = torch.Generator().manual_seed(3002)
     # ids 5.. (no special tokens), BOS first
@@ -226,7 +232,7 @@ def main():
     lg = gemma3_forward(w, cfg, x, lora=lora)[0]
     loss = F.cross_entropy(lg, labels, ignore_index=-100)
     loss.backward()
-    tensors = {"logits": logits.to(torch.float32)}
+    tensors = {}
     modules = []
     for name in keys:
         A, Bm, _ = lora[name]
@@ -235,8 +241,8 @@ def main():
         tensors[kb] = Bm.detach().to(torch.float32)
         tensors["grad/" + ka] = A.grad.to(torch.float32)
         tensors["grad/" + kb] = Bm.grad.to(torch.float32)
-        modules.append({"module": name, "keyA": ka, "keyB": kb})
-    assert all(float(tensors["grad/" + m["keyA"]].abs().max()) > 0 for m in modules)
+        modules.append(name)
+    assert all(float(tensors["grad/" + peft.peft_key(m, "A")].abs().max()) > 0 for m in modules)
 
     g_ids, margins = greedy(lambda t: gemma3_forward(w, cfg, t), ids[:PROMPT], GREEDY)
     g32, _ = greedy(lambda t: gemma3_forward(w32, cfg, t), ids[:PROMPT], GREEDY)
@@ -247,29 +253,32 @@ def main():
           f"greedy min margin {min(margins):.4f}; {sum(a != b for a, b in zip(g_ids, g_full))} of 20 greedy ids differ without the window")
 
     doc = {
+        "name": "arch-gemma3",
         "generator": GENERATOR,
-        "notes": "Gemma3ForCausalLM (tiny-gemma3/) on ids (T=640, BOS first, positions 0..T-1). logits (T,V) F32 and the "
-                 "LoRA tensors are in arch_gemma3.safetensors: PEFT keys base_model.model.<module>.lora_{A,B}.weight hold A (r,in) "
-                 "and B (out,r); grad/<key> their gradients of loss = mean cross-entropy of logits[t] against ids[t+1] "
-                 "(the last row unlabeled) with that adapter (scale alpha/r). Base weights rounded through fp16, "
-                 "float64 math. greedy.ids: 20 argmax ids after the first 600 ids (KV-cache positions 600..619, past "
-                 "the 512-token window); idsWithFullAttention: the same without the window. checks.maxAbsDiffFullAttention: how far rows >= 512 move if the sliding "
-                 "layer attended to everything; maxAbsDiffUnroundedEmbedScale: sqrt(hidden) not rounded to BF16.",
-        "folder": "tiny-gemma3",
-        "config": cfg,
+        "architecture": cfg["architectures"][0],
+        "notes": "Gemma3ForCausalLM. ids: T=640 ids, BOS first, positions 0..T-1. logits[k]: logits (V) of the last "
+                 "position of ids[:prefixes[k]]; logits.safetensors holds every position's (T, V). loss: mean "
+                 "cross-entropy of position t against ids[t+1] (the last unlabelled) with the LoRA adapter of "
+                 "lora.safetensors (r, alpha: scale alpha/r; PEFT keys; gradients under grad/<key>). Base weights "
+                 "rounded through fp16, float64 math. greedy: 20 argmax ids after ids[:600] (KV-cache positions "
+                 "600..619, past the 512-token window); idsWithFullAttention: the same without the window. "
+                 "checks.maxAbsDiffFullAttention: how far rows >= 512 move if the sliding layer attended to "
+                 "everything (rows < 512 do not move); maxAbsDiffUnroundedEmbedScale: sqrt(hidden) not rounded to BF16.",
         "ids": torch.tensor(ids),
-        "shapes": {"ids": [T], "logits": [T, cfg["vocab_size"]]},
+        "prefixes": PREFIXES,
+        "logits": [logits[n - 1] for n in PREFIXES],
+        "lora": {"r": r, "alpha": alpha, "modules": modules},
         "loss": fj.F32(float(loss)),
-        "lora": {"r": r, "alpha": alpha, "scale": alpha / r, "targets": [t.split(".")[1] for t in TARGETS], "modules": modules},
         "greedy": {"promptLength": PROMPT, "ids": g_ids, "margins": [fj.F32(m) for m in margins],
                    "idsWithFullAttention": g_full},
         "checks": {"maxAbsDiffF32Math": fj.F32(d32), "maxAbsDiffFullAttention": fj.F32(float(d_full[512:].max())),
                    "maxAbsDiffUnroundedEmbedScale": fj.F32(d_scale)},
     }
-    path = os.path.join(OUT_DIR, "arch_gemma3.json")
-    print(f"wrote {rel(path)} ({fj.write(path, doc)} bytes)")
-    path = os.path.join(OUT_DIR, "arch_gemma3.safetensors")
-    print(f"wrote {rel(path)} ({st.write(path, tensors, {'format': 'pt'})} bytes)")
+    n = fj.write(os.path.join(folder, "reference.json"), doc)
+    st.write(os.path.join(folder, "lora.safetensors"), dict(sorted(tensors.items())), {"format": "pt"})
+    st.write(os.path.join(folder, "logits.safetensors"), {"logits": logits.to(torch.float32)}, {"format": "pt"})
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    print(f"wrote {rel(folder)}/ ({size} bytes; reference.json {n})")
 
 
 if __name__ == "__main__":
