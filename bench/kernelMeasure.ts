@@ -7,7 +7,8 @@ import type { GpuContext } from '../src/gpu/device';
 import { attentionBackward, attentionForward } from '../src/gpu/ops/attention';
 import { loraBackward, loraForward, loraScale } from '../src/gpu/ops/lora';
 import { matmulDyTX, matmulDyW, matmulXWt } from '../src/gpu/ops/matmul';
-import type { MatmulShapeClass } from '../src/gpu/ops/matmulRegistry';
+import { problemOf, type MatmulShapeClass } from '../src/gpu/ops/matmulRegistry';
+import { legalVariants } from '../src/gpu/ops/matmulVariants';
 import { emptyTensor, releaseTensor, uploadF16, uploadF32, type Tensor } from '../src/gpu/tensor';
 import { matmulFlops, tuneMatmul, type VariantTiming } from '../src/gpu/tune/matmulTuner';
 import type { TuneStore } from '../src/gpu/tune/store';
@@ -22,6 +23,11 @@ export interface Probe {
 }
 
 export const SMOLLM2_HEADS = { Hq: 9, Hkv: 3, D: 64 };
+
+/** Tuner options: all legal variants, or (maxVariants, for quick checks) the first few of them. */
+function tuneScope(ctx: GpuContext, sc: MatmulShapeClass, maxVariants: number | undefined) {
+  return maxVariants === undefined ? {} : { candidates: legalVariants(ctx, problemOf(sc)).slice(0, maxVariants) };
+}
 
 export interface MatmulRow {
   m: number;
@@ -217,14 +223,16 @@ export async function benchMatmulShape(
   [m, n, k]: [number, number, number],
   peak: { gflops: number; cpuGflops: number | null },
   tfjs: ((m: number, n: number, k: number) => Promise<{ gflops: number; cpuGflops: number | null }>) | null,
+  maxVariants?: number,
 ): Promise<MatmulRow> {
   const log = probe.log;
   const sc: MatmulShapeClass = { op: 'xwt', m, n, k, wDtype: 'f16' };
   log(`matmul y = x·Wᵀ ${m}x${n}x${k} (fp16 W): tuning`);
-  const prior = await tuneMatmul(ctx, sc, { store, onProgress: log });
+  const scope = tuneScope(ctx, sc, maxVariants);
+  const prior = await tuneMatmul(ctx, sc, { store, onProgress: log, ...scope });
   const cachedWinner = prior.source === 'store' ? prior.winner : null;
   if (cachedWinner) log(`  winner remembered from the store: ${cachedWinner}; measuring again`);
-  const tuned = prior.source === 'measured' ? prior : await tuneMatmul(ctx, sc, { store, force: true, onProgress: log });
+  const tuned = prior.source === 'measured' ? prior : await tuneMatmul(ctx, sc, { store, force: true, onProgress: log, ...scope });
   const best = await timeMatmul(ctx, probe, m, n, k, tuned.winner, 'f16');
   const f32w = await timeMatmul(ctx, probe, m, n, k, tuned.winner, 'f32');
   let peer: { gflops: number; cpuGflops: number | null } | null = null;
@@ -262,13 +270,13 @@ export async function benchMatmulShape(
 }
 
 /** Tune and time dx = dy·W and dW = dyᵀ·x for each [m, n, k]. */
-export async function benchBackward(ctx: GpuContext, probe: Probe, store: TuneStore, shapes: [number, number, number][], peakGflops: number): Promise<BackwardRow[]> {
+export async function benchBackward(ctx: GpuContext, probe: Probe, store: TuneStore, shapes: [number, number, number][], peakGflops: number, maxVariants?: number): Promise<BackwardRow[]> {
   const backward: BackwardRow[] = [];
   for (const [m, n, k] of shapes) {
     for (const op of ['dyw', 'dytx'] as const) {
       const sc: MatmulShapeClass = { op, m, n, k, wDtype: 'f16' };
       probe.log(`${op === 'dyw' ? 'dx = dy·W' : 'dW = dyᵀ·x'} m=${m} n=${n} k=${k}: tuning`);
-      const tuned = await tuneMatmul(ctx, sc, { store, onProgress: probe.log });
+      const tuned = await tuneMatmul(ctx, sc, { store, onProgress: probe.log, ...tuneScope(ctx, sc, maxVariants) });
       const gflops = await timeBackward(ctx, op, m, n, k, tuned.winner);
       probe.log(`  => ${tuned.winner}: ${gflops.toFixed(2)} GFLOP/s, ${((100 * gflops) / peakGflops).toFixed(0)}% of peak (FLOPs = 2·${matmulFlops(sc) / 2})`);
       backward.push({ op, m, n, k, variant: tuned.winner, gflops, ofPeak: gflops / peakGflops });

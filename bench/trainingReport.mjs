@@ -62,7 +62,7 @@ function range(a, b, f) {
 
 function caseTitle(c) {
   if (c.error) return c.model;
-  return c.model === 'stories260K' ? 'stories260K' : 'SmolLM2-135M shape';
+  return { 'stories260K': 'stories260K', 'smollm2-135m-shape': 'SmolLM2-135M shape', 'qwen2.5-0.5b-shape': 'Qwen2.5-0.5B shape' }[c.model] ?? c.model;
 }
 
 function layersCell(c) {

@@ -5,7 +5,7 @@ import type { AdapterDescription } from '../src/gpu/device';
 import type { DecodeCase, DecodeResult } from './decodeCase';
 import type { AnalyticMemory, StepFlops, StepSplit } from './trainingMath';
 
-export type TrainingModel = 'stories260K' | 'smollm2-135m-shape';
+export type TrainingModel = 'stories260K' | 'smollm2-135m-shape' | 'qwen2.5-0.5b-shape';
 
 export interface TrainingCase {
   model: TrainingModel;
