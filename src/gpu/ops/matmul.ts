@@ -23,6 +23,7 @@
 //   attention op (attention.ts) is fused and never materialises the T x T scores.
 import type { GpuContext } from '../device';
 import { dispatch } from '../dispatch';
+import { FP16_WEIGHTS, MATMUL_MAC, MATMUL_XWT_IO, QUAD_TILE } from '../fragments';
 import type { WgslSource } from '../shader';
 import matmulCode from '../shaders/matmul.wgsl?raw';
 import matmulSgCode from '../shaders/matmul_sg.wgsl?raw';
@@ -46,8 +47,9 @@ export type { MatmulOptions, MatmulVariant } from './matmulVariants';
 export { matmulDyW } from './matmulDyW';
 export { matmulDyTX } from './matmulDyTX';
 
-export const MATMUL_SHADER: WgslSource = { file: 'matmul.wgsl', code: matmulCode };
-export const MATMUL_SG_SHADER: WgslSource = { file: 'matmul_sg.wgsl', code: matmulSgCode };
+const FRAGMENTS = [MATMUL_XWT_IO, FP16_WEIGHTS, MATMUL_MAC];
+export const MATMUL_SHADER: WgslSource = { file: 'matmul.wgsl', code: matmulCode, fragments: FRAGMENTS };
+export const MATMUL_SG_SHADER: WgslSource = { file: 'matmul_sg.wgsl', code: matmulSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
 
 /**
  * Every variant (the same names serve matmulDyW and matmulDyTX). Some need vec4-aligned shapes or

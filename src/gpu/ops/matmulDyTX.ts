@@ -8,6 +8,7 @@
 // (matmulVariants.ts); vec4 versions need N % 4 == 0 and K % 4 == 0.
 import type { GpuContext } from '../device';
 import { dispatch } from '../dispatch';
+import { MATMUL_DYTX_IO, MATMUL_MAC, QUAD_TILE } from '../fragments';
 import type { WgslSource } from '../shader';
 import dytxCode from '../shaders/matmul_dytx.wgsl?raw';
 import dytxSgCode from '../shaders/matmul_dytx_sg.wgsl?raw';
@@ -24,8 +25,9 @@ import {
   type MatmulOptions,
 } from './matmulVariants';
 
-export const MATMUL_DYTX_SHADER: WgslSource = { file: 'matmul_dytx.wgsl', code: dytxCode };
-export const MATMUL_DYTX_SG_SHADER: WgslSource = { file: 'matmul_dytx_sg.wgsl', code: dytxSgCode };
+const FRAGMENTS = [MATMUL_DYTX_IO, MATMUL_MAC];
+export const MATMUL_DYTX_SHADER: WgslSource = { file: 'matmul_dytx.wgsl', code: dytxCode, fragments: FRAGMENTS };
+export const MATMUL_DYTX_SG_SHADER: WgslSource = { file: 'matmul_dytx_sg.wgsl', code: dytxSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
 
 const OP = 'matmulDyTX';
 

@@ -8,6 +8,7 @@
 // matmulXWt (matmulVariants.ts); vec4 versions need N % 4 == 0 and K % 4 == 0.
 import type { GpuContext } from '../device';
 import { dispatch } from '../dispatch';
+import { FP16_WEIGHTS, MATMUL_DYW_IO, MATMUL_MAC, QUAD_TILE } from '../fragments';
 import type { WgslSource } from '../shader';
 import dywCode from '../shaders/matmul_dyw.wgsl?raw';
 import dywSgCode from '../shaders/matmul_dyw_sg.wgsl?raw';
@@ -24,8 +25,9 @@ import {
   type MatmulOptions,
 } from './matmulVariants';
 
-export const MATMUL_DYW_SHADER: WgslSource = { file: 'matmul_dyw.wgsl', code: dywCode };
-export const MATMUL_DYW_SG_SHADER: WgslSource = { file: 'matmul_dyw_sg.wgsl', code: dywSgCode };
+const FRAGMENTS = [MATMUL_DYW_IO, FP16_WEIGHTS, MATMUL_MAC];
+export const MATMUL_DYW_SHADER: WgslSource = { file: 'matmul_dyw.wgsl', code: dywCode, fragments: FRAGMENTS };
+export const MATMUL_DYW_SG_SHADER: WgslSource = { file: 'matmul_dyw_sg.wgsl', code: dywSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
 
 const OP = 'matmulDyW';
 

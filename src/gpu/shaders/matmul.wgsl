@@ -18,102 +18,14 @@
 // Register tiles are written out (no loops over arrays indexed by a loop variable): SwiftShader keeps
 // dynamically indexed function arrays in memory and turns every access into a gather.
 //
-// x4/W2 alias x/W (same bindings) for the vec4 kernels; no entry point uses both views.
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  flags: u32, // 1: add bias, 2: accumulate into y
-  alpha: f32,
-  x_batch: u32,
-  w_batch: u32,
-  y_batch: u32,
-}
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(0) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> W: array<u32>;
-@group(0) @binding(1) var<storage, read> W2: array<vec2<u32>>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
+// Before this file come the fragments listed in ops/matmul.ts (src/gpu/shaders/fragments/):
+// matmul_xwt_io.wgsl (Params, bindings, x4_at, store_out), fp16_weights.wgsl (W_F16, w_at, w4_at,
+// w4_vec), matmul_mac.wgsl (mac, rows4, store4).
 
 override WG_X: u32 = 16;
 override WG_Y: u32 = 16;
-// W holds fp16 pairs (true) or f32 bits (false); a constant per pipeline, so the test folds away.
-override W_F16: bool = true;
 // K columns per workgroup-memory tile (matmul_v3)
 override TILE_K: u32 = 16;
-
-// Weight at flat element e (any e).
-fn w_at(e: u32) -> f32 {
-  if (W_F16) {
-    let pair = unpack2x16float(W[e >> 1u]);
-    return select(pair.x, pair.y, (e & 1u) == 1u);
-  }
-  return bitcast<f32>(W[e]);
-}
-
-// Four consecutive weights starting at flat element e (any e; e + 3 must be inside W).
-fn w4_at(e: u32) -> vec4<f32> {
-  if (W_F16) {
-    let i = e >> 1u;
-    let a = unpack2x16float(W[i]);
-    let b = unpack2x16float(W[i + 1u]);
-    if ((e & 1u) == 0u) {
-      return vec4<f32>(a, b);
-    }
-    let c = unpack2x16float(W[i + 2u]);
-    return vec4<f32>(a.y, b.x, b.y, c.x);
-  }
-  return vec4<f32>(bitcast<f32>(W[e]), bitcast<f32>(W[e + 1u]), bitcast<f32>(W[e + 2u]), bitcast<f32>(W[e + 3u]));
-}
-
-// Four consecutive weights starting at element 4q (vec4 kernels: 4q is 4-aligned).
-fn w4_vec(q: u32) -> vec4<f32> {
-  if (W_F16) {
-    let h = W2[q];
-    return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-  }
-  return vec4<f32>(bitcast<vec2<f32>>(W2[2u * q]), bitcast<vec2<f32>>(W2[2u * q + 1u]));
-}
-
-fn x4_at(e: u32) -> vec4<f32> {
-  return vec4<f32>(x[e], x[e + 1u], x[e + 2u], x[e + 3u]);
-}
-
-// c + a.x·B[0] + a.y·B[1] + a.z·B[2] + a.w·B[3] as one fma chain: with B = transpose of four W rows,
-// this adds one x row (4 k values) times four W rows into four outputs.
-fn mac(a: vec4<f32>, B: mat4x4<f32>, c: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(a.w), B[3], fma(vec4<f32>(a.z), B[2], fma(vec4<f32>(a.y), B[1], fma(vec4<f32>(a.x), B[0], c))));
-}
-
-fn rows4(r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>) -> mat4x4<f32> {
-  return transpose(mat4x4<f32>(r0, r1, r2, r3));
-}
-
-// The epilogue shared by every version: scale, bias, accumulate, bounds check.
-fn store_y(ybase: u32, m: u32, n: u32, acc: f32) {
-  if (m < params.M && n < params.N) {
-    let i = ybase + m * params.N + n;
-    var v = acc * params.alpha;
-    if ((params.flags & 1u) != 0u) {
-      v += bias[n];
-    }
-    if ((params.flags & 2u) != 0u) {
-      v += y[i];
-    }
-    y[i] = v;
-  }
-}
-
-fn store4(ybase: u32, m: u32, n: u32, v: vec4<f32>) {
-  store_y(ybase, m, n, v.x);
-  store_y(ybase, m, n + 1u, v.y);
-  store_y(ybase, m, n + 2u, v.z);
-  store_y(ybase, m, n + 3u, v.w);
-}
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn matmul_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -129,7 +41,7 @@ fn matmul_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var k = 0u; k < K; k++) {
     acc = fma(x[xr + k], w_at(wr + k), acc);
   }
-  store_y(gid.z * params.y_batch, m, n, acc);
+  store_out(gid.z * params.y_batch, m, n, acc);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)

@@ -11,51 +11,12 @@
 //   matmul_dytx_v3: 4 x 4 outputs per thread, tiles of dy and x in workgroup memory; any shape
 //   matmul_dytx_v4: 8 x 8 outputs per thread, vec4 loads; needs N % 4 == 0 and K % 4 == 0
 // matmul_dytx_sg.wgsl holds the quad-sharing versions v5 and v6.
-// dy4/x4 alias dy/x for the vec4 kernel; no entry point uses both views.
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  flags: u32, // 2: accumulate into dW
-  alpha: f32,
-  dy_batch: u32,
-  x_batch: u32,
-  dw_batch: u32,
-}
-
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(0) var<storage, read> dy4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
+// Before this file come the fragments listed in ops/matmulDyTX.ts (src/gpu/shaders/fragments/):
+// matmul_dytx_io.wgsl (Params, bindings, store_out), matmul_mac.wgsl (mac, store4).
 
 override WG_X: u32 = 16;
 override WG_Y: u32 = 16;
 override TILE_K: u32 = 16;
-
-fn mac(a: vec4<f32>, B: mat4x4<f32>, c: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(a.w), B[3], fma(vec4<f32>(a.z), B[2], fma(vec4<f32>(a.y), B[1], fma(vec4<f32>(a.x), B[0], c))));
-}
-
-fn store_dw(base: u32, n: u32, k: u32, acc: f32) {
-  if (n < params.N && k < params.K) {
-    let i = base + n * params.K + k;
-    var v = acc * params.alpha;
-    if ((params.flags & 2u) != 0u) {
-      v += dw[i];
-    }
-    dw[i] = v;
-  }
-}
-
-fn store4(base: u32, n: u32, k: u32, v: vec4<f32>) {
-  store_dw(base, n, k, v.x);
-  store_dw(base, n, k + 1u, v.y);
-  store_dw(base, n, k + 2u, v.z);
-  store_dw(base, n, k + 3u, v.w);
-}
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn matmul_dytx_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -73,7 +34,7 @@ fn matmul_dytx_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var m = 0u; m < M; m++) {
     acc = fma(dy[d + m * N], x[xc + m * K], acc);
   }
-  store_dw(gid.z * params.dw_batch, n, k, acc);
+  store_out(gid.z * params.dw_batch, n, k, acc);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)

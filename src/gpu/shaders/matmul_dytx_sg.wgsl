@@ -8,87 +8,9 @@
 //   matmul_dytx_v5: 8 x 8 outputs per thread, vec4 loads; needs N % 4 == 0 and K % 4 == 0
 //   matmul_dytx_v6: 8 x 8 outputs per thread, scalar loads; any shape
 // No early returns: every lane of a quad must reach the swaps.
-enable subgroups;
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  flags: u32, // 2: accumulate into dW
-  alpha: f32,
-  dy_batch: u32,
-  x_batch: u32,
-  dw_batch: u32,
-}
-
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(0) var<storage, read> dy4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> dw: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
-
-override QX: u32 = 2;
-override QY: u32 = 2;
-
-fn mac(a: vec4<f32>, B: mat4x4<f32>, c: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(a.w), B[3], fma(vec4<f32>(a.z), B[2], fma(vec4<f32>(a.y), B[1], fma(vec4<f32>(a.x), B[0], c))));
-}
-
-fn swapX4(A: mat4x4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(quadSwapX(A[0]), quadSwapX(A[1]), quadSwapX(A[2]), quadSwapX(A[3]));
-}
-
-fn swapY4(B: mat4x4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(quadSwapY(B[0]), quadSwapY(B[1]), quadSwapY(B[2]), quadSwapY(B[3]));
-}
-
-fn store_dw(base: u32, n: u32, k: u32, acc: f32) {
-  if (n < params.N && k < params.K) {
-    let i = base + n * params.K + k;
-    var v = acc * params.alpha;
-    if ((params.flags & 2u) != 0u) {
-      v += dw[i];
-    }
-    dw[i] = v;
-  }
-}
-
-fn store4(base: u32, n: u32, k: u32, v: vec4<f32>) {
-  store_dw(base, n, k, v.x);
-  store_dw(base, n, k + 1u, v.y);
-  store_dw(base, n, k + 2u, v.z);
-  store_dw(base, n, k + 3u, v.w);
-}
-
-// Tile rows (n) this thread loads (nh) and gets from its partner (no); likewise columns (kh / ko).
-struct QuadTile {
-  nh: u32,
-  no: u32,
-  kh: u32,
-  ko: u32,
-}
-
-fn quad_tile(li: u32, wid: vec3<u32>) -> QuadTile {
-  let q = li & 3u;
-  let qi = li >> 2u;
-  let trow = wid.y * (2u * QY) + (qi / QX) * 2u + (q >> 1u);
-  let tcol = wid.x * (2u * QX) + (qi % QX) * 2u + (q & 1u);
-  let n0 = trow * 8u;
-  let k0 = tcol * 8u;
-  let nside = (q & 1u) * 4u;
-  let kside = (q >> 1u) * 4u;
-  return QuadTile(n0 + nside, n0 + 4u - nside, k0 + kside, k0 + 4u - kside);
-}
-
-fn store_tile(base: u32, t: QuadTile, acc: array<vec4<f32>, 16>) {
-  for (var i = 0u; i < 4u; i++) {
-    store4(base, t.nh + i, t.kh, acc[i * 2u]);
-    store4(base, t.nh + i, t.ko, acc[i * 2u + 1u]);
-    store4(base, t.no + i, t.kh, acc[8u + i * 2u]);
-    store4(base, t.no + i, t.ko, acc[8u + i * 2u + 1u]);
-  }
-}
+// Before this file come the fragments listed in ops/matmulDyTX.ts: quad_tile.wgsl (enable
+// subgroups, QX, QY, QuadTile, quad_tile, store_tile, swapX4, swapY4), then those of
+// matmul_dytx.wgsl.
 
 @compute @workgroup_size(QX * QY * 4u, 1, 1)
 fn matmul_dytx_v5(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -96,8 +18,8 @@ fn matmul_dytx_v5(@builtin(local_invocation_index) li: u32, @builtin(workgroup_i
   let N4 = params.N / 4u;
   let K4 = params.K / 4u;
   let t = quad_tile(li, wid);
-  let d = wid.z * (params.dy_batch / 4u) + min(t.nh / 4u, N4 - 1u);
-  let c = wid.z * (params.x_batch / 4u) + min(t.kh / 4u, K4 - 1u);
+  let d = wid.z * (params.dy_batch / 4u) + min(t.rh / 4u, N4 - 1u);
+  let c = wid.z * (params.x_batch / 4u) + min(t.ch / 4u, K4 - 1u);
   var a0_0 = vec4<f32>(0.0);
   var a0_1 = vec4<f32>(0.0);
   var a1_0 = vec4<f32>(0.0);
@@ -176,8 +98,8 @@ fn matmul_dytx_v6(@builtin(local_invocation_index) li: u32, @builtin(workgroup_i
   let K = params.K;
   let t = quad_tile(li, wid);
   // clamped (valid) columns of dy and x, batch offset included
-  let nc = min(vec4<u32>(t.nh, t.nh + 1u, t.nh + 2u, t.nh + 3u), vec4<u32>(N - 1u)) + wid.z * params.dy_batch;
-  let kc = min(vec4<u32>(t.kh, t.kh + 1u, t.kh + 2u, t.kh + 3u), vec4<u32>(K - 1u)) + wid.z * params.x_batch;
+  let nc = min(vec4<u32>(t.rh, t.rh + 1u, t.rh + 2u, t.rh + 3u), vec4<u32>(N - 1u)) + wid.z * params.dy_batch;
+  let kc = min(vec4<u32>(t.ch, t.ch + 1u, t.ch + 2u, t.ch + 3u), vec4<u32>(K - 1u)) + wid.z * params.x_batch;
   var a0_0 = vec4<f32>(0.0);
   var a0_1 = vec4<f32>(0.0);
   var a1_0 = vec4<f32>(0.0);

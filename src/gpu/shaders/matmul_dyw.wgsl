@@ -11,78 +11,13 @@
 //   matmul_dyw_v3: 4 x 4 outputs per thread, tiles of dy and W in workgroup memory; any shape
 //   matmul_dyw_v4: 8 x 8 outputs per thread, vec4 loads; needs N % 4 == 0 and K % 4 == 0
 // matmul_dyw_sg.wgsl holds the quad-sharing versions v5 and v6.
-// dy4/W2 alias dy/W for the vec4 kernel; no entry point uses both views.
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  flags: u32, // 2: accumulate into dx
-  alpha: f32,
-  dy_batch: u32,
-  w_batch: u32,
-  dx_batch: u32,
-}
-
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(0) var<storage, read> dy4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> W: array<u32>;
-@group(0) @binding(1) var<storage, read> W2: array<vec2<u32>>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
+// Before this file come the fragments listed in ops/matmulDyW.ts (src/gpu/shaders/fragments/):
+// matmul_dyw_io.wgsl (Params, bindings, dy4_at, store_out), fp16_weights.wgsl (W_F16, w_at,
+// w4_vec, w_cols), matmul_mac.wgsl (mac, store4).
 
 override WG_X: u32 = 16;
 override WG_Y: u32 = 16;
-override W_F16: bool = true;
 override TILE_K: u32 = 16;
-
-fn w_at(e: u32) -> f32 {
-  if (W_F16) {
-    let pair = unpack2x16float(W[e >> 1u]);
-    return select(pair.x, pair.y, (e & 1u) == 1u);
-  }
-  return bitcast<f32>(W[e]);
-}
-
-fn w4_vec(q: u32) -> vec4<f32> {
-  if (W_F16) {
-    let h = W2[q];
-    return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-  }
-  return vec4<f32>(bitcast<vec2<f32>>(W2[2u * q]), bitcast<vec2<f32>>(W2[2u * q + 1u]));
-}
-
-fn dy4_at(e: u32) -> vec4<f32> {
-  return vec4<f32>(dy[e], dy[e + 1u], dy[e + 2u], dy[e + 3u]);
-}
-
-// W row starting at element r, at four (clamped, valid) column offsets.
-fn w_cols(r: u32, c: vec4<u32>) -> vec4<f32> {
-  return vec4<f32>(w_at(r + c.x), w_at(r + c.y), w_at(r + c.z), w_at(r + c.w));
-}
-
-// c + a.x·B[0] + a.y·B[1] + a.z·B[2] + a.w·B[3]: a = one dy row at 4 n's, B[t] = W row n + t.
-fn mac(a: vec4<f32>, B: mat4x4<f32>, c: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(a.w), B[3], fma(vec4<f32>(a.z), B[2], fma(vec4<f32>(a.y), B[1], fma(vec4<f32>(a.x), B[0], c))));
-}
-
-fn store_dx(base: u32, m: u32, k: u32, acc: f32) {
-  if (m < params.M && k < params.K) {
-    let i = base + m * params.K + k;
-    var v = acc * params.alpha;
-    if ((params.flags & 2u) != 0u) {
-      v += dx[i];
-    }
-    dx[i] = v;
-  }
-}
-
-fn store4(base: u32, m: u32, k: u32, v: vec4<f32>) {
-  store_dx(base, m, k, v.x);
-  store_dx(base, m, k + 1u, v.y);
-  store_dx(base, m, k + 2u, v.z);
-  store_dx(base, m, k + 3u, v.w);
-}
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn matmul_dyw_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -99,7 +34,7 @@ fn matmul_dyw_v1(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var n = 0u; n < N; n++) {
     acc = fma(dy[d + n], w_at(wb + n * K), acc);
   }
-  store_dx(gid.z * params.dx_batch, m, k, acc);
+  store_out(gid.z * params.dx_batch, m, k, acc);
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)

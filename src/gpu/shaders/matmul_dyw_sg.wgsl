@@ -7,108 +7,8 @@
 //   matmul_dyw_v5: 8 x 8 outputs per thread, vec4 loads; needs N % 4 == 0 and K % 4 == 0
 //   matmul_dyw_v6: 8 x 8 outputs per thread, scalar loads; any shape
 // No early returns: every lane of a quad must reach the swaps.
-enable subgroups;
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  flags: u32, // 2: accumulate into dx
-  alpha: f32,
-  dy_batch: u32,
-  w_batch: u32,
-  dx_batch: u32,
-}
-
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(0) var<storage, read> dy4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> W: array<u32>;
-@group(0) @binding(1) var<storage, read> W2: array<vec2<u32>>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(3) var<uniform> params: Params;
-
-override QX: u32 = 2;
-override QY: u32 = 2;
-override W_F16: bool = true;
-
-fn w_at(e: u32) -> f32 {
-  if (W_F16) {
-    let pair = unpack2x16float(W[e >> 1u]);
-    return select(pair.x, pair.y, (e & 1u) == 1u);
-  }
-  return bitcast<f32>(W[e]);
-}
-
-fn w4_vec(q: u32) -> vec4<f32> {
-  if (W_F16) {
-    let h = W2[q];
-    return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-  }
-  return vec4<f32>(bitcast<vec2<f32>>(W2[2u * q]), bitcast<vec2<f32>>(W2[2u * q + 1u]));
-}
-
-fn dy4_at(e: u32) -> vec4<f32> {
-  return vec4<f32>(dy[e], dy[e + 1u], dy[e + 2u], dy[e + 3u]);
-}
-
-fn w_cols(r: u32, c: vec4<u32>) -> vec4<f32> {
-  return vec4<f32>(w_at(r + c.x), w_at(r + c.y), w_at(r + c.z), w_at(r + c.w));
-}
-
-fn mac(a: vec4<f32>, B: mat4x4<f32>, c: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(a.w), B[3], fma(vec4<f32>(a.z), B[2], fma(vec4<f32>(a.y), B[1], fma(vec4<f32>(a.x), B[0], c))));
-}
-
-fn swapY4(B: mat4x4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(quadSwapY(B[0]), quadSwapY(B[1]), quadSwapY(B[2]), quadSwapY(B[3]));
-}
-
-fn store_dx(base: u32, m: u32, k: u32, acc: f32) {
-  if (m < params.M && k < params.K) {
-    let i = base + m * params.K + k;
-    var v = acc * params.alpha;
-    if ((params.flags & 2u) != 0u) {
-      v += dx[i];
-    }
-    dx[i] = v;
-  }
-}
-
-fn store4(base: u32, m: u32, k: u32, v: vec4<f32>) {
-  store_dx(base, m, k, v.x);
-  store_dx(base, m, k + 1u, v.y);
-  store_dx(base, m, k + 2u, v.z);
-  store_dx(base, m, k + 3u, v.w);
-}
-
-// Rows this thread loads (mh) and gets from its partner (mo); likewise columns (kh / ko).
-struct QuadTile {
-  mh: u32,
-  mo: u32,
-  kh: u32,
-  ko: u32,
-}
-
-fn quad_tile(li: u32, wid: vec3<u32>) -> QuadTile {
-  let q = li & 3u;
-  let qi = li >> 2u;
-  let trow = wid.y * (2u * QY) + (qi / QX) * 2u + (q >> 1u);
-  let tcol = wid.x * (2u * QX) + (qi % QX) * 2u + (q & 1u);
-  let m0 = trow * 8u;
-  let k0 = tcol * 8u;
-  let mside = (q & 1u) * 4u;
-  let kside = (q >> 1u) * 4u;
-  return QuadTile(m0 + mside, m0 + 4u - mside, k0 + kside, k0 + 4u - kside);
-}
-
-fn store_tile(base: u32, t: QuadTile, acc: array<vec4<f32>, 16>) {
-  for (var i = 0u; i < 4u; i++) {
-    store4(base, t.mh + i, t.kh, acc[i * 2u]);
-    store4(base, t.mh + i, t.ko, acc[i * 2u + 1u]);
-    store4(base, t.mo + i, t.kh, acc[8u + i * 2u]);
-    store4(base, t.mo + i, t.ko, acc[8u + i * 2u + 1u]);
-  }
-}
+// Before this file come the fragments listed in ops/matmulDyW.ts: quad_tile.wgsl (enable subgroups,
+// QX, QY, QuadTile, quad_tile, store_tile, swapY4), then those of matmul_dyw.wgsl.
 
 @compute @workgroup_size(QX * QY * 4u, 1, 1)
 fn matmul_dyw_v5(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -117,11 +17,11 @@ fn matmul_dyw_v5(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id
   let K4 = params.K / 4u;
   let t = quad_tile(li, wid);
   let db = wid.z * (params.dy_batch / 4u);
-  let d0 = db + min(t.mh, M - 1u) * N4;
-  let d1 = db + min(t.mh + 1u, M - 1u) * N4;
-  let d2 = db + min(t.mh + 2u, M - 1u) * N4;
-  let d3 = db + min(t.mh + 3u, M - 1u) * N4;
-  let c = wid.z * (params.w_batch / 4u) + min(t.kh / 4u, K4 - 1u);
+  let d0 = db + min(t.rh, M - 1u) * N4;
+  let d1 = db + min(t.rh + 1u, M - 1u) * N4;
+  let d2 = db + min(t.rh + 2u, M - 1u) * N4;
+  let d3 = db + min(t.rh + 3u, M - 1u) * N4;
+  let c = wid.z * (params.w_batch / 4u) + min(t.ch / 4u, K4 - 1u);
   var a0_0 = vec4<f32>(0.0);
   var a0_1 = vec4<f32>(0.0);
   var a1_0 = vec4<f32>(0.0);
@@ -180,12 +80,12 @@ fn matmul_dyw_v6(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id
   let K = params.K;
   let t = quad_tile(li, wid);
   let db = wid.z * params.dy_batch;
-  let d0 = db + min(t.mh, M - 1u) * N;
-  let d1 = db + min(t.mh + 1u, M - 1u) * N;
-  let d2 = db + min(t.mh + 2u, M - 1u) * N;
-  let d3 = db + min(t.mh + 3u, M - 1u) * N;
+  let d0 = db + min(t.rh, M - 1u) * N;
+  let d1 = db + min(t.rh + 1u, M - 1u) * N;
+  let d2 = db + min(t.rh + 2u, M - 1u) * N;
+  let d3 = db + min(t.rh + 3u, M - 1u) * N;
   let wb = wid.z * params.w_batch;
-  let cols = min(vec4<u32>(t.kh, t.kh + 1u, t.kh + 2u, t.kh + 3u), vec4<u32>(K - 1u));
+  let cols = min(vec4<u32>(t.ch, t.ch + 1u, t.ch + 2u, t.ch + 3u), vec4<u32>(K - 1u));
   var a0_0 = vec4<f32>(0.0);
   var a0_1 = vec4<f32>(0.0);
   var a1_0 = vec4<f32>(0.0);

@@ -23,128 +23,12 @@
 // Quad lane q = local_invocation_index & 3 (quads are 4 consecutive invocations: true on every
 // implementation we know, and checked by the tuner). Lane q computes tile (row 2·qy + (q >> 1),
 // col 2·qx + (q & 1)) of its quad; lanes q and q ^ 1 share tile rows, lanes q and q ^ 2 share tile
-// columns. Within a thread's 8 x 8 tile, rows "own" (mh .. mh + 3) are the ones it loads, rows
-// "other" (mo .. mo + 3) come from the partner; same for columns nh / no.
+// columns. Within a thread's 8 x 8 tile, rows "own" (rh .. rh + 3) are the ones it loads, rows
+// "other" (ro .. ro + 3) come from the partner; same for columns ch / co (fragments/quad_tile.wgsl).
 // No early returns: quad operations need every lane of the quad; out-of-range threads read clamped
 // rows and store nothing.
-enable subgroups;
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  flags: u32, // 1: add bias, 2: accumulate into y
-  alpha: f32,
-  x_batch: u32,
-  w_batch: u32,
-  y_batch: u32,
-}
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(0) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> W: array<u32>;
-@group(0) @binding(1) var<storage, read> W2: array<vec2<u32>>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
-
-// Quads per workgroup along n (QX) and m (QY); each quad covers 16 x 16 outputs.
-override QX: u32 = 2;
-override QY: u32 = 2;
-override W_F16: bool = true;
-
-fn w_at(e: u32) -> f32 {
-  if (W_F16) {
-    let pair = unpack2x16float(W[e >> 1u]);
-    return select(pair.x, pair.y, (e & 1u) == 1u);
-  }
-  return bitcast<f32>(W[e]);
-}
-
-fn w4_at(e: u32) -> vec4<f32> {
-  if (W_F16) {
-    let i = e >> 1u;
-    let a = unpack2x16float(W[i]);
-    let b = unpack2x16float(W[i + 1u]);
-    if ((e & 1u) == 0u) {
-      return vec4<f32>(a, b);
-    }
-    let c = unpack2x16float(W[i + 2u]);
-    return vec4<f32>(a.y, b.x, b.y, c.x);
-  }
-  return vec4<f32>(bitcast<f32>(W[e]), bitcast<f32>(W[e + 1u]), bitcast<f32>(W[e + 2u]), bitcast<f32>(W[e + 3u]));
-}
-
-fn w4_vec(q: u32) -> vec4<f32> {
-  if (W_F16) {
-    let h = W2[q];
-    return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
-  }
-  return vec4<f32>(bitcast<vec2<f32>>(W2[2u * q]), bitcast<vec2<f32>>(W2[2u * q + 1u]));
-}
-
-fn x4_at(e: u32) -> vec4<f32> {
-  return vec4<f32>(x[e], x[e + 1u], x[e + 2u], x[e + 3u]);
-}
-
-fn mac(a: vec4<f32>, B: mat4x4<f32>, c: vec4<f32>) -> vec4<f32> {
-  return fma(vec4<f32>(a.w), B[3], fma(vec4<f32>(a.z), B[2], fma(vec4<f32>(a.y), B[1], fma(vec4<f32>(a.x), B[0], c))));
-}
-
-fn rows4(r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>) -> mat4x4<f32> {
-  return transpose(mat4x4<f32>(r0, r1, r2, r3));
-}
-
-fn store_y(ybase: u32, m: u32, n: u32, acc: f32) {
-  if (m < params.M && n < params.N) {
-    let i = ybase + m * params.N + n;
-    var v = acc * params.alpha;
-    if ((params.flags & 1u) != 0u) {
-      v += bias[n];
-    }
-    if ((params.flags & 2u) != 0u) {
-      v += y[i];
-    }
-    y[i] = v;
-  }
-}
-
-fn store4(ybase: u32, m: u32, n: u32, v: vec4<f32>) {
-  store_y(ybase, m, n, v.x);
-  store_y(ybase, m, n + 1u, v.y);
-  store_y(ybase, m, n + 2u, v.z);
-  store_y(ybase, m, n + 3u, v.w);
-}
-
-// The thread's place: rows it loads (mh), rows its partner loads (mo), likewise columns.
-struct QuadTile {
-  mh: u32,
-  mo: u32,
-  nh: u32,
-  no: u32,
-}
-
-fn quad_tile(li: u32, wid: vec3<u32>) -> QuadTile {
-  let q = li & 3u;
-  let qi = li >> 2u;
-  let trow = wid.y * (2u * QY) + (qi / QX) * 2u + (q >> 1u);
-  let tcol = wid.x * (2u * QX) + (qi % QX) * 2u + (q & 1u);
-  let m0 = trow * 8u;
-  let n0 = tcol * 8u;
-  let mside = (q & 1u) * 4u;
-  let nside = (q >> 1u) * 4u;
-  return QuadTile(m0 + mside, m0 + 4u - mside, n0 + nside, n0 + 4u - nside);
-}
-
-// Stores a thread's 8 x 8 tile: oI_J = own (I=0) / other (I=1) rows, own / other columns.
-fn store_tile(yb: u32, t: QuadTile, acc: array<vec4<f32>, 16>) {
-  for (var i = 0u; i < 4u; i++) {
-    store4(yb, t.mh + i, t.nh, acc[i * 2u]);
-    store4(yb, t.mh + i, t.no, acc[i * 2u + 1u]);
-    store4(yb, t.mo + i, t.nh, acc[8u + i * 2u]);
-    store4(yb, t.mo + i, t.no, acc[8u + i * 2u + 1u]);
-  }
-}
+// Before this file come the fragments listed in ops/matmul.ts: quad_tile.wgsl (enable subgroups,
+// QX, QY, QuadTile, quad_tile, store_tile), then those of matmul.wgsl.
 
 @compute @workgroup_size(QX * QY * 4u, 1, 1)
 fn matmul_v5(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -154,14 +38,14 @@ fn matmul_v5(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wi
   let t = quad_tile(li, wid);
   let xb = wid.z * (params.x_batch / 4u);
   let wb = wid.z * (params.w_batch / 4u);
-  let x0 = xb + min(t.mh, M - 1u) * K4;
-  let x1 = xb + min(t.mh + 1u, M - 1u) * K4;
-  let x2 = xb + min(t.mh + 2u, M - 1u) * K4;
-  let x3 = xb + min(t.mh + 3u, M - 1u) * K4;
-  let w0 = wb + min(t.nh, N - 1u) * K4;
-  let w1 = wb + min(t.nh + 1u, N - 1u) * K4;
-  let w2 = wb + min(t.nh + 2u, N - 1u) * K4;
-  let w3 = wb + min(t.nh + 3u, N - 1u) * K4;
+  let x0 = xb + min(t.rh, M - 1u) * K4;
+  let x1 = xb + min(t.rh + 1u, M - 1u) * K4;
+  let x2 = xb + min(t.rh + 2u, M - 1u) * K4;
+  let x3 = xb + min(t.rh + 3u, M - 1u) * K4;
+  let w0 = wb + min(t.ch, N - 1u) * K4;
+  let w1 = wb + min(t.ch + 1u, N - 1u) * K4;
+  let w2 = wb + min(t.ch + 2u, N - 1u) * K4;
+  let w3 = wb + min(t.ch + 3u, N - 1u) * K4;
   // Accumulators named a<row>_<col half>: rows 0-3 own, 4-7 other; col half 0 own, 1 other.
   var a0_0 = vec4<f32>(0.0);
   var a0_1 = vec4<f32>(0.0);
@@ -225,14 +109,14 @@ fn matmul_v6(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wi
   let t = quad_tile(li, wid);
   let xb = wid.z * params.x_batch;
   let wb = wid.z * params.w_batch;
-  let x0 = xb + min(t.mh, M - 1u) * K;
-  let x1 = xb + min(t.mh + 1u, M - 1u) * K;
-  let x2 = xb + min(t.mh + 2u, M - 1u) * K;
-  let x3 = xb + min(t.mh + 3u, M - 1u) * K;
-  let w0 = wb + min(t.nh, N - 1u) * K;
-  let w1 = wb + min(t.nh + 1u, N - 1u) * K;
-  let w2 = wb + min(t.nh + 2u, N - 1u) * K;
-  let w3 = wb + min(t.nh + 3u, N - 1u) * K;
+  let x0 = xb + min(t.rh, M - 1u) * K;
+  let x1 = xb + min(t.rh + 1u, M - 1u) * K;
+  let x2 = xb + min(t.rh + 2u, M - 1u) * K;
+  let x3 = xb + min(t.rh + 3u, M - 1u) * K;
+  let w0 = wb + min(t.ch, N - 1u) * K;
+  let w1 = wb + min(t.ch + 1u, N - 1u) * K;
+  let w2 = wb + min(t.ch + 2u, N - 1u) * K;
+  let w3 = wb + min(t.ch + 3u, N - 1u) * K;
   var a0_0 = vec4<f32>(0.0);
   var a0_1 = vec4<f32>(0.0);
   var a1_0 = vec4<f32>(0.0);
