@@ -5,6 +5,7 @@
 // permutation.
 import { decoderDescriptor } from './decoder';
 import { bool, posInt } from './parse';
+import { qwenLayerWindows } from './qwenWindows';
 
 export const QWEN3 = decoderDescriptor({
   id: 'qwen3',
@@ -20,6 +21,8 @@ export const QWEN3 = decoderDescriptor({
       qkvBias: attentionBias,
       oBias: attentionBias,
       slidingWindow: bool(c, file, 'use_sliding_window', false) ? posInt(c, file, 'sliding_window', 4096) : null,
+      // HF: only layers >= max_window_layers (or those layer_types names) slide
+      layerWindows: qwenLayerWindows(c, file),
     };
   },
   ggufArchitecture: 'qwen3',

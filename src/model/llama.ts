@@ -1,4 +1,4 @@
-// The Llama family (Llama 2/3, SmolLM, TinyLlama, Qwen2 with q/k/v biases, Mistral without its
+// The Llama family (Llama 2/3, SmolLM, TinyLlama, Qwen2 with q/k/v biases, Mistral with its
 // sliding window) on our kernels: a training forward+backward with LoRA on any linear module (or,
 // for full fine-tuning, the gradients of every weight: dW += dyᵀ·x and db += Σ dy per linear, the
 // RMSNorm weights' dw), and an inference forward for logits and generation.
@@ -172,6 +172,11 @@ export class LlamaBlocks implements TransformerBlocks {
     };
   }
 
+  /** Sliding window of layer i (Mistral: every layer; Qwen2/3: layer_types), null: full attention. */
+  private window(i: number): number | null {
+    return this.c.layerWindows ? this.c.layerWindows[i] : this.c.slidingWindow;
+  }
+
   /** inv_freq of this forward's positions (config.rope; dynamic scaling depends on the largest position). */
   private invFreq(inp: StepInputs): Tensor {
     const c = this.c;
@@ -212,9 +217,9 @@ export class LlamaBlocks implements TransformerBlocks {
     if (cache) {
       // generation: append this step's keys/values, then attend over the whole cache
       kvCacheWrite(this.ctx, a.kr, a.v, cache.k, cache.v, { pos: cache.pos });
-      await attentionDecode(this.ctx, a.qr, cache.k, cache.v, { pos: cache.pos, Hq: c.numHeads, out: a.o, lse: a.lse });
+      await attentionDecode(this.ctx, a.qr, cache.k, cache.v, { pos: cache.pos, Hq: c.numHeads, window: this.window(i), out: a.o, lse: a.lse });
     } else {
-      const shape = { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, docIds: inp.docIds ?? undefined };
+      const shape = { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, docIds: inp.docIds ?? undefined, window: this.window(i) };
       await attentionForward(this.ctx, a.qr, a.kr, a.v, { ...shape, out: a.o, lse: a.lse });
     }
     await this.linear(ws, run, i, 'o_proj', a.o, a.x2, `${key}.o_proj`);
@@ -253,7 +258,7 @@ export class LlamaBlocks implements TransformerBlocks {
     // attention
     const dO = ws.get('grad.o', 'f32', [N, Q]);
     await this.linearBackward(ws, run, i, 'o_proj', a.o, dX, dO, false, `${key}.o_proj`);
-    const shape = { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, docIds: inp.docIds ?? undefined };
+    const shape = { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, docIds: inp.docIds ?? undefined, window: this.window(i) };
     const g = await attentionBackward(this.ctx, a.qr, a.kr, a.v, a.o, a.lse, dO, {
       ...shape,
       dq: ws.get('grad.qr', 'f32', [N, Q]),
