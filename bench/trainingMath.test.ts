@@ -2,7 +2,8 @@
 // checkpoint's own tensor list (every frozen matrix is used in one forward and one dx product)
 // and memory from tensor sizes.
 import { describe, expect, it } from 'vitest';
-import { expectedTensors, parseHfConfig, type ModelConfig } from '../src/io/hfConfig';
+import { expectedTensors, type ModelConfig } from '../src/io/hfConfig';
+import { parseHfConfig } from '../src/arch/config';
 import { randomModelConfigJson, SMOLLM2_135M_SHAPE } from '../src/model/randomModel';
 import { LLAMA_ALL_LINEAR } from '../src/train/config';
 import { analyticMemory, median, memoryBreakdown, memoryGroup, splitFromCategoryRuns, splitStep, stepFlops, type StepShape } from './trainingMath';

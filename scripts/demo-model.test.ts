@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bufferSource } from '../src/io/byteSource.ts';
-import { checkTensors, parseHfConfig } from '../src/io/hfConfig.ts';
+import { checkTensors } from '../src/io/hfConfig.ts';
+import { parseHfConfig } from '../src/arch/config.ts';
 import { llama2cToHf, parseLlama2c } from '../src/io/llama2c.js';
 import { readSafetensorsHeader, readTensorF32 } from '../src/io/safetensors.ts';
 

@@ -5,7 +5,8 @@
 // and as JSON text must give the same outcome.
 
 import { expect, it } from 'vitest';
-import { expectedTensors, HfConfigError, matchTensors, parseHfConfig, SUPPORTED_ARCHITECTURES, type ModelConfig } from '../io/hfConfig.ts';
+import { expectedTensors, HfConfigError, matchTensors, type ModelConfig } from '../io/hfConfig.ts';
+import { parseHfConfig, SUPPORTED_ARCHITECTURES } from '../arch/config.ts';
 import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
 import { KNOWN_BUGS } from './knownBugs.ts';
 import { jsonText, maxNesting, mutateJsonMany, mutateTextMany, nestedArray, randomJson, randomNumber, randomString } from './mutate.ts';

@@ -13,9 +13,14 @@ import {
   type GgufTensorIn,
   type GgufValue,
 } from './gguf.ts';
-import { parseHfConfig, type ModelConfig } from './hfConfig.ts';
+import { type ModelConfig } from './hfConfig.ts';
+import { parseHfConfig } from '../arch/config.ts';
 import { halvesToInterleaved } from './llama2c.js';
 import { loraTargetShape } from './loraTargets.ts';
+import { archOf } from '../arch/registry.ts';
+
+/** What hfToGgufName needs of a config: the architecture's format. */
+const arch = (id: string) => ({ architecture: id, format: archOf(id) });
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -193,8 +198,8 @@ describe('hfToGgufName', () => {
       ['base_model.model.model.layers.1.self_attn.q_proj', 'blk.1.attn_q'],
     ];
     for (const [hf, gg] of cases) {
-      expect(hfToGgufName(hf, 'llama')).toBe(gg);
-      expect(hfToGgufName(hf, 'qwen2')).toBe(gg);
+      expect(hfToGgufName(hf, arch('llama'))).toBe(gg);
+      expect(hfToGgufName(hf, arch('qwen2'))).toBe(gg);
     }
   });
 
@@ -211,13 +216,13 @@ describe('hfToGgufName', () => {
       ['transformer.ln_f.weight', 'output_norm.weight'],
       ['base_model.model.transformer.h.2.attn.c_attn', 'blk.2.attn_qkv'],
     ];
-    for (const [hf, gg] of cases) expect(hfToGgufName(hf, 'gpt2')).toBe(gg);
+    for (const [hf, gg] of cases) expect(hfToGgufName(hf, arch('gpt2'))).toBe(gg);
   });
 
   it('rejects unknown names, listing the known ones', () => {
-    expect(() => hfToGgufName('model.layers.0.self_attn.rotary_emb.inv_freq', 'llama')).toThrow(/no llama.cpp name for llama\. Known: model/);
-    expect(() => hfToGgufName('model.layers.0.self_attn.q_proj.weight', 'gpt2')).toThrow(GgufError);
-    expect(() => hfToGgufName('h.0.attn.bias', 'gpt2')).toThrow(/Known: transformer/);
+    expect(() => hfToGgufName('model.layers.0.self_attn.rotary_emb.inv_freq', arch('llama'))).toThrow(/no llama.cpp name for llama\. Known: model/);
+    expect(() => hfToGgufName('model.layers.0.self_attn.q_proj.weight', arch('gpt2'))).toThrow(GgufError);
+    expect(() => hfToGgufName('h.0.attn.bias', arch('gpt2'))).toThrow(/Known: transformer/);
   });
 });
 
@@ -256,7 +261,7 @@ describe('writeGgufLora', () => {
       'blk.1.attn_v.weight.lora_a', 'blk.1.attn_v.weight.lora_b', 'blk.1.ffn_down.weight.lora_a', 'blk.1.ffn_down.weight.lora_b',
     ]);
     for (const ad of ads) {
-      const base = hfToGgufName(`${ad.module}.weight`, 'llama');
+      const base = hfToGgufName(`${ad.module}.weight`, arch('llama'));
       const a = byName.get(`${base}.lora_a`)!, b = byName.get(`${base}.lora_b`)!;
       // llama.cpp's checks: a.ne[0] == base ne[0] (in), b.ne[1] == base ne[1] (out), a.ne[1] == b.ne[0] (r)
       expect(a.dims).toEqual([ad.in, r]);

@@ -8,8 +8,7 @@
 // reads the padded size). Everything little-endian.
 import { describeJson } from './describeJson';
 import { halvesToInterleaved } from './llama2c.js';
-import { archOf } from '../arch/registry';
-import type { Architecture, ModelConfig } from './hfConfig.ts';
+import type { ModelConfig } from './hfConfig.ts';
 import { canonicalModule, loraTargetShape, type LoraWeights } from './loraTargets.ts';
 
 export type { LoraWeights } from './loraTargets.ts';
@@ -402,9 +401,9 @@ export function ggufTensorF32(t: GgufTensorInfo): Float32Array {
 
 // ---- names ----
 
-/** GGUF `general.architecture` for our architectures (from the architecture module; Mistral converts as llama). */
-export function ggufArchitecture(arch: Architecture): string {
-  return archOf(arch).gguf.architecture;
+/** GGUF `general.architecture` of a model (from its architecture module; Mistral converts as llama). */
+export function ggufArchitecture(config: Pick<ModelConfig, 'format'>): string {
+  return config.format.gguf.architecture;
 }
 
 /**
@@ -412,14 +411,14 @@ export function ggufArchitecture(arch: Architecture): string {
  * -> "blk.3.attn_q.weight"; "transformer.h.0.attn.c_attn" -> "blk.0.attn_qkv". A PEFT
  * "base_model.model." prefix and GPT-2's "transformer." prefix are accepted.
  */
-export function hfToGgufName(hfName: string, arch: Architecture): string {
+export function hfToGgufName(hfName: string, config: Pick<ModelConfig, 'architecture' | 'format'>): string {
   let name = hfName.startsWith('base_model.model.') ? hfName.slice('base_model.model.'.length) : hfName;
   const suffix = /\.(weight|bias)$/.exec(name)?.[0] ?? '';
   name = name.slice(0, name.length - suffix.length);
-  const gguf = archOf(arch).gguf;
+  const gguf = config.format.gguf;
   const mapped = gguf.tensorName(name);
   if (mapped) return mapped + suffix;
-  throw new GgufError(`hfToGgufName: "${hfName}" has no llama.cpp name for ${arch}. Known: ${gguf.knownNames}.`);
+  throw new GgufError(`hfToGgufName: "${hfName}" has no llama.cpp name for ${config.architecture}. Known: ${gguf.knownNames}.`);
 }
 
 // ---- LoRA adapters ----
@@ -451,7 +450,7 @@ export function writeGgufLora(o: GgufLoraOptions): Uint8Array<ArrayBuffer> {
   if (!Number.isSafeInteger(r) || r <= 0) throw new GgufError(`writeGgufLora: rank must be a positive integer, got ${r}.`);
   if (typeof o.alpha !== 'number' || !Number.isFinite(o.alpha) || o.alpha <= 0) throw new GgufError(`writeGgufLora: alpha must be a positive number, got ${o.alpha}.`);
   if (o.adapters.length === 0) throw new GgufError('writeGgufLora: no adapters to write.');
-  const gguf = archOf(config).gguf;
+  const gguf = config.format.gguf;
   const tensors: GgufTensorIn[] = [];
   const seen = new Set<string>();
   for (const ad of o.adapters) {
@@ -471,12 +470,12 @@ export function writeGgufLora(o: GgufLoraOptions): Uint8Array<ArrayBuffer> {
     let b = ad.b;
     const heads = gguf.permutedHeads(config, canonical);
     if (heads !== null) b = halvesToInterleaved(ad.b, heads, nOut / heads, r);
-    const base = hfToGgufName(`${ad.module}.weight`, config.architecture);
+    const base = hfToGgufName(`${ad.module}.weight`, config);
     tensors.push({ name: `${base}.lora_a`, dims: [nIn, r], type: GgmlType.F32, data: ad.a });
     tensors.push({ name: `${base}.lora_b`, dims: [r, nOut], type: GgmlType.F32, data: b });
   }
   const kv: GgufKv[] = [
-    { key: 'general.architecture', type: GgufType.STRING, value: ggufArchitecture(config.architecture) },
+    { key: 'general.architecture', type: GgufType.STRING, value: ggufArchitecture(config) },
     { key: 'general.type', type: GgufType.STRING, value: 'adapter' },
     { key: 'general.name', type: GgufType.STRING, value: o.name ?? 'LoRA adapter' },
     { key: 'general.alignment', type: GgufType.UINT32, value: GGUF_DEFAULT_ALIGNMENT },

@@ -1,105 +1,153 @@
-// Hugging Face config.json -> one normalized ModelConfig for the architectures we can train,
-// plus the tensor names and shapes each architecture's checkpoint must contain. What is specific
-// to an architecture lives in its module under src/arch (asked through the registry).
-import { archForHfName, archForModelType, archOf, ARCHITECTURES, supportedHfArchitectures } from '../arch/registry';
-import { CHECK, fail } from '../arch/parse';
-import type { ExpectedTensor, Json, ModelConfig } from '../arch/types';
-import { describeJson } from './describeJson';
+// What a parsed Hugging Face config is (ModelConfig), the checkpoint format an architecture has
+// (ArchFormat: implemented by the architecture modules in src/arch, attached to every parsed
+// config as `format`), and the checks of a checkpoint's tensors against it. Parsing config.json
+// is per architecture: src/arch/config.ts (parseHfConfig).
 
-export { HfConfigError, type Architecture, type ExpectedTensor, type ModelConfig, type RopeScaling } from '../arch/types';
+/** ModelConfig.architecture: the id of an architecture module (e.g. "llama", "gpt2"). */
+export type Architecture = string;
 
-/** The `architectures` entries we support, and the module id each becomes. */
-export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, string>> = Object.freeze(
-  Object.fromEntries(ARCHITECTURES.flatMap((a) => a.hfArchitectures.map((n) => [n, a.id]))),
-);
+/** RoPE frequency scaling as HF's rope_scaling / rope_parameters ask for it (see src/arch/rope.ts). */
+export type RopeScaling =
+  | { type: 'default' }
+  /** inv_freq / factor */
+  | { type: 'linear'; factor: number }
+  /** NTK: the base grows once a forward's positions exceed maxPositions (HF dynamic_rope_update) */
+  | { type: 'dynamic'; factor: number; maxPositions: number }
+  /** Llama 3.1/3.2: low frequencies / factor, high ones kept, a smooth ramp between */
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number };
+
+export interface ModelConfig {
+  architecture: Architecture;
+  /** The `architectures[0]` string of the config (e.g. "LlamaForCausalLM"). */
+  hfArchitecture: string;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  maxPositions: number;
+  /** Llama family: RMSNorm; GPT-2: LayerNorm (weight and bias). */
+  norm: 'rmsnorm' | 'layernorm';
+  /** Epsilon of whichever norm `norm` names. */
+  normEps: number;
+  rmsNormEps?: number;
+  layerNormEps?: number;
+  /** Llama family: rotary (HF rotate_half layout); GPT-2: learned absolute positions (wpe). */
+  positions: 'rope' | 'learned';
+  /** null for GPT-2. */
+  ropeTheta: number | null;
+  /** The raw rope_scaling / rope_parameters object when it asks for more than plain RoPE. */
+  ropeScaling: Record<string, unknown> | null;
+  /** ropeScaling parsed and validated (what the model applies); null without RoPE. */
+  rope: RopeScaling | null;
+  /** RMSNorm over the head dim on every q and k head after the projections, before RoPE (Qwen3). */
+  qkNorm: boolean;
+  tieWordEmbeddings: boolean;
+  /** e.g. "silu" (SwiGLU MLP) or "gelu_new" (GPT-2). */
+  hiddenAct: string;
+  bosTokenId: number | null;
+  /** First of eosTokenIds, or null. */
+  eosTokenId: number | null;
+  eosTokenIds: number[];
+  padTokenId: number | null;
+  /** Bias on the q/k/v projections (Qwen2, GPT-2, Llama with attention_bias). */
+  qkvBias: boolean;
+  /** Bias on the attention output projection (GPT-2, Llama with attention_bias). */
+  oBias: boolean;
+  /** Bias on the MLP projections (GPT-2, Llama with mlp_bias). */
+  mlpBias: boolean;
+  /** Mistral/Qwen2 sliding-window attention size, or null when attention is full. */
+  slidingWindow: number | null;
+  /**
+   * Per-layer sliding window (null: full attention) when layers differ (Gemma 3's local/global
+   * layers); absent: slidingWindow applies to every layer.
+   */
+  layerWindows?: (number | null)[];
+  /** Attention score scale when it is not 1/sqrt(headDim) (Gemma 3: query_pre_attn_scalar^-0.5). */
+  attentionScale?: number;
+  /** RoPE base of the sliding-window layers (Gemma 3: rope_local_base_freq, plain RoPE there). */
+  localRopeTheta?: number;
+  /** Token embeddings are multiplied by this (Gemma: sqrt(hidden) in the checkpoint's dtype). */
+  embeddingScale?: number;
+  /** Dims of each head RoPE rotates when fewer than headDim (Phi-3's partial_rotary_factor). */
+  rotaryDim?: number;
+  /** torch_dtype / dtype of the checkpoint as the config states it, if it does. */
+  torchDtype: string | null;
+  /**
+   * The checkpoint format of this architecture (its module in src/arch, which parseHfConfig in
+   * src/arch/config.ts attaches): what the io readers and writers below ask.
+   */
+  format: ArchFormat;
+}
+
+
+
+export class HfConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HfConfigError';
+  }
+}
 
 /** Sizes beyond these are not a model a browser tab can hold; refusing them early keeps the loader bounded. */
 export const CONFIG_LIMITS = { layers: 1024, hidden: 65536, intermediate: 262144, vocab: 4194304, positions: 1048576, heads: 1024 };
 
-function pickArchitecture(c: Json, file: string): string {
-  const supported = supportedHfArchitectures().join(', ');
-  const archs = c.architectures;
-  if (archs === undefined || archs === null) {
-    // configs written by hand or by old tools sometimes carry only model_type
-    const byType = typeof c.model_type === 'string' ? archForModelType(c.model_type) : undefined;
-    if (byType) return byType.hfArchitectures[0];
-    fail(file, `has no "architectures" list${c.model_type !== undefined ? ` and an unsupported model_type ${describeJson(c.model_type)}` : ''}`, `Supported architectures: ${supported}.`);
-  }
-  if (!Array.isArray(archs) || archs.length === 0 || typeof archs[0] !== 'string') {
-    fail(file, `"architectures" must be a non-empty list of names, got ${describeJson(archs)}`, `Supported architectures: ${supported}.`);
-  }
-  const name = archs[0];
-  if (!archForHfName(name)) {
-    fail(file, `architecture "${name}" is not supported`, `Supported architectures: ${supported}. Pick a model with one of these.`);
-  }
-  return name;
+export interface ExpectedTensor {
+  /** Canonical Hugging Face name (GPT-2 names carry the "transformer." prefix). */
+  name: string;
+  /** shape as stored in the checkpoint (GPT-2's Conv1D weights are [in, out]) */
+  shape: number[];
 }
 
-/**
- * Parses config.json (text or already-parsed object). `fileName` names it in errors.
- * Missing optional keys take the defaults of the transformers config classes; the core sizes
- * must be present.
- */
-export function parseHfConfig(json: string | unknown, fileName = 'config.json'): ModelConfig {
-  let parsed: unknown = json;
-  if (typeof json === 'string') {
-    try {
-      parsed = JSON.parse(json);
-    } catch (e) {
-      fail(fileName, `is not valid JSON (${(e as Error).message})`, 'Download config.json again.');
-    }
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    fail(fileName, 'must be a JSON object', 'Download config.json again.');
-  }
-  const c = parsed as Json;
-  const hfArchitecture = pickArchitecture(c, fileName);
-  const arch = archForHfName(hfArchitecture)!;
-  const { config: cfg, explicitHeadDim } = arch.parseConfig(c, fileName);
-  const config: ModelConfig = { ...cfg, architecture: arch.id, hfArchitecture };
-  checkHeads(config, fileName, explicitHeadDim);
-  return config;
+/** An architecture's checkpoint format: names, shapes and layouts the io readers and writers use. */
+export interface ArchFormat {
+  /** canonical tensor names and checkpoint shapes the weights must contain, in model order */
+  expectedTensors(c: ModelConfig): ExpectedTensor[];
+  /** other names a checkpoint may store a canonical tensor under (GPT2Model without "transformer.") */
+  checkpointAliases?(canonical: string): string[];
+  /** checkpoint tensors that are neither expected nor a problem (buffers, a redundant tied head) */
+  ignorableTensor?(c: ModelConfig, name: string): boolean;
+  /** the canonical name of a checkpoint tensor name (inverse of checkpointAliases) */
+  canonicalTensorName?(name: string): string;
+  /** a 2-D weight stored [in, out] (GPT-2's Conv1D): transposed to [out, in] at load and back on export */
+  storedTransposed?(canonicalName: string): boolean;
+  /** the module path as the model's own state dict names it (after PEFT's "base_model.model." is dropped) */
+  canonicalModule?(module: string): string;
+  /** tensors that are tables, not linear layers (never LoRA targets) */
+  embeddingTensors(c: ModelConfig): string[];
+  peft: {
+    /** adapter_config.json fan_in_fan_out (true for Conv1D weights stored [in, out]) */
+    fanInFanOut: boolean;
+  };
+  gguf: {
+    /** general.architecture llama.cpp expects */
+    architecture: string;
+    /** llama.cpp's name for a module/tensor path without .weight/.bias, or null when it has none */
+    tensorName(hfPath: string): string | null;
+    /** the names tensorName knows, for the error message */
+    knownNames: string;
+    /**
+     * For modules whose output rows llama.cpp's converter permutes into its interleaved RoPE
+     * order (Llama/Mistral q_proj, k_proj): the number of heads; otherwise null.
+     */
+    permutedHeads(c: ModelConfig, module: string): number | null;
+  };
 }
 
-function checkHeads(c: ModelConfig, file: string, explicitHeadDim: boolean): void {
-  const k = archOf(c).configKeys;
-  const limits: [string, number, number][] = [
-    [k.layers, c.numLayers, CONFIG_LIMITS.layers],
-    [k.hidden, c.hiddenSize, CONFIG_LIMITS.hidden],
-    [k.intermediate, c.intermediateSize, CONFIG_LIMITS.intermediate],
-    ['vocab_size', c.vocabSize, CONFIG_LIMITS.vocab],
-    [k.positions, c.maxPositions, CONFIG_LIMITS.positions],
-    [k.heads, c.numHeads, CONFIG_LIMITS.heads],
-  ];
-  for (const [key, value, max] of limits) {
-    if (value > max) fail(file, `${key} ${value} is larger than any model Whetstone can load (at most ${max})`, CHECK);
-  }
-  if (!explicitHeadDim && c.hiddenSize % c.numHeads !== 0) {
-    fail(file, `${k.hidden} ${c.hiddenSize} is not divisible by ${k.heads} ${c.numHeads}`, CHECK);
-  }
-  if (c.numHeads % c.numKvHeads !== 0) {
-    fail(file, `${k.heads} ${c.numHeads} is not divisible by ${k.kvHeads} ${c.numKvHeads} (grouped-query attention needs whole groups)`, CHECK);
-  }
-  if (c.positions === 'rope' && c.headDim % 2 !== 0) {
-    fail(file, `head size ${c.headDim} is odd; rotary embeddings rotate pairs and need an even head size`, CHECK);
-  }
-  for (const [key, id] of [['bos_token_id', c.bosTokenId], ['pad_token_id', c.padTokenId], ...c.eosTokenIds.map((e) => ['eos_token_id', e] as const)] as const) {
-    if (id !== null && id >= c.vocabSize) {
-      fail(file, `${key} ${id} is outside the vocabulary (vocab_size ${c.vocabSize})`, CHECK);
-    }
-  }
+function fail(file: string, problem: string, fix: string): never {
+  throw new HfConfigError(`${file}: ${problem}. ${fix}`);
 }
-
-// ---- expected checkpoint tensors ----
 
 /** Tensor names and shapes the checkpoint of `config` must contain, in model order. */
 export function expectedTensors(config: ModelConfig): ExpectedTensor[] {
-  return archOf(config).expectedTensors(config);
+  return config.format.expectedTensors(config);
 }
 
 /** Tensors a checkpoint may contain that we do not need (buffers, a redundant tied head). */
 function ignorable(config: ModelConfig, name: string): boolean {
-  return archOf(config).ignorableTensor?.(config, name) ?? false;
+  return config.format.ignorableTensor?.(config, name) ?? false;
 }
 
 export interface TensorMatch {
@@ -123,7 +171,7 @@ export function matchTensors(config: ModelConfig, available: Iterable<{ name: st
   const missing: ExpectedTensor[] = [];
   const wrongShape: TensorMatch['wrongShape'] = [];
   const used = new Set<string>();
-  const arch = archOf(config);
+  const arch = config.format;
   for (const e of arch.expectedTensors(config)) {
     const candidates = [e.name, ...(arch.checkpointAliases?.(e.name) ?? [])];
     const actual = candidates.find((n) => have.has(n));

@@ -11,7 +11,8 @@ import {
   parseLlama2cHeader,
   type Llama2cCheckpoint,
 } from './llama2c.js';
-import { parseHfConfig, checkTensors } from './hfConfig.ts';
+import { checkTensors } from './hfConfig.ts';
+import { parseHfConfig } from '../arch/config.ts';
 
 // ../shared sits beside the repository, in CI too (see shared/README.md)
 const shared = join(dirname(fileURLToPath(import.meta.url)), '../../../shared/models/stories260K');

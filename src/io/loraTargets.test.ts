@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseHfConfig } from './hfConfig.ts';
+import { parseHfConfig } from '../arch/config.ts';
 import { canonicalModule, linearModules, LoraTargetError, loraTargetShape } from './loraTargets.ts';
 
 const rawLlama = {

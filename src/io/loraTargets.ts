@@ -1,6 +1,5 @@
 // Which modules of a base model can carry LoRA, and their in/out sizes. Shared by the PEFT and
 // GGUF adapter formats.
-import { archOf } from '../arch/registry';
 import { expectedTensors, type ModelConfig } from './hfConfig.ts';
 
 /** One LoRA pair in PEFT's layout. */
@@ -26,13 +25,13 @@ export class LoraTargetError extends Error {
  */
 export function canonicalModule(config: ModelConfig, module: string): string {
   const bare = module.startsWith('base_model.model.') ? module.slice('base_model.model.'.length) : module;
-  return archOf(config).canonicalModule?.(bare) ?? bare;
+  return config.format.canonicalModule?.(bare) ?? bare;
 }
 
 /** Every linear module of the model that can take LoRA, in model order, with its sizes. */
 export function linearModules(config: ModelConfig): { module: string; in: number; out: number }[] {
   const out: { module: string; in: number; out: number }[] = [];
-  const arch = archOf(config);
+  const arch = config.format;
   const tables = new Set(arch.embeddingTensors(config));
   for (const t of expectedTensors(config)) {
     if (t.shape.length !== 2 || !t.name.endsWith('.weight') || tables.has(t.name)) continue;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
 import { bufferSource } from './byteSource.ts';
-import { parseHfConfig, type ModelConfig } from './hfConfig.ts';
+import { type ModelConfig } from './hfConfig.ts';
+import { parseHfConfig } from '../arch/config.ts';
 import { linearModules, loraTargetShape } from './loraTargets.ts';
 import { loraScale, parsePeftConfig, PeftError, readPeftAdapter, targetModulesFor, writePeftAdapter } from './peft.ts';
 import { readSafetensorsHeader, writeSafetensors, type TensorToWrite } from './safetensors.ts';

@@ -3,7 +3,6 @@
 //   LoRA           base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight [out, r]
 //   prompt tuning  prompt_embeddings [num_virtual_tokens, token_dim] (PROMPT_TUNING, CAUSAL_LM)
 import type { ByteSource } from './byteSource.ts';
-import { archOf } from '../arch/registry';
 import type { ModelConfig } from './hfConfig.ts';
 import { canonicalModule, linearModules, loraTargetShape, type LoraWeights } from './loraTargets.ts';
 import { readSafetensorsHeader, readTensorF32, writeSafetensors } from './safetensors.ts';
@@ -121,7 +120,7 @@ export function writePeftAdapter(o: PeftWriteOptions): { 'adapter_model.safetens
     bias: 'none',
     use_rslora: o.useRslora ?? false,
     // Conv1D (GPT-2) stores weights as [in, out]; the LoRA matrices keep PEFT's usual layout
-    fan_in_fan_out: archOf(config).peft.fanInFanOut,
+    fan_in_fan_out: config.format.peft.fanInFanOut,
     use_dora: false,
     modules_to_save: null,
     init_lora_weights: true,

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
 import { bufferSource } from './byteSource.ts';
-import { parseHfConfig } from './hfConfig.ts';
+import { parseHfConfig } from '../arch/config.ts';
 import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, PeftError, PROMPT_EMBEDDINGS, readPeftPromptTuning, writePeftPromptTuning } from './peft.ts';
 import { readSafetensorsHeader, writeSafetensors } from './safetensors.ts';
 

@@ -7,7 +7,8 @@ import type { GpuContext } from '../gpu/device';
 import { f16BitsToF32 } from '../util/f16';
 import { uploadF32, uploadHalves, releaseTensor, type Tensor } from '../gpu/tensor';
 import { archOf } from '../arch/registry';
-import { checkTensors, parseHfConfig, type ModelConfig } from '../io/hfConfig';
+import { checkTensors, type ModelConfig } from '../io/hfConfig';
+import { parseHfConfig } from '../arch/config';
 import { checkShardHeaders, checkShardsPresent, parseShardIndex, readSafetensorsHeader, streamTensorsF16, type SafetensorsHeader } from '../io/safetensors';
 import { ModelFolderError, readJson, readText, type ModelFolder } from './folder';
 

@@ -27,7 +27,7 @@ function stdOf(xs: ArrayLike<number>): number {
 describe('random model config', () => {
   it("SmolLM2-135M's shape parses to the expected config and 134.5M parameters", async () => {
     const json = randomModelConfigJson(SMOLLM2_135M_SHAPE);
-    const { parseHfConfig } = await import('../io/hfConfig');
+    const { parseHfConfig } = await import('../arch/config');
     const c = parseHfConfig(json);
     expect([c.hiddenSize, c.intermediateSize, c.numLayers, c.numHeads, c.numKvHeads, c.headDim, c.vocabSize]).toEqual([576, 1536, 30, 9, 3, 64, 49152]);
     expect(c.tieWordEmbeddings).toBe(true);

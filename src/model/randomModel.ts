@@ -12,7 +12,8 @@ import type { GpuContext } from '../gpu/device';
 import { f32ToF16Bits } from '../util/f16';
 import { uploadF32, uploadHalves, releaseTensor, type Tensor } from '../gpu/tensor';
 import { mixSeed, mulberry32 } from '../util/prng';
-import { expectedTensors, parseHfConfig } from '../io/hfConfig';
+import { expectedTensors } from '../io/hfConfig';
+import { parseHfConfig } from '../arch/config';
 import { CausalLM } from './causalLM';
 import type { ModelAssets } from './load';
 

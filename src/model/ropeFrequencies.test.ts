@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HfConfigError, parseHfConfig } from '../io/hfConfig';
+import { HfConfigError } from '../io/hfConfig';
+import { parseHfConfig } from '../arch/config';
 import { scaledInvFreq } from './ropeFrequencies';
 import { FIXTURES_DIR } from './testing/loadForTest';
 

@@ -3,7 +3,7 @@
 // (The end-to-end check with llama.cpp itself is in src/cli/cli.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { readGguf } from '../io/gguf.ts';
-import { parseHfConfig } from '../io/hfConfig.ts';
+import { parseHfConfig } from '../arch/config.ts';
 import { loraTargetShape } from '../io/loraTargets.ts';
 import { exportGgufFile, type AdapterExportInput } from './export.ts';
 

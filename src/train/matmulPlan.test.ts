@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseHfConfig } from '../io/hfConfig';
+import { parseHfConfig } from '../arch/config';
 import { DEMO_MODEL_DIR, FIXTURES_DIR } from '../model/testing/loadForTest';
 import { DEFAULT_CONFIG } from './config';
 import { trainingMatmuls } from './matmulPlan';

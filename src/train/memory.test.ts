@@ -2,7 +2,7 @@
 // weights and is refused against the budget with a message naming what to change; prompt tuning
 // adds its virtual tokens to every sequence; LoRA's estimate does not depend on the new fields.
 import { describe, expect, it } from 'vitest';
-import { parseHfConfig } from '../io/hfConfig';
+import { parseHfConfig } from '../arch/config';
 import { DEFAULT_CONFIG, DEFAULT_DEVICE_BUDGET_BYTES, validateConfig, type TrainConfig } from './config';
 import { estimateMemory, parameterCount } from './memory';
 

@@ -39,6 +39,8 @@ export interface ModelInfo {
   maxPositions: number;
   tiedEmbeddings: boolean;
   hasChatTemplate: boolean;
+  /** LoRA target sets (PEFT suffixes) of the model's architecture module: all linear layers, attention only */
+  loraTargets?: { all: string[]; attention: string[] };
   weightBytes: number;
   fingerprint: string;
   /** notes the user should read (e.g. sliding window not used) */

@@ -38,6 +38,7 @@ import {
 import { createFullFinetune, downloadFullWeights, refreshWeights, releaseFullFinetune, type FullFinetune } from '../model/fullFinetune';
 import { createPromptTuning, downloadPromptEmbeddings, generateWithPrompt, PROMPT_EMBEDDINGS_KEY, releasePromptTuning, type PromptTuning } from '../model/promptTuning';
 import type { Trainable } from '../train/trainable';
+import { archOf } from '../arch/registry';
 import { CausalLM } from '../model/causalLM';
 import { folderFromFiles, type ModelFolder } from '../model/folder';
 import { generateIds } from '../model/generate';
@@ -352,6 +353,7 @@ export class Engine implements EngineApi {
       maxPositions: c.maxPositions,
       tiedEmbeddings: c.tieWordEmbeddings,
       hasChatTemplate: !!assets.chatTemplate,
+      loraTargets: { all: [...archOf(c).loraTargets.allLinear], attention: [...archOf(c).loraTargets.attention] },
       weightBytes: [...weights.values()].reduce((s, t) => s + t.buffer.size, 0),
       fingerprint: assets.fingerprint,
       notes,

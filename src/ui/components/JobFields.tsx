@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { HELP, promptTuningOf, type LrSchedule, type TrainMethod } from '../../train/config';
 import { getField, issuesByField, type FieldKey } from '../lib/configEdit';
 import { parseNumberInput } from '../lib/parseNumber';
-import { setJobField, setJobMethod, setJobPromptTuning, targetSets, useJobStore } from '../stores/jobStore';
+import { setJobField, setJobMethod, setJobPromptTuning, useJobStore, type TargetSets } from '../stores/jobStore';
 import { CheckboxField, NumberField, RadioGroup, SelectField, TextField } from './Field';
 
 // Settings config.ts has no help line for (the optimizer's internals).
@@ -79,7 +79,7 @@ function help(key: FieldKey): string | undefined {
 export function JobFields() {
   const config = useJobStore((s) => s.config);
   const issues = useJobStore((s) => s.issues);
-  const family = useJobStore((s) => s.family);
+  const targets = useJobStore((s) => s.targets);
   const byField = issuesByField(issues);
 
   const method = config.method ?? 'lora';
@@ -113,7 +113,7 @@ export function JobFields() {
           <div className="field-grid">
             {g.fields.map(field)}
             {g.legend === 'Batches and memory' && <BudgetField value={config.deviceBudgetBytes} error={byField.deviceBudgetBytes} />}
-            {g.legend === 'LoRA adapter' && <TargetModules family={family} selected={config.lora.targetModules} error={byField.targetModules} />}
+            {g.legend === 'LoRA adapter' && <TargetModules sets={targets} selected={config.lora.targetModules} error={byField.targetModules} />}
             {g.legend === 'Learning rate' && (
               <SelectField<LrSchedule>
                 label="Schedule"
@@ -205,8 +205,7 @@ function BudgetField({ value, error }: { value: number | undefined; error?: stri
   );
 }
 
-function TargetModules({ family, selected, error }: { family: string; selected: string[]; error?: string }) {
-  const sets = targetSets(family);
+function TargetModules({ sets, selected, error }: { sets: TargetSets; selected: string[]; error?: string }) {
   const toggle = (m: string, on: boolean) => setJobField('targetModules', on ? sets.all.filter((x) => x === m || selected.includes(x)) : selected.filter((x) => x !== m));
   return (
     <fieldset className={`targets field wide${error ? ' invalid' : ''}`} aria-describedby="targets-help">

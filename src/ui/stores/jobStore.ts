@@ -1,28 +1,32 @@
 // Job slice: the TrainConfig being edited, its validation issues and the memory estimate for it.
 // The estimate comes from the worker (it knows the loaded model), debounced while the user types.
 import { create } from 'zustand';
-import { archOf } from '../../arch/registry';
-import { DEFAULT_CONFIG, validateConfig, withPreset, type ConfigIssue, type PromptTuningSettings, type TrainConfig, type TrainMethod } from '../../train/config';
+import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, LLAMA_ATTENTION, validateConfig, withPreset, type ConfigIssue, type PromptTuningSettings, type TrainConfig, type TrainMethod } from '../../train/config';
 import type { MemoryEstimate } from '../../train/memory';
 import type { ModelInfo } from '../../workers/api';
 import { engine } from '../engineClient';
 import { setField as setConfigField, setPromptTuning, type FieldKey, type PresetName } from '../lib/configEdit';
 import { engineErrorMessage } from '../lib/errors';
 
-/** The loaded model's architecture id (ModelInfo.architecture): its module names the LoRA targets. */
-export type ModuleFamily = string;
+/** "All linear" and "attention only" LoRA target sets of the loaded model (ModelInfo.loraTargets). */
+export interface TargetSets {
+  all: string[];
+  attention: string[];
+}
 
-/** "All linear" and "attention only" target sets of an architecture, from its module. */
-export function targetSets(family: ModuleFamily): { all: string[]; attention: string[] } {
-  const t = archOf(family).loraTargets;
-  return { all: [...t.allLinear], attention: [...t.attention] };
+/** Before a model is loaded (and for a worker that does not report them): the Llama-family names. */
+export const DEFAULT_TARGET_SETS: TargetSets = { all: LLAMA_ALL_LINEAR, attention: LLAMA_ATTENTION };
+
+/** The target sets a model reports, as its architecture module names them. */
+export function targetSetsOf(info: Pick<ModelInfo, 'loraTargets'>): TargetSets {
+  return info.loraTargets ?? DEFAULT_TARGET_SETS;
 }
 
 export interface JobState {
   config: TrainConfig;
   issues: ConfigIssue[];
   /** which module names the loaded model uses (decides the target-module checkboxes) */
-  family: ModuleFamily;
+  targets: TargetSets;
   /** set when a model is loaded: the estimate needs one */
   modelLoaded: boolean;
   estimate: MemoryEstimate | null;
@@ -33,7 +37,7 @@ export interface JobState {
 export const useJobStore = create<JobState>(() => ({
   config: DEFAULT_CONFIG,
   issues: validateConfig(DEFAULT_CONFIG),
-  family: 'llama',
+  targets: DEFAULT_TARGET_SETS,
   modelLoaded: false,
   estimate: null,
   estimateStatus: 'none',
@@ -70,27 +74,20 @@ export function applyPreset(name: PresetName): void {
 }
 
 export function resetJob(): void {
-  const family = get().family;
-  replaceConfig({ ...DEFAULT_CONFIG, lora: { ...DEFAULT_CONFIG.lora, targetModules: targetSets(family).all } });
+  replaceConfig({ ...DEFAULT_CONFIG, lora: { ...DEFAULT_CONFIG.lora, targetModules: get().targets.all } });
 }
 
-export function familyOf(info: Pick<ModelInfo, 'architecture'>): ModuleFamily {
-  return info.architecture;
-}
-
-/** A new model: switch module names to its family (keeping "all" vs "attention") and re-estimate. */
+/** A new model: switch module names to its architecture's (keeping "all" vs "attention") and re-estimate. */
 export function adaptJobToModel(info: ModelInfo): void {
-  const family = familyOf(info);
-  const { config, family: before } = get();
+  const now = targetSetsOf(info);
+  const { config, targets: old } = get();
   let targets = config.lora.targetModules;
-  if (family !== before) {
-    const old = targetSets(before);
-    const now = targetSets(family);
-    const sameModules = old.all.length === now.all.length && old.all.every((t, i) => t === now.all[i]);
+  const sameModules = old.all.length === now.all.length && old.all.every((t, i) => t === now.all[i]);
+  if (!sameModules) {
     const wasAttention = targets.length === old.attention.length && targets.every((t) => old.attention.includes(t));
-    if (!sameModules) targets = wasAttention ? now.attention : now.all;
+    targets = wasAttention ? now.attention : now.all;
   }
-  set({ family, modelLoaded: true });
+  set({ targets: now, modelLoaded: true });
   replaceConfig({ ...config, lora: { ...config.lora, targetModules: targets } });
 }
 

@@ -156,7 +156,7 @@ describe('jobStore', () => {
   it('switches target modules to GPT-2 names for a GPT-2 model, keeping attention-only', () => {
     fake.estimate = vi.fn(async () => ({ totalBytes: 1 }));
     setJobField('targetModules', ['q_proj', 'k_proj', 'v_proj', 'o_proj']);
-    adaptJobToModel({ ...model, hfArchitecture: 'GPT2LMHeadModel', architecture: 'gpt2' });
+    adaptJobToModel({ ...model, hfArchitecture: 'GPT2LMHeadModel', architecture: 'gpt2', loraTargets: { all: ['c_attn', 'attn.c_proj', 'c_fc', 'mlp.c_proj'], attention: ['c_attn', 'attn.c_proj'] } });
     expect(useJobStore.getState().config.lora.targetModules).toEqual(['c_attn', 'attn.c_proj']);
     adaptJobToModel(model);
     expect(useJobStore.getState().config.lora.targetModules).toEqual(['q_proj', 'k_proj', 'v_proj', 'o_proj']);
