@@ -8,6 +8,7 @@ import matmulDywIoCode from './shaders/fragments/matmul_dyw_io.wgsl?raw';
 import matmulMacCode from './shaders/fragments/matmul_mac.wgsl?raw';
 import matmulXwtIoCode from './shaders/fragments/matmul_xwt_io.wgsl?raw';
 import quadTileCode from './shaders/fragments/quad_tile.wgsl?raw';
+import wgSumCode from './shaders/fragments/wg_sum.wgsl?raw';
 
 const fragment = (file: string, code: string): WgslFragment => ({ file: `fragments/${file}`, code });
 
@@ -23,3 +24,5 @@ export const MATMUL_XWT_IO = fragment('matmul_xwt_io.wgsl', matmulXwtIoCode);
 export const MATMUL_DYW_IO = fragment('matmul_dyw_io.wgsl', matmulDywIoCode);
 /** Params, bindings and store_out of matmulDyTX (dW = dyᵀ·x). */
 export const MATMUL_DYTX_IO = fragment('matmul_dytx_io.wgsl', matmulDytxIoCode);
+/** wg_sum / wg_sum2 of the row kernels (cross-entropy, LayerNorm, RMSNorm); the shader declares WG. */
+export const WG_SUM = fragment('wg_sum.wgsl', wgSumCode);

@@ -16,12 +16,13 @@
 // to have such labels rejected on the CPU with their positions instead.
 import type { GpuContext } from '../device';
 import { dispatch, grid1d } from '../dispatch';
+import { WG_SUM } from '../fragments';
 import type { WgslSource } from '../shader';
 import crossEntropyCode from '../shaders/cross_entropy.wgsl?raw';
 import { emptyTensor, numel, type Tensor } from '../tensor';
 import { rowThreads } from './rowThreads';
 
-export const CROSS_ENTROPY_SHADER: WgslSource = { file: 'cross_entropy.wgsl', code: crossEntropyCode };
+export const CROSS_ENTROPY_SHADER: WgslSource = { file: 'cross_entropy.wgsl', code: crossEntropyCode, fragments: [WG_SUM] };
 
 export const IGNORE_INDEX = -100;
 export const CROSS_ENTROPY_WG = 256;

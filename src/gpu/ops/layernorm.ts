@@ -6,12 +6,13 @@
 // second, column-parallel pass summing rows in a fixed order: bit-for-bit repeatable, no atomics.
 import type { GpuContext } from '../device';
 import { dispatch, grid1d } from '../dispatch';
+import { WG_SUM } from '../fragments';
 import type { WgslSource } from '../shader';
 import layernormCode from '../shaders/layernorm.wgsl?raw';
 import { emptyTensor, type Tensor } from '../tensor';
 import { rowThreads } from './rowThreads';
 
-export const LAYERNORM_SHADER: WgslSource = { file: 'layernorm.wgsl', code: layernormCode };
+export const LAYERNORM_SHADER: WgslSource = { file: 'layernorm.wgsl', code: layernormCode, fragments: [WG_SUM] };
 
 export const LAYERNORM_WG = 64;
 const DW_WG_X = 32;

@@ -7,12 +7,13 @@
 // column-parallel pass that sums rows in a fixed order, so results are bit-for-bit repeatable.
 import type { GpuContext } from '../device';
 import { dispatch, grid1d } from '../dispatch';
+import { WG_SUM } from '../fragments';
 import type { WgslSource } from '../shader';
 import rmsnormCode from '../shaders/rmsnorm.wgsl?raw';
 import { emptyTensor, type Tensor } from '../tensor';
 import { rowThreads } from './rowThreads';
 
-export const RMSNORM_SHADER: WgslSource = { file: 'rmsnorm.wgsl', code: rmsnormCode };
+export const RMSNORM_SHADER: WgslSource = { file: 'rmsnorm.wgsl', code: rmsnormCode, fragments: [WG_SUM] };
 
 /** Default threads per row workgroup, and the column pass's WG_X x WG_Y. */
 export const RMSNORM_WG = 64;

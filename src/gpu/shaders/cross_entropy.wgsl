@@ -19,6 +19,7 @@
 //   ce_forward_backward_inplace: logits (rw; becomes dlogits), labels, row_loss (rw), params3
 //   ce_sum_rows:                 src, out (rw), params_sum
 // Rows use a 2-D grid of workgroups (row = wid.y * num_workgroups.x + wid.x) past 65535 rows.
+// Before this file comes fragments/wg_sum.wgsl (wg_sum), listed in ops/crossEntropy.ts.
 
 struct Params {
   N: u32,
@@ -221,16 +222,9 @@ fn ce_sum_rows(@builtin(local_invocation_index) lid: u32) {
   for (var i = lid; i < p.count; i += WG) {
     acc += src[p.offset + i];
   }
-  red_z[lid] = acc;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k = k >> 1u) {
-    if (lid < k) {
-      red_z[lid] = red_z[lid] + red_z[lid + k];
-    }
-    workgroupBarrier();
-  }
+  let sum = wg_sum(acc, lid);
   if (lid == 0u) {
-    var total = p.scale * red_z[0];
+    var total = p.scale * sum;
     if (p.accumulate == 1u) {
       total += sum_out[0];
     }

@@ -13,6 +13,7 @@
 //   layernorm_backward_dx:  x, w, dy, mean, rstd, dx (rw), params_dx            one workgroup per row
 //   layernorm_backward_dwdb: x, dy, mean, rstd, dw (rw), db (rw), params_w      WG_X cols x WG_Y row slices
 // Rows use a 2-D grid of workgroups (row = wid.y * num_workgroups.x + wid.x) past 65535 rows.
+// Before this file comes fragments/wg_sum.wgsl (wg_sum, wg_sum2), listed in ops/layernorm.ts.
 
 struct ParamsF {
   N: u32,
@@ -64,7 +65,6 @@ override WG_Y: u32 = 8;
 @group(0) @binding(5) var<storage, read_write> db: array<f32>;
 @group(0) @binding(6) var<uniform> params_w: ParamsW;
 
-var<workgroup> red: array<vec2<f32>, WG>;
 var<workgroup> tile: array<vec2<f32>, WG_X * WG_Y>;
 
 fn unpack_at(buf_word: u32, c: u32) -> f32 {
@@ -86,21 +86,6 @@ fn bias(c: u32, is_f16: u32) -> f32 {
   return bitcast<f32>(b[c]);
 }
 
-// Two sums over the workgroup at once, in a fixed tree order (deterministic); all invocations get them.
-fn wg_sum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) {
-      red[lid] = red[lid] + red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier(); // red is reused by the next call
-  return total;
-}
-
 @compute @workgroup_size(WG)
 fn layernorm_forward(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -118,14 +103,14 @@ fn layernorm_forward(
   for (var c = lid; c < p.C; c += WG) {
     s += x[base + c];
   }
-  let m = wg_sum2(vec2<f32>(s, 0.0), lid).x * inv_c;
+  let m = wg_sum(s, lid) * inv_c;
   // Second pass over the centred values: no cancellation when |mean| >> std.
   var v = 0.0;
   for (var c = lid; c < p.C; c += WG) {
     let d = x[base + c] - m;
     v = fma(d, d, v);
   }
-  let r = 1.0 / sqrt(wg_sum2(vec2<f32>(v, 0.0), lid).x * inv_c + p.eps);
+  let r = 1.0 / sqrt(wg_sum(v, lid) * inv_c + p.eps);
   for (var c = lid; c < p.C; c += WG) {
     y[base + c] = (x[base + c] - m) * r * weight(c, p.w_f16) + bias(c, p.b_f16);
   }

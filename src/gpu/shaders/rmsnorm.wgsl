@@ -38,7 +38,8 @@ struct ParamsDw {
   _pad: u32,
 }
 
-// Row kernels: threads per workgroup (a power of two). Column kernel: WG_X x WG_Y.
+// Row kernels: threads per workgroup (a power of two); wg_sum comes from fragments/wg_sum.wgsl
+// (listed in ops/rmsnorm.ts). Column kernel: WG_X x WG_Y.
 override WG: u32 = 64;
 override WG_X: u32 = 32;
 override WG_Y: u32 = 8;
@@ -59,7 +60,6 @@ override WG_Y: u32 = 8;
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(4) var<uniform> params_dw: ParamsDw;
 
-var<workgroup> red: array<f32, WG>;
 var<workgroup> tile: array<f32, WG_X * WG_Y>;
 
 fn weight(c: u32, is_f16: u32) -> f32 {
@@ -68,21 +68,6 @@ fn weight(c: u32, is_f16: u32) -> f32 {
     return select(pair.x, pair.y, (c & 1u) == 1u);
   }
   return bitcast<f32>(w[c]);
-}
-
-// Sum of v over the workgroup in a fixed tree order (deterministic); every invocation gets it.
-fn wg_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) {
-      red[lid] = red[lid] + red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier(); // red is reused by the next call
-  return total;
 }
 
 @compute @workgroup_size(WG)
