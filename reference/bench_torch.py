@@ -4,8 +4,8 @@
         --model smollm2-shape --layers 4 --seq 256 --batch 4 --rank 16 --steps 5 --warmup 2 --json
     python3 reference/bench_torch.py --device cuda --model qwen2.5-0.5b-shape --dtype bfloat16 --json
 
-On --device cuda (the GPU kit's peer, scripts/gpu-kit-run.mjs): weights are built on the CPU with
-the same seeded generator, then moved; steps are timed between torch.cuda.synchronize() calls;
+On --device cuda (the GPU kit's peer, scripts/gpu-kit-run.mjs): frozen weights are drawn on the GPU
+(seeded; other values than the CPU's), LoRA parameters on the CPU as always; steps are timed between torch.cuda.synchronize() calls;
 attention is F.scaled_dot_product_attention (is_causal) instead of the reference's explicit
 softmax; --dtype bfloat16/float16 keeps the frozen base weights in that dtype and runs the step
 under torch.autocast (LoRA parameters and AdamW state stay float32, as in PEFT's mixed precision).
@@ -70,8 +70,11 @@ def sdpa_attention(q, k, v):
     return F.scaled_dot_product_attention(qh, kh, vh, is_causal=True).transpose(1, 2)
 
 
-def build(shape, layers, rank, gen):
-    """Random frozen weights (HF names, float32) and LoRA parameters for every linear layer."""
+def build(shape, layers, rank, gen, wgen=None):
+    """Random frozen weights (HF names, float32) and LoRA parameters for every linear layer. wgen:
+    a generator on another device draws the frozen weights there (the CPU would take seconds per
+    hundred million values); LoRA parameters always come from gen (CPU)."""
+    wgen = wgen or gen
     cfg = dict({"rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": True}, **SHAPES[shape])
     if layers is not None:
         cfg["num_hidden_layers"] = layers
@@ -89,9 +92,9 @@ def build(shape, layers, rank, gen):
     w = {}
     for name, s in shapes.items():
         if len(s) == 1:
-            w[name] = torch.ones(s)
+            w[name] = torch.ones(s, device=wgen.device)
         else:
-            w[name] = torch.randn(*s, generator=gen) * (0.02 if "embed" in name else s[1] ** -0.5)  # HF init range
+            w[name] = torch.randn(*s, generator=wgen, device=wgen.device) * (0.02 if "embed" in name else s[1] ** -0.5)  # HF init range
     params = {}
     for m in lora.llama_modules(cfg["num_hidden_layers"]):
         out_f, in_f = w[m + ".weight"].shape
@@ -126,10 +129,10 @@ def main():
     if device.type == "cpu" and dtype != torch.float32:
         ap.error("--dtype other than float32 is for --device cuda")
     gen = torch.Generator().manual_seed(args.seed)
-    cfg, w, params = build(args.model, args.layers, args.rank, gen)
+    wgen = torch.Generator(device).manual_seed(args.seed) if device.type != "cpu" else None
+    cfg, w, params = build(args.model, args.layers, args.rank, gen, wgen)
     if device.type != "cpu":
-        # built on the CPU with the seeded generator; the reference's helpers make their own
-        # tensors (RoPE angles, masks) on the default device
+        # the reference's helpers make their own tensors (RoPE angles, masks) on the default device
         w = {k: v.to(device=device, dtype=dtype) for k, v in w.items()}
         params = {m: (A.detach().to(device).requires_grad_(), B.detach().to(device).requires_grad_()) for m, (A, B) in params.items()}
         torch.set_default_device(device)

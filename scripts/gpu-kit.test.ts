@@ -78,6 +78,20 @@ describe('npm run gpu-kit', () => {
     // a fresh clone compresses Node first (about 2 minutes on 2 cores; cached afterwards)
   }, 900_000);
 
+  it("the GPU machine's plan: both shapes trained, the CUDA peer in float32 and bfloat16 for both, limits within 8 minutes", () => {
+    const script = `import(${JSON.stringify(join(root, 'scripts', 'gpu-kit-run.mjs'))}).then((m) => console.log(JSON.stringify({ budget: m.DEFAULT_BUDGET_S, parts: m.plan({ dryRun: false }) }))))`;
+    const { budget, parts } = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as { budget: number; parts: { id: string; limitS: number; args: string[] }[] };
+    expect(parts.map((p) => p.id)).toEqual(
+      expect.arrayContaining(['adapter', 'kernels', 'training:qwen2.5-0.5b-shape', 'training:smollm2-135m-shape', 'torch:qwen2.5-0.5b-shape:bfloat16', 'torch:qwen2.5-0.5b-shape:float32', 'torch:smollm2-shape:bfloat16', 'torch:smollm2-shape:float32']),
+    );
+    for (const p of parts.filter((q) => q.id.startsWith('torch:'))) expect(p.args).toEqual(expect.arrayContaining(['--device', 'cuda', '--seq', '256', '--batch', '4', '--rank', '16']));
+    // the budget caps the whole run (parts past it are recorded as not run); Node's unpacking and
+    // the JSON take seconds: 8 minutes hold
+    expect(budget).toBeLessThanOrEqual(460);
+    for (const p of parts) expect(p.limitS).toBeLessThanOrEqual(budget);
+    expect(parts.find((p) => p.id === 'training:qwen2.5-0.5b-shape')!.limitS).toBeGreaterThanOrEqual(100);
+  });
+
   it('a part that cannot run is recorded with its error, and the others still run', () => {
     const out = join(dir, 'broken.json');
     const r = runKit(['--dry-run', '--only', 'adapter,torch', '--out', out], { VK_ICD_FILENAMES: '/nonexistent/icd.json' });
