@@ -10,22 +10,13 @@ import { Template } from '@huggingface/jinja';
 import { describe, expect, test } from 'vitest';
 import { readDatasetFile } from './read.ts';
 import { chatTemplateInfo } from './template.ts';
+import { checkTemplateTokens } from './template-tokens.ts';
 import { tokenizeDataset, type TokenizedDataset } from './tokenize.ts';
+import { CHAT } from './testing/conversations.ts';
 import { PHI3_TEMPLATE, PHI4_MINI_TEMPLATE, PHI4_TEMPLATE, SMOLLM2_TEMPLATE, SMOLLM3_TEMPLATE } from './testing/chatTemplates.ts';
 import { realTokenizer, type RealTokenizerName } from './testing/realTokenizers.ts';
 import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer, type TestTokenizer } from './testing/tokenizers.ts';
 import type { ChatMessage } from './types.ts';
-
-/** A system message, three answers, non-ASCII text, and an answer with whitespace around it. */
-export const CHAT: ChatMessage[] = [
-  { role: 'system', content: 'Tu es un assistant précis. 日本語もOK.' },
-  { role: 'user', content: 'Quelle est la capitale de la France ?' },
-  { role: 'assistant', content: 'Paris — la « Ville Lumière ». 🗼' },
-  { role: 'user', content: '¿Y de España?' },
-  { role: 'assistant', content: ' Madrid, señor.\n' },
-  { role: 'user', content: 'Und Deutschland? 答えて' },
-  { role: 'assistant', content: 'Berlin. ベルリン' },
-];
 
 interface Tok {
   tokenizer: TestTokenizer['tokenizer'];
@@ -114,6 +105,10 @@ describe('real tokenizer files and templates', () => {
       const ids = Array.from(ds.tokens.subarray(ds.offsets[0], ds.offsets[1]));
       const firstOfLast = ids.length - [...ds.trained.subarray(ds.offsets[0], ds.offsets[1])].reverse().findIndex((f) => f === 0);
       expect(decode(t, ids.slice(0, firstOfLast)).endsWith(c.beforeLast)).toBe(true);
+      // The template ships with the tokenizer: its special tokens are trusted, also when passed back in explicitly.
+      const own = chatTemplateInfo(t.tokenizerConfig, t.tokenizer, { chatTemplate: t.chatTemplate });
+      expect(own.source).toBe('tokenizer_config');
+      expect(checkTemplateTokens(t.tokenizer, own)).toEqual([]);
     });
   }
 

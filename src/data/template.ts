@@ -101,7 +101,8 @@ export function chatTemplateInfo(
   }
   const own = pickTemplate(tokenizerConfig.chat_template);
   const chatTemplate = opts.chatTemplate === null ? undefined : (opts.chatTemplate ?? own);
-  const source = chatTemplate === undefined ? 'none' : opts.chatTemplate ? 'user' : 'tokenizer_config';
+  // The config's own template passed back in (as the engine does with the model's assets) is still the shipped one.
+  const source = chatTemplate === undefined ? 'none' : opts.chatTemplate && opts.chatTemplate !== own ? 'user' : 'tokenizer_config';
   const extraVars: Record<string, unknown> = {};
   for (const k of ['pad_token', 'unk_token']) {
     const s = tokenString(tokenizerConfig[k]);
