@@ -79,7 +79,7 @@ describe('npm run gpu-kit', () => {
   }, 900_000);
 
   it("the GPU machine's plan: both shapes trained, the CUDA peer in float32 and bfloat16 for both, limits within 8 minutes", () => {
-    const script = `import(${JSON.stringify(join(root, 'scripts', 'gpu-kit-run.mjs'))}).then((m) => console.log(JSON.stringify({ budget: m.DEFAULT_BUDGET_S, parts: m.plan({ dryRun: false }) }))))`;
+    const script = `import(${JSON.stringify(join(root, 'scripts', 'gpu-kit-run.mjs'))}).then((m) => console.log(JSON.stringify({ budget: m.DEFAULT_BUDGET_S, parts: m.plan({ dryRun: false }) })))`;
     const { budget, parts } = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as { budget: number; parts: { id: string; limitS: number; args: string[] }[] };
     expect(parts.map((p) => p.id)).toEqual(
       expect.arrayContaining(['adapter', 'kernels', 'training:qwen2.5-0.5b-shape', 'training:smollm2-135m-shape', 'torch:qwen2.5-0.5b-shape:bfloat16', 'torch:qwen2.5-0.5b-shape:float32', 'torch:smollm2-shape:bfloat16', 'torch:smollm2-shape:float32']),
