@@ -11,7 +11,7 @@ It (re)writes, under src/model/fixtures/:
 - arch-<name>/config.json, model.safetensors (F16): the model (random weights, drawn here).
 - arch-<name>/reference.json: ids, logits rows, loss, greedy ids/margins, checks (see README.md).
 - arch-<name>/lora.safetensors: PEFT-keyed LoRA A/B of every targeted module and their gradients
-  (keys grad/<PEFT key>).
+  (keys grad/<PEFT key>), plus the gradients of every 1-D base weight (grad/<tensor name>).
 - rope_inv_freq.json: HF inv_freq for default, linear, dynamic and llama3 settings.
 
 Written from the published math of the models (HF modeling_llama / modeling_qwen2 /
@@ -344,7 +344,9 @@ def make_model(name, cfg, seed):
         B = (torch.rand(o_, RANK, generator=gen, dtype=DT) * 2 - 1) * 0.3
         A, B = A.float().double().requires_grad_(), B.float().double().requires_grad_()
         lora[m] = (A, B, ALPHA / RANK)
-    logits = fwd(w64, cfg, ids, lora)[0]
+    # the same loss's gradients of every 1-D weight (norm weights, biases): what full fine-tuning adds
+    wg = {k: (v.clone().requires_grad_() if v.dim() == 1 and not k.endswith("wpe.weight") else v) for k, v in w64.items()}
+    logits = fwd(wg, cfg, ids, lora)[0]
     labels = ids[0, 1:]
     loss = F.cross_entropy(logits[:-1], labels)
     loss.backward()
@@ -353,6 +355,9 @@ def make_model(name, cfg, seed):
         tensors[peft_key(m, "B")] = B.detach().float()
         tensors["grad/" + peft_key(m, "A")] = A.grad.float()
         tensors["grad/" + peft_key(m, "B")] = B.grad.float()
+    vector_grads = sorted(k for k, v in wg.items() if v.requires_grad)
+    for k in vector_grads:
+        tensors["grad/" + k] = wg[k].grad.float()
     with torch.no_grad():
         lora32 = {m: (A.detach().float(), B.detach().float(), s) for m, (A, B, s) in lora.items()}
         loss32 = F.cross_entropy(fwd(w32, cfg, ids, lora32)[0][:-1], labels)
@@ -396,13 +401,15 @@ def make_model(name, cfg, seed):
         "notes": "ids: T random token ids (no BOS). logits[k]: logits (V) of the last position of the prefix "
                  "ids[:prefixes[k]], each its own forward from position 0. loss: mean next-token cross-entropy of "
                  "the whole sequence (labels[t] = ids[t+1], the last position unlabelled) with the LoRA adapter of "
-                 "lora.safetensors (r, alpha; A and B random, PEFT keys; gradients of that loss under grad/<key>). "
+                 "lora.safetensors (r, alpha; A and B random, PEFT keys; gradients of that loss under grad/<key>, and "
+                 "those of every 1-D base weight listed in vectorGrads (norm weights, biases) under grad/<name>). "
                  "greedy: argmax ids after ids[:promptLength] without the adapter, decoded with a KV cache as HF "
                  "generation does (dynamic RoPE: cached keys keep their rotation), margins = top1 - top2.",
         "ids": ids[0],
         "prefixes": PREFIXES,
         "logits": [r for r in rows],
         "lora": {"r": RANK, "alpha": ALPHA, "modules": [m for m, _, _ in mods]},
+        "vectorGrads": vector_grads,
         "loss": fj.F32(float(loss)),
         "greedy": {"promptLength": PROMPT, "ids": out, "margins": [fj.F32(m) for m in margins]},
         "checks": checks,

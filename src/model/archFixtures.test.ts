@@ -25,6 +25,8 @@ interface ArchFixture {
   prefixes: number[];
   logits: number[][];
   lora: { r: number; alpha: number; modules: string[] };
+  /** 1-D base weights (norm weights, biases) whose gradients lora.safetensors holds under grad/<name> */
+  vectorGrads?: string[];
   loss: number;
   greedy: { promptLength: number; ids: number[]; margins: number[] };
   checks: Record<string, number>;
@@ -68,7 +70,7 @@ describe('architecture fixtures against PyTorch', () => {
       model.release();
     });
 
-    it('loss and LoRA gradients of every targeted module', async () => {
+    it(`loss and LoRA gradients of every targeted module${fx.vectorGrads ? ', and the gradients of every norm weight and bias (full fine-tuning)' : ''}`, async () => {
       const ctx = await getTestGpu();
       const model = await loadModelDir(ctx, dir);
       const loraFile = join(dir, 'lora.safetensors');
@@ -89,7 +91,13 @@ describe('architecture fixtures against PyTorch', () => {
         model.zero(m.dA);
         model.zero(m.dB);
       }
-      await model.trainStep(inp, lossAcc, { run: { adapter, seed: 0, training: true }, countedTokens: T - 1, labelSmoothing: 0, activationCheckpointing: false });
+      // full fine-tuning's gradients of the 1-D weights, accumulated by the same backward
+      const weightGrads = new Map((fx.vectorGrads ?? []).map((name) => {
+        const t = emptyTensor(ctx, 'f32', [...model.weights.get(name)!.shape], `${name}.grad`);
+        model.zero(t);
+        return [name, t] as const;
+      }));
+      await model.trainStep(inp, lossAcc, { run: { adapter, weightGrads: weightGrads.size > 0 ? weightGrads : null, seed: 0, training: true }, countedTokens: T - 1, labelSmoothing: 0, activationCheckpointing: false });
       ctx.flush();
       const loss = new Float32Array(await readBuffer(ctx, lossAcc.buffer, 4))[0];
       expect(Math.abs(loss - fx.loss), `loss ${loss} vs PyTorch ${fx.loss}`).toBeLessThanOrEqual(LOSS_RTOL * fx.loss);
@@ -100,6 +108,12 @@ describe('architecture fixtures against PyTorch', () => {
           expect(scale, `${m.path} d${w} is not all zero`).toBeGreaterThan(0);
           expectClose(`${folder} ${m.path} d${w}`, await downloadF32(ctx, t), want, { atol: GRAD_RTOL * scale, rtol: 1e-3 });
         }
+      }
+      for (const [name, t] of weightGrads) {
+        const want = await readTensorF32(src, header, `grad/${name}`);
+        const scale = want.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+        expectClose(`${folder} d ${name}`, await downloadF32(ctx, t), want, { atol: GRAD_RTOL * scale, rtol: 1e-3 });
+        releaseTensor(ctx, t);
       }
       releaseTensor(ctx, lossAcc);
       releaseAdapter(ctx, adapter);
