@@ -24,7 +24,8 @@ export type ModelSource =
   | { kind: 'demo' }
   | { kind: 'files'; files: File[]; name?: string }
   | { kind: 'url'; baseUrl: string; name?: string }
-  | { kind: 'hub'; repo: string; revision?: string; endpoint?: string };
+  /** timeoutMs: the longest wait for the Hub to answer or send more (remote.ts DEFAULT_NETWORK_TIMEOUT_MS when omitted) */
+  | { kind: 'hub'; repo: string; revision?: string; endpoint?: string; timeoutMs?: number };
 
 export interface ModelInfo {
   name: string;
@@ -68,10 +69,10 @@ export interface DatasetOptions {
   seed: number;
 }
 
-/** A rendered example for the preview: token pieces with whether each is trained. */
+/** A rendered example for the preview: runs of tokens with whether they are trained, and how many tokens each holds. */
 export interface PreviewExample {
   line: number;
-  pieces: { text: string; trained: boolean }[];
+  pieces: { text: string; trained: boolean; tokens?: number }[];
 }
 
 export interface DatasetInfo {

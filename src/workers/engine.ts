@@ -16,6 +16,7 @@ import {
   readDatasetFile,
   splitDataset,
   DatasetTokenizer,
+  previewPieces,
   type ChatTemplateInfo,
 } from '../data';
 import { createAdapter, downloadAdapter, releaseAdapter, type LoraAdapter } from '../model/adapter';
@@ -310,7 +311,7 @@ export class Engine implements EngineApi {
       }
       case 'hub': {
         const cache = typeof caches !== 'undefined' ? await caches.open('whetstone-hub-v1') : null;
-        return folderFromUrl(source.repo, hubFileUrl(source.repo, source.revision ?? 'main', source.endpoint), { onProgress: progress, cache, fetch: fetchImpl });
+        return folderFromUrl(source.repo, hubFileUrl(source.repo, source.revision ?? 'main', source.endpoint), { onProgress: progress, cache, fetch: fetchImpl, timeoutMs: source.timeoutMs });
       }
       case 'files':
         return folderFromFiles(source.files, source.name);
@@ -403,17 +404,11 @@ export class Engine implements EngineApi {
     if (ds.offsets.length < 2) throw new Error(`${file.name} has no usable examples (${ds.badRows.length} bad rows). Fix the rows listed, or pick another file.`);
     const { train, validation } = splitDataset(ds, { validationFraction: opts.validationFraction, seed: opts.seed });
     const warnings = checkTemplateTokens(tokenizer, template, { modelVocabSize: model.config.vocabSize }).map((w) => w.message);
+    // Runs of trained / untrained tokens, decoded with their context (previewPieces says why not token by token).
+    const decode = (ids: number[]) => tokenizer.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
     const preview: PreviewExample[] = [];
     for (let e = 0; e < Math.min(3, ds.offsets.length - 1); e++) {
-      const pieces: PreviewExample['pieces'] = [];
-      for (let i = ds.offsets[e]; i < ds.offsets[e + 1]; i++) {
-        const text = tokenizer.decode([ds.tokens[i]], { skip_special_tokens: false });
-        const trained = ds.trained[i] === 1;
-        const last = pieces[pieces.length - 1];
-        if (last && last.trained === trained) last.text += text;
-        else pieces.push({ text, trained });
-      }
-      preview.push({ line: ds.lines[e], pieces });
+      preview.push({ line: ds.lines[e], pieces: previewPieces(decode, ds.tokens, ds.trained, ds.offsets[e], ds.offsets[e + 1]) });
     }
     let fp = 0x811c9dc5;
     for (let i = 0; i < ds.tokens.length; i += Math.max(1, Math.floor(ds.tokens.length / 4096))) fp = Math.imul(fp ^ ds.tokens[i], 0x01000193) >>> 0;
