@@ -13,14 +13,16 @@ import { Panel } from './Panel';
 import { PreviewList } from './PreviewList';
 import { Progress } from './Progress';
 import { RadioGroup } from './Field';
+import { etaText } from '../lib/eta';
 
-function progressText(p: DatasetProgressEvent): string {
-  return `Reading and tokenizing: ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${formatPercent(p.bytesDone, p.bytesTotal)})`;
+function progressText(p: DatasetProgressEvent, etaSeconds: number | null): string {
+  return `Reading and tokenizing: ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${formatPercent(p.bytesDone, p.bytesTotal)})${etaText(etaSeconds)}`;
 }
 
 export function DatasetPanel() {
   const status = useDatasetStore((s) => s.status);
   const progress = useDatasetStore((s) => s.progress);
+  const etaSeconds = useDatasetStore((s) => s.etaSeconds);
   const error = useDatasetStore((s) => s.error);
   const info = useDatasetStore((s) => s.info);
   const sourceLabel = useDatasetStore((s) => s.sourceLabel);
@@ -84,7 +86,7 @@ export function DatasetPanel() {
       {loading && (
         <div className="status-block" role="status">
           <p>Reading {sourceLabel}…</p>
-          <Progress label="Dataset loading progress" value={progress ? progress.bytesDone : null} max={progress?.bytesTotal || 1} text={progress ? progressText(progress) : 'Starting…'} />
+          <Progress label="Dataset loading progress" value={progress ? progress.bytesDone : null} max={progress?.bytesTotal || 1} text={progress ? progressText(progress, etaSeconds) : 'Starting…'} />
         </div>
       )}
       {error && <Alert testId="dataset-error">{error}</Alert>}

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import type { LoadProgressEvent } from '../../workers/api';
+import { etaText } from '../lib/eta';
 import { formatBytes, formatPercent } from '../lib/format';
 import { useModelStore, loadDemoModel, loadHubModel, loadModelFiles } from '../stores/modelStore';
 import { useDeviceStore } from '../stores/deviceStore';
@@ -20,16 +21,18 @@ const PHASE: Record<LoadProgressEvent['phase'], string> = {
   done: 'Done',
 };
 
-function progressText(p: LoadProgressEvent): string {
+function progressText(p: LoadProgressEvent, etaSeconds: number | null): string {
   const file = p.file ? ` ${p.file}` : '';
   const cache = p.fromCache ? ' (from the browser cache)' : '';
   const amount = p.bytesTotal ? `${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${formatPercent(p.bytesDone, p.bytesTotal)})` : formatBytes(p.bytesDone);
-  return `${PHASE[p.phase]}${file}: ${amount}${cache}`;
+  const eta = p.phase === 'download' || p.phase === 'weights' ? etaText(etaSeconds) : '';
+  return `${PHASE[p.phase]}${file}: ${amount}${cache}${eta}`;
 }
 
 export function ModelPanel() {
   const status = useModelStore((s) => s.status);
   const progress = useModelStore((s) => s.progress);
+  const etaSeconds = useModelStore((s) => s.etaSeconds);
   const error = useModelStore((s) => s.error);
   const sourceLabel = useModelStore((s) => s.sourceLabel);
   const [repo, setRepo] = useState('');
@@ -88,7 +91,7 @@ export function ModelPanel() {
       {loading && (
         <div className="status-block" role="status">
           <p>Loading {sourceLabel}…</p>
-          <Progress label="Model loading progress" value={progress?.bytesTotal ? progress.bytesDone : null} max={progress?.bytesTotal ?? 1} text={progress ? progressText(progress) : gpuStarting ? 'Starting the GPU…' : 'Starting…'} />
+          <Progress label="Model loading progress" value={progress?.bytesTotal ? progress.bytesDone : null} max={progress?.bytesTotal ?? 1} text={progress ? progressText(progress, etaSeconds) : gpuStarting ? 'Starting the GPU…' : 'Starting…'} />
         </div>
       )}
       {error && <Alert testId="model-error">{error}</Alert>}

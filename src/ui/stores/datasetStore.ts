@@ -6,6 +6,7 @@ import type { ColumnMapping } from '../../data/types';
 import type { DatasetInfo, DatasetOptions, DatasetProgressEvent, DatasetSource } from '../../workers/api';
 import { engine, proxy } from '../engineClient';
 import { engineErrorMessage } from '../lib/errors';
+import { EtaEstimator } from '../lib/eta';
 import { useJobStore } from './jobStore';
 import { useModelStore } from './modelStore';
 
@@ -16,6 +17,8 @@ export interface DatasetState {
   status: 'empty' | 'waiting' | 'loading' | 'ready' | 'error';
   sourceLabel: string | null;
   progress: DatasetProgressEvent | null;
+  /** seconds left reading and tokenizing, from the measured rate; null: not known yet */
+  etaSeconds: number | null;
   info: DatasetInfo | null;
   error: string | null;
   onBadRow: DatasetOptions['onBadRow'];
@@ -28,6 +31,7 @@ export const useDatasetStore = create<DatasetState>(() => ({
   status: 'empty',
   sourceLabel: null,
   progress: null,
+  etaSeconds: null,
   info: null,
   error: null,
   onBadRow: 'skip',
@@ -41,6 +45,7 @@ const get = useDatasetStore.getState;
 // The source stays out of the store (a File is not display data); reloads read it again.
 let source: DatasetSource | null = null;
 let loadSeq = 0;
+const eta = new EtaEstimator();
 
 export function datasetOptions(): DatasetOptions {
   const { config } = useJobStore.getState();
@@ -63,13 +68,14 @@ async function load(): Promise<void> {
     return;
   }
   const seq = ++loadSeq;
-  set({ status: 'loading', progress: null, error: null });
+  set({ status: 'loading', progress: null, etaSeconds: null, error: null });
+  eta.reset();
   try {
     const info = await engine().loadDataset(
       source,
       datasetOptions(),
       proxy((e: DatasetProgressEvent) => {
-        if (seq === loadSeq) set({ progress: e });
+        if (seq === loadSeq) set({ progress: e, etaSeconds: eta.update(e.bytesDone, e.bytesTotal, performance.now(), e.phase) });
       }),
     );
     if (seq === loadSeq) set({ status: 'ready', info, progress: null });

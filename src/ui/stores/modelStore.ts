@@ -5,6 +5,7 @@ import type { LoadProgressEvent, ModelInfo, ModelSource } from '../../workers/ap
 import { engine, proxy } from '../engineClient';
 import { engineErrorMessage } from '../lib/errors';
 import { rememberFolder, type FolderHandle } from '../lib/folderHandles';
+import { EtaEstimator } from '../lib/eta';
 import { repoIdProblem } from '../lib/hub';
 import { forgetHeldAdapter } from './exportStore';
 import { adaptJobToModel, forgetModel } from './jobStore';
@@ -17,6 +18,8 @@ export interface ModelState {
   sourceLabel: string | null;
   sourceKind: ModelSourceKind | null;
   progress: LoadProgressEvent | null;
+  /** seconds left in the current phase (download of this file, or upload to the GPU), from the measured rate; null: not known yet */
+  etaSeconds: number | null;
   info: ModelInfo | null;
   error: string | null;
 }
@@ -26,6 +29,7 @@ export const useModelStore = create<ModelState>(() => ({
   sourceLabel: null,
   sourceKind: null,
   progress: null,
+  etaSeconds: null,
   info: null,
   error: null,
 }));
@@ -33,20 +37,23 @@ export const useModelStore = create<ModelState>(() => ({
 const set = useModelStore.setState;
 const get = useModelStore.getState;
 let loadSeq = 0;
+const eta = new EtaEstimator();
 // What was asked for last, to load again after the engine worker is restarted.
 let lastSource: { source: ModelSource; label: string } | null = null;
 
 export async function loadModel(source: ModelSource, label: string, folder?: FolderHandle): Promise<void> {
   const seq = ++loadSeq;
   lastSource = { source, label };
-  set({ status: 'loading', sourceLabel: label, sourceKind: source.kind, progress: null, info: null, error: null });
+  set({ status: 'loading', sourceLabel: label, sourceKind: source.kind, progress: null, etaSeconds: null, info: null, error: null });
+  eta.reset();
   forgetModel();
   forgetHeldAdapter(); // the engine frees the adapter with the old model
   try {
     const info = await engine().loadModel(
       source,
       proxy((e: LoadProgressEvent) => {
-        if (seq === loadSeq) set({ progress: e });
+        // a download is measured per file; the upload to the GPU over all weights (its bytes count across tensors)
+        if (seq === loadSeq) set({ progress: e, etaSeconds: eta.update(e.bytesDone, e.bytesTotal, performance.now(), e.phase === 'download' ? `download:${e.file ?? ''}` : e.phase) });
       }),
     );
     if (seq !== loadSeq) return; // a newer load replaced this one
