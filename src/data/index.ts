@@ -12,5 +12,6 @@ export { SegmentEncoder, type TokenizerLike, type AddedTokenLike } from './encod
 export { ChatRenderer, chatTemplateInfo, DEFAULT_TEMPLATE, instructionMessages, type ChatTemplateInfo, type Segment } from './template.ts';
 export { checkTemplateTokens, baseVocabSize, type TemplateTokenWarning, type TemplateTokenCheckOptions } from './template-tokens.ts';
 export { DatasetTokenizer, tokenizeDataset, computeStats, type TokenizeOptions, type TokenizedDataset, type DatasetStats, type LengthHistogram } from './tokenize.ts';
+export { previewPieces, type PreviewPiece } from './preview.ts';
 export { splitDataset, subsetDataset, type SplitOptions } from './split.ts';
 export { BatchIterator, epochOrder, IGNORE_INDEX, type Batch, type BatchCursor, type BatchOptions } from './batches.ts';
