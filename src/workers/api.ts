@@ -24,7 +24,8 @@ export type ModelSource =
   | { kind: 'demo' }
   | { kind: 'files'; files: File[]; name?: string }
   | { kind: 'url'; baseUrl: string; name?: string }
-  | { kind: 'hub'; repo: string; revision?: string; endpoint?: string };
+  /** timeoutMs: the longest wait for the Hub to answer or send more (remote.ts DEFAULT_NETWORK_TIMEOUT_MS when omitted) */
+  | { kind: 'hub'; repo: string; revision?: string; endpoint?: string; timeoutMs?: number };
 
 export interface ModelInfo {
   name: string;

@@ -311,7 +311,7 @@ export class Engine implements EngineApi {
       }
       case 'hub': {
         const cache = typeof caches !== 'undefined' ? await caches.open('whetstone-hub-v1') : null;
-        return folderFromUrl(source.repo, hubFileUrl(source.repo, source.revision ?? 'main', source.endpoint), { onProgress: progress, cache, fetch: fetchImpl });
+        return folderFromUrl(source.repo, hubFileUrl(source.repo, source.revision ?? 'main', source.endpoint), { onProgress: progress, cache, fetch: fetchImpl, timeoutMs: source.timeoutMs });
       }
       case 'files':
         return folderFromFiles(source.files, source.name);
