@@ -166,3 +166,16 @@ describe('tiny Gemma 3 against PyTorch', () => {
     expect(ids).toEqual(FX.greedy.ids);
   });
 });
+
+describe('Gemma 3 adapter formats', () => {
+  it("llama.cpp's gemma3 tensor names, including the four norms", async () => {
+    const { hfToGgufName } = await import('../io/gguf');
+    const c = parseHfConfig(JSON.parse(readFileSync(join(DIR, 'config.json'), 'utf8')));
+    expect(c.format.gguf.architecture).toBe('gemma3');
+    const names = ['self_attn.q_proj', 'self_attn.q_norm', 'input_layernorm', 'post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm', 'mlp.down_proj'];
+    expect(names.map((n) => hfToGgufName(`model.layers.1.${n}.weight`, c))).toEqual([
+      'blk.1.attn_q.weight', 'blk.1.attn_q_norm.weight', 'blk.1.attn_norm.weight', 'blk.1.post_attention_norm.weight', 'blk.1.ffn_norm.weight', 'blk.1.post_ffw_norm.weight', 'blk.1.ffn_down.weight',
+    ]);
+    expect(c.format.gguf.permutedHeads(c, 'model.layers.0.self_attn.q_proj')).toBeNull();
+  });
+});

@@ -5,11 +5,12 @@ import { GEMMA3 } from './gemma3';
 import { GPT2 } from './gpt2';
 import { LLAMA } from './llama';
 import { MISTRAL } from './mistral';
+import { PHI3 } from './phi3';
 import { QWEN2 } from './qwen2';
 import { QWEN3 } from './qwen3';
 import type { ArchDescriptor, ModelConfig } from './types';
 
-export const ARCHITECTURES: readonly ArchDescriptor[] = [LLAMA, QWEN2, MISTRAL, GPT2, QWEN3, GEMMA3];
+export const ARCHITECTURES: readonly ArchDescriptor[] = [LLAMA, QWEN2, MISTRAL, GPT2, QWEN3, GEMMA3, PHI3];
 
 const byId = new Map(ARCHITECTURES.map((a) => [a.id, a]));
 const byHfName = new Map(ARCHITECTURES.flatMap((a) => a.hfArchitectures.map((n) => [n, a] as const)));

@@ -1,0 +1,70 @@
+// Phi-3 (Phi3ForCausalLM) beyond src/model/archFixtures.test.ts (which runs arch-phi3 against its
+// PyTorch reference, reference/phi3_fixtures.py: logits, loss, LoRA gradients on the fused
+// modules, greedy tokens): config parsing and refusals, and the adapter formats for the fused
+// qkv_proj / gate_up_proj as PEFT and llama.cpp name them.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hfToGgufName, readGguf, writeGgufLora } from '../io/gguf';
+import { writePeftAdapter } from '../io/peft';
+import { FIXTURES_DIR } from '../model/testing/loadForTest';
+import { parseHfConfig } from './config';
+
+const base = JSON.parse(readFileSync(join(FIXTURES_DIR, 'arch-phi3', 'config.json'), 'utf8')) as Record<string, unknown>;
+
+describe('Phi-3 config', () => {
+  it('reads partial rotary and the sliding window', () => {
+    const c = parseHfConfig(base);
+    expect(c.architecture).toBe('phi3');
+    expect(c.headDim).toBe(8);
+    expect(c.rotaryDim).toBe(4);
+    expect(c.slidingWindow).toBe(300);
+    expect(c.tieWordEmbeddings).toBe(false);
+    // Phi-4-mini: 128-dim heads, factor 0.75 -> 96 rotated dims; factor 1 -> plain RoPE
+    expect(parseHfConfig({ ...base, hidden_size: 1024, num_attention_heads: 8, num_key_value_heads: 2, partial_rotary_factor: 0.75 }).rotaryDim).toBe(96);
+    expect(parseHfConfig({ ...base, partial_rotary_factor: 1.0 }).rotaryDim).toBeUndefined();
+    expect(parseHfConfig({ ...base, sliding_window: null }).slidingWindow).toBeNull();
+  });
+
+  it('refuses longrope (Phi-3-mini-128k, Phi-3.5, Phi-4-mini) and other activations by name', () => {
+    const longrope = { type: 'longrope', short_factor: [1, 1], long_factor: [2, 2], original_max_position_embeddings: 4096 };
+    expect(() => parseHfConfig({ ...base, rope_scaling: longrope })).toThrow(/rope_type "longrope", which Whetstone does not implement/);
+    expect(() => parseHfConfig({ ...base, hidden_act: 'gelu' })).toThrow(/"hidden_act" is "gelu"; Whetstone implements Phi-3's MLP with "silu"/);
+    expect(() => parseHfConfig({ ...base, partial_rotary_factor: 0.1 })).toThrow(/"partial_rotary_factor" 0.1 gives 0 rotary dims/);
+  });
+});
+
+describe('Phi-3 adapters on the fused modules', () => {
+  const c = parseHfConfig(base);
+  const r = 2;
+  // qkv_proj: 32 -> 64 (Q 32 + 2 x KV 16); gate_up_proj: 32 -> 96 (2 x 48)
+  const adapters = [0, 1].flatMap((i) => [
+    { module: `model.layers.${i}.self_attn.qkv_proj`, a: new Float32Array(r * 32).fill(0.5), b: new Float32Array(64 * r).fill(0.25) },
+    { module: `model.layers.${i}.mlp.gate_up_proj`, a: new Float32Array(r * 32).fill(0.5), b: new Float32Array(96 * r).fill(0.25) },
+  ]);
+
+  it('PEFT: target_modules and keys as HF PEFT writes them (qkv_proj, gate_up_proj)', () => {
+    const out = writePeftAdapter({ config: c, r, alpha: 4, adapters });
+    const cfg = JSON.parse(out['adapter_config.json']) as { target_modules: string[] | string };
+    expect(cfg.target_modules).toEqual(['qkv_proj', 'gate_up_proj']);
+    const bytes = out['adapter_model.safetensors'];
+    const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { shape: number[] }>;
+    expect(header['base_model.model.model.layers.0.self_attn.qkv_proj.lora_A.weight'].shape).toEqual([r, 32]);
+    expect(header['base_model.model.model.layers.0.self_attn.qkv_proj.lora_B.weight'].shape).toEqual([64, r]);
+    expect(header['base_model.model.model.layers.1.mlp.gate_up_proj.lora_B.weight'].shape).toEqual([96, r]);
+  });
+
+  it("llama.cpp: phi3's attn_qkv and ffn_up (gate and up in one tensor), no q/k permutation", () => {
+    expect(hfToGgufName('model.layers.3.self_attn.qkv_proj.weight', c)).toBe('blk.3.attn_qkv.weight');
+    expect(hfToGgufName('model.layers.3.mlp.gate_up_proj.weight', c)).toBe('blk.3.ffn_up.weight');
+    expect(hfToGgufName('model.layers.3.post_attention_layernorm.weight', c)).toBe('blk.3.ffn_norm.weight');
+    const g = readGguf(writeGgufLora({ config: c, alpha: 4, rank: r, adapters }));
+    expect(g.kv.get('general.architecture')?.value).toBe('phi3');
+    const byName = new Map(g.tensors.map((t) => [t.name, t]));
+    expect(byName.get('blk.0.attn_qkv.weight.lora_b')?.dims).toEqual([r, 64]);
+    expect(byName.get('blk.1.ffn_up.weight.lora_a')?.dims).toEqual([32, r]);
+    // unpermuted: lora_b rows as given
+    expect(Array.from(new Float32Array(byName.get('blk.0.attn_qkv.weight.lora_b')!.bytes.slice().buffer)).every((x) => x === 0.25)).toBe(true);
+  });
+});
