@@ -174,14 +174,14 @@ export function decoderActivations(c: ModelConfig): { name: string; perToken: nu
   return acts;
 }
 
-/** Shared scratch of a LlamaBlocks training step (per token), LoRA du excluded. */
+/** Shared scratch of a LlamaBlocks training step (per token), LoRA du excluded (CausalLM's own: train/memory.ts). */
 export function decoderScratch(c: ModelConfig): { name: string; perToken: number }[] {
   const C = c.hiddenSize;
   const Q = c.numHeads * c.headDim;
   const KV = c.numKvHeads * c.headDim;
   const F = c.intermediateSize;
   const s = [
-    { name: 'residual in/out', perToken: 2 * C }, { name: 'grad.x', perToken: C },
+    { name: 'grad.final', perToken: C }, { name: 'grad.x', perToken: C },
     { name: 'grad.m, grad.g, grad.up', perToken: 3 * F }, { name: 'grad.h', perToken: C },
     { name: 'grad.o, grad.qr, grad.q', perToken: 3 * Q }, { name: 'grad.kr, grad.k, grad.v', perToken: 3 * KV },
     { name: 'attention (lse, delta)', perToken: 2 * c.numHeads }, { name: 'final.h', perToken: C }, { name: 'final.rstd', perToken: 1 },

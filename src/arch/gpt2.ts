@@ -130,7 +130,7 @@ export const GPT2: ArchDescriptor = {
       const C = c.hiddenSize;
       const F = c.intermediateSize;
       return [
-        { name: 'residual in/out', perToken: 2 * C }, { name: 'grad.x', perToken: C }, { name: 'scratch.qkv, grad.qkv', perToken: 6 * C },
+        { name: 'grad.final', perToken: C }, { name: 'grad.x', perToken: C }, { name: 'scratch.qkv, grad.qkv', perToken: 6 * C },
         { name: 'grad.m, grad.f', perToken: 2 * F }, { name: 'grad.h', perToken: C }, { name: 'grad.o, grad.q, grad.k, grad.v', perToken: 4 * C },
         { name: 'attention (lse, delta)', perToken: 2 * c.numHeads }, { name: 'final.h', perToken: C }, { name: 'final.mean, final.rstd', perToken: 2 },
         { name: 'token/position/doc/label ids', perToken: 4 },

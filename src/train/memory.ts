@@ -75,14 +75,17 @@ export function estimateMemory(
   const keepInputs = (L + 1) * residual + perLayer;
   const activationsBytes = t.activationCheckpointing ? keepInputs : keepAll;
   const activationsOtherBytes = t.activationCheckpointing ? keepAll : keepInputs;
-  // the architecture's shared scratch (residual in/out, dX, gradient buffers, attention (lse,
+  // the architecture's shared scratch (dL/dh, dX, gradient buffers, attention (lse,
   // delta), final norm, ids) and the LoRA du; full fine-tuning adds the ones column for bias sums
   // and the embedding-gradient plans (3N + 1 ids each for tokens and learned positions); prompt
   // tuning a (n, C) row buffer
   const methodScratch = method === 'full' ? N + 2 * (3 * N + 1) : method === 'prompt' ? n * C : 0;
-  const scratchBytes = 4 * (N * perToken(archOf(c).memory.scratch(c)) + N * r + methodScratch);
+  // with checkpointing, the recomputed layer's output (N, C) too
+  const recompute = t.activationCheckpointing ? N * C : 0;
+  const scratchBytes = 4 * (N * perToken(archOf(c).memory.scratch(c)) + N * r + recompute + methodScratch);
   const chunkRows = logitsChunkRows(V, N);
-  const logitsChunkBytes = chunkRows * V * 4 + chunkRows * C * 4 * 2;
+  // the (rows, V) logits; when the batch takes more than one chunk, also the chunk's h and dh copies
+  const logitsChunkBytes = chunkRows * V * 4 + (chunkRows < N ? chunkRows * C * 4 * 2 : 0);
   const totalBytes = weightsBytes + loraBytes + optimizerBytes + activationsBytes + scratchBytes + logitsChunkBytes;
   // full fine-tuning keeps f32 copies (master, gradient, m, v) of the largest matrices
   const largestF32Weight = method === 'full' ? 4 * Math.max(V * C, L > 0 ? C * F : 0, c.positions === 'learned' ? c.maxPositions * C : 0) : 0;
