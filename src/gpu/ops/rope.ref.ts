@@ -11,6 +11,8 @@ export interface RopeRefConfig {
   rotaryDim?: number;
   /** inverse frequencies to use instead of theta's (R/2 values) */
   invFreq?: ArrayLike<number>;
+  /** multiplies cos and sin (LongRoPE's attention factor) */
+  rotatedScale?: number;
   inverse?: boolean;
   /** when false, inv_freq and the angle stay in f64 (the textbook formula) */
   f32Angles?: boolean;
@@ -28,8 +30,8 @@ export function ropeRef(x: ArrayLike<number>, positions: ArrayLike<number>, c: R
     for (let i = 0; i < half; i++) {
       const invFreq = c.invFreq ? c.invFreq[i] : round(1 / round(theta ** round((2 * i) / R)));
       const angle = round(positions[n] * invFreq);
-      const cos = Math.cos(angle);
-      const sin = sign * Math.sin(angle);
+      const cos = Math.cos(angle) * (c.rotatedScale ?? 1);
+      const sin = sign * Math.sin(angle) * (c.rotatedScale ?? 1);
       for (let h = 0; h < H; h++) {
         const o = (n * H + h) * D;
         const a = x[o + i];

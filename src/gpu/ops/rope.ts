@@ -29,6 +29,8 @@ export interface RopeOptions {
   invFreq?: Tensor;
   /** added to every position (KV-cache decode: the cache position of the first new token) */
   positionOffset?: number;
+  /** multiplies the rotated dims, forward and backward (LongRoPE's attention factor, HF's cos/sin scaling); default 1 */
+  rotatedScale?: number;
   out?: Tensor;
 }
 
@@ -98,6 +100,8 @@ async function rope(op: string, dir: 1 | -1, ctx: GpuContext, x: Tensor, positio
     throw new Error(`${op}: out must be an f32 tensor of ${N * H * D} elements, got ${o.out.dtype} [${o.out.shape.join(',')}]`);
   }
   if (o.out && o.out.buffer === x.buffer) throw new Error(`${op}: out must not be ${xName} itself (no in-place RoPE); pass a separate tensor`);
+  const rotScale = o.rotatedScale ?? 1;
+  if (!Number.isFinite(rotScale)) throw new Error(`${op}: rotatedScale must be a finite number, got ${o.rotatedScale}`);
   const invFreq = o.invFreq ?? cachedInvFreq(ctx, theta, R);
   const y = o.out ?? emptyTensor(ctx, 'f32', [N, H, D], dir === 1 ? 'rope y' : 'rope dx');
   const pipeline = await ctx.pipelines.get({ shader: ROPE_SHADER, entryPoint: 'rope_apply', constants: { WG } });
@@ -108,6 +112,7 @@ async function rope(op: string, dir: 1 | -1, ctx: GpuContext, x: Tensor, positio
   new Int32Array(params)[4] = offset;
   new Float32Array(params)[5] = dir;
   new Uint32Array(params)[6] = D;
+  new Float32Array(params)[7] = rotScale;
   dispatch(ctx, {
     pipeline,
     bindings: [x, positions, invFreq, y],

@@ -112,3 +112,20 @@ describe('partial rotary vs the PyTorch fixtures', () => {
     expectClose('dx', await run(ctx, Float32Array.from(fc.dy), fc.positions, opts, 'bwd'), fc.dx, TOL);
   });
 });
+
+describe('rotatedScale (LongRoPE attention factor on cos and sin)', () => {
+  it('scales the rotated dims only, forward and backward', async () => {
+    const ctx = await getTestGpu();
+    const opts = { H: 2, D: 12, rotaryDim: 8, theta: 10000, rotatedScale: 1.118 };
+    const positions = [3, 700, 5000];
+    const x = randn(3 * 2 * 12, 31);
+    const y = await run(ctx, x, positions, opts, 'fwd');
+    expectClose('forward', y, ropeRef(x, positions, opts), TOL);
+    expectClose('backward', await run(ctx, x, positions, opts, 'bwd'), ropeRef(x, positions, { ...opts, inverse: true }), TOL);
+    for (let n = 0; n < 6; n++) for (let d = 8; d < 12; d++) expect(y[n * 12 + d]).toBe(x[n * 12 + d]);
+    // and it is not the unscaled rotation
+    const plain = ropeRef(x, positions, { ...opts, rotatedScale: 1 });
+    expect(Math.max(...Array.from(y, (v, i) => Math.abs(v - plain[i])))).toBeGreaterThan(0.01);
+    await expect(run(ctx, x, positions, { ...opts, rotatedScale: Number.NaN }, 'fwd')).rejects.toThrow(/rotatedScale must be a finite number/);
+  });
+});

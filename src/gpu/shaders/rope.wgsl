@@ -11,6 +11,8 @@
 // product, as HF does it):
 //   forward  (dir =  1): y_i = x_i cos - x_{i+R/2} sin,   y_{i+R/2} = x_{i+R/2} cos + x_i sin
 //   backward (dir = -1): the transpose of a rotation is the rotation by -angle
+// Both scale the rotated dims by rot_scale (1, or LongRoPE's attention factor, which HF multiplies
+// into cos and sin); pass-through dims are copied unscaled.
 // sin/cos are computed here (Cody-Waite reduction by pi/4 in three parts, then Cephes' minimax
 // polynomials) rather than with the built-ins, whose accuracy WGSL only bounds on [-pi, pi] and
 // which several GPUs evaluate far less accurately for arguments in the thousands. Accurate to a
@@ -26,6 +28,7 @@ struct Params {
   pos_offset: i32,
   dir: f32,        // 1 forward, -1 backward
   head_dim: u32,   // D (>= R): the stride between heads
+  rot_scale: f32,  // multiplies the rotated dims (LongRoPE attention factor; 1 otherwise)
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -88,8 +91,8 @@ fn rope_apply(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n = idx / half_d;
   let angle = f32(pos[n] + params.pos_offset) * inv_freq[i];
   let sc = sin_cos(angle);
-  let sn = sc.x * params.dir;
-  let cs = sc.y;
+  let sn = sc.x * params.dir * params.rot_scale;
+  let cs = sc.y * params.rot_scale;
   let D = params.head_dim;
   for (var h = 0u; h < params.H; h++) {
     let head = (n * params.H + h) * D;
