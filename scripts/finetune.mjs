@@ -136,12 +136,12 @@ function exportList(v, method) {
   return list;
 }
 
-/** Model flag -> served files (null: the demo model). */
+/** Model flag -> the folder's name and its served files (null: the demo model). */
 function modelFiles(host, model) {
   if (model === 'demo') return null;
   const dir = resolve(model);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--model ${model}: no such folder. Pass a Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or demo.`);
-  return readdirSync(dir).filter((f) => statSync(join(dir, f)).isFile()).map((f) => ({ name: f, url: host.serveFile(join(dir, f)) }));
+  return { name: basename(dir), files: readdirSync(dir).filter((f) => statSync(join(dir, f)).isFile()).map((f) => ({ name: f, url: host.serveFile(join(dir, f)) })) };
 }
 
 async function initGpu(page) {
@@ -170,7 +170,7 @@ async function loadModel(page, files) {
       const cli = window.whetstoneCli;
       const onProgress = cli.proxy((p) => window.cliLoad(p));
       if (!mf) return cli.engine.loadModel({ kind: 'demo' }, onProgress);
-      return cli.engine.loadModel({ kind: 'files', files: await Promise.all(mf.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress);
+      return cli.engine.loadModel({ kind: 'files', name: mf.name, files: await Promise.all(mf.files.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress);
     }, files),
   );
   progress.close('download model', 'load weights');
@@ -284,12 +284,16 @@ async function writeOutputs(page, { outDir, exports, metrics }) {
     }
   };
   if (exports.includes('peft')) await attempt('PEFT', outDir, async () => window.whetstoneCli.encodeFiles(await window.whetstoneCli.engine.exportPeft()));
-  const writeMetrics = () => writeFileSync(join(outDir, 'metrics.json'), `${JSON.stringify({ ...metrics, files: [...written, 'metrics.json'], warnings }, null, 2)}\n`);
+  const writeMetrics = () => {
+    if (!written.includes('metrics.json')) written.push('metrics.json');
+    writeFileSync(join(outDir, 'metrics.json'), `${JSON.stringify({ ...metrics, files: written, warnings }, null, 2)}\n`);
+  };
   writeMetrics();
   if (exports.includes('gguf')) await attempt('GGUF', outDir, async () => window.whetstoneCli.encodeFiles([await window.whetstoneCli.engine.exportGguf()]));
   if (exports.includes('merged')) await attempt('merged model', join(outDir, 'merged'), async () => window.whetstoneCli.encodeFiles(await window.whetstoneCli.engine.exportMerged()));
   if (exports.includes('gguf') || exports.includes('merged')) writeMetrics();
-  return { written: [...written, 'metrics.json'], warnings };
+  // metrics.json lists what the later exports wrote too (rewritten after them)
+  return { written, warnings };
 }
 
 async function main() {

@@ -3,7 +3,7 @@
 // Runs the studio's engine worker in headless Chromium and streams the generated text to stdout
 // (progress and messages go to stderr).
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startBrowserEngine } from './lib/browserEngine.mjs';
 import { cleanMessage, EXIT, EXIT_CODES_HELP, numberFlag, parseCli, Progress, reportError, UsageError } from './lib/cli.mjs';
@@ -61,7 +61,7 @@ async function main() {
   try {
     const { page } = host;
     const files = (abs) => readdirSync(abs).filter((f) => statSync(join(abs, f)).isFile()).map((f) => ({ name: f, url: host.serveFile(join(abs, f)) }));
-    const modelFiles = modelDir ? files(modelDir) : null;
+    const modelFiles = modelDir ? { name: basename(modelDir), files: files(modelDir) } : null;
     const adapterFiles = adapterDir ? files(adapterDir).filter((f) => /^adapter_(model\.safetensors|config\.json)$/.test(f.name)) : null;
     await page.exposeFunction('cliToken', (text) => process.stdout.write(text));
     await page.exposeFunction('cliLoad', (p) => {
@@ -78,7 +78,7 @@ async function main() {
         const cli = window.whetstoneCli;
         const onProgress = cli.proxy((p) => window.cliLoad(p));
         if (!mf) return cli.engine.loadModel({ kind: 'demo' }, onProgress);
-        return cli.engine.loadModel({ kind: 'files', files: await Promise.all(mf.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress);
+        return cli.engine.loadModel({ kind: 'files', name: mf.name, files: await Promise.all(mf.files.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress);
       }, modelFiles),
     );
     progress.close('download model', 'load weights');

@@ -37,6 +37,9 @@ export async function startBrowserEngine({ profile, quiet = false } = {}) {
   const files = new Map();
   const server = await createServer({
     configFile: 'vite.config.ts',
+    // the profile's own dependency cache: another dev server re-optimizing node_modules/.vite
+    // cannot reload this page under a run
+    cacheDir: join(dir, 'vite'),
     logLevel: 'silent',
     clearScreen: false,
     server: { host: '127.0.0.1', port, strictPort: true, hmr: false },

@@ -69,12 +69,12 @@ export function choiceFlag(values, name, choices) {
 
 /**
  * An error's message as the user should see it: without Playwright's "page.evaluate: " prefix,
- * the "Error: " the worker's error gains on its way through comlink, and the stack (one line).
+ * the error's class name ("Error: ", "TokenizerLoadError: ") it gains on its way through comlink, and the stack (one line).
  */
 export function cleanMessage(e) {
   let m = e instanceof Error ? e.message : String(e);
   for (;;) {
-    const next = m.replace(/^(page|frame|worker|locator|elementHandle|jsHandle)\.\w+: /, '').replace(/^(Error|TypeError|RangeError|OperationError): /, '');
+    const next = m.replace(/^(page|frame|worker|locator|elementHandle|jsHandle)\.\w+: /, '').replace(/^([A-Z]\w*)?(Error|Exception): /, '');
     if (next === m) break;
     m = next;
   }

@@ -37,6 +37,7 @@ describe('cleanMessage', () => {
     expect(cleanMessage(e)).toBe('The job settings need fixing: Learning rate must be between 0 and 1.');
     expect(cleanMessage(new Error('page.evaluate: TypeError: x is not a function'))).toBe('x is not a function');
     expect(cleanMessage('plain')).toBe('plain');
+    expect(cleanMessage(new Error('page.evaluate: Error: Error: TokenizerLoadError: no tokenizer.json'))).toBe('no tokenizer.json');
   });
 });
 
