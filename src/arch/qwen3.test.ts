@@ -4,11 +4,13 @@
 // GGUF names (blk.N.attn_q ... and attn_q_norm / attn_k_norm, from llama-arch.cpp) with no q/k
 // row permutation (convert_hf_to_gguf.py's Qwen3Model does not permute; LlamaModel does), and the
 // merged export.
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bufferSource } from '../io/byteSource';
-import { readGguf, ggufTensorF32, hfToGgufName } from '../io/gguf';
+import { GgmlType, GgufType, readGguf, ggufTensorF32, hfToGgufName, writeGguf } from '../io/gguf';
 import { expectedTensors } from '../io/hfConfig';
 import { linearModules } from '../io/loraTargets';
 import { parsePeftConfig, readPeftAdapter } from '../io/peft';
@@ -107,5 +109,54 @@ describe('Qwen3 adapter formats', () => {
       const want = f16BitsToF32(f32ToF16Bits(f16BitsToF32(base.get('model.layers.0.self_attn.q_proj.weight')!.halves![o * 32 + i]) + 2 * d));
       expect(w[o * 32 + i]).toBe(want);
     });
+  });
+});
+
+// llama.cpp's own merge (llama-export-lora, GGUF level: names, dims, alpha / r) of our qwen3 adapter
+// into a base GGUF written the way convert_hf_to_gguf.py writes Qwen3 (HF row order, no q/k
+// permutation): the merged weights must equal W + s·B·A computed in the HF layout.
+const EXPORT_LORA = '/work/shared/tools/llama.cpp/llama-export-lora';
+describe('Qwen3 GGUF adapter in llama.cpp', () => {
+  it.skipIf(!existsSync(EXPORT_LORA))('llama-export-lora merges it into exactly W + s·B·A', () => {
+    const r = 2;
+    const ads = adapters(r);
+    const dir = mkdtempSync(join(tmpdir(), 'whetstone-qwen3-gguf-'));
+    const baseValues = new Map<string, Float32Array>();
+    const tensors = expectedTensors(qwen3).map((t) => {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      const data = Float32Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i * 0.37 + t.name.length)));
+      baseValues.set(t.name, data);
+      return { name: hfToGgufName(t.name, qwen3), dims: [...t.shape].reverse(), type: GgmlType.F32, data };
+    });
+    const kv = [
+      { key: 'general.architecture', type: GgufType.STRING, value: 'qwen3' },
+      { key: 'general.alignment', type: GgufType.UINT32, value: 32 },
+    ] as const;
+    writeFileSync(join(dir, 'base.gguf'), writeGguf([...kv], tensors));
+    writeFileSync(join(dir, 'lora.gguf'), exportGgufFile({ config: qwen3, modelName: 'tiny-qwen3', rank: r, alpha: 4, dropout: 0, useRslora: false, adapters: ads }).bytes);
+    const run = spawnSync(EXPORT_LORA, ['-m', join(dir, 'base.gguf'), '--lora', join(dir, 'lora.gguf'), '-o', join(dir, 'merged.gguf'), '-t', '1'], { encoding: 'utf8' });
+    expect(run.status, run.stderr + run.stdout).toBe(0);
+    expect(run.stdout).toMatch(/merged 14 tensors with lora adapters/);
+    const merged = new Map(readGguf(readFileSync(join(dir, 'merged.gguf'))).tensors.map((t) => [t.name, t]));
+    const s = 4 / r;
+    for (const ad of ads) {
+      const name = `${ad.module}.weight`;
+      const w = baseValues.get(name)!;
+      const [out, inF] = expectedTensors(qwen3).find((t) => t.name === name)!.shape;
+      const want = new Float32Array(w.length);
+      for (let o = 0; o < out; o++) {
+        for (let i = 0; i < inF; i++) {
+          let d = 0;
+          for (let k = 0; k < r; k++) d += ad.b[o * r + k] * ad.a[k * inF + i];
+          want[o * inF + i] = w[o * inF + i] + s * d;
+        }
+      }
+      const got = ggufTensorF32(merged.get(hfToGgufName(name, qwen3))!);
+      let worst = 0;
+      for (let j = 0; j < want.length; j++) worst = Math.max(worst, Math.abs(got[j] - want[j]));
+      expect(worst, `${name}: llama.cpp's merge differs by ${worst}`).toBeLessThan(1e-5);
+    }
+    // the q/k norm weights are copied as they are
+    expect(ggufTensorF32(merged.get('blk.1.attn_k_norm.weight')!)).toEqual(baseValues.get('model.layers.1.self_attn.k_norm.weight'));
   });
 });
