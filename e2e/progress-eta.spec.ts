@@ -61,3 +61,26 @@ test('downloading a model on a slow connection shows the download with an ETA', 
   expect(withEta.length, `progress lines seen: ${JSON.stringify(texts.slice(0, 5))}…`).toBeGreaterThan(0);
   expect(errors).toEqual([]);
 });
+
+test('exporting the merged model shows the weights being read with an ETA', async ({ page }) => {
+  const errors = await openStudio(page);
+  await loadDemo(page);
+  await page.getByRole('button', { name: 'Use sample dataset' }).click();
+  await expect(page.getByTestId('dataset-info')).toBeVisible();
+  const job = page.getByRole('region', { name: 'Training job' });
+  await job.getByRole('button', { name: /^Quick try/ }).click();
+  await job.getByLabel('Max steps').fill('2');
+  await job.getByLabel('Evaluate every (steps)').fill('0');
+  const run = page.getByRole('region', { name: 'Run' });
+  await page.getByTestId('start-training').click();
+  await expect(run.getByRole('status').filter({ hasText: 'Finished' })).toBeVisible({ timeout: 120_000 });
+  await recordProgressTexts(page, '#export');
+  const ex = page.getByRole('region', { name: 'Export' });
+  const download = page.waitForEvent('download');
+  await ex.getByRole('button', { name: 'Download merged model', exact: true }).click();
+  await download;
+  const texts = await page.evaluate(() => window.__progressTexts!);
+  expect(texts.some((t) => /^Reading the weights: .* of .* \(\d+(\.\d)?%\) · ETA (—|\d+ s)$/.test(t)), JSON.stringify(texts)).toBe(true);
+  // (the demo model's 0.5 MiB is read in a moment; the writing phase and the byte counts are checked in src/workers/engineExportProgress.test.ts)
+  expect(errors).toEqual([]);
+});

@@ -145,6 +145,13 @@ export interface GenerateEvents {
   onToken(textSoFar: string, tokenCount: number): void;
 }
 
+/** A large export's progress: reading the weights (from the GPU or the checkpoint), then writing the file (no byte count). */
+export interface ExportProgressEvent {
+  phase: 'reading' | 'writing';
+  bytesDone: number;
+  bytesTotal: number | null;
+}
+
 export interface ExportedFile {
   name: string;
   bytes: Uint8Array;
@@ -229,7 +236,7 @@ export interface EngineApi {
    * A Hugging Face model folder: LoRA merged into the base (fp16), or the fully fine-tuned weights
    * (fp16, or the f32 masters with dtype 'float32'); prompt tuning is refused.
    */
-  exportMerged(runId?: string, options?: { dtype?: 'float16' | 'float32' }): Promise<ExportedFile[]>;
+  exportMerged(runId?: string, options?: { dtype?: 'float16' | 'float32' }, onProgress?: (e: ExportProgressEvent) => void): Promise<ExportedFile[]>;
   /** After the GPU was lost: acquire a new device and upload the loaded model again. */
   recoverDevice(): Promise<EngineStatus>;
   /** Test hook: destroy the GPU device as a driver reset would (used by the fault-injection tests). */

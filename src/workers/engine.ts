@@ -69,6 +69,7 @@ import type {
   EngineEvents,
   EngineStatus,
   ExportedFile,
+  ExportProgressEvent,
   GenerateEvents,
   GenerateRequest,
   ImportedAdapter,
@@ -866,7 +867,7 @@ export class Engine implements EngineApi {
    * weights, fp16 by default or the f32 masters with { dtype: 'float32' }. Either way with
    * config.json and the tokenizer files, loadable by transformers.
    */
-  async exportMerged(runId?: string, options?: { dtype?: 'float16' | 'float32' }): Promise<ExportedFile[]> {
+  async exportMerged(runId?: string, options?: { dtype?: 'float16' | 'float32' }, onProgress?: (e: ExportProgressEvent) => void): Promise<ExportedFile[]> {
     await this.readyGpu();
     const method = await this.methodOf(runId);
     if (method === 'prompt') {
@@ -886,8 +887,10 @@ export class Engine implements EngineApi {
           weights.set(name, { shape: [...t.shape], data: Float32Array.from(v) });
         }
       } else {
+        onProgress?.({ phase: 'reading', bytesDone: 0, bytesTotal: null });
         weights = await downloadFullWeights(ctx, this.fullFinetune!);
       }
+      onProgress?.({ phase: 'writing', bytesDone: 0, bytesTotal: null });
       const bytes = writeFullModel(model.config, weights, { dtype, modelName: info.name });
       return [{ name: 'model.safetensors', bytes, mime: 'application/octet-stream' }, ...this.modelFolderFiles(dtype === 'F32' ? 'float32' : 'float16')];
     }
@@ -895,10 +898,16 @@ export class Engine implements EngineApi {
     // merge into the base weights, not into fine-tuned ones
     await this.restoreBaseWeights();
     const base = new Map<string, { shape: number[]; halves?: Uint16Array; f32?: Float32Array }>();
+    const bytesTotal = [...model.weights.values()].reduce((s, t) => s + t.buffer.size, 0);
+    let bytesDone = 0;
+    onProgress?.({ phase: 'reading', bytesDone, bytesTotal });
     for (const [name, t] of model.weights) {
       if (t.dtype === 'f16') base.set(name, { shape: [...t.shape], halves: unpackHalves(await downloadU32(ctx, t), t.shape.reduce((a, b) => a * b, 1)) });
       else base.set(name, { shape: [...t.shape], f32: await downloadF32(ctx, t) });
+      bytesDone += t.buffer.size;
+      onProgress?.({ phase: 'reading', bytesDone, bytesTotal });
     }
+    onProgress?.({ phase: 'writing', bytesDone: 0, bytesTotal: null });
     return [{ name: 'model.safetensors', bytes: mergeAdapter(input, base), mime: 'application/octet-stream' }, ...this.modelFolderFiles('float16')];
   }
 

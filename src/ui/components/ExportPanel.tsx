@@ -2,6 +2,8 @@ import { useState } from 'react';
 import type { TrainMethod } from '../../train/config';
 import { useJobStore } from '../stores/jobStore';
 import { canSaveToFolder } from '../lib/downloadFiles';
+import { etaText } from '../lib/eta';
+import { formatBytes, formatPercent } from '../lib/format';
 import { useExportStore, exportAdapter, importAdapter, type ExportKind } from '../stores/exportStore';
 import { useRunStore } from '../stores/runStore';
 import { ActionButton } from './ActionButton';
@@ -9,6 +11,7 @@ import { Alert } from './Alert';
 import { FilePicker } from './FilePicker';
 import { SelectField } from './Field';
 import { Panel } from './Panel';
+import { Progress } from './Progress';
 
 const CURRENT = '__current__';
 
@@ -27,6 +30,8 @@ export function ExportPanel() {
   const busy = useExportStore((s) => s.busy);
   const saved = useExportStore((s) => s.saved);
   const error = useExportStore((s) => s.error);
+  const progress = useExportStore((s) => s.progress);
+  const etaSeconds = useExportStore((s) => s.etaSeconds);
   const imported = useExportStore((s) => s.imported);
   const importError = useExportStore((s) => s.importError);
   const held = useExportStore((s) => s.held);
@@ -104,6 +109,18 @@ export function ExportPanel() {
         </div>
         {blocker && !busy && <p className="muted">{blocker}</p>}
         {busy && busy !== 'import' && <p role="status">Preparing the files…</p>}
+        {busy === 'merged' && progress && (
+          <Progress
+            label="Export progress"
+            value={progress.bytesTotal ? progress.bytesDone : null}
+            max={progress.bytesTotal ?? 1}
+            text={
+              progress.phase === 'reading'
+                ? `Reading the weights${progress.bytesTotal ? `: ${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)} (${formatPercent(progress.bytesDone, progress.bytesTotal)})` : ''}${etaText(etaSeconds)}`
+                : 'Writing model.safetensors…'
+            }
+          />
+        )}
         {saved.length > 0 && (
           <p role="status" className="ok">
             Saved {saved.join(', ')}.

@@ -1,7 +1,8 @@
 // Export slice: which export is running, what was saved, and adapter imports.
 import { create } from 'zustand';
-import type { ExportedFile, ImportedAdapter as EngineImport } from '../../workers/api';
-import { engine } from '../engineClient';
+import type { ExportedFile, ExportProgressEvent, ImportedAdapter as EngineImport } from '../../workers/api';
+import { engine, proxy } from '../engineClient';
+import { EtaEstimator } from '../lib/eta';
 import { download, pickFolder, saveToFolder } from '../lib/downloadFiles';
 import { engineErrorMessage } from '../lib/errors';
 import { fileNameStem } from '../lib/fileName';
@@ -20,12 +21,18 @@ export interface ExportState {
   busy: ExportKind | 'import' | null;
   /** names of the files the last export saved */
   saved: string[];
+  /** a large export's progress (the merged model), with the seconds left from the measured rate */
+  progress: ExportProgressEvent | null;
+  etaSeconds: number | null;
   error: string | null;
   imported: ImportedAdapter | null;
   importError: string | null;
 }
 
-export const useExportStore = create<ExportState>(() => ({ held: null, busy: null, saved: [], error: null, imported: null, importError: null }));
+export const useExportStore = create<ExportState>(() => ({ held: null, busy: null, saved: [], progress: null, etaSeconds: null, error: null, imported: null, importError: null }));
+const eta = new EtaEstimator();
+// progress comes through its own port and can arrive after the export returned: only the running export's counts
+let exportSeq = 0;
 
 const set = useExportStore.setState;
 
@@ -54,20 +61,30 @@ const ZIP_SUFFIX: Record<ExportKind, string> = { peft: 'peft-adapter', gguf: 'gg
  */
 export async function exportAdapter(kind: ExportKind, runId: string | undefined, runName: string, options?: { dtype?: 'float16' | 'float32' }, toFolder = false): Promise<void> {
   if (useExportStore.getState().busy) return;
-  set({ busy: kind, error: null, saved: [] });
+  set({ busy: kind, error: null, saved: [], progress: null, etaSeconds: null });
+  eta.reset();
+  const seq = ++exportSeq;
   try {
     const folder = toFolder ? await pickFolder() : null;
     if (toFolder && !folder) return; // the user closed the picker
     let files: ExportedFile[];
     if (kind === 'gguf') files = [await engine().exportGguf(runId)];
-    else if (kind === 'merged') files = await engine().exportMerged(runId, options);
+    else if (kind === 'merged')
+      files = await engine().exportMerged(
+        runId,
+        options,
+        proxy((e: ExportProgressEvent) => {
+          if (seq === exportSeq && useExportStore.getState().busy === kind) set({ progress: e, etaSeconds: eta.update(e.bytesDone, e.bytesTotal, performance.now(), e.phase) });
+        }),
+      );
     else files = await engine().exportPeft(runId);
     const zipName = `${fileNameStem(runName, 'whetstone')}-${ZIP_SUFFIX[kind]}.zip`;
     set({ saved: folder ? await saveToFolder(folder, files) : download(files, zipName) });
   } catch (e) {
     set({ error: engineErrorMessage(e, WHAT[kind].method, WHAT[kind].doing) });
   } finally {
-    set({ busy: null });
+    exportSeq++;
+    set({ busy: null, progress: null, etaSeconds: null });
   }
 }
 
