@@ -117,6 +117,10 @@ function rows(kernels, cases, torchNote) {
     ...per((c) => (c.torch ? `${fmt(c.torch.tokensPerSecond, 0)} (${fmt(c.tokensPerSecond / c.torch.tokensPerSecond, 3)}x)` : torchNote ? 'n/a' : '-')),
   ]);
   out.push(['time per step', '', '', ...per((c) => seconds(c.msPerStep))]);
+  out.push(['  matmul (base + LoRA + LM head)', '', '', ...per((c) => share(c.split.matmulMs, c.msPerStep))]);
+  out.push(['  attention', '', '', ...per((c) => share(c.split.attentionMs, c.msPerStep))]);
+  out.push(['  other ops', '', '', ...per((c) => share(c.split.otherMs, c.msPerStep))]);
+  out.push(['  overhead (outside every pass)', '', '', ...per((c) => share(c.split.overheadMs, c.msPerStep))]);
   out.push([
     'passes / dispatches / submits per step (as in the studio)',
     `≤ ${TARGETS.submitsPerStep} submit`,
@@ -130,10 +134,6 @@ function rows(kernels, cases, torchNote) {
   out.push([`decode tokens/s${d0 ? ` (${d0.promptTokens}-token prompt, ${d0.newTokens} new, greedy, ${d0.weights})` : ''}`, '', '', ...per((c) => decodeCell(c.decode))]);
   out.push(['  passes / dispatches / submits per decoded token', '', '', ...per((c) => commandsCell(c.decode?.commandsPerToken))]);
   out.push(['  buffer writes (bytes) / buffers created per token', '', '', ...per((c) => writesCell(c.decode?.commandsPerToken))]);
-  out.push(['  matmul (base + LoRA + LM head)', '', '', ...per((c) => share(c.split.matmulMs, c.msPerStep))]);
-  out.push(['  attention', '', '', ...per((c) => share(c.split.attentionMs, c.msPerStep))]);
-  out.push(['  other ops', '', '', ...per((c) => share(c.split.otherMs, c.msPerStep))]);
-  out.push(['  overhead (outside every pass)', '', '', ...per((c) => share(c.split.overheadMs, c.msPerStep))]);
   out.push(['time outside matmul + attention', `≤ ${pct(TARGETS.outsideFraction)}`, '', ...per((c) => pct(c.outsideFraction) + verdict(c.outsideFraction, TARGETS.outsideFraction, false))]);
   out.push([
     'matmul GFLOP/s inside the step (of FMA peak)',
