@@ -32,7 +32,6 @@ import { problemOf, variantFor, type MatmulShapeClass } from './matmulRegistry';
 import {
   checkOut,
   commonBatch,
-  FALLBACK_VARIANT,
   MATMUL_FAMILY_VARIANTS,
   matDims,
   matmulParams,
@@ -48,8 +47,8 @@ export { matmulDyW } from './matmulDyW';
 export { matmulDyTX } from './matmulDyTX';
 
 const FRAGMENTS = [MATMUL_XWT_IO, FP16_WEIGHTS, MATMUL_MAC];
-export const MATMUL_SHADER: WgslSource = { file: 'matmul.wgsl', code: matmulCode, fragments: FRAGMENTS };
-export const MATMUL_SG_SHADER: WgslSource = { file: 'matmul_sg.wgsl', code: matmulSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
+const MATMUL_SHADER: WgslSource = { file: 'matmul.wgsl', code: matmulCode, fragments: FRAGMENTS };
+const MATMUL_SG_SHADER: WgslSource = { file: 'matmul_sg.wgsl', code: matmulSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
 
 /**
  * Every variant (the same names serve matmulDyW and matmulDyTX). Some need vec4-aligned shapes or
@@ -61,9 +60,6 @@ export const MATMUL_ALL_VARIANTS = MATMUL_FAMILY_VARIANTS;
 export const MATMUL_VARIANTS: Record<string, MatmulVariant> = Object.fromEntries(
   Object.entries(MATMUL_FAMILY_VARIANTS).filter(([, v]) => v.version <= 3),
 );
-
-/** Legal on every adapter and shape; the ops' own default is chosen per adapter (defaultVariant). */
-export const DEFAULT_MATMUL_VARIANT = FALLBACK_VARIANT;
 
 
 const OP = 'matmulXWt';

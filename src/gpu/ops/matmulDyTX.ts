@@ -26,8 +26,8 @@ import {
 } from './matmulVariants';
 
 const FRAGMENTS = [MATMUL_DYTX_IO, MATMUL_MAC];
-export const MATMUL_DYTX_SHADER: WgslSource = { file: 'matmul_dytx.wgsl', code: dytxCode, fragments: FRAGMENTS };
-export const MATMUL_DYTX_SG_SHADER: WgslSource = { file: 'matmul_dytx_sg.wgsl', code: dytxSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
+const MATMUL_DYTX_SHADER: WgslSource = { file: 'matmul_dytx.wgsl', code: dytxCode, fragments: FRAGMENTS };
+const MATMUL_DYTX_SG_SHADER: WgslSource = { file: 'matmul_dytx_sg.wgsl', code: dytxSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
 
 const OP = 'matmulDyTX';
 

@@ -26,8 +26,8 @@ import {
 } from './matmulVariants';
 
 const FRAGMENTS = [MATMUL_DYW_IO, FP16_WEIGHTS, MATMUL_MAC];
-export const MATMUL_DYW_SHADER: WgslSource = { file: 'matmul_dyw.wgsl', code: dywCode, fragments: FRAGMENTS };
-export const MATMUL_DYW_SG_SHADER: WgslSource = { file: 'matmul_dyw_sg.wgsl', code: dywSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
+const MATMUL_DYW_SHADER: WgslSource = { file: 'matmul_dyw.wgsl', code: dywCode, fragments: FRAGMENTS };
+const MATMUL_DYW_SG_SHADER: WgslSource = { file: 'matmul_dyw_sg.wgsl', code: dywSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
 
 const OP = 'matmulDyW';
 

@@ -13,7 +13,7 @@ import type { WgslSource } from '../shader';
 import type { Tensor } from '../tensor';
 
 export type MatmulOp = 'xwt' | 'dyw' | 'dytx';
-export type MatmulVersion = 1 | 2 | 3 | 4 | 5 | 6;
+type MatmulVersion = 1 | 2 | 3 | 4 | 5 | 6;
 
 export interface MatmulVariant {
   version: MatmulVersion;
@@ -31,7 +31,7 @@ interface VersionInfo {
   subgroups: boolean;
 }
 
-export const VERSION_INFO: Record<MatmulVersion, VersionInfo> = {
+const VERSION_INFO: Record<MatmulVersion, VersionInfo> = {
   1: { perThread: [1, 1], vec4: false, subgroups: false },
   2: { perThread: [4, 4], vec4: false, subgroups: false },
   3: { perThread: [4, 4], vec4: false, subgroups: false },
@@ -58,7 +58,7 @@ export const MATMUL_FAMILY_VARIANTS: Record<string, MatmulVariant> = {
 };
 
 /** Always legal, on every adapter and shape. */
-export const FALLBACK_VARIANT = 'v2_8x8';
+const FALLBACK_VARIANT = 'v2_8x8';
 
 export interface MatmulOptions {
   /** a name from MATMUL_VARIANTS; throws if it cannot run this shape on this device */
@@ -120,7 +120,7 @@ export function illegalReason(ctx: GpuContext, name: string, p: MatmulProblem): 
   return null;
 }
 
-export function vec4Rule(op: MatmulOp): string {
+function vec4Rule(op: MatmulOp): string {
   return op === 'xwt' ? 'K' : 'N and K';
 }
 
@@ -195,7 +195,7 @@ export function defaultVariant(ctx: GpuContext, p: MatmulProblem): string {
 }
 
 /** A rank-2 (rows, cols) or rank-3 (batch, rows, cols) tensor's dimensions. */
-export interface MatDims {
+interface MatDims {
   batch: number;
   rows: number;
   cols: number;

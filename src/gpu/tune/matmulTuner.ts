@@ -54,7 +54,7 @@ export interface TuneResult {
 }
 
 export interface TuneOptions {
-  /** persistence; default: a process-wide in-memory store (see setDefaultTuneStore) */
+  /** persistence; default: a process-wide in-memory store */
   store?: TuneStore;
   /** measure even when a winner is known */
   force?: boolean;
@@ -74,12 +74,8 @@ export interface TuneOptions {
   onProgress?: (line: string) => void;
 }
 
-let defaultStore: TuneStore = new MemoryTuneStore();
-
-/** The store tuneMatmul uses when none is passed (the app sets IndexedDB: idbStore.ts). */
-export function setDefaultTuneStore(store: TuneStore): void {
-  defaultStore = store;
-}
+/** The store tuneMatmul uses when none is passed (the engine passes IndexedDB's: idbStore.ts). */
+const defaultStore: TuneStore = new MemoryTuneStore();
 
 export function tuneStoreKey(ctx: GpuContext, shapeKey: string): string {
   return `matmul-tune/v${TUNE_SCHEMA}/${ctx.description.name}/${shapeKey}`;
