@@ -105,20 +105,21 @@ fi
 if ! { ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; }; then
   export LD_LIBRARY_PATH="$KIT/lib/vulkan\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export WHETSTONE_KIT_VULKAN_LOADER=kit
+else export WHETSTONE_KIT_VULKAN_LOADER=system
 fi
-# the driver: standard folders, else NVIDIA's mount (containers), else NVIDIA's library itself
-if [ -z "\${VK_ICD_FILENAMES:-}\${VK_DRIVER_FILES:-}" ]; then
-  if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json >/dev/null 2>&1; then
-    if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
-      export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json VK_ICD_FILENAMES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-    elif ldconfig -p 2>/dev/null | grep -q 'libGLX_nvidia.so.0'; then
-      printf '{"file_format_version":"1.0.0","ICD":{"library_path":"libGLX_nvidia.so.0","api_version":"1.3.0"}}\\n' > "$WORK/nvidia_icd.json"
-      export VK_DRIVER_FILES="$WORK/nvidia_icd.json" VK_ICD_FILENAMES="$WORK/nvidia_icd.json"
-    elif [ -f /usr/lib/chromium/vk_swiftshader_icd.json ]; then
-      # a machine without a GPU (the dry run): Chromium's SwiftShader
-      export VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
-    fi
-  fi
+# the driver: NVIDIA's in the standard folders, else NVIDIA's mount (containers), else NVIDIA's
+# library itself; on a machine without any GPU device (the dry run), Chromium's SwiftShader
+has_icd() { for d in /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/share/vulkan/icd.d; do ls "$d"/$1 >/dev/null 2>&1 && return 0; done; return 1; }
+if [ -n "\${VK_ICD_FILENAMES:-}\${VK_DRIVER_FILES:-}" ]; then export WHETSTONE_KIT_VULKAN_DRIVER=given
+elif has_icd 'nvidia*.json'; then export WHETSTONE_KIT_VULKAN_DRIVER=system-nvidia
+elif [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json VK_ICD_FILENAMES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json WHETSTONE_KIT_VULKAN_DRIVER=nvidia-mount
+elif ldconfig -p 2>/dev/null | grep -q 'libGLX_nvidia.so.0'; then
+  printf '{"file_format_version":"1.0.0","ICD":{"library_path":"libGLX_nvidia.so.0","api_version":"1.3.0"}}\\n' > "$WORK/nvidia_icd.json"
+  export VK_DRIVER_FILES="$WORK/nvidia_icd.json" VK_ICD_FILENAMES="$WORK/nvidia_icd.json" WHETSTONE_KIT_VULKAN_DRIVER=nvidia-library
+elif [ ! -e /dev/dri ] && [ ! -e /dev/nvidia0 ] && [ -f /usr/lib/chromium/vk_swiftshader_icd.json ]; then
+  export VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json WHETSTONE_KIT_VULKAN_DRIVER=swiftshader
+else export WHETSTONE_KIT_VULKAN_DRIVER=system
 fi
 if [ -z "\${XDG_RUNTIME_DIR:-}" ]; then export XDG_RUNTIME_DIR="$WORK/xdg"; mkdir -p "$XDG_RUNTIME_DIR"; chmod 700 "$XDG_RUNTIME_DIR"; fi
 exec "$WORK/bin/node" "$KIT/run.mjs" --kit "$KIT" --work "$WORK" "$@"

@@ -52,6 +52,9 @@ describe('npm run gpu-kit', () => {
     // Node came out of the kit, not from this machine
     expect(doc.machine.node).toBe(process.version);
     expect(doc.machine.nodePath.startsWith(work)).toBe(true);
+    // no GPU device here: run.sh chose SwiftShader itself (the test passed no Vulkan settings)
+    expect(doc.machine.vulkan.WHETSTONE_KIT_VULKAN_DRIVER).toBe('swiftshader');
+    expect(doc.machine.vulkan.WHETSTONE_KIT_VULKAN_LOADER).toBe('system');
     const ids = ['adapter', 'kernels', 'training:qwen2.5-0.5b-shape', 'training:smollm2-135m-shape', 'torch:qwen2.5-0.5b-shape:float32'];
     expect(Object.keys(doc.parts)).toEqual(ids);
     for (const id of ids) expect(doc.parts[id].ok, `${id}: ${doc.parts[id].error}`).toBe(true);
