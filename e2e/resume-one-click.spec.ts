@@ -145,7 +145,7 @@ test('a run on a model from picked files: after reopening, Resume asks for the f
   await gotoStudio(page);
   const row = runPanel(page).getByTestId('run-row').filter({ hasText: 'from files' });
   await expect(row).toContainText('interrupted');
-  const resume = row.getByRole('button', { name: /^Resume from files from step 2$/ });
+  const resume = row.getByRole('button', { name: /^Resume from files from step [24]$/ });
   await expect(resume).toHaveAttribute('aria-disabled', 'true');
   await expect(row).toContainText(/Drop the model folder “[^”]+” in step 1 again to resume/);
   await page.getByLabel('Choose model files…').setInputFiles(files);
@@ -153,5 +153,49 @@ test('a run on a model from picked files: after reopening, Resume asks for the f
   await resume.click();
   await waitFinished(page);
   await expect(row).toContainText('finished');
+  expect(errors).toEqual([]);
+});
+
+test('a run on a dropped folder the browser gave a handle for: after reopening, Resume is one click (the folder is read again through the kept handle)', async ({ context }) => {
+  test.setTimeout(240_000);
+  const first = await context.newPage();
+  await openStudio(first);
+  // What a drop in Chromium hands the model panel (src/ui/lib/dropFiles.ts): the folder's files and
+  // its FileSystemDirectoryHandle. Playwright cannot drop a real folder, so the folder is a real
+  // one of the origin-private file system, and the panel's own load action is called with it.
+  await first.evaluate(async () => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('dropped-model', { create: true });
+    for (const name of ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) {
+      const res = await fetch(`/models/stories260K/${name}`);
+      const w = await (await dir.getFileHandle(name, { create: true })).createWritable();
+      await w.write(await res.blob());
+      await w.close();
+    }
+    const files: File[] = [];
+    for await (const h of (dir as unknown as { values(): AsyncIterable<FileSystemFileHandle> }).values()) files.push(await h.getFile());
+    const modelStore = (await import(/* @vite-ignore */ `${location.origin}/src/ui/stores/modelStore.ts`)) as typeof import('../src/ui/stores/modelStore');
+    await modelStore.loadModelFiles(files, 'dropped-model', dir as unknown as Parameters<typeof modelStore.loadModelFiles>[2]);
+  });
+  await expect(first.getByTestId('model-name')).toHaveText(/\S/, { timeout: 60_000 });
+  await loadSample(first);
+  await shortJob(first, 4);
+  await startRun(first, 'dropped');
+  await expect(runPanel(first).getByText(/Step [34] of 4/)).toBeVisible({ timeout: 90_000 });
+  await first.close();
+
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await gotoStudio(page);
+  const row = runPanel(page).getByTestId('run-row').filter({ hasText: 'dropped' });
+  await expect(row).toContainText('interrupted');
+  await expect(page.getByTestId('model-name')).toHaveCount(0);
+  const resume = row.getByRole('button', { name: /^Resume dropped from step [24]$/ });
+  await expect(resume).not.toHaveAttribute('aria-disabled', 'true');
+  await expect(row).not.toContainText('Drop the model folder');
+  await resume.click();
+  await waitFinished(page);
+  await expect(row).toContainText('finished');
+  await expect(page.getByTestId('model-name')).toHaveText(/\S/);
   expect(errors).toEqual([]);
 });

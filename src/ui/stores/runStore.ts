@@ -6,11 +6,12 @@ import type { LossPoint } from '../../train/checkpointStore';
 import type { RunSummary, TrainEvents } from '../../workers/api';
 import { engine, proxy } from '../engineClient';
 import { engineErrorMessage, errorText } from '../lib/errors';
-import { keptFolders } from '../lib/folderHandles';
+import { forgetFolder, keptFolders } from '../lib/folderHandles';
 import { lockedRunIds } from '../lib/runs';
 import { useDeviceStore, reconnectGpu, refreshGpuStatus } from './deviceStore';
 import { setHeldAdapter, useExportStore } from './exportStore';
 import { useJobStore } from './jobStore';
+import { useModelStore } from './modelStore';
 import { loadRunModel, runModelLoaded } from './runModel';
 
 export type TrainProgress = Parameters<TrainEvents['onProgress']>[0];
@@ -263,8 +264,11 @@ export async function refreshRuns(): Promise<void> {
 }
 
 export async function deleteRun(runId: string): Promise<void> {
+  const fingerprint = get().runs.find((r) => r.id === runId)?.modelFingerprint;
   try {
     await engine().deleteRun(runId);
+    // the engine freed the run's files; the folder handle kept for its model goes with the last run on that model
+    if (fingerprint && fingerprint !== useModelStore.getState().info?.fingerprint && !get().runs.some((r) => r.id !== runId && r.modelFingerprint === fingerprint)) await forgetFolder(fingerprint).catch(() => {});
     if (get().shownRunId === runId && get().liveRunId !== runId) set({ shownRunId: null, history: [] });
   } catch (e) {
     set({ runsError: engineErrorMessage(e, 'deleteRun', 'delete the run') });
