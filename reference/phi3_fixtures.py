@@ -64,14 +64,37 @@ def rms_norm(x, w, eps):
     return w * (x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps))
 
 
-def rope_partial(x, pos, theta, R):
-    """HF Phi-3 apply_rotary_pos_emb with partial rotary: first R dims rotated, rest passed."""
-    inv = 1.0 / (theta ** (torch.arange(0, R, 2, dtype=DT) / R))
-    ang = pos.to(DT)[:, None] * inv[None, :]
+def longrope(cfg, R, seq_len):
+    """HF _compute_longrope_parameters + the per-forward switch (dynamic_rope_update): float32
+    inv_freq = 1 / (ext * base^(arange(0, R, 2) / R)) with ext = short_factor while
+    seq_len = max(position_ids) + 1 <= original_max_position_embeddings, else long_factor; and the
+    attention factor sqrt(1 + ln(max / original) / ln(original)) unless given."""
+    rs = cfg["rope_scaling"]
+    original = cfg.get("original_max_position_embeddings") or rs.get("original_max_position_embeddings") or cfg["max_position_embeddings"]
+    factor = cfg["max_position_embeddings"] / original
+    att = rs.get("attention_factor")
+    if att is None:
+        att = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(original))
+    ext = torch.tensor(rs["long_factor"] if seq_len > original else rs["short_factor"], dtype=torch.float32)
+    shape = torch.arange(0, R, 2, dtype=torch.int64).float() / R
+    return 1.0 / (ext * cfg["rope_theta"] ** shape), att
+
+
+def rope_partial(x, pos, theta, R, cfg=None):
+    """HF Phi-3 apply_rotary_pos_emb with partial rotary: first R dims rotated, rest passed.
+    With cfg["rope_scaling"] longrope: its float32 inv_freq and angles, cos/sin times the factor."""
+    scale = 1.0
+    if cfg is not None and cfg.get("rope_scaling"):
+        inv, scale = longrope(cfg, R, int(pos.max()) + 1)
+        ang = (pos.float()[:, None] * inv[None, :]).to(DT)  # float32 angles as HF's freqs
+    else:
+        inv = 1.0 / (theta ** (torch.arange(0, R, 2, dtype=DT) / R))
+        ang = pos.to(DT)[:, None] * inv[None, :]
     emb = torch.cat([ang, ang], -1)[None, :, None, :].to(x.dtype)
+    cos, sin = emb.cos() * scale, emb.sin() * scale
     x_rot, x_pass = x[..., :R], x[..., R:]
     x1, x2 = x_rot[..., : R // 2], x_rot[..., R // 2:]
-    return torch.cat([x_rot * emb.cos() + torch.cat([-x2, x1], -1) * emb.sin(), x_pass], -1)
+    return torch.cat([x_rot * cos + torch.cat([-x2, x1], -1) * sin, x_pass], -1)
 
 
 def attend(q, k, v, pos0, window):
@@ -113,7 +136,7 @@ def phi3_forward(w, cfg, ids, lora=None, pos0=0, cache=None, window="config"):
         q = qkv[..., : nh * D].view(B, Tn, nh, D)
         k = qkv[..., nh * D: nh * D + nkv * D].view(B, Tn, nkv, D)
         v = qkv[..., nh * D + nkv * D:].view(B, Tn, nkv, D)
-        q, k = rope_partial(q, pos, cfg["rope_theta"], R), rope_partial(k, pos, cfg["rope_theta"], R)
+        q, k = rope_partial(q, pos, cfg["rope_theta"], R, cfg), rope_partial(k, pos, cfg["rope_theta"], R, cfg)
         if cache is not None:
             if len(cache) <= i:
                 cache.append((k, v))
@@ -163,87 +186,115 @@ def greedy(w, cfg, prompt, steps, window="config"):
     return out, margins
 
 
-def main():
-    cfg = CONFIG
-    stored = phi3_weights(torch.Generator().manual_seed(4001), cfg, torch.bfloat16)
-    folder = os.path.join(OUT_DIR, "arch-phi3")
+LONGROPE = {
+    **CONFIG, "partial_rotary_factor": 0.75, "sliding_window": None,
+    "max_position_embeddings": 1024, "original_max_position_embeddings": 256,
+    "rope_scaling": {"type": "longrope", "short_factor": [1.0, 1.25, 1.5], "long_factor": [2.0, 3.5, 6.0]},
+}
+
+
+def make(name, cfg, seed, prefixes):
+    stored = phi3_weights(torch.Generator().manual_seed(seed), cfg, torch.bfloat16)
+    folder = os.path.join(OUT_DIR, name)
     os.makedirs(folder, exist_ok=True)
     fj.write_plain(os.path.join(folder, "config.json"), cfg)
     st.write(os.path.join(folder, "model.safetensors"), dict(sorted(stored.items())), {"format": "pt"})
     w = {k: round_f16(v, DT) for k, v in stored.items()}
     w32 = {k: round_f16(v, torch.float32) for k, v in stored.items()}
-    gen = torch.Generator().manual_seed(4002)
+    gen = torch.Generator().manual_seed(seed + 1)
     ids = torch.randint(0, cfg["vocab_size"], (1, T), generator=gen)
 
     with torch.no_grad():
-        rows = [phi3_forward(w, cfg, ids[:, :n])[0, -1] for n in PREFIXES]
-        d32 = max(float((phi3_forward(w32, cfg, ids[:, :n])[0, -1].to(DT) - r).abs().max()) for n, r in zip(PREFIXES, rows))
-        d_full = max(float((phi3_forward(w, cfg, ids[:, :n], window=None)[0, -1] - r).abs().max()) for n, r in zip(PREFIXES, rows))
-        full_rot = {**cfg, "partial_rotary_factor": 1.0}
-        d_rot = max(float((phi3_forward(w, full_rot, ids[:, :n])[0, -1] - r).abs().max()) for n, r in zip(PREFIXES, rows))
-    assert d32 < 1e-3 and d_full > 1e-2 and d_rot > 1e-2, (d32, d_full, d_rot)
+        rows = [phi3_forward(w, cfg, ids[:, :n])[0, -1] for n in prefixes]
+        d32 = max(float((phi3_forward(w32, cfg, ids[:, :n])[0, -1].to(DT) - r).abs().max()) for n, r in zip(prefixes, rows))
+        checks = {"maxAbsDiffF32Math": fj.F32(d32)}
+        if cfg.get("sliding_window"):
+            d_full = max(float((phi3_forward(w, cfg, ids[:, :n], window=None)[0, -1] - r).abs().max()) for n, r in zip(prefixes, rows))
+            assert d_full > 1e-2, d_full
+            checks["maxAbsDiffFullAttention"] = fj.F32(d_full)
+        full_rot = {**cfg, "partial_rotary_factor": 1.0, "rope_scaling": None}
+        d_rot = max(float((phi3_forward(w, full_rot, ids[:, :n])[0, -1] - r).abs().max()) for n, r in zip(prefixes, rows))
+        assert d_rot > 1e-2, d_rot
+        checks["maxAbsDiffFullRotary"] = fj.F32(d_rot)
+        if cfg.get("rope_scaling"):
+            plain = {**cfg, "rope_scaling": None}
+            d_plain = [float((phi3_forward(w, plain, ids[:, :n])[0, -1] - r).abs().max()) for n, r in zip(prefixes, rows)]
+            assert min(d_plain) > 1e-2, d_plain
+            checks["maxAbsDiffWithoutScaling"] = fj.F32(max(d_plain))
+    assert d32 < 1e-3, d32
     # the cached decode must equal the full forward's rows
     with torch.no_grad():
         cache = []
-        lg = phi3_forward(w, cfg, ids[:, :599], cache=cache)[0, -1]
-        lg = phi3_forward(w, cfg, ids[:, 599:600], pos0=599, cache=cache)[0, -1]
-        assert float((lg - rows[0]).abs().max()) < 1e-9
+        n = prefixes[-2]
+        phi3_forward(w, cfg, ids[:, : n - 1], cache=cache)
+        lg = phi3_forward(w, cfg, ids[:, n - 1: n], pos0=n - 1, cache=cache)[0, -1]
+        assert float((lg - rows[-2]).abs().max()) < 1e-9
 
     r_, alpha = 4, 8
-    lgen = torch.Generator().manual_seed(4003)
+    lgen = torch.Generator().manual_seed(seed + 2)
     H, I = cfg["hidden_size"], cfg["intermediate_size"]
     dims = {"qkv_proj": (H, 64), "o_proj": (32, H), "gate_up_proj": (H, 2 * I), "down_proj": (I, H)}
     lora, modules, tensors = {}, [], {}
     for i in range(cfg["num_hidden_layers"]):
         for t in TARGETS:
-            name = f"model.layers.{i}.{t}"
+            module = f"model.layers.{i}.{t}"
             fin, fout = dims[t.split(".")[1]]
             A = ((torch.rand(r_, fin, generator=lgen, dtype=DT) * 2 - 1) * 0.3).float().double().requires_grad_()
             Bm = ((torch.rand(fout, r_, generator=lgen, dtype=DT) * 2 - 1) * 0.3).float().double().requires_grad_()
-            lora[name] = (A, Bm, alpha / r_)
-            modules.append(name)
+            lora[module] = (A, Bm, alpha / r_)
+            modules.append(module)
     logits = phi3_forward(w, cfg, ids, lora=lora)[0]
     loss = F.cross_entropy(logits[:-1], ids[0, 1:])
     loss.backward()
-    for name in modules:
-        A, Bm, _ = lora[name]
+    for module in modules:
+        A, Bm, _ = lora[module]
         for which, t in (("A", A), ("B", Bm)):
-            key = peft.peft_key(name, which)
+            key = peft.peft_key(module, which)
             tensors[key] = t.detach().float()
             tensors["grad/" + key] = t.grad.float()
 
     g_ids, margins = greedy(w, cfg, ids[:, :PROMPT], GREEDY)
     g32, _ = greedy(w32, cfg, ids[:, :PROMPT], GREEDY)
-    g_full, _ = greedy(w, cfg, ids[:, :PROMPT], GREEDY, window=None)
     assert g_ids == g32, (g_ids, g32)
-    print(f"  arch-phi3: loss {float(loss):.5f}; f32 math {d32:.2e}; without the window the logits move by {d_full:.3f}, "
-          f"with full rotary by {d_rot:.3f}; greedy min margin {min(margins):.4f}; "
-          f"{sum(a != b for a, b in zip(g_ids, g_full))} of 20 greedy ids differ without the window")
+    greedy_doc = {"promptLength": PROMPT, "ids": g_ids, "margins": [fj.F32(m) for m in margins]}
+    if cfg.get("sliding_window"):
+        greedy_doc["idsWithFullAttention"] = greedy(w, cfg, ids[:, :PROMPT], GREEDY, window=None)[0]
+    print(f"  {name}: loss {float(loss):.5f}; greedy min margin {min(margins):.4f}; "
+          + ", ".join(f"{k} {v.value:.3g}" for k, v in checks.items()))
 
     doc = {
-        "name": "arch-phi3",
+        "name": name,
         "generator": GENERATOR,
         "architecture": cfg["architectures"][0],
         "notes": "Phi3ForCausalLM. ids: T=640 random ids, positions 0..T-1. logits[k]: logits (V) of the last position "
                  "of ids[:prefixes[k]], each its own forward. loss: mean next-token cross-entropy of the whole sequence "
                  "(the last position unlabelled) with the LoRA adapter of lora.safetensors on the fused qkv_proj and "
                  "gate_up_proj, o_proj and down_proj (r, alpha: scale alpha/r; A and B random; PEFT keys; gradients "
-                 "under grad/<key>). greedy: argmax ids after ids[:600] decoded with a KV cache; idsWithFullAttention "
-                 "without the 300-token window. checks: maxAbsDiffFullAttention / maxAbsDiffFullRotary = how far the "
-                 "last-position logits move without the window / with partial_rotary_factor 1. Base weights rounded "
-                 "through fp16, float64 math.",
+                 "under grad/<key>). greedy: argmax ids after ids[:600] decoded with a KV cache (idsWithFullAttention: "
+                 "without the sliding window, if any). checks: how far the last-position logits move without the "
+                 "window (maxAbsDiffFullAttention), with plain full RoPE (maxAbsDiffFullRotary), without the longrope "
+                 "scaling (maxAbsDiffWithoutScaling). LongRoPE: float32 inv_freq and angles as HF, short factors for "
+                 "prefixes within original_max_position_embeddings, long beyond. Base weights rounded through fp16, "
+                 "float64 math.",
         "ids": ids[0],
-        "prefixes": PREFIXES,
+        "prefixes": prefixes,
         "logits": rows,
         "lora": {"r": r_, "alpha": alpha, "modules": modules},
         "loss": fj.F32(float(loss)),
-        "greedy": {"promptLength": PROMPT, "ids": g_ids, "margins": [fj.F32(m) for m in margins], "idsWithFullAttention": g_full},
-        "checks": {"maxAbsDiffF32Math": fj.F32(d32), "maxAbsDiffFullAttention": fj.F32(d_full), "maxAbsDiffFullRotary": fj.F32(d_rot)},
+        "greedy": greedy_doc,
+        "checks": checks,
     }
     n = fj.write(os.path.join(folder, "reference.json"), doc)
     st.write(os.path.join(folder, "lora.safetensors"), dict(sorted(tensors.items())), {"format": "pt"})
     size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
     print(f"wrote {rel(folder)}/ ({size} bytes; reference.json {n})")
+
+
+def main():
+    make("arch-phi3", CONFIG, 4001, PREFIXES)
+    # LongRoPE (Phi-3-mini-128k, Phi-3.5-mini, Phi-4-mini): the prefix of 200 stays within the
+    # original 256 positions (short factors), 600 and 640 go past them (long factors)
+    make("arch-phi3-longrope", LONGROPE, 4101, [200] + PREFIXES)
 
 
 if __name__ == "__main__":

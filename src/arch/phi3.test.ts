@@ -1,7 +1,8 @@
 // Phi-3 (Phi3ForCausalLM) beyond src/model/archFixtures.test.ts (which runs arch-phi3 against its
 // PyTorch reference, reference/phi3_fixtures.py: logits, loss, LoRA gradients on the fused
-// modules, greedy tokens): config parsing and refusals, and the adapter formats for the fused
-// qkv_proj / gate_up_proj as PEFT and llama.cpp name them.
+// modules, greedy tokens; arch-phi3-longrope the same with LongRoPE, short and long factors):
+// config parsing and refusals, and the adapter formats for the fused qkv_proj / gate_up_proj as
+// PEFT and llama.cpp name them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,9 +27,19 @@ describe('Phi-3 config', () => {
     expect(parseHfConfig({ ...base, sliding_window: null }).slidingWindow).toBeNull();
   });
 
-  it('refuses longrope (Phi-3-mini-128k, Phi-3.5, Phi-4-mini) and other activations by name', () => {
-    const longrope = { type: 'longrope', short_factor: [1, 1], long_factor: [2, 2], original_max_position_embeddings: 4096 };
-    expect(() => parseHfConfig({ ...base, rope_scaling: longrope })).toThrow(/rope_type "longrope", which Whetstone does not implement/);
+  it('reads LongRoPE (Phi-3-mini-128k, Phi-3.5, Phi-4-mini) with HF\'s attention factor, and refuses what it cannot run', () => {
+    const lr = JSON.parse(readFileSync(join(FIXTURES_DIR, 'arch-phi3-longrope', 'config.json'), 'utf8')) as Record<string, unknown>;
+    const c = parseHfConfig(lr);
+    expect(c.rotaryDim).toBe(6);
+    expect(c.rope).toEqual({ type: 'default' });
+    // max 1024 / original 256 = 4: sqrt(1 + ln 4 / ln 256) = sqrt(1.25)
+    expect(c.longRope).toEqual({ shortFactor: [1, 1.25, 1.5], longFactor: [2, 3.5, 6], originalMaxPositions: 256, attentionFactor: Math.sqrt(1.25) });
+    const rs = lr.rope_scaling as Record<string, unknown>;
+    expect(parseHfConfig({ ...lr, rope_scaling: { ...rs, type: 'su' } }).longRope?.attentionFactor).toBe(Math.sqrt(1.25));
+    expect(parseHfConfig({ ...lr, rope_scaling: { ...rs, attention_factor: 1.5 } }).longRope?.attentionFactor).toBe(1.5);
+    expect(parseHfConfig({ ...lr, max_position_embeddings: 256 }).longRope?.attentionFactor).toBe(1);
+    expect(() => parseHfConfig({ ...lr, rope_scaling: { ...rs, short_factor: [1, 1] } })).toThrow(/rope_scaling "short_factor" must be a list of 3 positive numbers \(rotary dims \/ 2\) for longrope/);
+    expect(() => parseHfConfig({ ...base, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(/rope_type "yarn", which Whetstone does not implement/);
     expect(() => parseHfConfig({ ...base, hidden_act: 'gelu' })).toThrow(/"hidden_act" is "gelu"; Whetstone implements Phi-3's MLP with "silu"/);
     expect(() => parseHfConfig({ ...base, partial_rotary_factor: 0.1 })).toThrow(/"partial_rotary_factor" 0.1 gives 0 rotary dims/);
   });

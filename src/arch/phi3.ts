@@ -2,9 +2,14 @@
 // projections, self_attn.qkv_proj ([q | k | v] rows) and mlp.gate_up_proj ([gate | up] rows),
 // which LoRA targets as HF and PEFT name them; partial rotary (partial_rotary_factor: RoPE on the
 // first int(head_dim * factor) dims of each head); config.sliding_window on every layer
-// (Phi-3-mini-4k ships 2047). rope_scaling other than linear/dynamic/llama3 is refused by name:
-// longrope (Phi-3-mini-128k, Phi-3.5, Phi-4-mini) is not implemented. llama.cpp "phi3": attn_qkv,
-// ffn_up holding gate and up, no q/k permutation. The blocks: src/model/phi3.ts.
+// (Phi-3-mini-4k ships 2047). rope_scaling "longrope" (Phi-3-mini-128k, Phi-3.5-mini,
+// Phi-4-mini; "su" is its old name) as HF computes it (modeling_rope_utils
+// _compute_longrope_parameters + the per-forward long/short switch): inv_freq =
+// 1/(ext_i · theta^(2i/R)), ext = short_factor while max(position) + 1 <=
+// original_max_position_embeddings, else long_factor; cos and sin times attention_factor
+// (default sqrt(1 + ln(max/original) / ln(original))). Other rope_types as the decoders do.
+// llama.cpp "phi3": attn_qkv, ffn_up holding gate and up, no q/k permutation. The blocks:
+// src/model/phi3.ts.
 import { describeJson } from '../io/describeJson';
 import { Phi3Blocks } from '../model/phi3';
 import { parseDecoderConfig } from './decoder';
@@ -20,9 +25,44 @@ function rotaryDim(c: Json, file: string, headDim: number): number | undefined {
   return R === headDim ? undefined : R;
 }
 
+function factors(raw: Json, file: string, key: string, n: number): number[] {
+  const v = raw[key];
+  if (!Array.isArray(v) || v.length !== n || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+    fail(file, `rope_scaling "${key}" must be a list of ${n} positive numbers (rotary dims / 2) for longrope, got ${describeJson(v)}`, CHECK);
+  }
+  return v as number[];
+}
+
+/** rope_scaling of type longrope (or its old name su): the LongRoPE parameters HF derives. */
+function longRope(c: Json, file: string, headDim: number, maxPositions: number): ModelConfig['longRope'] {
+  const raw = c.rope_scaling as Json;
+  const R = rotaryDim(c, file, headDim) ?? headDim;
+  const original = posInt({ o: c.original_max_position_embeddings ?? raw.original_max_position_embeddings ?? maxPositions }, file, 'o');
+  const factor = maxPositions / original;
+  const given = raw.attention_factor;
+  if (given !== undefined && given !== null && !(typeof given === 'number' && given > 0)) {
+    fail(file, `rope_scaling "attention_factor" must be a positive number, got ${describeJson(given)}`, CHECK);
+  }
+  const attentionFactor = typeof given === 'number' ? given : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+  return { shortFactor: factors(raw, file, 'short_factor', R / 2), longFactor: factors(raw, file, 'long_factor', R / 2), originalMaxPositions: original, attentionFactor };
+}
+
+function isLongRope(c: Json): boolean {
+  const raw = c.rope_scaling;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return false;
+  const type = (raw as Json).rope_type ?? (raw as Json).type;
+  return type === 'longrope' || type === 'su';
+}
+
 function parse(c: Json, file: string): { config: ParsedConfig; explicitHeadDim: boolean } {
-  const parsed = parseDecoderConfig(c, file, { maxPos: 4096, tie: false, bos: 1, eos: 32000 }, () => ({}));
+  const long = isLongRope(c);
+  // longrope is this module's own; the shared RoPE settings see plain RoPE
+  const parsed = parseDecoderConfig(long ? { ...c, rope_scaling: null } : c, file, { maxPos: 4096, tie: false, bos: 1, eos: 32000 }, () => ({}));
   const config = parsed.config;
+  if (long) {
+    config.longRope = longRope(c, file, config.headDim, config.maxPositions);
+    config.ropeScaling = { ...(c.rope_scaling as Json) };
+  }
   if (config.hiddenAct !== 'silu') {
     fail(file, `"hidden_act" is ${describeJson(config.hiddenAct)}; Whetstone implements Phi-3's MLP with "silu" (SwiGLU) only`, CHECK);
   }

@@ -73,6 +73,12 @@ export interface ModelConfig {
   embeddingScale?: number;
   /** Dims of each head RoPE rotates when fewer than headDim (Phi-3's partial_rotary_factor). */
   rotaryDim?: number;
+  /**
+   * Phi-3's LongRoPE (rope_scaling type "longrope"; config.rope is then 'default'): inv_freq =
+   * 1 / (factor_i · theta^(2i/R)) with shortFactor while a forward's positions stay within
+   * originalMaxPositions, longFactor beyond; cos and sin times attentionFactor.
+   */
+  longRope?: { shortFactor: number[]; longFactor: number[]; originalMaxPositions: number; attentionFactor: number };
   /** torch_dtype / dtype of the checkpoint as the config states it, if it does. */
   torchDtype: string | null;
   /**

@@ -28,10 +28,23 @@ import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
 import type { LayerCache, LoraRun, StepInputs, TransformerBlocks } from './blocks';
 import { linearWeightGrads } from './fullFinetuneGrads';
+import { uploadF32 } from '../gpu/tensor';
 import { ropeInvFreqTensor } from './ropeFrequencies';
 import type { Workspace } from './workspace';
 
 type Proj = 'qkv_proj' | 'o_proj' | 'gate_up_proj' | 'down_proj';
+
+/**
+ * LongRoPE inv_freq in f32 as HF computes it (_compute_longrope_parameters):
+ * 1 / (ext_i · theta^(f32(2i/R))), every step rounded to f32.
+ */
+export function longRopeInvFreq(theta: number, R: number, ext: readonly number[]): Float32Array {
+  const f = Math.fround;
+  return Float32Array.from({ length: R / 2 }, (_, i) => f(1 / f(f(ext[i]) * f(Math.pow(theta, f((2 * i) / R))))));
+}
+
+// LongRoPE frequencies per device (two per model: short and long), kept for the device's lifetime
+const longRopeCache = new WeakMap<GpuContext, Map<string, Tensor>>();
 const PROJS: Proj[] = ['qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj'];
 
 export class Phi3Blocks implements TransformerBlocks {
@@ -90,10 +103,31 @@ export class Phi3Blocks implements TransformerBlocks {
     return dw ? { dw, accumulateDw: true } : {};
   }
 
-  /** RoPE over the first rotaryDim dims of each head, with config.rope's frequencies for them. */
+  /** LongRoPE: the long factors once this forward's positions pass the original context. */
+  private longRopeFreq(inp: StepInputs, rotaryDim: number): Tensor {
+    const c = this.c;
+    const lr = c.longRope!;
+    if (inp.maxPosition === undefined) throw new Error('LongRoPE needs the largest position of the batch: pass inputs from CausalLM.upload (StepInputs.maxPosition)');
+    const long = inp.maxPosition + 1 > lr.originalMaxPositions;
+    const ext = long ? lr.longFactor : lr.shortFactor;
+    const theta = c.ropeTheta ?? 10000;
+    let perCtx = longRopeCache.get(this.ctx);
+    if (!perCtx) longRopeCache.set(this.ctx, (perCtx = new Map()));
+    const key = `${theta}/${rotaryDim}/${ext.join(',')}`;
+    let t = perCtx.get(key);
+    if (t && !this.ctx.allocator.usable(t.buffer)) t = undefined;
+    if (!t) {
+      t = uploadF32(this.ctx, longRopeInvFreq(theta, rotaryDim, ext), [rotaryDim / 2], `longrope inv_freq ${long ? 'long' : 'short'}`);
+      perCtx.set(key, t);
+    }
+    return t;
+  }
+
+  /** RoPE over the first rotaryDim dims of each head, with config.rope's (or LongRoPE's) frequencies for them. */
   private rope(inp: StepInputs) {
     const c = this.c;
     const rotaryDim = c.rotaryDim ?? c.headDim;
+    if (c.longRope) return { D: c.headDim, rotaryDim, invFreq: this.longRopeFreq(inp, rotaryDim), rotatedScale: c.longRope.attentionFactor };
     const scaling = c.rope ?? { type: 'default' as const };
     if (scaling.type === 'dynamic' && inp.maxPosition === undefined) {
       throw new Error('dynamic RoPE scaling needs the largest position of the batch: pass inputs from CausalLM.upload (StepInputs.maxPosition)');
