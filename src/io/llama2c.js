@@ -1,6 +1,7 @@
+// @ts-check
 // llama2.c checkpoints (legacy "version 0" layout) -> Hugging Face Llama tensors + config.json.
-// Plain JavaScript with JSDoc (types in llama2c.d.ts) so scripts/demo-model.mjs runs under plain
-// Node.
+// Plain JavaScript so scripts/demo-model.mjs runs under plain Node; its JSDoc types are what
+// TypeScript callers see, checked by `npm run typecheck`.
 //
 // Layout: 7 little-endian int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size,
 // seq_len; vocab_size < 0 means the classifier is stored separately), then fp32 arrays:
@@ -15,6 +16,26 @@ export class Llama2cError extends Error {
     this.name = 'Llama2cError';
   }
 }
+
+/**
+ * The header. `vocabSize` is always positive here (the sign in the file became
+ * `sharedClassifier`: true when the classifier is the token embedding, tie_word_embeddings).
+ * @typedef {{ dim: number, hiddenDim: number, nLayers: number, nHeads: number, nKvHeads: number,
+ *   vocabSize: number, seqLen: number, sharedClassifier: boolean, headDim: number }} Llama2cHeader
+ */
+
+/**
+ * Views into one fp32 buffer, in llama2.c's layout (per-layer arrays stacked on dim 0); `wcls` is
+ * the token embedding itself when the classifier is shared.
+ * @typedef {{ tokenEmbedding: Float32Array, rmsAtt: Float32Array, wq: Float32Array, wk: Float32Array,
+ *   wv: Float32Array, wo: Float32Array, rmsFfn: Float32Array, w1: Float32Array, w2: Float32Array,
+ *   w3: Float32Array, rmsFinal: Float32Array, freqCisReal: Float32Array, freqCisImag: Float32Array,
+ *   wcls: Float32Array }} Llama2cWeights
+ */
+
+/** @typedef {{ header: Llama2cHeader, weights: Llama2cWeights }} Llama2cCheckpoint */
+
+/** @typedef {{ name: string, shape: number[], data: Float32Array }} HfTensor */
 
 /** The magic that starts llama2.c's newer (version 1 and 2) export formats: "ak42". */
 const NEW_FORMAT_MAGIC = 0x616b3432;
@@ -31,7 +52,7 @@ function asBytes(file) {
  * Reads and validates the 28-byte header.
  * @param {ArrayBuffer | Uint8Array} file
  * @param {string} [name]
- * @returns {import('./llama2c.d.ts').Llama2cHeader}
+ * @returns {Llama2cHeader}
  */
 export function parseLlama2cHeader(file, name = 'checkpoint.bin') {
   const bytes = asBytes(file);
@@ -65,7 +86,7 @@ export function parseLlama2cHeader(file, name = 'checkpoint.bin') {
 
 /**
  * Float counts of each array in file order (after the header).
- * @param {import('./llama2c.d.ts').Llama2cHeader} h
+ * @param {Llama2cHeader} h
  */
 function arrayLayout(h) {
   const D = h.dim, F = h.hiddenDim, L = h.nLayers, V = h.vocabSize;
@@ -94,7 +115,7 @@ function arrayLayout(h) {
  * Parses a whole checkpoint into its fp32 arrays (copies, so the input may be dropped).
  * @param {ArrayBuffer | Uint8Array} file
  * @param {string} [name]
- * @returns {import('./llama2c.d.ts').Llama2cCheckpoint}
+ * @returns {Llama2cCheckpoint}
  */
 export function parseLlama2c(file, name = 'checkpoint.bin') {
   const bytes = asBytes(file);
@@ -119,7 +140,7 @@ export function parseLlama2c(file, name = 'checkpoint.bin') {
     arrays[key] = all.subarray(at, at + n);
     at += n;
   }
-  const weights = /** @type {import('./llama2c.d.ts').Llama2cWeights} */ (/** @type {unknown} */ ({
+  const weights = /** @type {Llama2cWeights} */ (/** @type {unknown} */ ({
     ...arrays,
     wcls: header.sharedClassifier ? arrays.tokenEmbedding : arrays.wcls,
   }));
@@ -187,7 +208,7 @@ function checkPermuteArgs(w, nHeads, headDim, cols) {
 
 /**
  * The config.json of the Hugging Face LlamaForCausalLM equivalent to a llama2.c checkpoint.
- * @param {import('./llama2c.d.ts').Llama2cHeader} h
+ * @param {Llama2cHeader} h
  * @returns {Record<string, unknown>}
  */
 export function llama2cHfConfig(h) {
@@ -219,13 +240,13 @@ export function llama2cHfConfig(h) {
  * Hugging Face Llama tensors (name, [out, in] shape, fp32 data) and config.json for a parsed
  * llama2.c checkpoint. q/k rows are permuted to the rotate_half layout; lm_head.weight is
  * present only when the classifier is not shared.
- * @param {import('./llama2c.d.ts').Llama2cCheckpoint} ckpt
- * @returns {{ config: Record<string, unknown>, tensors: import('./llama2c.d.ts').HfTensor[] }}
+ * @param {Llama2cCheckpoint} ckpt
+ * @returns {{ config: Record<string, unknown>, tensors: HfTensor[] }}
  */
 export function llama2cToHf(ckpt) {
   const { header: h, weights: w } = ckpt;
   const D = h.dim, F = h.hiddenDim, KV = h.nKvHeads * h.headDim;
-  /** @type {import('./llama2c.d.ts').HfTensor[]} */
+  /** @type {HfTensor[]} */
   const tensors = [];
   /**
    * @param {string} name

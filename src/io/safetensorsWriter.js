@@ -1,6 +1,7 @@
+// @ts-check
 // Safetensors writer, plus the pieces the reader shares with it (error class, dtype sizes).
-// Plain JavaScript with JSDoc (types in safetensorsWriter.d.ts) so that scripts/demo-model.mjs
-// can run it under plain Node without a TypeScript loader.
+// Plain JavaScript so that scripts/demo-model.mjs can run it under plain Node without a TypeScript
+// loader; its JSDoc types are what TypeScript callers see, checked by `npm run typecheck`.
 //
 // Layout (https://github.com/huggingface/safetensors): 8-byte little-endian u64 N, N bytes of
 // UTF-8 JSON header, then the data section. The header maps each tensor name to
@@ -41,6 +42,15 @@ export const DTYPE_BYTES = Object.freeze({
   C64: 8,
 });
 
+/** @typedef {'F32' | 'F16' | 'BF16' | 'I32'} WritableDtype */
+
+/**
+ * A tensor for writeSafetensors. F32: Float32Array; F16 / BF16: Uint16Array of raw bits; I32: Int32Array.
+ * @typedef {{ name: string, dtype: 'F32', shape: readonly number[], data: Float32Array }
+ *   | { name: string, dtype: 'F16' | 'BF16', shape: readonly number[], data: Uint16Array }
+ *   | { name: string, dtype: 'I32', shape: readonly number[], data: Int32Array }} TensorToWrite
+ */
+
 /** The dtypes writeSafetensors accepts, with the typed array each one's data must be. */
 const WRITABLE = Object.freeze({
   F32: { array: Float32Array, what: 'a Float32Array' },
@@ -49,12 +59,6 @@ const WRITABLE = Object.freeze({
   I32: { array: Int32Array, what: 'an Int32Array' },
 });
 
-/**
- * Element count of `shape`, or an error message when the shape is not a list of non-negative
- * safe integers or its product is not a safe integer (BigInt, so huge shapes cannot wrap).
- * @param {unknown} shape
- * @returns {{ count: number } | { error: string }}
- */
 /**
  * A value for an error message. JSON.stringify recurses, so a shape nested thousands of arrays
  * deep would overflow the stack instead of producing our error.
@@ -70,6 +74,12 @@ function describe(v, depth = 0) {
   return '{…}';
 }
 
+/**
+ * Element count of `shape`, or an error message when the shape is not a list of non-negative
+ * safe integers or its product is not a safe integer (BigInt, so huge shapes cannot wrap).
+ * @param {unknown} shape
+ * @returns {{ count: number } | { error: string }}
+ */
 export function shapeElementCount(shape) {
   if (!Array.isArray(shape)) return { error: `shape must be an array of integers, got ${describe(shape)}` };
   let product = 1n;
@@ -89,9 +99,9 @@ export function shapeElementCount(shape) {
  * Serializes tensors to a safetensors file. Tensors are laid out by element size, largest first
  * (keeping the given order otherwise), and the header is padded with spaces to a multiple of 8
  * bytes as the Rust library does, so every tensor starts at an offset aligned to its element size.
- * @param {readonly import('./safetensorsWriter.d.ts').TensorToWrite[]} tensors
+ * @param {readonly TensorToWrite[]} tensors
  * @param {Readonly<Record<string, string>>} [metadata]
- * @returns {Uint8Array}
+ * @returns {Uint8Array<ArrayBuffer>}
  */
 export function writeSafetensors(tensors, metadata) {
   if (!Array.isArray(tensors)) throw new SafetensorsError('writeSafetensors: tensors must be an array of { name, dtype, shape, data }.');

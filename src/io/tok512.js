@@ -1,7 +1,8 @@
+// @ts-check
 // llama2.c's flat tokenizer format (tok512.bin and friends) -> a Hugging Face tokenizer.json
 // that encodes exactly as llama2.c's own encoder does (see shared/tokenizers-and-templates.md).
-// Plain JavaScript with JSDoc (types in tok512.d.ts) so scripts/demo-model.mjs runs under plain
-// Node.
+// Plain JavaScript so scripts/demo-model.mjs runs under plain Node; its JSDoc types are what
+// TypeScript callers see, checked by `npm run typecheck`.
 //
 // Format: int32 max_token_length, then for each token: float32 score, int32 byte length, bytes.
 // The token count is not stored (it is the model's vocab_size). llama2.c's export wrote
@@ -15,6 +16,12 @@ export class TokenizerError extends Error {
   }
 }
 
+/**
+ * A parsed llama2.c tokenizer. `tokens`: pieces exactly as stored (word marker as a plain space,
+ * BOS/EOS as "\n<s>\n"/"\n</s>\n").
+ * @typedef {{ maxTokenLength: number, tokens: { piece: string, score: number }[] }} Llama2cTokenizer
+ */
+
 const SPACE_MARK = '\u2581';
 const BYTE_PIECE = /^<0x[0-9A-F]{2}>$/;
 
@@ -23,7 +30,7 @@ const BYTE_PIECE = /^<0x[0-9A-F]{2}>$/;
  * @param {ArrayBuffer | Uint8Array} file
  * @param {number} [vocabSize] when given, the file must hold exactly this many tokens
  * @param {string} [name]
- * @returns {import('./tok512.d.ts').Llama2cTokenizer}
+ * @returns {Llama2cTokenizer}
  */
 export function parseLlama2cTokenizer(file, vocabSize, name = 'tokenizer.bin') {
   const bytes = file instanceof Uint8Array ? file : new Uint8Array(file);
@@ -60,7 +67,7 @@ export function parseLlama2cTokenizer(file, vocabSize, name = 'tokenizer.bin') {
 
 /**
  * SentencePiece piece text of each token: the word marker restored, BOS/EOS unwrapped.
- * @param {import('./tok512.d.ts').Llama2cTokenizer} tok
+ * @param {Llama2cTokenizer} tok
  * @returns {string[]}
  */
 function pieces(tok) {
@@ -76,7 +83,7 @@ function pieces(tok) {
  * byte_fallback (ids 0, 1, 2 = <unk>, <s>, </s>; 3..258 = <0x00>..<0xFF>; then normal pieces).
  * Merges are every split of each normal piece into two normal pieces, ordered by the piece's
  * score (highest first), which reproduces llama2.c's greedy highest-score-pair merging.
- * @param {import('./tok512.d.ts').Llama2cTokenizer} tok
+ * @param {Llama2cTokenizer} tok
  * @param {string} [name]
  * @returns {Record<string, unknown>}
  */
