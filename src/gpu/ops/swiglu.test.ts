@@ -118,3 +118,16 @@ describe('swiglu vs PyTorch fixture', () => {
     expectClose('dup', await downloadF32(ctx, dup), c.dup, FIXTURE_TOL);
   });
 });
+
+describe('swiglu input checks', () => {
+  it('refuses an output that is one of the inputs (the backward reads them)', async () => {
+    const ctx = await getTestGpu();
+    const g = uploadF32(ctx, new Float32Array(6), [2, 3], 'gate');
+    const u = uploadF32(ctx, new Float32Array(6), [2, 3], 'up');
+    const gu = uploadF32(ctx, new Float32Array(12), [2, 6], 'gu');
+    await expect(swigluForward(ctx, g, u, { out: g })).rejects.toThrow(/swigluForward: output gate shares a buffer with gate/);
+    await expect(swigluBackward(ctx, g, g, u, { dgate: u })).rejects.toThrow(/output up shares a buffer with up/);
+    await expect(swigluFusedBackward(ctx, g, gu, { out: gu })).rejects.toThrow(/output gu shares a buffer with gu/);
+    for (const t of [g, u, gu]) releaseTensor(ctx, t);
+  });
+});

@@ -26,12 +26,13 @@ function expectMatrix(op: string, t: Tensor, what: string): [number, number] {
   return [t.shape[0], t.shape[1]];
 }
 
+/** Every output must have its own buffer, distinct from the inputs' and the other outputs' (out === an input included). */
 function expectDistinct(op: string, outs: Tensor[], ins: Tensor[]) {
-  for (const o of outs) {
-    for (const t of [...outs, ...ins]) {
-      if (t !== o && t.buffer === o.buffer) throw new Error(`${op}: output ${o.label} shares a buffer with ${t.label}`);
+  outs.forEach((o, oi) => {
+    for (const t of [...outs.filter((_, i) => i !== oi), ...ins]) {
+      if (t.buffer === o.buffer) throw new Error(`${op}: output ${o.label} shares a buffer with ${t.label}`);
     }
-  }
+  });
 }
 
 async function run(ctx: GpuContext, entryPoint: string, bindings: Tensor[], N: number, F: number) {
