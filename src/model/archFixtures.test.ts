@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { archOf, ARCHITECTURES } from '../arch/registry';
 import { expectClose } from '../util/check';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
-import { emptyTensor, readBuffer, releaseTensor } from '../gpu/tensor';
+import { emptyTensor, readBuffer, releaseTensor, uploadF32 } from '../gpu/tensor';
 import { fileSource } from '../io/byteSourceNode';
 import { readSafetensorsHeader, readTensorF32 } from '../io/safetensors';
 import { createAdapter, releaseAdapter } from './adapter';
@@ -117,6 +117,29 @@ describe('architecture fixtures against PyTorch', () => {
       }
       releaseTensor(ctx, lossAcc);
       releaseAdapter(ctx, adapter);
+      model.release();
+    });
+
+    it('prompt tuning: virtual tokens equal to the first 8 tokens\' embedding rows give those tokens\' logits', async () => {
+      const ctx = await getTestGpu();
+      const model = await loadModelDir(ctx, dir);
+      const n = 8;
+      const C = model.config.hiddenSize;
+      const ids = fx.ids.slice(0, 200);
+      const src = await fileSource(join(dir, 'model.safetensors'));
+      const table = await readTensorF32(src, await readSafetensorsHeader(src), model.blocks.embeddingName());
+      const rows = new Float32Array(n * C);
+      // Gemma 3 scales token embeddings inside its embedding module, not PEFT's virtual tokens
+      // (inputs_embeds): those rows must come scaled already
+      const scale = model.config.embeddingScale ?? 1;
+      for (let t = 0; t < n; t++) for (let j = 0; j < C; j++) rows[t * C + j] = Math.fround(table[ids[t] * C + j] * scale);
+      const embeddings = uploadF32(ctx, rows, [n, C], 'virtual tokens');
+      const placeholders = ids.map((id, t) => (t < n ? 0 : id));
+      const inp = model.upload({ B: 1, T: ids.length, tokens: Int32Array.from(placeholders), positions: Int32Array.from(ids, (_, i) => i), docIds: null }, 'test');
+      const l = await model.lastLogits(inp, { prompt: { embeddings }, seed: 0, training: false });
+      const got = new Float32Array(await readBuffer(ctx, l.buffer, model.config.vocabSize * 4));
+      expectClose(`${folder} logits with virtual tokens`, got, await lastLogits(model, ids), { atol: 1e-5, rtol: 1e-5 });
+      releaseTensor(ctx, embeddings);
       model.release();
     });
 
