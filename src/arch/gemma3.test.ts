@@ -18,6 +18,8 @@ import { readSafetensorsHeader, readTensorF32 } from '../io/safetensors';
 import { createAdapter, releaseAdapter } from '../model/adapter';
 import type { CausalLM } from '../model/causalLM';
 import { generateIds } from '../model/generate';
+import { createPromptTuning, promptRun, releasePromptTuning } from '../model/promptTuning';
+import { scaleInPlace } from '../gpu/ops/elementwise';
 import type { LoraRun, StepInputs } from '../model/blocks';
 import { FIXTURES_DIR, loadModelDir } from '../model/testing/loadForTest';
 import { expectClose } from '../util/check';
@@ -164,6 +166,30 @@ describe('tiny Gemma 3 against PyTorch', () => {
     const prompt = FX.ids.slice(0, FX.greedy.promptLength);
     const ids = await generateIds(model, prompt, { greedy: true, temperature: 0, topK: 0, topP: 1, maxTokens: 20, seed: 0, eosIds: [], run: null });
     expect(ids).toEqual(FX.greedy.ids);
+  });
+});
+
+describe('Gemma 3 prompt tuning as PEFT does it', () => {
+  it('text init takes the scaled embedding rows, and the virtual tokens are not scaled again: prompt-tuned Y equals plain X + Y', async () => {
+    const ctx = await getTestGpu();
+    const model = await loadModelDir(ctx, DIR);
+    const X = [7, 30, 12];
+    const Y = [1, 44, 9, 60, 5];
+    const p = await createPromptTuning(ctx, model, { n: X.length, init: 'text', textIds: X, seed: 0 });
+    const V = model.config.vocabSize;
+    const last = async (tokens: number[], run: LoraRun | null) => {
+      const inp = model.upload({ B: 1, T: tokens.length, tokens: Int32Array.from(tokens), positions: Int32Array.from(tokens, (_, i) => i), docIds: null }, 'test');
+      return (await downloadF32(ctx, await model.lastLogits(inp, run))).subarray(0, V);
+    };
+    const tuned = await last([0, 0, 0, ...Y], promptRun(p, false));
+    const plain = await last([...X, ...Y], null);
+    expectClose('prompt-tuned vs plain', tuned, plain, { atol: 1e-5, rtol: 1e-5 });
+    // the scale is really there: unscaled virtual tokens give other logits
+    await scaleInPlace(ctx, p.embeddings, 1 / model.config.embeddingScale!);
+    const unscaled = await last([0, 0, 0, ...Y], promptRun(p, false));
+    expect(Math.max(...Array.from(unscaled, (v, i) => Math.abs(v - plain[i])))).toBeGreaterThan(1e-2);
+    releasePromptTuning(ctx, p);
+    model.release();
   });
 });
 

@@ -180,6 +180,34 @@ describe('full fine-tuning gradients against central differences', () => {
     ]);
   });
 
+  it('Gemma 3: (1 + w) norm weights (all four per layer, q/k norms, final), GeGLU MLP, the tied embedding scaled by sqrt(hidden)', async () => {
+    const inputIds = [...new Set(packedBatch(17, 96).tokens)];
+    await checkGradients(join(FIXTURES_DIR, 'arch-gemma3'), [
+      { name: 'model.layers.0.self_attn.q_proj.weight' },
+      { name: 'model.layers.0.self_attn.q_norm.weight' },
+      { name: 'model.layers.1.self_attn.k_norm.weight' },
+      { name: 'model.layers.0.input_layernorm.weight' },
+      { name: 'model.layers.0.post_attention_layernorm.weight' },
+      { name: 'model.layers.1.pre_feedforward_layernorm.weight' },
+      { name: 'model.layers.1.post_feedforward_layernorm.weight' },
+      { name: 'model.layers.1.mlp.gate_proj.weight' },
+      { name: 'model.norm.weight' },
+      { name: 'model.embed_tokens.weight' },
+      { name: 'model.embed_tokens.weight', rows: inputIds },
+    ]);
+  });
+
+  it('Phi-3: the fused qkv_proj and gate_up_proj, partial RoPE, sliding window', async () => {
+    await checkGradients(join(FIXTURES_DIR, 'arch-phi3'), [
+      { name: 'model.layers.0.self_attn.qkv_proj.weight' },
+      { name: 'model.layers.1.self_attn.o_proj.weight' },
+      { name: 'model.layers.0.mlp.gate_up_proj.weight' },
+      { name: 'model.layers.1.mlp.down_proj.weight' },
+      { name: 'model.layers.1.input_layernorm.weight' },
+      { name: 'lm_head.weight' },
+    ]);
+  });
+
   it('stories260K: the tied Llama embedding (lookup and head) and a deep layer', async () => {
     const inputIds = [...new Set(packedBatch(17, 512).tokens)];
     await checkGradients(DEMO_MODEL_DIR, [

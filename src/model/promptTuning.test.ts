@@ -127,6 +127,7 @@ describe('withVirtualTokens', () => {
 describe.each([
   ['stories260K', DEMO_MODEL_DIR],
   ['tiny-gpt2 (learned positions added to the virtual tokens)', join(FIXTURES_DIR, 'tiny-gpt2')],
+  ['arch-gemma3 (token embeddings scaled by sqrt(hidden), the virtual tokens not)', join(FIXTURES_DIR, 'arch-gemma3')],
 ])('prompt tuning on %s', (_name, dir) => {
   it('the virtual tokens’ gradient matches central differences of the loss', async () => {
     const ctx = await getTestGpu();

@@ -17,6 +17,7 @@
 import type { Batch } from '../data';
 import { mixSeed, mulberry32 } from '../util/prng';
 import type { GpuContext } from '../gpu/device';
+import { scaleInPlace } from '../gpu/ops/elementwise';
 import { embeddingForward } from '../gpu/ops/embedding';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, uploadI32, type Tensor } from '../gpu/tensor';
 import { PROMPT_EMBEDDINGS } from '../io/peft';
@@ -91,6 +92,9 @@ export async function createPromptTuning(ctx: GpuContext, model: CausalLM, o: Pr
     const idsT = uploadI32(ctx, ids, [o.n], 'prompt init ids');
     embeddings = emptyTensor(ctx, 'f32', [o.n, C], PROMPT_EMBEDDINGS_KEY);
     await embeddingForward(ctx, model.weights.get(model.blocks.embeddingName())!, idsT, { out: embeddings });
+    // PEFT takes the rows from the model's input embedding module, which scales them (Gemma)
+    const scale = model.config.embeddingScale;
+    if (scale !== undefined && scale !== 1) await scaleInPlace(ctx, embeddings, scale);
     ctx.flush();
     releaseTensor(ctx, idsT);
   } else {
