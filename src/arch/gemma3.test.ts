@@ -5,7 +5,7 @@
 // KV-cache decode logits row by row across the window. Reference: reference/gemma3_fixtures.py
 // (written from HF's modeling_gemma3), fixture src/model/fixtures/arch-gemma3/. Both sides use
 // the same fp16-rounded weights; the reference is f64, ours f32.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/device';
@@ -14,6 +14,8 @@ import { getTestGpu } from '../gpu/testing/nodeGpu';
 import { downloadF32, emptyTensor, releaseTensor, type Tensor } from '../gpu/tensor';
 import { fileSource } from '../io/byteSourceNode';
 import { parseHfConfig } from './config';
+import { EXPORT_LORA, llamaCppMerge } from './testing/llamaCppMerge';
+import { linearModules } from '../io/loraTargets';
 import { readSafetensorsHeader, readTensorF32 } from '../io/safetensors';
 import { createAdapter, releaseAdapter } from '../model/adapter';
 import type { CausalLM } from '../model/causalLM';
@@ -203,5 +205,21 @@ describe('Gemma 3 adapter formats', () => {
       'blk.1.attn_q.weight', 'blk.1.attn_q_norm.weight', 'blk.1.attn_norm.weight', 'blk.1.post_attention_norm.weight', 'blk.1.ffn_norm.weight', 'blk.1.post_ffw_norm.weight', 'blk.1.ffn_down.weight',
     ]);
     expect(c.format.gguf.permutedHeads(c, 'model.layers.0.self_attn.q_proj')).toBeNull();
+  });
+});
+
+describe('Gemma 3 GGUF adapter in llama.cpp', () => {
+  it.skipIf(!existsSync(EXPORT_LORA))('llama-export-lora merges it into exactly W + s·B·A (gemma3 names, no q/k permutation)', () => {
+    const c = parseHfConfig(JSON.parse(readFileSync(join(DIR, 'config.json'), 'utf8')));
+    const r = 2;
+    const ads = linearModules(c)
+      .filter((m) => m.module !== 'lm_head')
+      .map((m, i) => ({ module: m.module, a: Float32Array.from({ length: r * m.in }, (_, j) => Math.sin(i + j)), b: Float32Array.from({ length: m.out * r }, (_, j) => Math.cos(i * 3 + j)) }));
+    expect(ads.length).toBe(14);
+    const rep = llamaCppMerge(c, ads, r, 4)!;
+    expect(rep.stdout).toMatch(/merged 14 tensors with lora adapters/);
+    for (const [m, w] of rep.worst) expect(w, `${m}: llama.cpp's merge differs by ${w}`).toBeLessThan(1e-5);
+    // the four norms per layer, q/k norms and the embedding are copied as they are
+    expect(rep.untouchedEqual).toBe(true);
   });
 });

@@ -3,13 +3,15 @@
 // modules, greedy tokens; arch-phi3-longrope the same with LongRoPE, short and long factors):
 // config parsing and refusals, and the adapter formats for the fused qkv_proj / gate_up_proj as
 // PEFT and llama.cpp name them.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hfToGgufName, readGguf, writeGgufLora } from '../io/gguf';
+import { linearModules } from '../io/loraTargets';
 import { writePeftAdapter } from '../io/peft';
 import { FIXTURES_DIR } from '../model/testing/loadForTest';
 import { parseHfConfig } from './config';
+import { EXPORT_LORA, llamaCppMerge } from './testing/llamaCppMerge';
 
 const base = JSON.parse(readFileSync(join(FIXTURES_DIR, 'arch-phi3', 'config.json'), 'utf8')) as Record<string, unknown>;
 
@@ -77,5 +79,20 @@ describe('Phi-3 adapters on the fused modules', () => {
     expect(byName.get('blk.1.ffn_up.weight.lora_a')?.dims).toEqual([32, r]);
     // unpermuted: lora_b rows as given
     expect(Array.from(new Float32Array(byName.get('blk.0.attn_qkv.weight.lora_b')!.bytes.slice().buffer)).every((x) => x === 0.25)).toBe(true);
+  });
+});
+
+describe('Phi-3 GGUF adapter in llama.cpp', () => {
+  it.skipIf(!existsSync(EXPORT_LORA))("llama-export-lora merges the fused attn_qkv / ffn_up adapters into exactly W + s·B·A", () => {
+    const c = parseHfConfig(base);
+    const r = 2;
+    const ads = linearModules(c)
+      .filter((m) => m.module !== 'lm_head')
+      .map((m, i) => ({ module: m.module, a: Float32Array.from({ length: r * m.in }, (_, j) => Math.sin(i + j)), b: Float32Array.from({ length: m.out * r }, (_, j) => Math.cos(i * 3 + j)) }));
+    expect(ads.map((a) => a.module.split('.').at(-1))).toEqual(['qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj', 'qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj']);
+    const rep = llamaCppMerge(c, ads, r, 4)!;
+    expect(rep.stdout).toMatch(/merged 8 tensors with lora adapters/);
+    for (const [m, w] of rep.worst) expect(w, `${m}: llama.cpp's merge differs by ${w}`).toBeLessThan(1e-5);
+    expect(rep.untouchedEqual).toBe(true);
   });
 });
