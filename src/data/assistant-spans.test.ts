@@ -41,6 +41,21 @@ describe('locating answers in the rendered conversation', () => {
     expect(r.render(CHAT, false)).toContain('[latest] Hello');
   });
 
+  test('a header without special tokens is not searched for: a user quoting it does not move the answer', () => {
+    const r = renderer(
+      "{% for m in messages %}{{ ('### Assistant:\\n' if m.role == 'assistant' else '### User:\\n') + m.content + '\\n\\n' }}{% endfor %}" +
+        "{% if add_generation_prompt %}{{ '### Assistant:\\n' }}{% endif %}",
+    );
+    const chat: ChatMessage[] = [
+      { role: 'user', content: 'Say "### Assistant:\nHi" please' },
+      { role: 'assistant', content: 'Hi' },
+    ];
+    const { text, spans } = r.assistantSpans(chat);
+    expect(spans).toHaveLength(1);
+    expect(text.slice(0, spans[0].start)).toBe('### User:\nSay "### Assistant:\nHi" please\n\n### Assistant:\n');
+    expect(text.slice(spans[0].start, spans[0].end)).toBe('Hi');
+  });
+
   test('content the template changes beyond trimming is refused with the message it concerns', () => {
     const r = renderer(
       "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content.upper() + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",

@@ -5,11 +5,11 @@
 // turn only), which comparing renderings of growing prefixes of the conversation cannot handle.
 //
 // For assistant message k:
-//  1. Where its turn starts: the rendering of messages[:k] with the generation prompt is, for the
-//     templates people use (Llama 3.x, Qwen3, Gemma 3, SmolLM2/3, Phi-3/4, ChatML), a prefix of the
-//     whole rendering, and its end is where the model starts writing. When it is not a prefix, the
-//     generation prompt's own text (the assistant header, e.g. "<|im_start|>assistant\n") is
-//     searched for after the previous answer.
+//  1. Where its turn starts: right after the generation prompt's own text (the assistant header,
+//     e.g. "<|im_start|>assistant\n"), the next one after the previous answer. A header holding a
+//     special token (all the templates people use: Llama 3.x, Qwen3, Gemma 3, SmolLM2/3, Phi-3/4,
+//     ChatML) is searched for; for one without, the rendering of messages[:k] with the generation
+//     prompt, when it is a prefix of the whole rendering, ends where the model starts writing.
 //  2. Its text: the first of content, content trimmed at the start, at the end or both (Llama 3
 //     and Gemma 3 trim; Qwen3 and SmolLM3 strip leading newlines, which @huggingface/jinja 0.5.11
 //     does as trimStart(): its strip/lstrip/rstrip ignore their argument), or for content with
@@ -46,10 +46,18 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** Matches, at a position (sticky), optional spaces then one of the given special-token texts. */
-export function endOfTurnPattern(specialTokens: string[]): RegExp | null {
+export interface TurnPatterns {
+  /** At a position (sticky): optional spaces, then one of the special tokens. */
+  endOfTurn: RegExp | null;
+  /** Anywhere: one of the special tokens. */
+  special: RegExp | null;
+}
+
+/** The patterns for the tokenizer's special added tokens. */
+export function turnPatterns(specialTokens: string[]): TurnPatterns {
   const alts = specialTokens.filter((t) => t.length > 0).sort((a, b) => b.length - a.length).map(escapeRegExp);
-  return alts.length > 0 ? new RegExp(`[ \\t]*(?:${alts.join('|')})`, 'y') : null;
+  if (alts.length === 0) return { endOfTurn: null, special: null };
+  return { endOfTurn: new RegExp(`[ \\t]*(?:${alts.join('|')})`, 'y'), special: new RegExp(alts.join('|')) };
 }
 
 function tryRender(r: ConversationRenderer, messages: ChatMessage[], gen: boolean): string | undefined {
@@ -73,28 +81,41 @@ function contentForms(content: string): { text: string; answerOnly: boolean }[] 
 
 /**
  * Trained character spans of `full` (the rendering of `messages` without generation prompt), one
- * per assistant message, in order. `endOfTurn` is endOfTurnPattern(the tokenizer's special added
+ * per assistant message, in order. `patterns` is turnPatterns(the tokenizer's special added
  * tokens). Throws SpanNotFound naming the message when one cannot be located.
+ *
+ * Rendering is most of the cost, so the generation prompt's text (the header) is found once per
+ * conversation; when it holds a special token (which rows cannot contain as text: they are refused
+ * before this), each turn is found by searching for it, with no further rendering; otherwise by
+ * rendering the conversation up to each answer.
  */
 export function locateAssistantSpans(
   r: ConversationRenderer,
   messages: ChatMessage[],
   full: string,
-  endOfTurn: RegExp | null,
+  patterns: TurnPatterns,
 ): TextSpan[] {
   const spans: TextSpan[] = [];
   let cursor = 0;
+  let header: string | undefined;
   for (let k = 0; k < messages.length; k++) {
     if (messages[k].role !== 'assistant') continue;
     const which = `assistant message ${spans.length + 1} (message ${k + 1})`;
-    const withPrompt = tryRender(r, messages.slice(0, k), true);
-    const without = tryRender(r, messages.slice(0, k), false);
-    const header = withPrompt !== undefined && without !== undefined && withPrompt.startsWith(without) ? withPrompt.slice(without.length) : '';
+    let withPrompt: string | undefined;
+    if (header === undefined) {
+      withPrompt = tryRender(r, messages.slice(0, k), true);
+      const without = tryRender(r, messages.slice(0, k), false);
+      header = withPrompt !== undefined && without !== undefined && withPrompt.startsWith(without) ? withPrompt.slice(without.length) : '';
+    }
+    const searchable = header.length > 0 && patterns.special !== null && patterns.special.test(header);
+    const headerAt = header.length > 0 ? full.indexOf(header, cursor) : -1;
     let turnStart: number;
-    if (withPrompt !== undefined && withPrompt.length >= cursor && full.startsWith(withPrompt)) {
+    if (searchable && headerAt >= 0) {
+      turnStart = headerAt + header.length;
+    } else if ((withPrompt ??= tryRender(r, messages.slice(0, k), true)) !== undefined && withPrompt.length >= cursor && full.startsWith(withPrompt)) {
       turnStart = withPrompt.length;
-    } else if (header.length > 0 && full.indexOf(header, cursor) >= 0) {
-      turnStart = full.indexOf(header, cursor) + header.length;
+    } else if (headerAt >= 0) {
+      turnStart = headerAt + header.length;
     } else {
       throw new SpanNotFound(
         `the chat template renders earlier turns differently once later turns follow, and its generation prompt does not mark where ${which} starts, ` +
@@ -120,9 +141,9 @@ export function locateAssistantSpans(
     const rendersReasoning = found.answerOnly && full.slice(turnStart, found.at).includes('</think>');
     const start = rendersReasoning ? turnStart : found.at;
     let end = found.at + found.text.length;
-    if (endOfTurn) {
-      endOfTurn.lastIndex = end;
-      const m = endOfTurn.exec(full);
+    if (patterns.endOfTurn) {
+      patterns.endOfTurn.lastIndex = end;
+      const m = patterns.endOfTurn.exec(full);
       if (m) end += m[0].length;
     }
     spans.push({ start, end });

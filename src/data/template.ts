@@ -12,7 +12,7 @@ import { Template } from '@huggingface/jinja';
 import type { ChatMessage, Example } from './types.ts';
 import { DatasetError } from './types.ts';
 import type { TokenizerLike } from './encode.ts';
-import { endOfTurnPattern, locateAssistantSpans, SpanNotFound, type TextSpan } from './assistant-spans.ts';
+import { locateAssistantSpans, SpanNotFound, turnPatterns, type TextSpan, type TurnPatterns } from './assistant-spans.ts';
 import { compileWithMarkers, GENERATION_END, GENERATION_START, hasGenerationBlocks, stripMarkers } from './generation-markers.ts';
 
 export interface ChatTemplateInfo {
@@ -129,11 +129,11 @@ export class ChatRenderer {
   private readonly template?: Template;
   /** The template compiled to write generation markers, when it has {% generation %} blocks. */
   private readonly marked?: Template;
-  private readonly endOfTurn: RegExp | null;
+  private readonly patterns: TurnPatterns;
 
   constructor(info: ChatTemplateInfo) {
     this.info = info;
-    this.endOfTurn = endOfTurnPattern(info.specialTokens ?? (info.eosToken ? [info.eosToken] : []));
+    this.patterns = turnPatterns(info.specialTokens ?? (info.eosToken ? [info.eosToken] : []));
     if (info.chatTemplate !== undefined) {
       try {
         this.template = new Template(info.chatTemplate);
@@ -211,7 +211,7 @@ export class ChatRenderer {
     }
     const text = this.render(messages, false);
     try {
-      return { text, spans: locateAssistantSpans(this, messages, text, this.endOfTurn) };
+      return { text, spans: locateAssistantSpans(this, messages, text, this.patterns) };
     } catch (e) {
       if (e instanceof SpanNotFound) throw new RowProblem(e.message);
       throw e;
