@@ -6,9 +6,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { bufferSource } from '../io/byteSource';
 import { hfToGgufName, readGguf, writeGgufLora } from '../io/gguf';
+import { expectedTensors } from '../io/hfConfig';
+import { readSafetensorsHeader, readTensorF32 } from '../io/safetensors';
+import { exportPeftFiles, mergeAdapter } from '../train/export';
+import { f16BitsToF32, f32ToF16Bits } from '../util/f16';
 import { linearModules } from '../io/loraTargets';
-import { writePeftAdapter } from '../io/peft';
+import { parsePeftConfig, readPeftAdapter, writePeftAdapter } from '../io/peft';
 import { FIXTURES_DIR } from '../model/testing/loadForTest';
 import { parseHfConfig } from './config';
 import { EXPORT_LORA, llamaCppMerge } from './testing/llamaCppMerge';
@@ -94,5 +99,45 @@ describe('Phi-3 GGUF adapter in llama.cpp', () => {
     expect(rep.stdout).toMatch(/merged 8 tensors with lora adapters/);
     for (const [m, w] of rep.worst) expect(w, `${m}: llama.cpp's merge differs by ${w}`).toBeLessThan(1e-5);
     expect(rep.untouchedEqual).toBe(true);
+  });
+});
+
+describe('Phi-3 merged export and PEFT read-back', () => {
+  const c = parseHfConfig(base);
+  const r = 2;
+  const ads = linearModules(c)
+    .filter((m) => m.module !== 'lm_head')
+    .map((m, i) => ({ module: m.module, a: Float32Array.from({ length: r * m.in }, (_, j) => Math.sin(i + j)), b: Float32Array.from({ length: m.out * r }, (_, j) => Math.cos(i * 3 + j)) }));
+  const input = { config: c, modelName: 'tiny-phi3', rank: r, alpha: 4, dropout: 0, useRslora: false, adapters: ads };
+
+  it('reads back the PEFT files it writes (fused modules included)', async () => {
+    const files = exportPeftFiles(input);
+    const cfg = JSON.parse(new TextDecoder().decode(files.find((f) => f.name === 'adapter_config.json')!.bytes));
+    expect(cfg.target_modules).toEqual(['qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj']);
+    const src = bufferSource(files.find((f) => f.name === 'adapter_model.safetensors')!.bytes, 'adapter_model.safetensors');
+    const back = await readPeftAdapter(parsePeftConfig(cfg), src, c);
+    expect(back.adapters.map((a) => a.module)).toEqual(ads.map((a) => a.module));
+    expect(back.adapters[2].b).toEqual(ads[2].b);
+  });
+
+  it('merged export: W + s·B·A on the fused [64, 32] qkv_proj and [96, 32] gate_up_proj', async () => {
+    const weights = new Map<string, { shape: number[]; halves?: Uint16Array; f32?: Float32Array }>();
+    for (const t of expectedTensors(c)) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      if (t.shape.length === 2) weights.set(t.name, { shape: t.shape, halves: Uint16Array.from({ length: n }, (_, i) => f32ToF16Bits(((i % 7) - 3) / 8)) });
+      else weights.set(t.name, { shape: t.shape, f32: Float32Array.from({ length: n }, () => 1) });
+    }
+    const src = bufferSource(mergeAdapter(input, weights), 'model.safetensors');
+    const h = await readSafetensorsHeader(src);
+    for (const [k, name, inF] of [[0, 'model.layers.0.self_attn.qkv_proj.weight', 32], [2, 'model.layers.0.mlp.gate_up_proj.weight', 32]] as const) {
+      const w = await readTensorF32(src, h, name);
+      const ad = ads[k];
+      for (const [o, i] of [[5, 7], [63, 31], [40, 2]]) {
+        let d = 0;
+        for (let j = 0; j < r; j++) d += ad.b[o * r + j] * ad.a[j * inF + i];
+        const want = f16BitsToF32(f32ToF16Bits(f16BitsToF32(weights.get(name)!.halves![o * inF + i]) + 2 * d));
+        expect(w[o * inF + i], `${name}[${o}, ${i}]`).toBe(want);
+      }
+    }
   });
 });
