@@ -3,6 +3,7 @@
 //   LoRA           base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight [out, r]
 //   prompt tuning  prompt_embeddings [num_virtual_tokens, token_dim] (PROMPT_TUNING, CAUSAL_LM)
 import type { ByteSource } from './byteSource.ts';
+import { describeJson } from './describeJson.ts';
 import type { ModelConfig } from './hfConfig.ts';
 import { canonicalModule, linearModules, loraTargetShape, type LoraWeights } from './loraTargets.ts';
 import { readSafetensorsHeader, readTensorF32, writeSafetensors } from './safetensors.ts';
@@ -80,7 +81,7 @@ export function targetModulesFor(config: ModelConfig, modules: readonly string[]
 
 function checkPositive(what: string, v: unknown, integer: boolean): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isSafeInteger(v))) {
-    throw new PeftError(`writePeftAdapter: ${what} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(v)}.`);
+    throw new PeftError(`writePeftAdapter: ${what} must be a positive ${integer ? 'integer' : 'number'}, got ${describeJson(v)}.`);
   }
   return v;
 }
@@ -91,7 +92,7 @@ export function writePeftAdapter(o: PeftWriteOptions): { 'adapter_model.safetens
   const r = checkPositive('r', o.r, true);
   const alpha = checkPositive('alpha', o.alpha, false);
   const dropout = o.dropout ?? 0;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new PeftError(`writePeftAdapter: dropout must be in [0, 1), got ${JSON.stringify(dropout)}.`);
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new PeftError(`writePeftAdapter: dropout must be in [0, 1), got ${describeJson(dropout)}.`);
   if (o.adapters.length === 0) throw new PeftError('writePeftAdapter: no adapters to write.');
   const tensors = [];
   const seen = new Set<string>();
@@ -154,38 +155,38 @@ export function parsePeftConfig(json: string | unknown, fileName = 'adapter_conf
   const raw = c as Record<string, unknown>;
   if (raw.peft_type !== 'LORA') {
     fail(
-      `peft_type is ${JSON.stringify(raw.peft_type)}`,
+      `peft_type is ${describeJson(raw.peft_type)}`,
       raw.peft_type === 'PROMPT_TUNING' ? 'Only LoRA adapters (peft_type "LORA") are read here; read prompt tuning with parsePromptTuningConfig.' : 'Only LoRA adapters (peft_type "LORA") are supported.',
     );
   }
   if (raw.task_type !== undefined && raw.task_type !== null && raw.task_type !== 'CAUSAL_LM') {
-    fail(`task_type is ${JSON.stringify(raw.task_type)}`, 'Only CAUSAL_LM adapters are supported.');
+    fail(`task_type is ${describeJson(raw.task_type)}`, 'Only CAUSAL_LM adapters are supported.');
   }
   const r = raw.r;
-  if (typeof r !== 'number' || !Number.isSafeInteger(r) || r <= 0) fail(`r must be a positive integer, got ${JSON.stringify(r)}`, 'Fix adapter_config.json.');
+  if (typeof r !== 'number' || !Number.isSafeInteger(r) || r <= 0) fail(`r must be a positive integer, got ${describeJson(r)}`, 'Fix adapter_config.json.');
   const alpha = raw.lora_alpha ?? 8;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) fail(`lora_alpha must be a positive number, got ${JSON.stringify(alpha)}`, 'Fix adapter_config.json.');
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) fail(`lora_alpha must be a positive number, got ${describeJson(alpha)}`, 'Fix adapter_config.json.');
   const dropout = raw.lora_dropout ?? 0;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(`lora_dropout must be in [0, 1), got ${JSON.stringify(dropout)}`, 'Fix adapter_config.json.');
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(`lora_dropout must be in [0, 1), got ${describeJson(dropout)}`, 'Fix adapter_config.json.');
   const tm = raw.target_modules;
   if (!(typeof tm === 'string' || (Array.isArray(tm) && tm.length > 0 && tm.every((t) => typeof t === 'string')))) {
-    fail(`target_modules must be a list of module names or a regex string, got ${JSON.stringify(tm)}`, 'Fix adapter_config.json.');
+    fail(`target_modules must be a list of module names or a regex string, got ${describeJson(tm)}`, 'Fix adapter_config.json.');
   }
-  if ((raw.bias ?? 'none') !== 'none') fail(`bias is ${JSON.stringify(raw.bias)}`, 'Only adapters trained with bias "none" are supported.');
+  if ((raw.bias ?? 'none') !== 'none') fail(`bias is ${describeJson(raw.bias)}`, 'Only adapters trained with bias "none" are supported.');
   if (raw.use_dora === true) fail('use_dora is true', 'DoRA adapters are not supported; train a plain LoRA adapter.');
   for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
     const v = raw[k];
     if (v !== undefined && v !== null && (typeof v !== 'object' || Object.keys(v as object).length > 0)) {
-      fail(`${k} is ${JSON.stringify(v)}`, 'Per-module ranks and alphas are not supported.');
+      fail(`${k} is ${describeJson(v)}`, 'Per-module ranks and alphas are not supported.');
     }
   }
   const mts = raw.modules_to_save;
   if (mts !== undefined && mts !== null && !(Array.isArray(mts) && mts.length === 0)) {
-    fail(`modules_to_save is ${JSON.stringify(mts)}`, 'Adapters that also save fully trained modules are not supported.');
+    fail(`modules_to_save is ${describeJson(mts)}`, 'Adapters that also save fully trained modules are not supported.');
   }
   const bool = (k: string) => {
     const v = raw[k] ?? false;
-    if (typeof v !== 'boolean') fail(`${k} must be true or false, got ${JSON.stringify(v)}`, 'Fix adapter_config.json.');
+    if (typeof v !== 'boolean') fail(`${k} must be true or false, got ${describeJson(v)}`, 'Fix adapter_config.json.');
     return v as boolean;
   };
   const base = raw.base_model_name_or_path;
@@ -297,7 +298,7 @@ export interface PromptTuningWriteOptions {
  */
 export function writePeftPromptTuning(o: PromptTuningWriteOptions): { 'adapter_model.safetensors': Uint8Array<ArrayBuffer>; 'adapter_config.json': string } {
   const n = o.numVirtualTokens;
-  if (!Number.isSafeInteger(n) || n <= 0) throw new PeftError(`writePeftPromptTuning: numVirtualTokens must be a positive integer, got ${JSON.stringify(n)}.`);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new PeftError(`writePeftPromptTuning: numVirtualTokens must be a positive integer, got ${describeJson(n)}.`);
   const C = o.config.hiddenSize;
   if (!(o.embeddings instanceof Float32Array) || o.embeddings.length !== n * C) {
     throw new PeftError(`writePeftPromptTuning: embeddings must be a Float32Array [${n}, ${C}] (${n * C} values), got ${o.embeddings?.length}.`);
@@ -347,13 +348,13 @@ export function parsePromptTuningConfig(json: string | unknown, fileName = 'adap
   }
   if (c === null || typeof c !== 'object' || Array.isArray(c)) fail('must be a JSON object', 'Export the adapter again.');
   const raw = c as Record<string, unknown>;
-  if (raw.peft_type !== 'PROMPT_TUNING') fail(`peft_type is ${JSON.stringify(raw.peft_type)}`, 'This reader takes prompt-tuning adapters (peft_type "PROMPT_TUNING").');
+  if (raw.peft_type !== 'PROMPT_TUNING') fail(`peft_type is ${describeJson(raw.peft_type)}`, 'This reader takes prompt-tuning adapters (peft_type "PROMPT_TUNING").');
   if (raw.task_type !== undefined && raw.task_type !== null && raw.task_type !== 'CAUSAL_LM') {
-    fail(`task_type is ${JSON.stringify(raw.task_type)}`, 'Only CAUSAL_LM prompt tuning is supported.');
+    fail(`task_type is ${describeJson(raw.task_type)}`, 'Only CAUSAL_LM prompt tuning is supported.');
   }
   const posInt = (k: string, fallback?: number): number => {
     const v = raw[k] ?? fallback;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${k} must be a positive integer, got ${JSON.stringify(v)}`, 'Fix adapter_config.json.');
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${k} must be a positive integer, got ${describeJson(v)}`, 'Fix adapter_config.json.');
     return v;
   };
   const numVirtualTokens = posInt('num_virtual_tokens');
@@ -381,7 +382,7 @@ export async function readPeftPromptTuning(config: PromptTuningConfig, weights: 
   const header = await readSafetensorsHeader(weights);
   const names = header.tensors.map((t) => t.name);
   const key = names.find((n) => n === PROMPT_EMBEDDINGS || n === `${PROMPT_EMBEDDINGS}.default`);
-  if (!key) fail(`has no "${PROMPT_EMBEDDINGS}" tensor (it has ${names.slice(0, 5).map((n) => JSON.stringify(n)).join(', ') || 'none'})`);
+  if (!key) fail(`has no "${PROMPT_EMBEDDINGS}" tensor (it has ${names.slice(0, 5).map((n) => describeJson(n)).join(', ') || 'none'})`);
   const extra = names.filter((n) => n !== key);
   if (extra.length > 0) fail(`has tensors besides ${PROMPT_EMBEDDINGS}: ${extra.slice(0, 5).join(', ')}`, 'Only plain prompt-tuning adapters are supported.');
   const shape = header.byName.get(key)!.shape;
