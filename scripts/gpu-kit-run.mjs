@@ -14,7 +14,7 @@
 // the whole run stays under 8 minutes with Node's unpacking), --only PART[,PART] (by prefix),
 // --kit DIR and --work DIR (set by run.sh).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,6 +116,8 @@ function runPart(part, a, limitS) {
   const t0 = Date.now();
   const tmp = join(a.work, 'parts', `${part.id.replace(/[^a-z0-9.-]/gi, '_')}.json`);
   mkdirSync(dirname(tmp), { recursive: true });
+  // a file left by an earlier run must not pass for this run's result
+  rmSync(tmp, { force: true });
   let cmd;
   let args;
   if (part.kind === 'node') {
@@ -153,7 +155,8 @@ function runPart(part, a, limitS) {
       if (part.kind === 'node') {
         if (!existsSync(tmp)) return done({ ...base, ok: false, error: `exited with ${code} and wrote no result`, outputTail: tail });
         const r = JSON.parse(readFileSync(tmp, 'utf8'));
-        return done({ ...base, ...r, ok: r.ok && code === 0, ...(r.ok ? {} : { outputTail: tail }) });
+        // seconds: the part's wall time as seen from here; partSeconds: inside its process
+        return done({ ...base, ...r, seconds, partSeconds: r.seconds, ok: r.ok && code === 0, ...(r.ok ? {} : { outputTail: tail }) });
       }
       const line = tail.trim().split('\n').pop() ?? '';
       if (code !== 0) return done({ ...base, ok: false, error: `bench_torch.py exited with ${code}: ${line}`, outputTail: tail });

@@ -58,6 +58,8 @@ describe('npm run gpu-kit', () => {
     const ids = ['adapter', 'kernels', 'training:qwen2.5-0.5b-shape', 'training:smollm2-135m-shape', 'torch:qwen2.5-0.5b-shape:float32'];
     expect(Object.keys(doc.parts)).toEqual(ids);
     for (const id of ids) expect(doc.parts[id].ok, `${id}: ${doc.parts[id].error}`).toBe(true);
+    // wall time seen by the orchestrator, and the node parts' own time inside their process
+    for (const id of ids.slice(0, 4)) expect(doc.parts[id].seconds).toBeGreaterThanOrEqual(doc.parts[id].partSeconds);
     expect(doc.complete).toBe(true);
     expect(doc.parts.adapter.adapter.description.isSoftware).toBe(true);
     const k = doc.parts.kernels.result;
