@@ -7,35 +7,41 @@
 export const KNOWN_BUGS = {
   // ---- open ----
 
+  // none
+
+  // ---- fixed (kept so the fuzzers keep generating the inputs that found them) ----
+
   /**
-   * src/io/safetensorsWriter.js: shapeElementCount (which the reader runs on every tensor's
-   * "shape") and writeSafetensors' dtype message still put JSON.stringify(value) into the error,
-   * so a shape (or dtype) nested a few thousand arrays deep throws "RangeError: Maximum call stack
-   * size exceeded" instead of SafetensorsError. Smallest inputs: a header
-   * {"t":{"dtype":"F32","shape":[[[...20000 deep...]]],"data_offsets":[0,0]}}, or
-   * writeSafetensors([{name:"t",dtype:"F32",shape:<the same>,data:new Float32Array(0)}]).
-   * Fix: describeJson (src/io/describeJson.ts) as in safetensors.ts. Found by the fuzzers:
-   * safetensors reader seed 0x51fe case 779, writeSafetensors seed 0x5a5e case 516 (both still
-   * failing after 52e5486); the reader again at case 1907 with a shape [{"": [[[...]]]}]. While open,
-   * every value the safetensors fuzzers generate nests at most 48 deep.
+   * FIXED in cd12edf (describe in safetensorsWriter.js). src/io/safetensorsWriter.js:
+   * shapeElementCount (which the reader runs on every tensor's "shape") and writeSafetensors' dtype
+   * message put JSON.stringify(value) into the error, so a shape (or dtype) nested a few thousand
+   * arrays deep throws "RangeError: Maximum call stack size exceeded" instead of SafetensorsError.
+   * Smallest inputs: a header {"t":{"dtype":"F32","shape":[[[...20000
+   * deep...]]],"data_offsets":[0,0]}}, or writeSafetensors([{name:"t",dtype:"F32",shape:<the
+   * same>,data:new Float32Array(0)}]). Fix: describeJson (src/io/describeJson.ts) as in
+   * safetensors.ts. Found by the fuzzers: safetensors reader seed 0x51fe case 779, writeSafetensors
+   * seed 0x5a5e case 516; the reader again at case 1907 with a shape [{"": [[[...]]]}]. While it was
+   * open, every value the safetensors fuzzers generate nests at most 48 deep.
    */
   safetensorsShapeStackOverflow: false,
 
   /**
-   * src/io/safetensorsWriter.js (writeSafetensors): the dtype is checked with
-   * Object.hasOwn(WRITABLE, t.dtype), which turns the key into a string, so dtype ["F32"] (or any
-   * object whose String() is "F32") passes, is written into the header as ["F32"], and the file
-   * is refused by the reader ("unknown dtype"). Input:
+   * FIXED in cd12edf (string-only dtypes). src/io/safetensorsWriter.js (writeSafetensors): the dtype
+   * was checked with Object.hasOwn(WRITABLE, t.dtype), which turns the key into a string, so dtype
+   * ["F32"] (or any object whose String() is "F32") passes, is written into the header as ["F32"],
+   * and the file is refused by the reader ("unknown dtype"). Input:
    *   writeSafetensors([{name:"t",dtype:["F32"],shape:[],data:new Float32Array(1)}])
    * Fix: typeof t.dtype === 'string' first. Found: writeSafetensors seed 0x5a5e case 3019 (case 721
-   * before the deep-shape flag changed the generator). While open, no generated dtype is a list.
+   * before the deep-shape flag changed the generator). While it was open, no generated dtype was a
+   * list.
    */
   safetensorsWriterDtypeCoercion: false,
 
   /**
-   * src/data/read.ts (readDatasetFile): the file's kind, whether it is empty, and the CSV
-   * delimiter are all judged from the first chunk the stream delivers (64 KiB for a real File),
-   * not from the first line or the first non-blank character:
+   * FIXED in d948f89 (judged from the first content line). src/data/read.ts (readDatasetFile): the
+   * file's kind, whether it is empty, and the CSV delimiter were all judged from the first chunk the
+   * stream delivers (64 KiB for a real File), not from the first line or the first non-blank
+   * character:
    *   - a .jsonl file whose first chunk is only whitespace is reported "empty" (DatasetError) though
    *     rows follow: new File([" ".repeat(70000), '{"text":"hi"}\n'], "x.jsonl");
    *   - a CSV whose header line is longer than the first chunk gets its delimiter guessed from a
@@ -44,13 +50,11 @@ export const KNOWN_BUGS = {
    *   - the same for the lead character that decides .json vs JSON Lines and unknown extensions;
    *   - even with one chunk: TextDecoder holds back a final incomplete UTF-8 sequence until the
    *     stream ends, so "\n\n\n\xE2" (.jsonl) is "empty" while "\xE2" alone is a bad row.
-   * Found by the fuzzer: seed 0xda7a case 38 (a .md file cut after its first byte, "\r", is
-   * "empty"). While open, the fuzzer's chunk cuts all fall after the first line that has content,
-   * and the blank-line property skips files whose first decoded chunk is blank.
+   * Found by the fuzzer: seed 0xda7a case 38 (a .md file cut after its first byte, "\r", is "empty").
+   * While open, the fuzzer's chunk cuts all fall after the first line that has content, and the
+   * blank-line property skips files whose first decoded chunk is blank.
    */
   datasetFirstChunk: false,
-
-  // ---- fixed (kept so the fuzzers keep generating the inputs that found them) ----
 
   /**
    * FIXED in 52e5486 (describeJson). src/io/safetensors.ts and src/io/hfConfig.ts put
