@@ -20,7 +20,8 @@ function batch(V: number): Batch {
   const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % V);
   const labels = Int32Array.from({ length: B * T }, (_, i) => (i % T === T - 1 ? -100 : tokens[i + 1]));
   const positions = Int32Array.from({ length: B * T }, (_, i) => i % T);
-  return { B, T, tokens, labels, positions, docIds: null, trainedTokens: B * (T - 1) };
+  const docIds = Int32Array.from({ length: B * T }, (_, i) => Math.floor(i / T));
+  return { B, T, tokens, labels, positions, docIds, trainedTokens: B * (T - 1) };
 }
 
 function runRecord(id: string): RunRecord {
