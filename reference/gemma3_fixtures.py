@@ -15,6 +15,9 @@ src/model/archFixtures.test.ts runs it with the other architectures):
 - lora.safetensors: the LoRA A/B (PEFT keys) and their gradients (grad/<PEFT key>) of the mean
   next-token cross-entropy.
 - logits.safetensors: logits (T, V) F32 of every position (src/arch/gemma3.test.ts).
+And src/model/fixtures/arch-gemma3-d256/ (no logits.safetensors): the same with Gemma 3 270M / 1B's
+attention, head_dim 256 and query_pre_attn_scalar 256, no rope_scaling, and layer kinds from
+sliding_window_pattern 2 (one head, T = 560, prefixes 530 / 560, greedy after 530).
 
 What Gemma 3 does (HF transformers):
 - Gemma3TextScaledWordEmbedding: embed_tokens(ids) * embed_scale.to(weight dtype), embed_scale =
@@ -189,15 +192,23 @@ def greedy(forward, ids, steps):
     return out, margins
 
 
-def main():
-    cfg = CONFIG
-    stored = gemma3_weights(torch.Generator().manual_seed(3001), cfg, torch.bfloat16)
-    folder = os.path.join(OUT_DIR, "arch-gemma3")
+# Gemma 3 270M / 1B attention: head_dim 256, query_pre_attn_scalar 256, no rope_scaling, the
+# layer kinds from sliding_window_pattern (2: sliding, full)
+CONFIG_D256 = {
+    **{k: v for k, v in CONFIG.items() if k != "layer_types"},
+    "head_dim": 256, "query_pre_attn_scalar": 256, "rope_scaling": None, "sliding_window_pattern": 2,
+    "num_attention_heads": 1,
+}
+
+
+def make(name, cfg, seed, full_logits, T=T, PREFIXES=PREFIXES, PROMPT=PROMPT):  # noqa: N803
+    stored = gemma3_weights(torch.Generator().manual_seed(seed), cfg, torch.bfloat16)
+    folder = os.path.join(OUT_DIR, name)
     os.makedirs(folder, exist_ok=True)
     fj.write_plain(os.path.join(folder, "config.json"), cfg)
     st.write(os.path.join(folder, "model.safetensors"), dict(sorted(stored.items())), {"format": "pt"})
     w = {k: round_f16(v, DT) for k, v in stored.items()}
-    gen = torch.Generator().manual_seed(3002)
+    gen = torch.Generator().manual_seed(seed + 1)
     # ids 5.. (no special tokens), BOS first
     ids = [1] + [int(x) for x in torch.randint(5, len(VOCAB), (T - 1,), generator=gen)]
     x = torch.tensor([ids])
@@ -216,52 +227,54 @@ def main():
 
     # loss and LoRA gradients (r 4, alpha 8, all linear modules; B nonzero so dA is nonzero too)
     r, alpha = 4, 8
-    lgen = torch.Generator().manual_seed(3003)
+    lgen = torch.Generator().manual_seed(seed + 2)
     lora, keys = {}, []
-    dims = {"q_proj": (32, 32), "k_proj": (32, 16), "v_proj": (32, 16), "o_proj": (32, 32),
-            "gate_proj": (32, 64), "up_proj": (32, 64), "down_proj": (64, 32)}
+    H, I = cfg["hidden_size"], cfg["intermediate_size"]
+    Q, KV = cfg["num_attention_heads"] * cfg["head_dim"], cfg["num_key_value_heads"] * cfg["head_dim"]
+    dims = {"q_proj": (H, Q), "k_proj": (H, KV), "v_proj": (H, KV), "o_proj": (Q, H),
+            "gate_proj": (H, I), "up_proj": (H, I), "down_proj": (I, H)}
     for i in range(cfg["num_hidden_layers"]):
         for t in TARGETS:
-            name = f"model.layers.{i}.{t}"
+            module = f"model.layers.{i}.{t}"
             fin, fout = dims[t.split(".")[1]]
             A = peft.init_a(lgen, r, fin).to(DT).requires_grad_()
             Bm = (0.05 * torch.randn(fout, r, generator=lgen, dtype=DT)).to(torch.float32).to(DT).requires_grad_()
-            lora[name] = (A, Bm, alpha / r)
-            keys.append(name)
+            lora[module] = (A, Bm, alpha / r)
+            keys.append(module)
     labels = torch.tensor(ids[1:] + [-100])
     lg = gemma3_forward(w, cfg, x, lora=lora)[0]
     loss = F.cross_entropy(lg, labels, ignore_index=-100)
     loss.backward()
     tensors = {}
     modules = []
-    for name in keys:
-        A, Bm, _ = lora[name]
-        ka, kb = peft.peft_key(name, "A"), peft.peft_key(name, "B")
+    for module in keys:
+        A, Bm, _ = lora[module]
+        ka, kb = peft.peft_key(module, "A"), peft.peft_key(module, "B")
         tensors[ka] = A.detach().to(torch.float32)
         tensors[kb] = Bm.detach().to(torch.float32)
         tensors["grad/" + ka] = A.grad.to(torch.float32)
         tensors["grad/" + kb] = Bm.grad.to(torch.float32)
-        modules.append(name)
+        modules.append(module)
     assert all(float(tensors["grad/" + peft.peft_key(m, "A")].abs().max()) > 0 for m in modules)
 
     g_ids, margins = greedy(lambda t: gemma3_forward(w, cfg, t), ids[:PROMPT], GREEDY)
     g32, _ = greedy(lambda t: gemma3_forward(w32, cfg, t), ids[:PROMPT], GREEDY)
     assert g_ids == g32, (g_ids, g32)
     g_full, _ = greedy(lambda t: gemma3_forward(w, cfg, t, full_attention=True), ids[:PROMPT], GREEDY)
-    print(f"  tiny-gemma3: logits std {float(logits.std()):.2f}; f32 math {d32:.2e}; full attention changes rows >= 512 "
+    print(f"  {name}: logits std {float(logits.std()):.2f}; f32 math {d32:.2e}; full attention changes rows >= 512 "
           f"by up to {float(d_full[512:].max()):.3f}; an unrounded normalizer by {d_scale:.2e}; loss {float(loss):.4f}; "
           f"greedy min margin {min(margins):.4f}; {sum(a != b for a, b in zip(g_ids, g_full))} of 20 greedy ids differ without the window")
 
     doc = {
-        "name": "arch-gemma3",
+        "name": name,
         "generator": GENERATOR,
         "architecture": cfg["architectures"][0],
-        "notes": "Gemma3ForCausalLM. ids: T=640 ids, BOS first, positions 0..T-1. logits[k]: logits (V) of the last "
+        "notes": f"Gemma3ForCausalLM. ids: T={T} ids, BOS first, positions 0..T-1. logits[k]: logits (V) of the last "
                  "position of ids[:prefixes[k]]; logits.safetensors holds every position's (T, V). loss: mean "
                  "cross-entropy of position t against ids[t+1] (the last unlabelled) with the LoRA adapter of "
                  "lora.safetensors (r, alpha: scale alpha/r; PEFT keys; gradients under grad/<key>). Base weights "
-                 "rounded through fp16, float64 math. greedy: 20 argmax ids after ids[:600] (KV-cache positions "
-                 "600..619, past the 512-token window); idsWithFullAttention: the same without the window. "
+                 f"rounded through fp16, float64 math. greedy: 20 argmax ids after ids[:{PROMPT}] (KV-cache positions "
+                 f"{PROMPT}..{PROMPT + 19}, past the 512-token window); idsWithFullAttention: the same without the window. "
                  "checks.maxAbsDiffFullAttention: how far rows >= 512 move if the sliding layer attended to "
                  "everything (rows < 512 do not move); maxAbsDiffUnroundedEmbedScale: sqrt(hidden) not rounded to BF16.",
         "ids": torch.tensor(ids),
@@ -276,9 +289,16 @@ def main():
     }
     n = fj.write(os.path.join(folder, "reference.json"), doc)
     st.write(os.path.join(folder, "lora.safetensors"), dict(sorted(tensors.items())), {"format": "pt"})
-    st.write(os.path.join(folder, "logits.safetensors"), {"logits": logits.to(torch.float32)}, {"format": "pt"})
+    if full_logits:
+        st.write(os.path.join(folder, "logits.safetensors"), {"logits": logits.to(torch.float32)}, {"format": "pt"})
     size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
     print(f"wrote {rel(folder)}/ ({size} bytes; reference.json {n})")
+
+
+def main():
+    make("arch-gemma3", CONFIG, 3001, True)
+    # one head and T = 560 keep the test time down (the D = 256 kernels are slow on a CPU rasteriser)
+    make("arch-gemma3-d256", CONFIG_D256, 3101, False, T=560, PREFIXES=[530, 560], PROMPT=530)
 
 
 if __name__ == "__main__":
