@@ -40,13 +40,16 @@ export interface LoraAdapter {
  * GPT-2's two c_proj told apart as attn.c_proj and mlp.c_proj.
  */
 export function linearModules(c: ModelConfig): { path: string; name: string; inFeatures: number; outFeatures: number }[] {
-  return formatLinearModules(c)
-    .filter((m) => m.module !== 'lm_head')
-    .map((m) => {
-      const parts = m.module.split('.');
-      const name = parts.at(-1) === 'c_proj' ? parts.slice(-2).join('.') : parts.at(-1)!;
-      return { path: m.module, name, inFeatures: m.in, outFeatures: m.out };
-    });
+  const mods = formatLinearModules(c).filter((m) => m.module !== 'lm_head');
+  // a last part that occurs more than once per layer (GPT-2's attn.c_proj and mlp.c_proj) is
+  // told apart by its parent
+  const perName = new Map<string, number>();
+  for (const m of mods) perName.set(m.module.split('.').at(-1)!, (perName.get(m.module.split('.').at(-1)!) ?? 0) + 1);
+  return mods.map((m) => {
+    const parts = m.module.split('.');
+    const name = (perName.get(parts.at(-1)!) ?? 0) > c.numLayers ? parts.slice(-2).join('.') : parts.at(-1)!;
+    return { path: m.module, name, inFeatures: m.in, outFeatures: m.out };
+  });
 }
 
 function matchesTarget(m: { path: string; name: string }, targets: string[]): boolean {
