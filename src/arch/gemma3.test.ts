@@ -13,6 +13,7 @@ import { matmulXWt } from '../gpu/ops/matmul';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
 import { downloadF32, emptyTensor, releaseTensor, type Tensor } from '../gpu/tensor';
 import { fileSource } from '../io/byteSourceNode';
+import { expectedTensors } from '../io/hfConfig';
 import { parseHfConfig } from './config';
 import { EXPORT_LORA, llamaCppMerge } from './testing/llamaCppMerge';
 import { linearModules } from '../io/loraTargets';
@@ -77,6 +78,29 @@ describe('Gemma 3 config', () => {
     expect(c.embeddingScale).toBe(5.65625);
     expect(c.tieWordEmbeddings).toBe(true);
     expect(c.qkNorm).toBe(true);
+  });
+
+  it("reads Gemma 3 270M's config (abridged): 18 layers, every sixth global, head_dim 256 with 640 hidden", () => {
+    const types = Array.from({ length: 18 }, (_, i) => ((i + 1) % 6 ? 'sliding_attention' : 'full_attention'));
+    const c = parseHfConfig({
+      architectures: ['Gemma3ForCausalLM'], model_type: 'gemma3_text', hidden_size: 640, intermediate_size: 2048, num_hidden_layers: 18,
+      num_attention_heads: 4, num_key_value_heads: 1, head_dim: 256, vocab_size: 262144, max_position_embeddings: 32768,
+      query_pre_attn_scalar: 256, sliding_window: 512, layer_types: types, rope_theta: 1000000.0, rope_local_base_freq: 10000.0,
+      rope_scaling: null, rms_norm_eps: 1e-6, hidden_activation: 'gelu_pytorch_tanh', attn_logit_softcapping: null,
+      final_logit_softcapping: null, attention_bias: false, use_bidirectional_attention: false, torch_dtype: 'bfloat16',
+      bos_token_id: 2, eos_token_id: 1, pad_token_id: 0,
+    });
+    expect(c.layerWindows!.map((w) => (w === null ? 'G' : 'L')).join('')).toBe('LLLLLGLLLLLGLLLLLG');
+    expect(c.attentionScale).toBe(1 / 16);
+    expect(c.embeddingScale).toBe(25.25);
+    expect(c.tieWordEmbeddings).toBe(true);
+    const shapes = new Map(expectedTensors(c).map((t) => [t.name, t.shape]));
+    expect(shapes.get('model.layers.0.self_attn.q_proj.weight')).toEqual([1024, 640]);
+    expect(shapes.get('model.layers.0.self_attn.k_proj.weight')).toEqual([256, 640]);
+    expect(shapes.get('model.layers.17.self_attn.q_norm.weight')).toEqual([256]);
+    expect(shapes.get('model.embed_tokens.weight')).toEqual([262144, 640]);
+    expect(shapes.has('lm_head.weight')).toBe(false);
+    expect(expectedTensors(c).length).toBe(1 + 18 * 13 + 1);
   });
 
   it('derives the layer kinds from sliding_window_pattern when layer_types is absent (HF: (i + 1) % pattern)', () => {
