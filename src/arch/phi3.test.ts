@@ -52,6 +52,29 @@ describe('Phi-3 config', () => {
   });
 });
 
+describe('Phi-4-mini config (abridged)', () => {
+  it('24 heads of 128 dims, 96 rotated, LongRoPE with 48 factors and attention factor sqrt(1 + ln 32 / ln 4096), tied, fused shapes', () => {
+    const factors = Array.from({ length: 48 }, (_, i) => 1 + i / 10);
+    const c = parseHfConfig({
+      architectures: ['Phi3ForCausalLM'], model_type: 'phi3', hidden_size: 3072, intermediate_size: 8192, num_hidden_layers: 32,
+      num_attention_heads: 24, num_key_value_heads: 8, vocab_size: 200064, max_position_embeddings: 131072,
+      original_max_position_embeddings: 4096, partial_rotary_factor: 0.75, rope_theta: 10000.0,
+      rope_scaling: { type: 'longrope', short_factor: factors, long_factor: factors.map((f) => 2 * f) },
+      sliding_window: 262144, tie_word_embeddings: true, hidden_act: 'silu', rms_norm_eps: 1e-5,
+      bos_token_id: 199999, eos_token_id: 199999, pad_token_id: 199999, torch_dtype: 'bfloat16',
+    });
+    expect(c.headDim).toBe(128);
+    expect(c.rotaryDim).toBe(96);
+    expect(c.longRope!.originalMaxPositions).toBe(4096);
+    expect(c.longRope!.attentionFactor).toBeCloseTo(Math.sqrt(1 + Math.log(32) / Math.log(4096)), 12);
+    expect(c.tieWordEmbeddings).toBe(true);
+    const shapes = new Map(expectedTensors(c).map((t) => [t.name, t.shape]));
+    expect(shapes.get('model.layers.0.self_attn.qkv_proj.weight')).toEqual([24 * 128 + 2 * 8 * 128, 3072]);
+    expect(shapes.get('model.layers.31.mlp.gate_up_proj.weight')).toEqual([2 * 8192, 3072]);
+    expect(shapes.has('lm_head.weight')).toBe(false);
+  });
+});
+
 describe('Phi-3 adapters on the fused modules', () => {
   const c = parseHfConfig(base);
   const r = 2;
