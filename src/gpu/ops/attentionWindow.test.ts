@@ -43,6 +43,7 @@ const CASES: Case[] = [
   // Gemma 3's head dim: each row split over two threads
   { name: 'Gemma 3 head dim 256, window 5, gqa 4:1, scale 1/16', B: 1, T: 11, Hq: 4, Hkv: 1, D: 256, window: 5, scale: 1 / 16 },
   { name: 'head dim 136 (two threads of 68), window 40 > T, packed docs', B: 1, T: 7, Hq: 2, Hkv: 2, D: 136, window: 40, docIds: [0, 0, 1, 1, 1, 2, 2] },
+  { name: 'head dim 256, T = 70 (rows over two workgroups), window 17, interleaved docs, two batches', B: 2, T: 70, Hq: 2, Hkv: 1, D: 256, window: 17, docIds: Array.from({ length: 140 }, (_, i) => (i * 7) % 3) },
 ];
 
 interface Inputs {
