@@ -1,6 +1,7 @@
 // What an architecture module describes (one module per architecture under src/arch/, listed in
-// registry.ts), and the normalized ModelConfig every other layer works with. Nothing outside
-// src/arch tests an architecture's name: it asks the descriptor (registry.archOf(config)).
+// registry.ts). The normalized ModelConfig and the checkpoint-format part of a module (ArchFormat)
+// are declared in src/io/hfConfig.ts, below this layer, and re-exported here. Nothing outside
+// src/arch tests an architecture's name: it asks the descriptor (archOf(config), or config.format).
 import type { GpuContext } from '../gpu/device';
 import type { Tensor } from '../gpu/tensor';
 import type { Architecture, ArchFormat, ModelConfig } from '../io/hfConfig';
