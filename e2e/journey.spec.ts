@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { loadDemo } from './lib/studio';
+import { downloadOne, loadDemo } from './lib/studio';
 import { bufferSource } from '../src/io/byteSource';
 import { readGguf } from '../src/io/gguf';
 import { readSafetensorsHeader } from '../src/io/safetensors';
@@ -75,27 +75,22 @@ test('demo model + dropped sample dataset -> 10 steps -> chart -> playground dif
   expect(adapted).not.toBe(base);
 
   const ex = page.getByRole('region', { name: 'Export' });
-  const saved: string[] = [];
-  page.on('download', async (d) => {
-    await d.saveAs(testInfo.outputPath(d.suggestedFilename()));
-    saved.push(d.suggestedFilename());
-  });
-  await ex.getByRole('button', { name: 'Download PEFT adapter', exact: true }).click();
-  await expect.poll(() => [...saved].sort(), { timeout: 60_000 }).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
-  await ex.getByRole('button', { name: 'Download GGUF adapter' }).click();
-  await expect.poll(() => saved.find((n) => n.endsWith('.gguf')), { timeout: 60_000 }).toBeTruthy();
+  const peftZip = await downloadOne(page, ex.getByRole('button', { name: 'Download PEFT adapter', exact: true }));
+  expect([...peftZip.files.keys()].sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+  const ggufFile = await downloadOne(page, ex.getByRole('button', { name: 'Download GGUF adapter' }));
+  expect(ggufFile.name).toMatch(/\.gguf$/);
 
-  const peft = readFileSync(testInfo.outputPath('adapter_model.safetensors'));
+  const peft = peftZip.files.get('adapter_model.safetensors')!;
   const header = await readSafetensorsHeader(bufferSource(peft, 'adapter_model.safetensors'));
   const names = header.tensors.map((t) => t.name);
   expect(names).toContain('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight');
   expect(names).toContain('base_model.model.model.layers.4.mlp.down_proj.lora_B.weight');
   const qA = header.byName.get('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight')!;
   expect(qA.shape).toEqual([4, 64]);
-  const config = JSON.parse(readFileSync(testInfo.outputPath('adapter_config.json'), 'utf8'));
+  const config = JSON.parse(peftZip.files.get('adapter_config.json')!.toString('utf8'));
   expect(config).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4 });
 
-  const gguf = readGguf(readFileSync(testInfo.outputPath(saved.find((n) => n.endsWith('.gguf'))!)));
+  const gguf = readGguf(ggufFile.files.get(ggufFile.name)!);
   expect(gguf.kv.get('general.type')?.value).toBe('adapter');
   expect(gguf.kv.get('adapter.type')?.value).toBe('lora');
   expect(gguf.tensors.map((t) => t.name)).toContain('blk.0.attn_q.weight.lora_a');

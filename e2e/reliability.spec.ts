@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { expect, test, type BrowserContext, type Download, type Page, type TestInfo } from '@playwright/test';
 import { DEFAULT_CONFIG, type TrainConfig } from '../src/train/config';
 import type { EngineTestHandle } from '../src/ui/engineClient';
-import { loadDemo, loadSample, openStudio } from './lib/studio';
+import { downloadOne, loadDemo, loadSample, openStudio } from './lib/studio';
+import { within } from './lib/wait';
 
 // Faults a browser user meets, against the real engine worker (demo model, sample dataset,
 // SwiftShader in CI): a tab closed mid-step, a lost GPU device, NaN gradients, a job too large
@@ -68,7 +68,7 @@ function collectDownloads(page: Page, testInfo: TestInfo, prefix: string) {
     saved,
     /** waits for the files to be written and stops listening */
     done: async () => {
-      await Promise.all(pending);
+      await within('the downloads to be saved', 60_000, Promise.all(pending));
       page.off('download', onDownload);
     },
   };
@@ -80,15 +80,13 @@ function exportChoice(page: Page) {
 }
 
 /** Exports the PEFT adapter of the named saved run and returns its adapter_model.safetensors bytes. */
-async function exportRunAdapter(page: Page, testInfo: TestInfo, runName: string, steps: number): Promise<Buffer> {
+async function exportRunAdapter(page: Page, runName: string, steps: number): Promise<Buffer> {
   const ex = page.getByRole('region', { name: 'Export' });
   await exportChoice(page).selectOption({ label: `${runName} (checkpoint at step ${steps})` });
-  const downloads = collectDownloads(page, testInfo, runName.replace(/\W/g, '_'));
-  await ex.getByRole('button', { name: 'Download PEFT adapter', exact: true }).click();
-  await expect.poll(() => downloads.saved.map((d) => d.name).sort(), { timeout: 60_000 }).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
-  await downloads.done();
+  const peft = await downloadOne(page, ex.getByRole('button', { name: 'Download PEFT adapter', exact: true }));
+  expect([...peft.files.keys()].sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
   await expect(ex.getByRole('alert')).toHaveCount(0);
-  return readFileSync(downloads.saved.find((d) => d.name === 'adapter_model.safetensors')!.path);
+  return peft.files.get('adapter_model.safetensors')!;
 }
 
 /** Names of the tensors of a safetensors file with their raw bytes. */
@@ -122,7 +120,7 @@ async function newPage(context: BrowserContext) {
   return page;
 }
 
-test('a tab closed mid-step: the run is listed as interrupted, resumes from its checkpoint, and ends with the same adapter as an uninterrupted run', async ({ context }, testInfo) => {
+test('a tab closed mid-step: the run is listed as interrupted, resumes from its checkpoint, and ends with the same adapter as an uninterrupted run', async ({ context }) => {
   test.setTimeout(240_000);
   const first = await newPage(context);
   await openStudio(first);
@@ -153,12 +151,12 @@ test('a tab closed mid-step: the run is listed as interrupted, resumes from its 
   const steps = await page.evaluate(() => window.__steps!);
   expect(steps[0]).toBe(from + 1);
   expect(steps.at(-1)).toBe(6);
-  const resumed = await exportRunAdapter(page, testInfo, 'closed tab', 6);
+  const resumed = await exportRunAdapter(page, 'closed tab', 6);
 
   // The same job, same seed, never interrupted.
   await startRun(page, 'straight through');
   await waitFinished(page);
-  const straight = await exportRunAdapter(page, testInfo, 'straight through', 6);
+  const straight = await exportRunAdapter(page, 'straight through', 6);
 
   const a = safetensorsTensors(resumed);
   const b = safetensorsTensors(straight);
@@ -231,7 +229,7 @@ test('a job too large for the GPU is refused by the estimate before anything is 
 
   // The engine refuses the same job on its own, before it stores a run or allocates buffers.
   const big: TrainConfig = { ...DEFAULT_CONFIG, batchSize: 20000 };
-  const refusal = await page.evaluate(async (config) => {
+  const refusal = await within('the engine to answer a job too large for the GPU', 60_000, page.evaluate(async (config) => {
     const h = window.__whetstoneEngine!;
     try {
       await h.api.startTraining(config, h.proxy({ onProgress() {}, onStatus() {} }));
@@ -239,9 +237,9 @@ test('a job too large for the GPU is refused by the estimate before anything is 
     } catch (e) {
       return (e as Error).message;
     }
-  }, big);
+  }, big));
   expect(refusal).toMatch(/lower the batch size or the sequence length/);
-  expect(await page.evaluate(() => window.__whetstoneEngine!.api.listRuns().then((r) => r.length))).toBe(0);
+  expect(await within('the list of runs', 60_000, page.evaluate(() => window.__whetstoneEngine!.api.listRuns().then((r) => r.length)))).toBe(0);
   await expect(page.getByTestId('gpu-banner')).toHaveCount(0);
 
   // The page is still usable: a small job trains.
@@ -440,12 +438,11 @@ test('exported file names are safe even when the run name holds a path and contr
   await waitFinished(page);
   const ex = page.getByRole('region', { name: 'Export' });
   const downloads = collectDownloads(page, testInfo, 'names');
+  // the PEFT pair comes as one .zip
   await ex.getByRole('button', { name: 'Download PEFT adapter', exact: true }).click();
-  await expect.poll(() => downloads.saved.length, { timeout: 60_000 }).toBe(2);
-  await ex.getByRole('button', { name: 'Download PEFT adapter as .zip' }).click();
-  await expect.poll(() => downloads.saved.length, { timeout: 60_000 }).toBe(3);
+  await expect.poll(() => downloads.saved.length, { timeout: 60_000, message: 'the PEFT .zip download' }).toBe(1);
   await ex.getByRole('button', { name: 'Download GGUF adapter' }).click();
-  await expect.poll(() => downloads.saved.length, { timeout: 60_000 }).toBe(4);
+  await expect.poll(() => downloads.saved.length, { timeout: 60_000, message: 'the GGUF download' }).toBe(2);
   await downloads.done();
   const names = downloads.saved.map((d) => d.name);
   // The zip is named after the run: the name was used, and cleaned.
