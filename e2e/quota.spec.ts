@@ -19,9 +19,10 @@ test('IndexedDB over quota while checkpointing: the run pauses with the way out 
   await job.getByLabel('Checkpoint every (steps)').fill('2');
   await expect(job.getByTestId('memory-estimate')).toContainText('Fits on this GPU.');
 
-  // a quota below one checkpoint (adapter + AdamW moments, ~0.3 MB) but above a run record
+  // a quota above a run record with its tokenized dataset (~0.25 MB) but below that and one
+  // checkpoint (adapter + AdamW moments, ~0.3 MB)
   const cdp = await context.newCDPSession(page);
-  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(baseURL!).origin, quotaSize: 192 * 1024 });
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(baseURL!).origin, quotaSize: 480 * 1024 });
 
   const run = page.getByRole('region', { name: 'Run' });
   await page.getByTestId('start-training').click();
