@@ -338,9 +338,6 @@ export class Engine implements EngineApi {
     const model = new CausalLM(ctx, assets, weights);
     const c = assets.config;
     const notes: string[] = [];
-    if (c.slidingWindow !== null) {
-      notes.push(`Sliding-window attention (${c.slidingWindow} tokens) is not used: attention is full. This is identical for sequences up to ${c.slidingWindow} tokens.`);
-    }
     if (!assets.chatTemplate) notes.push('No chat template: chat and instruction data use the documented default template.');
     const info: ModelInfo = {
       name: assets.name,
