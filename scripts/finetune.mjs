@@ -8,7 +8,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { startBrowserEngine } from './lib/browserEngine.mjs';
 import { choiceFlag, cleanMessage, EXIT, EXIT_CODES_HELP, numberFlag, parseCli, Progress, reportError, UsageError } from './lib/cli.mjs';
 
 // Flags without defaults here: the defaults are applied below, so that a flag the user gave is known
@@ -219,6 +218,13 @@ async function exposeProgress(page) {
   });
 }
 
+/** The training line's last state from the run's history (its last progress events may still be in flight), then closed. */
+function closeTrainLine(summary) {
+  const h = summary.history.at(-1);
+  if (h) progress.update('train', summary.step / summary.totalSteps, `step ${summary.step}/${summary.totalSteps} loss ${h.loss.toFixed(4)}${h.valLoss !== undefined ? ` val ${h.valLoss.toFixed(3)}` : ''}`);
+  progress.close('train');
+}
+
 /** Ctrl-C: pause at the next step (the run is saved); a second Ctrl-C quits at once. */
 function pauseOnCtrlC(page) {
   let asked = false;
@@ -315,6 +321,8 @@ async function main() {
   const config = given.resume === undefined && given['list-runs'] === undefined ? buildConfig(v) : null;
   const exports = config ? exportList(v, config.method) : null;
 
+  // loaded only now: Vite and Playwright take a while to import, and a usage error should not wait
+  const { startBrowserEngine } = await import('./lib/browserEngine.mjs');
   const host = await startBrowserEngine({ profile: given.profile, quiet: !given.verbose });
   try {
     const { page } = host;
@@ -354,7 +362,7 @@ async function main() {
     } finally {
       stopCtrlC();
     }
-    progress.close('train');
+    closeTrainLine(summary);
     return await finish(page, summary, { sidecar, info, ds: { name: ds.name, format: ds.format.name, stats: ds.stats }, adapter, profile: host.profile, given });
   } finally {
     progress.end();
@@ -392,7 +400,7 @@ async function resume(host, v, given, adapter) {
   } finally {
     stopCtrlC();
   }
-  progress.close('train');
+  closeTrainLine(summary);
   return finish(page, summary, { sidecar: { ...sidecar, out: outDir, exports }, info, ds: { name: run.datasetName }, adapter, profile: host.profile, given });
 }
 

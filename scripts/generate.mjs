@@ -5,7 +5,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { startBrowserEngine } from './lib/browserEngine.mjs';
 import { cleanMessage, EXIT, EXIT_CODES_HELP, numberFlag, parseCli, Progress, reportError, UsageError } from './lib/cli.mjs';
 
 const OPTIONS = {
@@ -57,6 +56,8 @@ async function main() {
     if (r.status !== 0) throw new Error('could not build the demo model (npm run demo-model)');
   }
 
+  // loaded only now: Vite and Playwright take a while to import, and a usage error should not wait
+  const { startBrowserEngine } = await import('./lib/browserEngine.mjs');
   const host = await startBrowserEngine({ profile: values.profile, quiet: !values.verbose });
   try {
     const { page } = host;

@@ -122,12 +122,13 @@ describe('finetune on the demo model', () => {
   const outB = join(tmp, 'B');
   let a: Result;
   beforeAll(async () => {
-    a = await finetune([...JOB, '--out', outA]);
+    a = await finetune([...JOB, '--export', 'peft,gguf,merged', '--out', outA]);
   }, 210_000);
 
-  it('rsLoRA writes the PEFT adapter, metrics.json and the GGUF (alpha·√r)', () => {
+  it('rsLoRA writes the PEFT adapter, metrics.json, the GGUF (alpha·√r) and the merged model', () => {
     expect(a.code, a.stderr).toBe(0);
-    expect(readdirSync(outA).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'metrics.json', 'stories260K-lora.gguf']);
+    expect(readdirSync(outA).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'merged', 'metrics.json', 'stories260K-lora.gguf']);
+    expect(readdirSync(join(outA, 'merged'))).toEqual(expect.arrayContaining(['model.safetensors', 'config.json']));
     expect(json(join(outA, 'adapter_config.json'))).toMatchObject({ r: 8, lora_alpha: 16, use_rslora: true });
     const m = json(join(outA, 'metrics.json'));
     expect(m.steps).toHaveLength(10);
@@ -144,7 +145,7 @@ describe('finetune on the demo model', () => {
     expect(load.length).toBeGreaterThanOrEqual(1);
     expect(load.length).toBeLessThanOrEqual(12); // the demo model has 40 tensors
     expect(a.stderr).toMatch(/^train \[#+\] 100% step 10\/10 loss \d\.\d{4}/m);
-    expect(a.stderr).toMatch(/wrote adapter_model\.safetensors, adapter_config\.json, metrics\.json, stories260K-lora\.gguf to /);
+    expect(a.stderr).toMatch(/wrote adapter_model\.safetensors, adapter_config\.json, metrics\.json, stories260K-lora\.gguf, merged\/model\.safetensors, merged\/config\.json, .* to /);
   });
 
   const llama = '/work/shared/tools/llama.cpp';
