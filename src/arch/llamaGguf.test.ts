@@ -64,7 +64,7 @@ describe('Llama GGUF adapter in llama.cpp', () => {
       const name = `${ad.module}.weight`;
       const w = hfValues.get(name)!;
       const [out, inF] = expectedTensors(llama).find((t) => t.name === name)!.shape;
-      let want = new Float32Array(w.length);
+      let want: Float32Array = new Float32Array(w.length);
       for (let o = 0; o < out; o++) {
         for (let i = 0; i < inF; i++) {
           let d = 0;
