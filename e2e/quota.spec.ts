@@ -4,6 +4,7 @@
 // the page stays usable.
 import { expect, test } from '@playwright/test';
 import { loadDemo, loadSample, openStudio } from './lib/studio';
+import { within } from './lib/wait';
 
 test('IndexedDB over quota while checkpointing: the run pauses with the way out and the page stays usable', async ({ page, context, baseURL }) => {
   test.setTimeout(300_000);
@@ -32,10 +33,10 @@ test('IndexedDB over quota while checkpointing: the run pauses with the way out 
 
   // nothing half-written: the run is listed (paused, not failed) and the page still works
   await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(baseURL!).origin });
-  const status = await page.evaluate(async () => {
+  const status = await within('the list of runs after the storage filled up', 60_000, page.evaluate(async () => {
     const w = window as unknown as { __whetstoneEngine?: { api: { listRuns(): Promise<{ status: string; checkpointStep: number }[]> } } };
     return (await w.__whetstoneEngine!.api.listRuns()).map((r) => `${r.status}@${r.checkpointStep}`);
-  });
+  }));
   // the record could not even be updated to 'paused' while the disk was full, so it may still say
   // 'running' (the studio lists such a run as interrupted); either way it is readable and intact
   expect(status.length).toBe(1);
