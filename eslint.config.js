@@ -20,6 +20,10 @@ export default tseslint.config(
   {
     files: ['src/**/*.{ts,tsx,js,mjs}'],
     plugins: { whetstone: layersPlugin },
-    rules: { 'whetstone/layers': layersRuleConfig(import.meta.dirname) },
+    rules: {
+      'whetstone/layers': layersRuleConfig(import.meta.dirname),
+      // one spelling for relative imports: without the .ts suffix (Vite and tsc's Bundler resolution take both)
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.{1,2}/.*\\.tsx?$', message: 'Import relative TypeScript modules without the .ts suffix.' }] }],
+    },
   },
 );

@@ -3,6 +3,6 @@
 // server reload every open test page, and the test on it would fail for no fault of the code
 // under test (a loaded model and a running job gone). Pages opened afterwards get the new code.
 import { mergeConfig } from 'vite';
-import base from '../vite.config.ts';
+import base from '../vite.config';
 
 export default mergeConfig(base, { server: { hmr: false } });

@@ -9,11 +9,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bufferSource } from '../src/io/byteSource.ts';
-import { checkTensors } from '../src/io/hfConfig.ts';
-import { parseHfConfig } from '../src/arch/config.ts';
+import { bufferSource } from '../src/io/byteSource';
+import { checkTensors } from '../src/io/hfConfig';
+import { parseHfConfig } from '../src/arch/config';
 import { llama2cToHf, parseLlama2c } from '../src/io/llama2c.js';
-import { readSafetensorsHeader, readTensorF32 } from '../src/io/safetensors.ts';
+import { readSafetensorsHeader, readTensorF32 } from '../src/io/safetensors';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const shared = join(root, '../shared/models/stories260K');

@@ -41,6 +41,12 @@ describe('layering lint (whetstone/layers)', () => {
     expect(await layerMessages('src/ui/planted.ts', "import { acquireGpu } from '../gpu/device';\nexport const g = acquireGpu;\n")).toHaveLength(1);
   });
 
+  it('fails a relative import spelled with the .ts suffix', async () => {
+    const eslint = new ESLint({ cwd: root });
+    const [result] = await eslint.lintText("import { mulberry32 } from '../util/prng.ts';\nexport const m = mulberry32;\n", { filePath: path.join(root, 'src/data/planted.ts') });
+    expect(result.messages.map((m) => m.ruleId)).toEqual(['no-restricted-imports']);
+  });
+
   it('allows a listed temporary exception and reports it once it no longer occurs', async () => {
     const linter = new Linter({ configType: 'flat', cwd: root });
     const config = (exceptions: string[]) => [

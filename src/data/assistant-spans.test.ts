@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { chatTemplateInfo, ChatRenderer, RowProblem } from './template.ts';
-import { makeByteLevelChatmlTokenizer } from './testing/tokenizers.ts';
-import type { ChatMessage } from './types.ts';
+import { chatTemplateInfo, ChatRenderer, RowProblem } from './template';
+import { makeByteLevelChatmlTokenizer } from './testing/tokenizers';
+import type { ChatMessage } from './types';
 
 const CHAT: ChatMessage[] = [
   { role: 'user', content: 'Hello' },

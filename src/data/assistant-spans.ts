@@ -27,7 +27,7 @@
 //     content) is the user's data: where the template renders it, it is trained with the answer.
 //     A template with {% generation %} blocks decides all of this itself and is followed exactly.
 
-import type { ChatMessage } from './types.ts';
+import type { ChatMessage } from './types';
 
 export interface TextSpan {
   start: number;

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { BatchIterator, epochOrder, IGNORE_INDEX, type Batch } from './batches.ts';
-import { mixSeed, mulberry32, permutation } from '../util/prng.ts';
-import { splitDataset } from './split.ts';
-import { computeStats, type TokenizedDataset } from './tokenize.ts';
+import { BatchIterator, epochOrder, IGNORE_INDEX, type Batch } from './batches';
+import { mixSeed, mulberry32, permutation } from '../util/prng';
+import { splitDataset } from './split';
+import { computeStats, type TokenizedDataset } from './tokenize';
 
 /**
  * A synthetic dataset: example i has length lens[i]; its tokens are 1000*i + j, and its first

@@ -9,8 +9,8 @@
 // Attention: position t may attend to s <= t only where docIds[s] === docIds[t] (padding: -1).
 // positions restart at 0 for every document in a row.
 
-import { mixSeed, permutation } from '../util/prng.ts';
-import type { TokenizedDataset } from './tokenize.ts';
+import { mixSeed, permutation } from '../util/prng';
+import type { TokenizedDataset } from './tokenize';
 
 export const IGNORE_INDEX = -100;
 

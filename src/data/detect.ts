@@ -2,8 +2,8 @@
 // in a CSV header counts as "question"); the mapping returned names the keys as the file spells
 // them, so it can be shown to the user and edited.
 
-import type { ColumnMapping, DetectedFormat, FormatName, Role } from './types.ts';
-import { DatasetError } from './types.ts';
+import type { ColumnMapping, DetectedFormat, FormatName, Role } from './types';
+import { DatasetError } from './types';
 
 export const OPENAI_ROLES: Record<string, Role> = { system: 'system', user: 'user', assistant: 'assistant' };
 export const SHAREGPT_ROLES: Record<string, Role> = {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { SegmentEncoder } from './encode.ts';
-import { encodeSegments } from './encode-segments.ts';
-import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from './testing/tokenizers.ts';
+import { SegmentEncoder } from './encode';
+import { encodeSegments } from './encode-segments';
+import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from './testing/tokenizers';
 
 describe('segments to tokens: the whole text tokens, with the trained flags on them', () => {
   const t = makeByteLevelChatmlTokenizer();

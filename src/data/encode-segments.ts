@@ -13,8 +13,8 @@
 // An EOS id appended after a segment (eos: 'always') is not text: the text after it continues the
 // sequence and is checked as its own run.
 
-import type { SegmentEncoder } from './encode.ts';
-import type { Segment } from './template.ts';
+import type { SegmentEncoder } from './encode';
+import type { Segment } from './template';
 
 export interface EncodedSegments {
   ids: number[];

@@ -3,9 +3,9 @@
 // the mark, a UTF-8 sequence, a UTF-16 code unit or a surrogate pair); bytes that are not text are
 // a bad row with its line number, never rows of U+FFFD.
 import { describe, expect, test } from 'vitest';
-import { readDatasetFile } from './read.ts';
-import { readTextChunks, TextStreamDecoder } from './stream.ts';
-import { DatasetError } from './types.ts';
+import { readDatasetFile } from './read';
+import { readTextChunks, TextStreamDecoder } from './stream';
+import { DatasetError } from './types';
 
 type Named = Blob & { name: string };
 

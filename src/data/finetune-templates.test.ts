@@ -13,12 +13,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { readDatasetFile } from './read.ts';
-import { chatTemplateInfo } from './template.ts';
-import { tokenizeDataset } from './tokenize.ts';
-import { CHAT } from './testing/conversations.ts';
-import { realTokenizer, type RealTokenizerName } from './testing/realTokenizers.ts';
-import { writeTinyModelFolder } from './testing/tinyModelFolder.ts';
+import { readDatasetFile } from './read';
+import { chatTemplateInfo } from './template';
+import { tokenizeDataset } from './tokenize';
+import { CHAT } from './testing/conversations';
+import { realTokenizer, type RealTokenizerName } from './testing/realTokenizers';
+import { writeTinyModelFolder } from './testing/tinyModelFolder';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const tmp = mkdtempSync(join(tmpdir(), 'finetune-templates-'));

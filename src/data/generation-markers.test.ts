@@ -1,7 +1,7 @@
 import { Template } from '@huggingface/jinja';
 import { describe, expect, test } from 'vitest';
-import { compileWithMarkers, GENERATION_END, GENERATION_START, hasGenerationBlocks, markerSource, stripMarkers } from './generation-markers.ts';
-import { SMOLLM3_TEMPLATE } from './testing/chatTemplates.ts';
+import { compileWithMarkers, GENERATION_END, GENERATION_START, hasGenerationBlocks, markerSource, stripMarkers } from './generation-markers';
+import { SMOLLM3_TEMPLATE } from './testing/chatTemplates';
 
 const MESSAGES = [
   { role: 'system', content: 'Sé breve.' },

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, expect, test } from 'vitest';
-import { readDatasetFile } from './read.ts';
+import { readDatasetFile } from './read';
 
 const dir = mkdtempSync(join(tmpdir(), 'whetstone-data-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

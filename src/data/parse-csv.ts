@@ -4,7 +4,7 @@
 // fields, so quoting rules are papaparse's.
 
 import Papa from 'papaparse';
-import { spanning, type ParsedRecord } from './parse-json.ts';
+import { spanning, type ParsedRecord } from './parse-json';
 
 const QUOTE = 34, NL = 10;
 

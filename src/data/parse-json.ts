@@ -2,7 +2,7 @@
 // row with its 1-based line, or the reason the row could not be parsed; nothing is skipped except
 // blank lines, which are not rows.
 
-import { readLines } from './stream.ts';
+import { readLines } from './stream';
 
 /** `last`: the record's last line, only when it spans several lines (a JSON element, a CSV record). */
 export type ParsedRecord = { line: number; value: unknown; last?: number } | { line: number; error: string; last?: number };

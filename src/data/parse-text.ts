@@ -3,7 +3,7 @@
 // kilobyte inputs than on megabyte ones; tokenization joins the pieces back into one token stream
 // and cuts that into blocks of the sequence length.
 
-import { readLines } from './stream.ts';
+import { readLines } from './stream';
 
 export interface TextPiece {
   /** Line (1-based) the piece starts on. */

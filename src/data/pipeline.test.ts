@@ -2,8 +2,8 @@
 // labels (-100 on prompt tokens) checked token by token.
 
 import { expect, test } from 'vitest';
-import { BatchIterator, chatTemplateInfo, readDatasetFile, splitDataset, tokenizeDataset } from './index.ts';
-import { makeByteLevelChatmlTokenizer } from './testing/tokenizers.ts';
+import { BatchIterator, chatTemplateInfo, readDatasetFile, splitDataset, tokenizeDataset } from './index';
+import { makeByteLevelChatmlTokenizer } from './testing/tokenizers';
 
 test('ChatML file to batches: labels are the next token on assistant tokens, -100 elsewhere', async () => {
   const t = makeByteLevelChatmlTokenizer();

@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { previewPieces } from './preview.ts';
-import { chatTemplateInfo } from './template.ts';
-import { tokenizeDataset } from './tokenize.ts';
-import { CHAT } from './testing/conversations.ts';
-import { realTokenizer } from './testing/realTokenizers.ts';
-import { makeSentencePieceTokenizer } from './testing/tokenizers.ts';
-import type { Example, RawDataset } from './types.ts';
+import { previewPieces } from './preview';
+import { chatTemplateInfo } from './template';
+import { tokenizeDataset } from './tokenize';
+import { CHAT } from './testing/conversations';
+import { realTokenizer } from './testing/realTokenizers';
+import { makeSentencePieceTokenizer } from './testing/tokenizers';
+import type { Example, RawDataset } from './types';
 
 function raw(examples: Example[]): RawDataset {
   return {

@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'vitest';
-import { detectFormat } from './detect.ts';
-import { parseCsv } from './parse-csv.ts';
-import { parseJsonArray, parseJsonLines, type ParsedRecord } from './parse-json.ts';
-import { readDatasetFile } from './read.ts';
-import { readTextChunks } from './stream.ts';
-import { DatasetError, type Example } from './types.ts';
+import { detectFormat } from './detect';
+import { parseCsv } from './parse-csv';
+import { parseJsonArray, parseJsonLines, type ParsedRecord } from './parse-json';
+import { readDatasetFile } from './read';
+import { readTextChunks } from './stream';
+import { DatasetError, type Example } from './types';
 
 function file(name: string, text: string): File {
   return new File([text], name);

@@ -2,14 +2,14 @@
 // the first rows (or take the user's mapping), validate every row, and keep the bad ones with
 // their line numbers.
 
-import { detectFormat, formatFromMapping } from './detect.ts';
-import { parseCsv, guessDelimiter } from './parse-csv.ts';
-import { parseJsonArray, parseJsonLines, type ParsedRecord } from './parse-json.ts';
-import { parseTextPieces } from './parse-text.ts';
-import { isBadRow, toExample } from './rows.ts';
-import { peekChunks, readTextChunks, type ProgressCallback } from './stream.ts';
-import type { BadRow, ColumnMapping, DetectedFormat, Example, RawDataset } from './types.ts';
-import { DatasetError, badRowError } from './types.ts';
+import { detectFormat, formatFromMapping } from './detect';
+import { parseCsv, guessDelimiter } from './parse-csv';
+import { parseJsonArray, parseJsonLines, type ParsedRecord } from './parse-json';
+import { parseTextPieces } from './parse-text';
+import { isBadRow, toExample } from './rows';
+import { peekChunks, readTextChunks, type ProgressCallback } from './stream';
+import type { BadRow, ColumnMapping, DetectedFormat, Example, RawDataset } from './types';
+import { DatasetError, badRowError } from './types';
 
 export type FileKind = 'jsonl' | 'json' | 'csv' | 'txt';
 

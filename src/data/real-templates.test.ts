@@ -8,15 +8,15 @@
 
 import { Template } from '@huggingface/jinja';
 import { describe, expect, test } from 'vitest';
-import { readDatasetFile } from './read.ts';
-import { chatTemplateInfo } from './template.ts';
-import { checkTemplateTokens } from './template-tokens.ts';
-import { tokenizeDataset, type TokenizedDataset } from './tokenize.ts';
-import { CHAT } from './testing/conversations.ts';
-import { PHI3_TEMPLATE, PHI4_MINI_TEMPLATE, PHI4_TEMPLATE, SMOLLM2_TEMPLATE, SMOLLM3_TEMPLATE } from './testing/chatTemplates.ts';
-import { realTokenizer, type RealTokenizerName } from './testing/realTokenizers.ts';
-import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer, type TestTokenizer } from './testing/tokenizers.ts';
-import type { ChatMessage } from './types.ts';
+import { readDatasetFile } from './read';
+import { chatTemplateInfo } from './template';
+import { checkTemplateTokens } from './template-tokens';
+import { tokenizeDataset, type TokenizedDataset } from './tokenize';
+import { CHAT } from './testing/conversations';
+import { PHI3_TEMPLATE, PHI4_MINI_TEMPLATE, PHI4_TEMPLATE, SMOLLM2_TEMPLATE, SMOLLM3_TEMPLATE } from './testing/chatTemplates';
+import { realTokenizer, type RealTokenizerName } from './testing/realTokenizers';
+import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer, type TestTokenizer } from './testing/tokenizers';
+import type { ChatMessage } from './types';
 
 interface Tok {
   tokenizer: TestTokenizer['tokenizer'];

@@ -1,7 +1,7 @@
 // Turns one parsed row into an Example under a column mapping, or says exactly what is wrong
 // with it (missing field, wrong type, empty text, unknown role).
 
-import type { BadRow, ChatMessage, ColumnMapping, Example, Role } from './types.ts';
+import type { BadRow, ChatMessage, ColumnMapping, Example, Role } from './types';
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
-import { readDatasetFile } from './read.ts';
+import { readDatasetFile } from './read';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const committed = join(root, 'public/datasets/sample.jsonl');

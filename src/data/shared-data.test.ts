@@ -4,10 +4,10 @@
 import { existsSync, openAsBlob } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { readDatasetFile } from './read.ts';
-import { chatTemplateInfo } from './template.ts';
-import { tokenizeDataset } from './tokenize.ts';
-import { makeSentencePieceTokenizer } from './testing/tokenizers.ts';
+import { readDatasetFile } from './read';
+import { chatTemplateInfo } from './template';
+import { tokenizeDataset } from './tokenize';
+import { makeSentencePieceTokenizer } from './testing/tokenizers';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const dataDir = `${repoRoot}../shared/data`;

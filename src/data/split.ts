@@ -1,8 +1,8 @@
 // Train/validation split with a seed, and subsets of a tokenized dataset.
 // A validation set from a separate file is simply that file tokenized on its own.
 
-import { permutation, mixSeed } from '../util/prng.ts';
-import { computeStats, type TokenizedDataset } from './tokenize.ts';
+import { permutation, mixSeed } from '../util/prng';
+import { computeStats, type TokenizedDataset } from './tokenize';
 
 /**
  * The examples at `indices` (kept in the order given) as a dataset of their own. Token totals and

@@ -4,8 +4,8 @@
 // must stop at the first bad row (in file order) in 'stop' mode.
 
 import { describe, expect, it } from 'vitest';
-import { chatTemplateInfo, DatasetTokenizer, readDatasetFile, tokenizeDataset, type TokenizedDataset, type TokenizeOptions } from './index.ts';
-import { makeByteLevelChatmlTokenizer } from './testing/tokenizers.ts';
+import { chatTemplateInfo, DatasetTokenizer, readDatasetFile, tokenizeDataset, type TokenizedDataset, type TokenizeOptions } from './index';
+import { makeByteLevelChatmlTokenizer } from './testing/tokenizers';
 
 const t = makeByteLevelChatmlTokenizer();
 const info = chatTemplateInfo(t.tokenizerConfig, t.tokenizer);

@@ -15,9 +15,9 @@
 //     model was tuned with that template.
 // Tokens are collected by rendering a small probe conversation and encoding it.
 
-import { SegmentEncoder, type TokenizerLike } from './encode.ts';
-import { ChatRenderer, type ChatTemplateInfo } from './template.ts';
-import type { ChatMessage } from './types.ts';
+import { SegmentEncoder, type TokenizerLike } from './encode';
+import { ChatRenderer, type ChatTemplateInfo } from './template';
+import type { ChatMessage } from './types';
 
 export interface TemplateTokenWarning {
   token: string;

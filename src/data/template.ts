@@ -9,11 +9,11 @@
 // last answer.
 
 import { Template } from '@huggingface/jinja';
-import type { ChatMessage, Example } from './types.ts';
-import { DatasetError } from './types.ts';
-import type { TokenizerLike } from './encode.ts';
-import { locateAssistantSpans, SpanNotFound, turnPatterns, type TextSpan, type TurnPatterns } from './assistant-spans.ts';
-import { compileWithMarkers, GENERATION_END, GENERATION_START, hasGenerationBlocks, stripMarkers } from './generation-markers.ts';
+import type { ChatMessage, Example } from './types';
+import { DatasetError } from './types';
+import type { TokenizerLike } from './encode';
+import { locateAssistantSpans, SpanNotFound, turnPatterns, type TextSpan, type TurnPatterns } from './assistant-spans';
+import { compileWithMarkers, GENERATION_END, GENERATION_START, hasGenerationBlocks, stripMarkers } from './generation-markers';
 
 export interface ChatTemplateInfo {
   /** jinja source; absent means DEFAULT_TEMPLATE (base models). */

@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'vitest';
-import { readDatasetFile } from './read.ts';
-import { chatTemplateInfo, ChatRenderer, DEFAULT_TEMPLATE } from './template.ts';
-import { checkTemplateTokens } from './template-tokens.ts';
-import { tokenizeDataset, type TokenizedDataset } from './tokenize.ts';
-import { CHATML_TEMPLATE, LLAMA2_TEMPLATE, makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from './testing/tokenizers.ts';
-import { DatasetError, type Example, type RawDataset } from './types.ts';
+import { readDatasetFile } from './read';
+import { chatTemplateInfo, ChatRenderer, DEFAULT_TEMPLATE } from './template';
+import { checkTemplateTokens } from './template-tokens';
+import { tokenizeDataset, type TokenizedDataset } from './tokenize';
+import { CHATML_TEMPLATE, LLAMA2_TEMPLATE, makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from './testing/tokenizers';
+import { DatasetError, type Example, type RawDataset } from './types';
 
 function raw(examples: Example[], name: RawDataset['format']['name'] = 'openai-chat'): RawDataset {
   return {

@@ -5,11 +5,11 @@
 // `trained[j] = 1` means token j is a prediction target: the loss at the position before it is
 // counted. The first token of an example is never a target (nothing precedes it).
 
-import { SegmentEncoder, type TokenizerLike } from './encode.ts';
-import { encodeSegments } from './encode-segments.ts';
-import { ChatRenderer, RowProblem, type ChatTemplateInfo } from './template.ts';
-import type { BadRow, DetectedFormat, Example, RawDataset } from './types.ts';
-import { DatasetError, badRowError } from './types.ts';
+import { SegmentEncoder, type TokenizerLike } from './encode';
+import { encodeSegments } from './encode-segments';
+import { ChatRenderer, RowProblem, type ChatTemplateInfo } from './template';
+import type { BadRow, DetectedFormat, Example, RawDataset } from './types';
+import { DatasetError, badRowError } from './types';
 
 export interface TokenizeOptions {
   maxSeqLen: number;

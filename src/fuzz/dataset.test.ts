@@ -12,11 +12,11 @@
 // One more test reads a 100 MB single-line file (made of repeated Blob parts) within the budgets.
 
 import { expect, it } from 'vitest';
-import { readDatasetFile, type ReadOptions } from '../data/read.ts';
-import { DatasetError, type ColumnMapping, type Example, type RawDataset } from '../data/types.ts';
-import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
-import { KNOWN_BUGS } from './knownBugs.ts';
-import { jsonText, mutateBytesMany, mutateTextMany, randomJson, randomString } from './mutate.ts';
+import { readDatasetFile, type ReadOptions } from '../data/read';
+import { DatasetError, type ColumnMapping, type Example, type RawDataset } from '../data/types';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness';
+import { KNOWN_BUGS } from './knownBugs';
+import { jsonText, mutateBytesMany, mutateTextMany, randomJson, randomString } from './mutate';
 
 const enc = new TextEncoder();
 

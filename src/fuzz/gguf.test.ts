@@ -19,10 +19,10 @@ import {
   type GgufKv,
   type GgufTensorIn,
   type GgufValue,
-} from '../io/gguf.ts';
-import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
-import { KNOWN_BUGS } from './knownBugs.ts';
-import { INTERESTING_NUMBERS, mutateBytesMany, randomNumber, randomString, wellFormed } from './mutate.ts';
+} from '../io/gguf';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness';
+import { KNOWN_BUGS } from './knownBugs';
+import { INTERESTING_NUMBERS, mutateBytesMany, randomNumber, randomString, wellFormed } from './mutate';
 
 const TYPE_IDS = Object.values(GgufType) as number[];
 const SCALAR_TYPES = TYPE_IDS.filter((t) => t !== GgufType.ARRAY);

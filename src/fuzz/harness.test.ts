@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { caseSeed, fuzz, FuzzFailure, mulberry32, Rng, startWatchdog, type FuzzTarget } from './harness.ts';
-import { editRandomNode, jsonText, mutateBytes, mutateJson, nestedArray, randomJson } from './mutate.ts';
+import { caseSeed, fuzz, FuzzFailure, mulberry32, Rng, startWatchdog, type FuzzTarget } from './harness';
+import { editRandomNode, jsonText, mutateBytes, mutateJson, nestedArray, randomJson } from './mutate';
 
 afterEach(() => {
   vi.unstubAllEnvs();

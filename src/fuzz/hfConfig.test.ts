@@ -5,11 +5,11 @@
 // and as JSON text must give the same outcome.
 
 import { expect, it } from 'vitest';
-import { expectedTensors, HfConfigError, matchTensors, type ModelConfig } from '../io/hfConfig.ts';
-import { parseHfConfig, SUPPORTED_ARCHITECTURES } from '../arch/config.ts';
-import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
-import { KNOWN_BUGS } from './knownBugs.ts';
-import { jsonText, maxNesting, mutateJsonMany, mutateTextMany, nestedArray, randomJson, randomNumber, randomString } from './mutate.ts';
+import { expectedTensors, HfConfigError, matchTensors, type ModelConfig } from '../io/hfConfig';
+import { parseHfConfig, SUPPORTED_ARCHITECTURES } from '../arch/config';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness';
+import { KNOWN_BUGS } from './knownBugs';
+import { jsonText, maxNesting, mutateJsonMany, mutateTextMany, nestedArray, randomJson, randomNumber, randomString } from './mutate';
 
 const SEEDS: Record<string, unknown>[] = [
   {

@@ -3,8 +3,8 @@
 // node of a parsed document replaced, deleted, retyped or nudged). Valid inputs mutated a little
 // reach much deeper into a parser than random bytes, which die at the first check.
 
-import { KNOWN_BUGS } from './knownBugs.ts';
-import type { Rng } from './harness.ts';
+import { KNOWN_BUGS } from './knownBugs';
+import type { Rng } from './harness';
 
 /** Numbers that sit on boundaries parsers get wrong. */
 export const INTERESTING_NUMBERS: readonly number[] = [

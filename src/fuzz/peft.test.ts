@@ -7,9 +7,9 @@
 // document as an object and as JSON text gives the same outcome, and peftTypeOf never throws.
 
 import { expect, it } from 'vitest';
-import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, PeftError, type PeftConfig, type PromptTuningConfig } from '../io/peft.ts';
-import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
-import { jsonText, maxNesting, mutateJsonMany, mutateTextMany, nestedArray, randomJson, randomNumber, randomString } from './mutate.ts';
+import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, PeftError, type PeftConfig, type PromptTuningConfig } from '../io/peft';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness';
+import { jsonText, maxNesting, mutateJsonMany, mutateTextMany, nestedArray, randomJson, randomNumber, randomString } from './mutate';
 
 const LORA_SEEDS: Record<string, unknown>[] = [
   {

@@ -5,8 +5,8 @@
 // data section exactly and whose values convert consistently.
 
 import { expect, it } from 'vitest';
-import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
-import { ByteSourceError, bufferSource } from '../io/byteSource.ts';
+import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16';
+import { ByteSourceError, bufferSource } from '../io/byteSource';
 import {
   DTYPE_BYTES,
   HALF_CONVERTIBLE,
@@ -19,10 +19,10 @@ import {
   writeSafetensors,
   type SafetensorsHeader,
   type TensorToWrite,
-} from '../io/safetensors.ts';
-import { fuzz, FUZZ_TIMEOUT_MS, Rng, summary } from './harness.ts';
-import { KNOWN_BUGS } from './knownBugs.ts';
-import { capNesting, jsonText, maxNesting, mutateBytesMany, mutateJsonMany, mutateTextMany, nestedArray, randomJson, randomNumber } from './mutate.ts';
+} from '../io/safetensors';
+import { fuzz, FUZZ_TIMEOUT_MS, Rng, summary } from './harness';
+import { KNOWN_BUGS } from './knownBugs';
+import { capNesting, jsonText, maxNesting, mutateBytesMany, mutateJsonMany, mutateTextMany, nestedArray, randomJson, randomNumber } from './mutate';
 
 // any random value can end up in a shape: keep all nesting shallow while that bug is open
 capNesting(KNOWN_BUGS.safetensorsShapeStackOverflow);

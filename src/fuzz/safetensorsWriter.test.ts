@@ -4,11 +4,11 @@
 // the given tensors and metadata, each tensor aligned to its element size.
 
 import { expect, it } from 'vitest';
-import { bufferSource } from '../io/byteSource.ts';
-import { DTYPE_BYTES, readSafetensorsHeader, readTensorBytes, SafetensorsError, writeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
-import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
-import { KNOWN_BUGS } from './knownBugs.ts';
-import { capNesting, maxNesting, nestedArray, randomJson, randomNumber, randomString } from './mutate.ts';
+import { bufferSource } from '../io/byteSource';
+import { DTYPE_BYTES, readSafetensorsHeader, readTensorBytes, SafetensorsError, writeSafetensors, type TensorToWrite } from '../io/safetensors';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness';
+import { KNOWN_BUGS } from './knownBugs';
+import { capNesting, maxNesting, nestedArray, randomJson, randomNumber, randomString } from './mutate';
 
 // any random value can end up in a shape: keep all nesting shallow while that bug is open
 capNesting(KNOWN_BUGS.safetensorsShapeStackOverflow);

@@ -7,11 +7,11 @@
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import { expect, it } from 'vitest';
-import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from '../data/testing/tokenizers.ts';
-import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness.ts';
-import { jsonText, mutateJsonMany, mutateTextMany, randomJson, randomNumber, randomString } from './mutate.ts';
-import { checkTokenizerFiles, loadTokenizer, probe, TokenizerLoadError } from '../model/tokenizerLoader.ts';
-import { makeUnigramJson, makeWordPieceJson } from './tokenizerSeeds.ts';
+import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from '../data/testing/tokenizers';
+import { fuzz, FUZZ_TIMEOUT_MS, type Rng, summary } from './harness';
+import { jsonText, mutateJsonMany, mutateTextMany, randomJson, randomNumber, randomString } from './mutate';
+import { checkTokenizerFiles, loadTokenizer, probe, TokenizerLoadError } from '../model/tokenizerLoader';
+import { makeUnigramJson, makeWordPieceJson } from './tokenizerSeeds';
 
 interface Seed {
   name: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { f32ToF16Bits } from '../util/f16.ts';
+import { f32ToF16Bits } from '../util/f16';
 import {
   GgmlType,
   GgufError,
@@ -12,12 +12,12 @@ import {
   type GgufKv,
   type GgufTensorIn,
   type GgufValue,
-} from './gguf.ts';
-import { type ModelConfig } from './hfConfig.ts';
-import { parseHfConfig } from '../arch/config.ts';
+} from './gguf';
+import { type ModelConfig } from './hfConfig';
+import { parseHfConfig } from '../arch/config';
 import { halvesToInterleaved } from './llama2c.js';
-import { loraTargetShape } from './loraTargets.ts';
-import { archOf } from '../arch/registry.ts';
+import { loraTargetShape } from './loraTargets';
+import { archOf } from '../arch/registry';
 
 /** What hfToGgufName needs of a config: the architecture's format. */
 const arch = (id: string) => ({ architecture: id, format: archOf(id) });

@@ -8,10 +8,10 @@
 // reads the padded size). Everything little-endian.
 import { describeJson } from './describeJson';
 import { halvesToInterleaved } from './llama2c.js';
-import type { ModelConfig } from './hfConfig.ts';
-import { canonicalModule, loraTargetShape, type LoraWeights } from './loraTargets.ts';
+import type { ModelConfig } from './hfConfig';
+import { canonicalModule, loraTargetShape, type LoraWeights } from './loraTargets';
 
-export type { LoraWeights } from './loraTargets.ts';
+export type { LoraWeights } from './loraTargets';
 
 export class GgufError extends Error {
   constructor(message: string) {

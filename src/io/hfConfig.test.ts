@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkTensors, expectedTensors, HfConfigError, matchTensors, type ModelConfig } from './hfConfig.ts';
-import { parseHfConfig } from '../arch/config.ts';
+import { checkTensors, expectedTensors, HfConfigError, matchTensors, type ModelConfig } from './hfConfig';
+import { parseHfConfig } from '../arch/config';
 
 // Abridged copies of real config.json files (the keys that matter here).
 const tinyllama = {

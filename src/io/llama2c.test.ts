@@ -11,8 +11,8 @@ import {
   parseLlama2cHeader,
   type Llama2cCheckpoint,
 } from './llama2c.js';
-import { checkTensors } from './hfConfig.ts';
-import { parseHfConfig } from '../arch/config.ts';
+import { checkTensors } from './hfConfig';
+import { parseHfConfig } from '../arch/config';
 
 // ../shared sits beside the repository, in CI too (see shared/README.md)
 const shared = join(dirname(fileURLToPath(import.meta.url)), '../../../shared/models/stories260K');

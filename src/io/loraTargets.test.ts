@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseHfConfig } from '../arch/config.ts';
-import { canonicalModule, linearModules, LoraTargetError, loraTargetShape } from './loraTargets.ts';
+import { parseHfConfig } from '../arch/config';
+import { canonicalModule, linearModules, LoraTargetError, loraTargetShape } from './loraTargets';
 
 const rawLlama = {
   architectures: ['LlamaForCausalLM'], hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2,

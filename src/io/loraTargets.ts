@@ -1,6 +1,6 @@
 // Which modules of a base model can carry LoRA, and their in/out sizes. Shared by the PEFT and
 // GGUF adapter formats.
-import { expectedTensors, type ModelConfig } from './hfConfig.ts';
+import { expectedTensors, type ModelConfig } from './hfConfig';
 
 /** One LoRA pair in PEFT's layout. */
 export interface LoraWeights {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
-import { bufferSource } from './byteSource.ts';
-import { type ModelConfig } from './hfConfig.ts';
-import { parseHfConfig } from '../arch/config.ts';
-import { linearModules, loraTargetShape } from './loraTargets.ts';
-import { loraScale, parsePeftConfig, PeftError, readPeftAdapter, targetModulesFor, writePeftAdapter } from './peft.ts';
-import { readSafetensorsHeader, writeSafetensors, type TensorToWrite } from './safetensors.ts';
+import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16';
+import { bufferSource } from './byteSource';
+import { type ModelConfig } from './hfConfig';
+import { parseHfConfig } from '../arch/config';
+import { linearModules, loraTargetShape } from './loraTargets';
+import { loraScale, parsePeftConfig, PeftError, readPeftAdapter, targetModulesFor, writePeftAdapter } from './peft';
+import { readSafetensorsHeader, writeSafetensors, type TensorToWrite } from './safetensors';
 
 function randoms(n: number, seed: number): Float32Array {
   let s = seed >>> 0;

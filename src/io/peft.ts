@@ -2,13 +2,13 @@
 // PeftModel.from_pretrained), as adapter_model.safetensors + adapter_config.json:
 //   LoRA           base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight [out, r]
 //   prompt tuning  prompt_embeddings [num_virtual_tokens, token_dim] (PROMPT_TUNING, CAUSAL_LM)
-import type { ByteSource } from './byteSource.ts';
-import { describeJson } from './describeJson.ts';
-import type { ModelConfig } from './hfConfig.ts';
-import { canonicalModule, linearModules, loraTargetShape, type LoraWeights } from './loraTargets.ts';
-import { readSafetensorsHeader, readTensorF32, writeSafetensors } from './safetensors.ts';
+import type { ByteSource } from './byteSource';
+import { describeJson } from './describeJson';
+import type { ModelConfig } from './hfConfig';
+import { canonicalModule, linearModules, loraTargetShape, type LoraWeights } from './loraTargets';
+import { readSafetensorsHeader, readTensorF32, writeSafetensors } from './safetensors';
 
-export type { LoraWeights } from './loraTargets.ts';
+export type { LoraWeights } from './loraTargets';
 
 export class PeftError extends Error {
   constructor(message: string) {

@@ -2,11 +2,11 @@
 // saves (prompt_embeddings [n, token_dim] and the config fields PromptTuningConfig reads), it
 // reads back exactly, and files that do not fit are refused with a reason.
 import { describe, expect, it } from 'vitest';
-import { f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
-import { bufferSource } from './byteSource.ts';
-import { parseHfConfig } from '../arch/config.ts';
-import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, PeftError, PROMPT_EMBEDDINGS, readPeftPromptTuning, writePeftPromptTuning } from './peft.ts';
-import { readSafetensorsHeader, writeSafetensors } from './safetensors.ts';
+import { f16BitsToF32, f32ToF16Bits } from '../util/f16';
+import { bufferSource } from './byteSource';
+import { parseHfConfig } from '../arch/config';
+import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, PeftError, PROMPT_EMBEDDINGS, readPeftPromptTuning, writePeftPromptTuning } from './peft';
+import { readSafetensorsHeader, writeSafetensors } from './safetensors';
 
 const llama = parseHfConfig({
   architectures: ['LlamaForCausalLM'], hidden_size: 16, intermediate_size: 24, num_hidden_layers: 3,

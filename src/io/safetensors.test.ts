@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
-import { blobSource, bufferSource } from './byteSource.ts';
-import { fileSource } from './byteSourceNode.ts';
+import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16';
+import { blobSource, bufferSource } from './byteSource';
+import { fileSource } from './byteSourceNode';
 import {
   checkShardHeaders,
   DTYPE_BYTES,
@@ -18,7 +18,7 @@ import {
   streamTensorsF16,
   writeSafetensors,
   type TensorToWrite,
-} from './safetensors.ts';
+} from './safetensors';
 
 /** A file from a literal header object and a data section, as another writer might make it. */
 function rawFile(header: unknown, data: Uint8Array | number = 0, pad = 0): Uint8Array {

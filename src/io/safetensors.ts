@@ -1,8 +1,8 @@
 // Safetensors reader: strict header validation, then tensors streamed one at a time and
 // converted to fp16 halves (the base-weight format on the GPU), without ever holding the whole
 // file in memory. The writer lives in safetensorsWriter.js (plain JS so Node scripts can use it).
-import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16.ts';
-import type { ByteSource } from './byteSource.ts';
+import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../util/f16';
+import type { ByteSource } from './byteSource';
 import { DTYPE_BYTES, SafetensorsError, shapeElementCount } from './safetensorsWriter.js';
 
 import { describeJson } from './describeJson';

@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { describe, expect, it } from 'vitest';
-import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from '../data/testing/tokenizers.ts';
-import { loadTokenizer, MAX_TOKEN_ID, TokenizerLoadError } from './tokenizerLoader.ts';
-import { folderFromBuffers } from './folder.ts';
-import { readModelAssets } from './load.ts';
-import { makeUnigramJson, makeWordPieceJson } from '../fuzz/tokenizerSeeds.ts';
+import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from '../data/testing/tokenizers';
+import { loadTokenizer, MAX_TOKEN_ID, TokenizerLoadError } from './tokenizerLoader';
+import { folderFromBuffers } from './folder';
+import { readModelAssets } from './load';
+import { makeUnigramJson, makeWordPieceJson } from '../fuzz/tokenizerSeeds';
 
 
 function loadError(json: unknown, config: unknown = {}): TokenizerLoadError {

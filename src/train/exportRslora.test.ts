@@ -2,10 +2,10 @@
 // so the file carries alpha·√r and llama.cpp applies alpha/√r, the scale the run trained with.
 // (The end-to-end check with llama.cpp itself is in src/cli/cli.test.ts.)
 import { describe, expect, it } from 'vitest';
-import { readGguf } from '../io/gguf.ts';
-import { parseHfConfig } from '../arch/config.ts';
-import { loraTargetShape } from '../io/loraTargets.ts';
-import { exportGgufFile, type AdapterExportInput } from './export.ts';
+import { readGguf } from '../io/gguf';
+import { parseHfConfig } from '../arch/config';
+import { loraTargetShape } from '../io/loraTargets';
+import { exportGgufFile, type AdapterExportInput } from './export';
 
 const config = parseHfConfig({
   architectures: ['LlamaForCausalLM'], hidden_size: 16, intermediate_size: 24, num_hidden_layers: 1,

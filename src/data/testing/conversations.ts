@@ -1,5 +1,5 @@
 // Conversations for template tests and test datasets.
-import type { ChatMessage } from '../types.ts';
+import type { ChatMessage } from '../types';
 
 /** A system message, three answers, non-ASCII text (accents, CJK, emoji), and an answer with whitespace around it. */
 export const CHAT: ChatMessage[] = [

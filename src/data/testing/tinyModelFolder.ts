@@ -7,9 +7,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors } from '../../io/safetensorsWriter.js';
-import { f32ToF16Bits } from '../../util/f16.ts';
-import { mulberry32 } from '../../util/prng.ts';
-import type { RealTokenizer } from './realTokenizers.ts';
+import { f32ToF16Bits } from '../../util/f16';
+import { mulberry32 } from '../../util/prng';
+import type { RealTokenizer } from './realTokenizers';
 
 // Written out here rather than taken from src/model or src/arch, so that Playwright specs can
 // import this module without the GPU code (WGSL imports) those pull in; the loader checks the
