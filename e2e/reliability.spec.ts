@@ -175,7 +175,7 @@ test('a lost GPU device mid-run: training continues on a new device from the las
   await startRun(page, 'device lost');
   const run = runPanel(page);
   await expect(run.getByText(/Step [34] of 6/)).toBeVisible({ timeout: 90_000 });
-  await page.evaluate(() => window.__whetstoneEngine!.api.debugLoseDevice());
+  await page.evaluate(() => window.__whetstoneEngine!.debug.loseDevice());
   const note = run.getByRole('status').filter({ hasText: /The GPU was lost at step \d+; a new GPU device was acquired and training resumed from the checkpoint at step [24]/ });
   await expect(note).toBeVisible({ timeout: 60_000 });
   await waitFinished(page);
@@ -193,7 +193,7 @@ test('NaN gradients: the run stops with an explanation that names the learning r
   await loadDemo(page);
   await loadSample(page);
   await shortJob(page, 4, 2);
-  await page.evaluate(() => window.__whetstoneEngine!.api.debugInjectNaN(3));
+  await page.evaluate(() => window.__whetstoneEngine!.debug.injectNaN(3));
   await startRun(page, 'nan run');
   const run = runPanel(page);
   const alert = run.getByRole('alert').filter({ hasText: /NaN/ });
@@ -258,7 +258,7 @@ test('out of GPU memory during a step (an allocation fails on the GPU): the run 
   // A GPU with 2 MiB free: room for the adapter and its AdamW state, not for a step's activations.
   // (SwiftShader cannot be driven out of memory by a job the estimate lets through in test time,
   // so the allocator fails the allocations past the limit the way a real out-of-memory does.)
-  await page.evaluate(() => window.__whetstoneEngine!.api.debugSimulateGpuMemory(2 * 2 ** 20));
+  await page.evaluate(() => window.__whetstoneEngine!.debug.simulateGpuMemory(2 * 2 ** 20));
   await startRun(page, 'out of memory');
   const run = runPanel(page);
   const alert = run.getByRole('alert').filter({ hasText: /ran out of memory/ });
@@ -272,7 +272,7 @@ test('out of GPU memory during a step (an allocation fails on the GPU): the run 
   await expect(page.getByTestId('gpu-banner')).toHaveCount(0);
 
   // The page is still usable: with the memory back, the same job trains to the end.
-  await page.evaluate(() => window.__whetstoneEngine!.api.debugSimulateGpuMemory(null));
+  await page.evaluate(() => window.__whetstoneEngine!.debug.simulateGpuMemory(null));
   await expect(page.getByTestId('start-training')).not.toHaveAttribute('aria-disabled', 'true');
   await startRun(page, 'after out of memory');
   await waitFinished(page);

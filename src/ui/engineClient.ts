@@ -1,13 +1,21 @@
 // The UI's handle on the engine worker. Only stores call it; components never see the worker.
 import * as Comlink from 'comlink';
 import type { EngineApi } from '../workers/api';
+import { DEBUG_PORT_KEY, ENGINE_TEST_WORKER_NAME, ENGINE_WORKER_NAME, type EngineDebugApi } from '../workers/debugChannel';
 
 let worker: Worker | null = null;
 let remote: Comlink.Remote<EngineApi> | null = null;
+/** the current worker's fault-injection hooks (test mode only) */
+let debugRemote: Comlink.Remote<EngineDebugApi> | null = null;
+
+/** The dev server (which the Playwright tests use) or a page opened with `?test`: the test handle and hooks exist. */
+function testMode(): boolean {
+  return typeof window !== 'undefined' && (import.meta.env.DEV || new URLSearchParams(window.location.search).has('test'));
+}
 
 export function engine(): Comlink.Remote<EngineApi> {
   if (!remote) {
-    worker = new Worker(new URL('../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'whetstone-engine' });
+    worker = new Worker(new URL('../workers/engine.worker.ts', import.meta.url), { type: 'module', name: testMode() ? ENGINE_TEST_WORKER_NAME : ENGINE_WORKER_NAME });
     remote = Comlink.wrap<EngineApi>(worker);
     exposeForTests();
   }
@@ -33,6 +41,7 @@ export function discardEngineWorker(): void {
   worker?.terminate();
   worker = null;
   remote = null;
+  debugRemote = null;
 }
 
 /**
@@ -76,13 +85,15 @@ export function watchEngine(onSilent: () => void, onAnswer: () => void): () => v
 }
 
 /**
- * Test-only handle (e2e fault injection: debugLoseDevice(), debugInjectNaN(), killing the
+ * Test-only handle (e2e fault injection: debug.loseDevice(), debug.injectNaN(), killing the
  * worker), set on `window.__whetstoneEngine` in the dev server (which the Playwright tests use)
  * or when the page is opened with `?test`. Production builds without the flag do not expose it.
  */
 export interface EngineTestHandle {
   /** the engine's API exactly as the stores call it (the current worker) */
   readonly api: Comlink.Remote<EngineApi>;
+  /** the current worker's fault-injection hooks (src/workers/debugHooks.ts), on a port of their own */
+  readonly debug: Comlink.Remote<EngineDebugApi>;
   /** wrap callbacks to pass to api methods (startTraining's events) */
   proxy: typeof Comlink.proxy;
   /** terminate the worker behind the UI's back: what a crash or a killed thread looks like to the page */
@@ -97,10 +108,19 @@ declare global {
 
 function exposeForTests(): void {
   if (typeof window === 'undefined' || window.__whetstoneEngine) return;
-  if (!import.meta.env.DEV && !new URLSearchParams(window.location.search).has('test')) return;
+  if (!testMode()) return;
   window.__whetstoneEngine = {
     get api() {
       return engine();
+    },
+    get debug() {
+      engine();
+      if (!debugRemote) {
+        const channel = new MessageChannel();
+        worker!.postMessage({ [DEBUG_PORT_KEY]: channel.port2 }, [channel.port2]);
+        debugRemote = Comlink.wrap<EngineDebugApi>(channel.port1);
+      }
+      return debugRemote;
     },
     proxy: Comlink.proxy,
     killWorker: () => worker?.terminate(),

@@ -239,12 +239,7 @@ export interface EngineApi {
   exportMerged(runId?: string, options?: { dtype?: 'float16' | 'float32' }, onProgress?: (e: ExportProgressEvent) => void): Promise<ExportedFile[]>;
   /** After the GPU was lost: acquire a new device and upload the loaded model again. */
   recoverDevice(): Promise<EngineStatus>;
-  /** Test hook: destroy the GPU device as a driver reset would (used by the fault-injection tests). */
-  debugLoseDevice(): Promise<void>;
-  /** Test hook: make the gradients of optimizer step `step` NaN (exercises detection and rollback). */
-  debugInjectNaN(step: number): Promise<void>;
-  /** Test hook: simulate a GPU with only `freeBytes` more memory than is in use now (null: no limit); allocations beyond it fail as a real out-of-memory does. */
-  debugSimulateGpuMemory(freeBytes: number | null): Promise<void>;
   /** Import a PEFT adapter (adapter_config.json + adapter_model.safetensors; LoRA or prompt tuning) to chat or continue. */
   importAdapter(files: File[]): Promise<ImportedAdapter>;
+  // The fault-injection hooks of the tests are not here: see debugHooks.ts (test mode only).
 }

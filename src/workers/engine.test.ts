@@ -14,6 +14,7 @@ import { MemoryKeyValueStore } from '../train/checkpointStore';
 import { DEFAULT_CONFIG, type TrainConfig } from '../train/config';
 import type { TrainProgress } from '../train/trainer';
 import { Engine } from './engine';
+import { engineDebug } from './debugHooks';
 
 function filesOf(dir: string): File[] {
   return readdirSync(dir).map((f) => new File([readFileSync(join(dir, f))], f));
@@ -130,7 +131,7 @@ describe('Engine: faults during training', () => {
         steps.push(p.step);
         if (p.step === 3 && !lost) {
           lost = true;
-          void engine.debugLoseDevice();
+          void engineDebug(engine).loseDevice();
         }
       },
       onStatus: (_s, m) => m && notes.push(m),
@@ -145,7 +146,7 @@ describe('Engine: faults during training', () => {
   it('NaN in the loss: the step is not applied, the run pauses at its last checkpoint with an explanation', async () => {
     const engine = await readyEngine();
     const statuses: string[] = [];
-    await engine.debugInjectNaN(5);
+    await engineDebug(engine).injectNaN(5);
     const err = await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: (s, m) => statuses.push(`${s}: ${m ?? ''}`) }).catch((e) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(/NaN\/Inf at step 5.*rolled back to its last checkpoint.*Lower the learning rate/);
@@ -181,12 +182,12 @@ describe('Engine: faults during training', () => {
     const engine = await readyEngine();
     const deviceEvents: string[] = [];
     await engine.subscribe({ onDeviceEvent: (k, m) => deviceEvents.push(`${k}: ${m}`) });
-    const allocator = (engine as unknown as { ctx: GpuContext }).ctx.allocator;
+    const allocator = engineDebug(engine).gpu().allocator;
     const before = new Set(allocator.liveBuffers().map((b) => b.label));
     const est = await engine.estimate(faultConfig);
     // room for the adapter and its AdamW state, not for the activations of a step
     expect(est.activationsBytes).toBeGreaterThan(1 << 20);
-    await engine.debugSimulateGpuMemory(est.loraBytes + est.optimizerBytes + (256 << 10));
+    await engineDebug(engine).simulateGpuMemory(est.loraBytes + est.optimizerBytes + (256 << 10));
     const statuses: string[] = [];
     const err = await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: (s, m) => statuses.push(`${s}: ${m ?? ''}`) }).catch((e) => e);
     expect(err).toBeInstanceOf(Error);
@@ -200,7 +201,7 @@ describe('Engine: faults during training', () => {
     // everything the run allocated was given back
     expect(leftovers(allocator, before)).toEqual([]);
     // the engine stays usable: with the memory back, the same job trains to the end
-    await engine.debugSimulateGpuMemory(null);
+    await engineDebug(engine).simulateGpuMemory(null);
     const ok = await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: () => {} });
     expect(ok.status).toBe('finished');
     expect(deviceEvents).toEqual([]);
@@ -211,24 +212,24 @@ describe('Engine: faults during training', () => {
     const deviceEvents: string[] = [];
     await engine.subscribe({ onDeviceEvent: (k, m) => deviceEvents.push(`${k}: ${m}`) });
     // a paused run with a checkpoint at step 2
-    await engine.debugInjectNaN(3);
+    await engineDebug(engine).injectNaN(3);
     await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: () => {} }).catch(() => {});
     const [paused] = await engine.listRuns();
     expect(paused).toMatchObject({ status: 'paused', checkpointStep: 2 });
-    const allocator = (engine as unknown as { ctx: GpuContext }).ctx.allocator;
+    const allocator = engineDebug(engine).gpu().allocator;
     const before = new Set(allocator.liveBuffers().map((b) => b.label));
-    await engine.debugSimulateGpuMemory(1024);
+    await engineDebug(engine).simulateGpuMemory(1024);
     const fresh = await engine.startTraining(faultConfig, { onProgress: () => {}, onStatus: () => {} }).catch((e) => e);
     expect(fresh.message).toMatch(/GPU ran out of memory while setting up the trained weights.*Lower the LoRA rank \(now 4\) or target fewer modules/);
     const resumed = await engine.resume(paused.id, { onProgress: () => {}, onStatus: () => {} }).catch((e) => e);
     expect(resumed.message).toMatch(/ran out of memory while setting up/);
     expect(leftovers(allocator, before)).toEqual([]);
     // and the paused run's adapter, kept for the playground, was released when the run started
-    expect(engine.adapter).toBeNull();
+    expect(engineDebug(engine).trained().kind).toBe('none');
     // the refused start left no record; the paused run is untouched and still resumes
     const runs = await engine.listRuns();
     expect(runs.map((r) => [r.id, r.status, r.checkpointStep])).toEqual([[paused.id, 'paused', 2]]);
-    await engine.debugSimulateGpuMemory(null);
+    await engineDebug(engine).simulateGpuMemory(null);
     expect((await engine.resume(paused.id, { onProgress: () => {}, onStatus: () => {} })).status).toBe('finished');
     expect(deviceEvents).toEqual([]);
   });
@@ -238,11 +239,11 @@ describe('Engine: faults during training', () => {
     await engine.subscribe({ onDeviceEvent: (k, m) => deviceEvents.push(`${k}: ${m}`) });
     const req = { prompt: 'Once upon a time', chat: false, useAdapter: false, sampling: { maxTokens: 12, temperature: 1, topK: 0, topP: 1, seed: 1, greedy: true } };
     const expected = await (await readyEngine()).generate(req);
-    await engine.debugSimulateGpuMemory(0);
+    await engineDebug(engine).simulateGpuMemory(0);
     const err = await engine.generate(req).catch((e) => e);
     expect(err.message).toMatch(/GPU ran out of memory while generating: “[^”]+”.*Lower Max new tokens \(now 12\) or shorten the prompt \(\d+ tokens\)/);
     expect(deviceEvents).toEqual([]);
-    await engine.debugSimulateGpuMemory(null);
+    await engineDebug(engine).simulateGpuMemory(null);
     // no buffer left over from the failure is reused: the answer is the fresh engine's
     expect(await engine.generate(req)).toBe(expected);
     expect(deviceEvents).toEqual([]);
@@ -252,14 +253,14 @@ describe('Engine: faults during training', () => {
     await engine.init();
     const deviceEvents: string[] = [];
     await engine.subscribe({ onDeviceEvent: (k, m) => deviceEvents.push(`${k}: ${m}`) });
-    const allocator = (engine as unknown as { ctx: GpuContext }).ctx.allocator;
+    const allocator = engineDebug(engine).gpu().allocator;
     const before = allocator.liveBytes;
-    await engine.debugSimulateGpuMemory(64 << 10);
+    await engineDebug(engine).simulateGpuMemory(64 << 10);
     const err = await engine.loadModel({ kind: 'files', files: filesOf(DEMO_MODEL_DIR), name: 'stories260K' }).catch((e) => e);
     expect(err.message).toMatch(/GPU ran out of memory loading the model: .*Choose a smaller model/);
     expect(allocator.liveBytes).toBe(before);
     expect(deviceEvents).toEqual([]);
-    await engine.debugSimulateGpuMemory(null);
+    await engineDebug(engine).simulateGpuMemory(null);
     const info = await engine.loadModel({ kind: 'files', files: filesOf(DEMO_MODEL_DIR), name: 'stories260K' });
     expect(info.name).toBe('stories260K');
   });

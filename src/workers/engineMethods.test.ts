@@ -20,6 +20,8 @@ import { DEFAULT_CONFIG, type TrainConfig } from '../train/config';
 import type { TrainProgress } from '../train/trainer';
 import type { ExportedFile } from './api';
 import { Engine, type EngineOptions } from './engine';
+import { engineDebug } from './debugHooks';
+import type { Trained } from './services/trained';
 
 function filesOf(dir: string): File[] {
   return readdirSync(dir).map((f) => new File([readFileSync(join(dir, f))], f));
@@ -39,7 +41,14 @@ async function readyEngine(opts: Partial<EngineOptions> = {}) {
 }
 
 function gpuOf(engine: Engine): GpuContext {
-  return (engine as unknown as { ctx: GpuContext }).ctx;
+  return engineDebug(engine).gpu();
+}
+
+/** What the engine holds as trained, checked to be of `kind`. */
+function trainedAs<K extends Trained['kind']>(engine: Engine, kind: K): Extract<Trained, { kind: K }> {
+  const t = engineDebug(engine).trained();
+  expect(t.kind).toBe(kind);
+  return t as Extract<Trained, { kind: K }>;
 }
 
 const greedy = { chat: false, sampling: { maxTokens: 10, temperature: 0, topK: 0, topP: 1, seed: 0, greedy: true } };
@@ -70,7 +79,7 @@ describe('Engine: prompt tuning', () => {
     expect(JSON.parse(cfgText)).toMatchObject({ peft_type: 'PROMPT_TUNING', task_type: 'CAUSAL_LM', num_virtual_tokens: 4, token_dim: 64, num_layers: 5, num_attention_heads: 8, base_model_name_or_path: 'stories260K' });
     const weights = files.find((f) => f.name === 'adapter_model.safetensors')!.bytes;
     const back = await readPeftPromptTuning(parsePromptTuningConfig(cfgText), bufferSource(weights, 'adapter_model.safetensors'));
-    expect(Array.from(back.embeddings)).toEqual(Array.from(await downloadPromptEmbeddings(gpuOf(engine), engine.promptTuning!)));
+    expect(Array.from(back.embeddings)).toEqual(Array.from(await downloadPromptEmbeddings(gpuOf(engine), trainedAs(engine, 'prompt').tuning)));
     // the checkpoint of the last step holds the same embeddings
     expect(Array.from((await engine.exportPeft(run.id))[0].bytes)).toEqual(Array.from(files[0].bytes));
 
@@ -128,7 +137,7 @@ describe('Engine: full fine-tuning', () => {
     expect(files.map((f) => f.name).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
     const model = files.find((f) => f.name === 'model.safetensors')!.bytes;
     const header = await readSafetensorsHeader(bufferSource(model, 'model.safetensors'));
-    const masters = await downloadFullWeights(gpuOf(engine), engine.fullFinetune!);
+    const masters = await downloadFullWeights(gpuOf(engine), trainedAs(engine, 'full').finetune);
     expect(header.tensors.map((t) => t.name).sort()).toEqual([...masters.keys()].sort());
     expect(header.tensors.every((t) => t.dtype === 'F16')).toBe(true);
     const q = 'model.layers.3.self_attn.q_proj.weight';
@@ -166,7 +175,7 @@ describe('Engine: full fine-tuning', () => {
       onProgress: (p) => {
         if (p.step === 3 && !lost) {
           lost = true;
-          void engine.debugLoseDevice();
+          void engineDebug(engine).loseDevice();
         }
       },
       onStatus: (_s, m) => m && notes.push(m),

@@ -4,7 +4,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { GpuContext } from '../gpu/device';
 import { MATMUL_FAMILY_VARIANTS } from '../gpu/ops/matmulVariants';
 import { forgetTuned, tunedVariant } from '../gpu/ops/matmulRegistry';
 import { MemoryTuneStore } from '../gpu/tune/store';
@@ -13,6 +12,7 @@ import { DEMO_MODEL_DIR, REPO_ROOT } from '../model/testing/loadForTest';
 import { MemoryKeyValueStore } from '../train/checkpointStore';
 import { DEFAULT_CONFIG, type TrainConfig } from '../train/config';
 import { Engine } from './engine';
+import { engineDebug } from './debugHooks';
 
 function filesOf(dir: string): File[] {
   return readdirSync(dir).map((f) => new File([readFileSync(join(dir, f))], f));
@@ -24,7 +24,7 @@ async function engineWith(tuneStore: MemoryTuneStore) {
   const engine = new Engine({ gpu: nodeGpu(), kv: new MemoryKeyValueStore(), tuneStore });
   await engine.init();
   // every engine here gets a fresh device, but start from nothing tuned in memory anyway
-  forgetTuned((engine as unknown as { ctx: GpuContext }).ctx);
+  forgetTuned(engineDebug(engine).gpu());
   await engine.loadModel({ kind: 'files', files: filesOf(DEMO_MODEL_DIR), name: 'stories260K' });
   return engine;
 }
@@ -47,7 +47,7 @@ describe('Engine: kernel tuning', () => {
     expect(progress[0]).toEqual([0, tuned.total]);
     expect(progress.at(-1)).toEqual([tuned.total, tuned.total]);
     expect(store.size).toBe(tuned.total);
-    const ctx = (engine as unknown as { ctx: GpuContext }).ctx;
+    const ctx = engineDebug(engine).gpu();
     for (const s of tuned.shapes) expect(tunedVariant(ctx, s.key)).toBe(s.winner);
 
     // again: nothing is timed
@@ -56,7 +56,7 @@ describe('Engine: kernel tuning', () => {
 
     // a later session on the same adapter: looked up from the store, used by a training run
     const later = await engineWith(store);
-    const laterCtx = (later as unknown as { ctx: GpuContext }).ctx;
+    const laterCtx = engineDebug(later).gpu();
     expect(tunedVariant(laterCtx, tuned.shapes[0].key)).toBeUndefined();
     const sample = new File([readFileSync(join(REPO_ROOT, 'public/datasets/sample.jsonl'))], 'sample.jsonl');
     await later.loadDataset({ kind: 'file', file: sample }, { maxSeqLen: 32, trainOn: 'all', onBadRow: 'skip', validationFraction: 0.1, seed: 1 });

@@ -3,7 +3,7 @@ import type { LossPoint } from '../../train/checkpointStore';
 import type { RunSummary } from '../../workers/api';
 
 /**
- * The Web Lock an engine holds while it trains a run (withRunLock in src/workers/engine.ts): one
+ * The Web Lock an engine holds while it trains a run (withRunLock in src/workers/services/runs.ts): one
  * tab at a time trains a run, and the other tabs can see which runs are taken.
  */
 export const RUN_LOCK_PREFIX = 'whetstone-run-';

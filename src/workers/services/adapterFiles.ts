@@ -1,0 +1,206 @@
+// Adapter files: the exports (PEFT, GGUF, a merged or fully fine-tuned model folder) from a run's
+// checkpoint or from what is in memory, and the import of a PEFT adapter (LoRA or prompt tuning).
+import { createAdapter, downloadAdapter } from '../../model/adapter';
+import { unpackHalves } from '../../util/f16';
+import { downloadF32, downloadU32 } from '../../gpu/tensor';
+import { blobSource } from '../../io/byteSource';
+import type { LoraWeights } from '../../io/loraTargets';
+import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, readPeftAdapter, readPeftPromptTuning } from '../../io/peft';
+import {
+  exportGgufFile,
+  exportPeftFiles,
+  exportPromptTuningFiles,
+  ggufRefusal,
+  mergeAdapter,
+  writeFullModel,
+  type AdapterExportInput,
+  type FullExportDtype,
+} from '../../train/export';
+import { downloadFullWeights } from '../../model/fullFinetune';
+import { createPromptTuning, downloadPromptEmbeddings, PROMPT_EMBEDDINGS_KEY } from '../../model/promptTuning';
+import type { TrainConfig, TrainMethod } from '../../train/config';
+import type { ExportedFile, ExportProgressEvent, ImportedAdapter } from '../api';
+import { requireModel, type EngineCore } from './core';
+import { releaseTrained, restoreBaseWeights, trainedMethod } from './trained';
+
+/** The run's record and checkpoint, checked against the loaded model. */
+async function runCheckpoint(core: EngineCore, runId: string) {
+  const { info } = requireModel(core);
+  const run = await core.store.getRun(runId);
+  if (!run) throw new Error('That run no longer exists.');
+  if (run.model.fingerprint !== info.fingerprint) throw new Error(`This run belongs to ${run.model.name}; load that model to export it.`);
+  const ckpt = await core.store.loadCheckpoint(run);
+  if (!ckpt) throw new Error('This run has no saved checkpoint yet.');
+  return { run, ckpt, config: run.config as TrainConfig };
+}
+
+/** What an export exports: the run's method, or (no run id) the method trained or imported last. */
+async function methodOf(core: EngineCore, runId?: string): Promise<TrainMethod> {
+  if (!runId) {
+    const m = trainedMethod(core.trained);
+    if (!m) throw new Error('There is no adapter to export yet: train one first.');
+    return m;
+  }
+  const run = await core.store.getRun(runId);
+  if (!run) throw new Error('That run no longer exists.');
+  return (run.config as Partial<TrainConfig>).method ?? 'lora';
+}
+
+/** The adapter to export: the run's checkpoint, or the adapter in memory. */
+async function exportInput(core: EngineCore, runId?: string): Promise<AdapterExportInput> {
+  const { model, info } = requireModel(core);
+  let adapters: LoraWeights[];
+  let spec: { rank: number; alpha: number; dropout: number; useRslora: boolean };
+  if (runId) {
+    const { ckpt, config: cfg } = await runCheckpoint(core, runId);
+    spec = { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: cfg.lora.dropout, useRslora: cfg.lora.useRslora };
+    const byModule = new Map<string, LoraWeights>();
+    for (const [key, value] of Object.entries(ckpt.params)) {
+      const m = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(key);
+      if (!m) continue;
+      const w = byModule.get(m[1]) ?? { module: m[1], a: new Float32Array(0), b: new Float32Array(0) };
+      if (m[2] === 'A') w.a = Float32Array.from(value);
+      else w.b = Float32Array.from(value);
+      byModule.set(m[1], w);
+    }
+    adapters = [...byModule.values()];
+  } else {
+    const t = core.trained;
+    if (t.kind !== 'lora') throw new Error('There is no adapter to export yet: train one first.');
+    const s = t.adapter.spec;
+    spec = { rank: s.rank, alpha: s.alpha, dropout: s.dropout, useRslora: s.useRslora };
+    adapters = [...(await downloadAdapter(core.gpu.require(), t.adapter))].map(([module, w]) => ({ module, a: w.A, b: w.B }));
+  }
+  return { config: model.config, modelName: info.name, ...spec, adapters };
+}
+
+/** Prompt-tuning embeddings to export: the run's checkpoint, or the virtual tokens in memory. */
+async function promptExport(core: EngineCore, runId?: string): Promise<ExportedFile[]> {
+  const { model, info } = requireModel(core);
+  let embeddings: Float32Array;
+  if (runId) {
+    const { ckpt } = await runCheckpoint(core, runId);
+    const e = ckpt.params[PROMPT_EMBEDDINGS_KEY];
+    if (!e) throw new Error('This run\'s checkpoint holds no prompt embeddings.');
+    embeddings = Float32Array.from(e);
+  } else {
+    const t = core.trained;
+    if (t.kind !== 'prompt') throw new Error('There are no virtual tokens to export yet: train or import a prompt-tuning adapter first.');
+    embeddings = await downloadPromptEmbeddings(core.gpu.require(), t.tuning);
+  }
+  const C = model.config.hiddenSize;
+  return exportPromptTuningFiles({ config: model.config, modelName: info.name, numVirtualTokens: embeddings.length / C, embeddings });
+}
+
+export async function exportPeft(core: EngineCore, runId?: string): Promise<ExportedFile[]> {
+  await core.gpu.ready();
+  const method = await methodOf(core, runId);
+  if (method === 'full') throw new Error('A fully fine-tuned model is a whole model, not an adapter: export the full model (exportMerged) instead.');
+  if (method === 'prompt') return promptExport(core, runId);
+  return exportPeftFiles(await exportInput(core, runId));
+}
+
+export async function exportGguf(core: EngineCore, runId?: string): Promise<ExportedFile> {
+  await core.gpu.ready();
+  const method = await methodOf(core, runId);
+  if (method !== 'lora') throw new Error(ggufRefusal(method));
+  return exportGgufFile(await exportInput(core, runId));
+}
+
+/** config.json, tokenizer and generation files beside an exported model. */
+function modelFolderFiles(core: EngineCore, dtype: string): ExportedFile[] {
+  const { model } = requireModel(core);
+  const enc = new TextEncoder();
+  const files: ExportedFile[] = [
+    { name: 'config.json', bytes: enc.encode(JSON.stringify({ ...model.assets.rawConfig, torch_dtype: dtype }, null, 2)), mime: 'application/json' },
+  ];
+  if (model.assets.tokenizerJson) files.push({ name: 'tokenizer.json', bytes: enc.encode(JSON.stringify(model.assets.tokenizerJson)), mime: 'application/json' });
+  if (model.assets.tokenizerConfig) files.push({ name: 'tokenizer_config.json', bytes: enc.encode(JSON.stringify(model.assets.tokenizerConfig, null, 2)), mime: 'application/json' });
+  if (model.assets.generationConfig) files.push({ name: 'generation_config.json', bytes: enc.encode(JSON.stringify(model.assets.generationConfig, null, 2)), mime: 'application/json' });
+  return files;
+}
+
+/**
+ * LoRA: the base weights with the adapter merged in (fp16). Full fine-tuning: the fine-tuned
+ * weights, fp16 by default or the f32 masters with { dtype: 'float32' }. Either way with
+ * config.json and the tokenizer files, loadable by transformers.
+ */
+export async function exportMerged(core: EngineCore, runId?: string, options?: { dtype?: 'float16' | 'float32' }, onProgress?: (e: ExportProgressEvent) => void): Promise<ExportedFile[]> {
+  await core.gpu.ready();
+  const method = await methodOf(core, runId);
+  if (method === 'prompt') {
+    throw new Error('Virtual tokens cannot be merged into the weights: export the PEFT prompt-tuning adapter, which PEFT loads on top of the base model.');
+  }
+  const { model, info } = requireModel(core);
+  const ctx = core.gpu.require();
+  if (method === 'full') {
+    const dtype: FullExportDtype = options?.dtype === 'float32' ? 'F32' : 'F16';
+    let weights: Map<string, { shape: number[]; data: Float32Array }>;
+    if (runId) {
+      const { ckpt } = await runCheckpoint(core, runId);
+      weights = new Map();
+      for (const [name, t] of model.weights) {
+        const v = ckpt.params[name];
+        if (!v) throw new Error(`This run's checkpoint has no ${name}: it was not saved by a full fine-tuning run of this model.`);
+        weights.set(name, { shape: [...t.shape], data: Float32Array.from(v) });
+      }
+    } else {
+      onProgress?.({ phase: 'reading', bytesDone: 0, bytesTotal: null });
+      const t = core.trained;
+      if (t.kind !== 'full') throw new Error('There is no fully fine-tuned model to export yet: train one first.');
+      weights = await downloadFullWeights(ctx, t.finetune);
+    }
+    onProgress?.({ phase: 'writing', bytesDone: 0, bytesTotal: null });
+    const bytes = writeFullModel(model.config, weights, { dtype, modelName: info.name });
+    return [{ name: 'model.safetensors', bytes, mime: 'application/octet-stream' }, ...modelFolderFiles(core, dtype === 'F32' ? 'float32' : 'float16')];
+  }
+  const input = await exportInput(core, runId);
+  // merge into the base weights, not into fine-tuned ones
+  await restoreBaseWeights(core);
+  const base = new Map<string, { shape: number[]; halves?: Uint16Array; f32?: Float32Array }>();
+  const bytesTotal = [...model.weights.values()].reduce((s, t) => s + t.buffer.size, 0);
+  let bytesDone = 0;
+  onProgress?.({ phase: 'reading', bytesDone, bytesTotal });
+  for (const [name, t] of model.weights) {
+    if (t.dtype === 'f16') base.set(name, { shape: [...t.shape], halves: unpackHalves(await downloadU32(ctx, t), t.shape.reduce((a, b) => a * b, 1)) });
+    else base.set(name, { shape: [...t.shape], f32: await downloadF32(ctx, t) });
+    bytesDone += t.buffer.size;
+    onProgress?.({ phase: 'reading', bytesDone, bytesTotal });
+  }
+  onProgress?.({ phase: 'writing', bytesDone: 0, bytesTotal: null });
+  return [{ name: 'model.safetensors', bytes: mergeAdapter(input, base), mime: 'application/octet-stream' }, ...modelFolderFiles(core, 'float16')];
+}
+
+export async function importAdapter(core: EngineCore, files: File[]): Promise<ImportedAdapter> {
+  await core.gpu.ready();
+  const { model } = requireModel(core);
+  const cfgFile = files.find((f) => f.name === 'adapter_config.json');
+  const weightsFile = files.find((f) => f.name === 'adapter_model.safetensors');
+  if (!cfgFile || !weightsFile) throw new Error('Select both adapter_config.json and adapter_model.safetensors of a PEFT adapter (LoRA or prompt tuning).');
+  if (core.training) throw new Error('A run is training. Pause or stop it before importing an adapter.');
+  const cfgText = await cfgFile.text();
+  const ctx = core.gpu.require();
+  if (peftTypeOf(cfgText) === 'PROMPT_TUNING') {
+    const pc = parsePromptTuningConfig(cfgText);
+    const { embeddings } = await readPeftPromptTuning(pc, blobSource(weightsFile, weightsFile.name), model.config);
+    releaseTrained(core);
+    await restoreBaseWeights(core);
+    core.trained = { kind: 'prompt', tuning: await createPromptTuning(ctx, model, { n: pc.numVirtualTokens, init: 'random', seed: 0, initial: embeddings }) };
+    return { method: 'prompt', numVirtualTokens: pc.numVirtualTokens, rank: 0, alpha: 0, targetModules: [] };
+  }
+  const peftConfig = parsePeftConfig(cfgText);
+  const { adapters } = await readPeftAdapter(peftConfig, blobSource(weightsFile, weightsFile.name), model.config);
+  const initial = new Map(adapters.map((a) => [a.module, { A: a.a, B: a.b }]));
+  const names = [...new Set(adapters.map((a) => a.module.split('.').pop()!))];
+  releaseTrained(core);
+  await restoreBaseWeights(core);
+  const adapter = createAdapter(
+    ctx,
+    model.config,
+    { rank: peftConfig.r, alpha: peftConfig.loraAlpha, dropout: 0, useRslora: peftConfig.useRslora, targetModules: names },
+    0,
+    initial,
+  );
+  core.trained = { kind: 'lora', adapter };
+  return { method: 'lora', rank: peftConfig.r, alpha: peftConfig.loraAlpha, targetModules: names };
+}
