@@ -143,6 +143,39 @@ describe('Engine: faults during training', () => {
     expect(Array.from(got[0].bytes)).toEqual(Array.from(expected[0].bytes));
   });
 
+  it('a GPU lost again after each recovery: three recoveries, then the run pauses saying the GPU could not be recovered', async () => {
+    const engine = await readyEngine();
+    const notes: string[] = [];
+    // lose the device once per attempt, at its first step
+    let armed = true;
+    let losses = 0;
+    const err = await engine
+      .startTraining(faultConfig, {
+        onProgress: () => {
+          if (!armed) return;
+          armed = false;
+          losses++;
+          void engineDebug(engine).loseDevice();
+        },
+        onStatus: (_s, m) => {
+          if (!m) return;
+          notes.push(m);
+          if (/a new GPU device was acquired/.test(m)) armed = true;
+        },
+      })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/^The GPU was lost and could not be recovered/);
+    expect(losses).toBe(4);
+    expect(notes.filter((m) => /^The GPU was lost at step \d+; a new GPU device was acquired/.test(m)).length).toBe(3);
+    const [run] = await engine.listRuns();
+    expect(run.status).toBe('paused');
+    expect(run.message).toMatch(/could not be recovered/);
+    // the page's Reconnect: a new device, and the model is there again
+    expect((await engine.recoverDevice()).state).toBe('ready');
+    expect((await engine.estimate(faultConfig)).fits).toBe(true);
+  });
+
   it('NaN in the loss: the step is not applied, the run pauses at its last checkpoint with an explanation', async () => {
     const engine = await readyEngine();
     const statuses: string[] = [];
