@@ -66,7 +66,7 @@ describe('loadTokenizer', () => {
     expect(loadError('{"model": ').message).toMatch(/^tokenizer\.json: tokenizer\.json is not valid JSON/);
     expect(loadError(json, 'not json').message).toMatch(/tokenizer_config\.json is not valid JSON/);
     expect(loadError(json, [1]).message).toMatch(/tokenizer_config\.json must be an object/);
-    expect(loadError(null).message).toMatch(/^tokenizer\.json is missing/);
+    expect(loadError(null).message).toMatch(/^tokenizer\.json: the file is missing/);
     expect(loadError([]).message).toMatch(/must be an object, got/);
   });
 
@@ -84,7 +84,7 @@ describe('loadTokenizer', () => {
 
 describe('a model folder without tokenizer.json', () => {
   it('names the missing file and what to do, not "must be an object, got null"', () => {
-    expect(loadError(null).message).toMatch(/^tokenizer\.json is missing: .*Add tokenizer\.json \(and tokenizer_config\.json\) from the model's Hub page/);
+    expect(loadError(null).message).toMatch(/^tokenizer\.json: the file is missing: .*Add tokenizer\.json \(and tokenizer_config\.json\) from the model's Hub page/);
     expect(loadError(undefined).message).not.toMatch(/must be an object/);
   });
 

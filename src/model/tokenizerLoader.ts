@@ -251,7 +251,7 @@ function parseJsonArg(c: Checker, v: unknown, what: string): unknown {
  * ("tokenizer.json") or the model folder's name (the engine passes that).
  */
 export function missingTokenizerJson(where: string): string {
-  const what = where.endsWith('.json') ? `${where} is missing` : `The model folder "${where}" has no tokenizer.json`;
+  const what = where.endsWith('.json') ? `${where}: the file is missing` : `The model folder "${where}" has no tokenizer.json`;
   return (
     `${what}: Whetstone reads the model's tokenizer from tokenizer.json, the file Hugging Face models ship beside config.json. ` +
     "Add tokenizer.json (and tokenizer_config.json) from the model's Hub page to the folder and load it again. " +
