@@ -12,7 +12,7 @@ import { MemoryTuneStore, type TuneStore } from '../../gpu/tune/store';
 import { MemoryRunFiles, type RunDataset, type RunFiles } from '../runStorage';
 import type { ModelInfo } from '../api';
 import { GpuSession } from './gpuSession';
-import { NO_TRAINED, type Trained } from './trained';
+import type { Trained } from './trained';
 
 export interface EngineOptions {
   /** the GPU object (Node passes Dawn's); navigator.gpu by default */
@@ -68,12 +68,12 @@ export function createCore(opts: EngineOptions): EngineCore {
     // everything on the old device is gone; the model's files and the dataset are kept so that
     // recoverDevice() can rebuild them on a new device
     gpu: new GpuSession(opts.gpu, () => {
-      core.trained = NO_TRAINED;
+      core.trained = { kind: 'none' };
       core.weightsFineTuned = false;
     }),
     loaded: null,
     dataset: null,
-    trained: NO_TRAINED,
+    trained: { kind: 'none' },
     weightsFineTuned: false,
     training: null,
     pendingNaNStep: null,
