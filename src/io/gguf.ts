@@ -10,6 +10,7 @@ import { describeJson } from './describeJson';
 import { halvesToInterleaved } from './llama2c.js';
 import type { ModelConfig } from './hfConfig';
 import { canonicalModule, loraTargetShape, type LoraWeights } from './loraTargets';
+import { stripPeftPrefix } from './loraKeys';
 
 export type { LoraWeights } from './loraTargets';
 
@@ -412,7 +413,7 @@ export function ggufArchitecture(config: Pick<ModelConfig, 'format'>): string {
  * "base_model.model." prefix and GPT-2's "transformer." prefix are accepted.
  */
 export function hfToGgufName(hfName: string, config: Pick<ModelConfig, 'architecture' | 'format'>): string {
-  let name = hfName.startsWith('base_model.model.') ? hfName.slice('base_model.model.'.length) : hfName;
+  let name = stripPeftPrefix(hfName);
   const suffix = /\.(weight|bias)$/.exec(name)?.[0] ?? '';
   name = name.slice(0, name.length - suffix.length);
   const gguf = config.format.gguf;

@@ -1,6 +1,7 @@
 // Which modules of a base model can carry LoRA, and their in/out sizes. Shared by the PEFT and
 // GGUF adapter formats.
 import { expectedTensors, type ModelConfig } from './hfConfig';
+import { stripPeftPrefix } from './loraKeys';
 
 /** One LoRA pair in PEFT's layout. */
 export interface LoraWeights {
@@ -24,7 +25,7 @@ export class LoraTargetError extends Error {
  * prefix is dropped and the architecture completes its own short forms (GPT-2: "transformer.").
  */
 export function canonicalModule(config: ModelConfig, module: string): string {
-  const bare = module.startsWith('base_model.model.') ? module.slice('base_model.model.'.length) : module;
+  const bare = stripPeftPrefix(module);
   return config.format.canonicalModule?.(bare) ?? bare;
 }
 

@@ -6,6 +6,7 @@ import type { ByteSource } from './byteSource';
 import { describeJson } from './describeJson';
 import type { ModelConfig } from './hfConfig';
 import { canonicalModule, linearModules, loraTargetShape, type LoraWeights } from './loraTargets';
+import { loraCheckpointKey, parsePeftLoraKey } from './loraKeys';
 import { readSafetensorsHeader, readTensorF32, writeSafetensors } from './safetensors';
 
 export type { LoraWeights } from './loraTargets';
@@ -47,7 +48,6 @@ export interface PeftWriteOptions {
   adapters: readonly LoraWeights[];
 }
 
-const PREFIX = 'base_model.model.';
 
 /**
  * target_modules that select exactly the adapted modules: short suffixes ("q_proj") when they
@@ -107,8 +107,8 @@ export function writePeftAdapter(o: PeftWriteOptions): { 'adapter_model.safetens
     if (!(ad.b instanceof Float32Array) || ad.b.length !== s.out * r) {
       throw new PeftError(`writePeftAdapter: "${module}".b must be a Float32Array [${s.out}, ${r}] (${s.out * r} values), got ${ad.b?.length}.`);
     }
-    tensors.push({ name: `${PREFIX}${module}.lora_A.weight`, dtype: 'F32' as const, shape: [r, s.in], data: ad.a });
-    tensors.push({ name: `${PREFIX}${module}.lora_B.weight`, dtype: 'F32' as const, shape: [s.out, r], data: ad.b });
+    tensors.push({ name: loraCheckpointKey(module, 'A'), dtype: 'F32' as const, shape: [r, s.in], data: ad.a });
+    tensors.push({ name: loraCheckpointKey(module, 'B'), dtype: 'F32' as const, shape: [s.out, r], data: ad.b });
   }
   const adapterConfig = {
     peft_type: 'LORA',
@@ -219,14 +219,14 @@ export async function readPeftAdapter(
   const header = await readSafetensorsHeader(weights);
   const pairs = new Map<string, { A?: string; B?: string }>();
   for (const t of header.tensors) {
-    const m = /^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$/.exec(t.name);
-    if (!m) {
+    const k = parsePeftLoraKey(t.name);
+    if (!k) {
       fail(`has tensor "${t.name}", which is not a LoRA weight (base_model.model.<module>.lora_A.weight / lora_B.weight)`, 'Only plain LoRA adapters are supported (no embeddings, biases or saved modules).');
     }
-    const [, module, which] = m;
+    const { module, factor: which } = k;
     const p = pairs.get(module) ?? {};
-    if (p[which as 'A' | 'B']) fail(`has two lora_${which} tensors for "${module}"`);
-    p[which as 'A' | 'B'] = t.name;
+    if (p[which]) fail(`has two lora_${which} tensors for "${module}"`);
+    p[which] = t.name;
     pairs.set(module, p);
   }
   if (pairs.size === 0) fail('holds no LoRA tensors');

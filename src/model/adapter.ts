@@ -1,11 +1,12 @@
 // A LoRA adapter on the GPU: for each target module, A (r, in) and B (out, r) in f32 with their
 // gradients. Module paths are Hugging Face module names (model.layers.3.self_attn.q_proj), which
-// are also the PEFT keys once prefixed with base_model.model.
+// are also the PEFT keys once prefixed (io/loraKeys spells the keys).
 import type { GpuContext } from '../gpu/device';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, type Tensor } from '../gpu/tensor';
 import { mixSeed, mulberry32 } from '../util/prng';
 import type { ModelConfig } from '../io/hfConfig';
 import { linearModules as formatLinearModules } from '../io/loraTargets';
+import { loraCheckpointKey } from '../io/loraKeys';
 
 export interface LoraModule {
   /** HF module path, e.g. model.layers.0.self_attn.q_proj */
@@ -114,8 +115,8 @@ export function createAdapter(
 export function adapterParams(a: LoraAdapter): { name: string; param: Tensor; grad: Tensor }[] {
   const out: { name: string; param: Tensor; grad: Tensor }[] = [];
   for (const m of a.modules.values()) {
-    out.push({ name: `base_model.model.${m.path}.lora_A.weight`, param: m.A, grad: m.dA });
-    out.push({ name: `base_model.model.${m.path}.lora_B.weight`, param: m.B, grad: m.dB });
+    out.push({ name: loraCheckpointKey(m.path, 'A'), param: m.A, grad: m.dA });
+    out.push({ name: loraCheckpointKey(m.path, 'B'), param: m.B, grad: m.dB });
   }
   return out;
 }

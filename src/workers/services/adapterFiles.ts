@@ -5,6 +5,7 @@ import { unpackHalves } from '../../util/f16';
 import { downloadF32, downloadU32 } from '../../gpu/tensor';
 import { blobSource } from '../../io/byteSource';
 import type { LoraWeights } from '../../io/loraTargets';
+import { parseLoraCheckpointKey } from '../../io/loraKeys';
 import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, readPeftAdapter, readPeftPromptTuning } from '../../io/peft';
 import {
   exportGgufFile,
@@ -56,12 +57,12 @@ async function exportInput(core: EngineCore, runId?: string): Promise<AdapterExp
     spec = { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: cfg.lora.dropout, useRslora: cfg.lora.useRslora };
     const byModule = new Map<string, LoraWeights>();
     for (const [key, value] of Object.entries(ckpt.params)) {
-      const m = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(key);
-      if (!m) continue;
-      const w = byModule.get(m[1]) ?? { module: m[1], a: new Float32Array(0), b: new Float32Array(0) };
-      if (m[2] === 'A') w.a = Float32Array.from(value);
+      const k = parseLoraCheckpointKey(key);
+      if (!k) continue;
+      const w = byModule.get(k.module) ?? { module: k.module, a: new Float32Array(0), b: new Float32Array(0) };
+      if (k.factor === 'A') w.a = Float32Array.from(value);
       else w.b = Float32Array.from(value);
-      byModule.set(m[1], w);
+      byModule.set(k.module, w);
     }
     adapters = [...byModule.values()];
   } else {
