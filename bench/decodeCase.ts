@@ -11,7 +11,7 @@
 import { diffCounts, perUnit, type GpuCounts } from '../src/gpu/counters';
 import type { CausalLM } from '../src/model/causalLM';
 import { generateIds } from '../src/model/generate';
-import type { LoraRun } from '../src/model/llama';
+import type { ForwardRun } from '../src/model/blocks';
 import { mean } from './trainingMath';
 import { mulberry32 } from '../src/util/prng';
 
@@ -45,7 +45,7 @@ export interface DecodeResult {
   commandsPerToken: GpuCounts;
 }
 
-export async function runDecodeCase(model: CausalLM, kase: DecodeCase, run: LoraRun | null): Promise<DecodeResult> {
+export async function runDecodeCase(model: CausalLM, kase: DecodeCase, run: ForwardRun | null): Promise<DecodeResult> {
   if (kase.newTokens < 3) throw new Error(`the decode bench needs at least 3 new tokens (a first and a steady decode step), got ${kase.newTokens}`);
   const ctx = model.ctx;
   const next = mulberry32(kase.seed);

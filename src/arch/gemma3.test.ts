@@ -23,7 +23,7 @@ import type { CausalLM } from '../model/causalLM';
 import { generateIds } from '../model/generate';
 import { createPromptTuning, promptRun, releasePromptTuning } from '../model/promptTuning';
 import { scaleInPlace } from '../gpu/ops/elementwise';
-import type { LoraRun, StepInputs } from '../model/blocks';
+import type { ForwardRun, StepInputs } from '../model/blocks';
 import { FIXTURES_DIR, loadModelDir } from '../model/testing/loadForTest';
 import { expectClose } from '../util/check';
 import { roundToDtype } from './gemma3';
@@ -52,11 +52,11 @@ async function fixtureTensor(file: 'lora' | 'logits', name: string): Promise<Flo
 }
 
 /** Logits (T, V) of every position of one sequence (inference forward, no adapter). */
-async function allLogits(model: CausalLM, ids: number[], run: LoraRun | null): Promise<Float32Array> {
+async function allLogits(model: CausalLM, ids: number[], run: ForwardRun | null): Promise<Float32Array> {
   const T = ids.length;
   const inp = model.upload({ B: 1, T, tokens: Int32Array.from(ids), positions: Int32Array.from({ length: T }, (_, i) => i), docIds: null }, 'test');
   // CausalLM exposes only the last position's logits; its hidden states are what they are made from
-  const h = await (model as unknown as { hidden(inp: StepInputs, run: LoraRun | null): Promise<Tensor> }).hidden(inp, run);
+  const h = await (model as unknown as { hidden(inp: StepInputs, run: ForwardRun | null): Promise<Tensor> }).hidden(inp, run);
   const logits = await matmulXWt(model.ctx, h, model.weights.get('model.embed_tokens.weight')!, null);
   const out = await downloadF32(model.ctx, logits);
   releaseTensor(model.ctx, logits);
@@ -159,7 +159,7 @@ describe('tiny Gemma 3 against PyTorch', () => {
       model.zero(m.dA);
       model.zero(m.dB);
     }
-    const run: LoraRun = { adapter, seed: 1, training: true };
+    const run: ForwardRun = { adapter, seed: 1, training: true };
     await model.trainStep(inp, lossAcc, { run, countedTokens: T - 1, labelSmoothing: 0, activationCheckpointing });
     const loss = (await downloadF32(ctx, lossAcc))[0];
     expect(Math.abs(loss - FX.loss)).toBeLessThan(1e-5 * FX.loss);
@@ -203,7 +203,7 @@ describe('Gemma 3 prompt tuning as PEFT does it', () => {
     const Y = [1, 44, 9, 60, 5];
     const p = await createPromptTuning(ctx, model, { n: X.length, init: 'text', textIds: X, seed: 0 });
     const V = model.config.vocabSize;
-    const last = async (tokens: number[], run: LoraRun | null) => {
+    const last = async (tokens: number[], run: ForwardRun | null) => {
       const inp = model.upload({ B: 1, T: tokens.length, tokens: Int32Array.from(tokens), positions: Int32Array.from(tokens, (_, i) => i), docIds: null }, 'test');
       return (await downloadF32(ctx, await model.lastLogits(inp, run))).subarray(0, V);
     };

@@ -1,6 +1,6 @@
 // A causal language model on the GPU: embedding -> blocks -> final norm -> LM head, with the
 // training step (forward, chunked fused cross-entropy, backward into the trainable gradients) and
-// the inference forward used by generation. What is trained comes with the run (LoraRun): a LoRA
+// the inference forward used by generation. What is trained comes with the run (ForwardRun): a LoRA
 // adapter, every weight (full fine-tuning: run.weightGrads), or virtual tokens (prompt tuning:
 // run.prompt, written over the first n rows of every sequence; their gradient is the residual
 // stream's gradient at those rows after layer 0's backward, summed over the batch's rows).
@@ -15,7 +15,7 @@ import type { Tensor } from '../gpu/tensor';
 import { archOf } from '../arch/registry';
 import type { TransformerBlocks } from './blocks';
 import { embeddingWeightGrad } from './fullFinetuneGrads';
-import type { LayerCache, LoraRun, StepInputs } from './llama';
+import type { ForwardRun, LayerCache, StepInputs } from './blocks';
 import { logitsChunkRows } from './logitsChunk';
 import type { ModelAssets } from './load';
 import { Workspace } from './workspace';
@@ -34,7 +34,7 @@ export interface HostBatch {
 export type UploadedInputs = StepInputs & { labels: Tensor | null; host: HostBatch };
 
 export interface TrainStepOptions {
-  run: LoraRun | null;
+  run: ForwardRun | null;
   /** denominator of the mean loss: counted tokens of the whole optimizer step (all micro-batches) */
   countedTokens: number;
   labelSmoothing: number;
@@ -228,7 +228,7 @@ export class CausalLM {
   }
 
   /** Forward only: adds this batch's summed loss / countedTokens to lossAcc. */
-  async evalLoss(inp: StepInputs & { labels: Tensor | null }, lossAcc: Tensor, opts: { run: LoraRun | null; countedTokens: number }): Promise<void> {
+  async evalLoss(inp: StepInputs & { labels: Tensor | null }, lossAcc: Tensor, opts: { run: ForwardRun | null; countedTokens: number }): Promise<void> {
     if (!inp.labels) throw new Error('evalLoss needs labels');
     const c = this.config;
     const N = inp.B * inp.T;
@@ -260,14 +260,14 @@ export class CausalLM {
    * (pos 0) takes the virtual tokens' embeddings for its first n rows: pass n placeholder ids
    * (any valid id, e.g. 0) before the prompt's tokens, and count them in later positions.
    */
-  async decode(ids: number[], pos: number, cache: { k: Tensor; v: Tensor }[], run: LoraRun | null): Promise<Tensor> {
+  async decode(ids: number[], pos: number, cache: { k: Tensor; v: Tensor }[], run: ForwardRun | null): Promise<Tensor> {
     const T = ids.length;
     const inp = this.upload({ B: 1, T, tokens: Int32Array.from(ids), positions: Int32Array.from({ length: T }, (_, i) => pos + i), docIds: null }, 'dec');
     return this.lastLogitsOf(inp, run, (i) => ({ ...cache[i], pos }), pos === 0 ? run?.prompt?.embeddings : null);
   }
 
   /** Final-norm hidden states (N, C) of an inference forward. */
-  private async hidden(inp: StepInputs, run: LoraRun | null, cacheOf?: (layer: number) => LayerCache, prompt?: Tensor | null): Promise<Tensor> {
+  private async hidden(inp: StepInputs, run: ForwardRun | null, cacheOf?: (layer: number) => LayerCache, prompt?: Tensor | null): Promise<Tensor> {
     const c = this.config;
     const N = inp.B * inp.T;
     const ws = this.ws;
@@ -287,11 +287,11 @@ export class CausalLM {
    * Inference forward over a whole sequence batch; returns the logits of the LAST position of
    * each row: (B, V). Activations go to a shared 'inf' scratch.
    */
-  async lastLogits(inp: StepInputs, run: LoraRun | null): Promise<Tensor> {
+  async lastLogits(inp: StepInputs, run: ForwardRun | null): Promise<Tensor> {
     return this.lastLogitsOf(inp, run, undefined, run?.prompt?.embeddings);
   }
 
-  private async lastLogitsOf(inp: StepInputs, run: LoraRun | null, cacheOf?: (layer: number) => LayerCache, prompt?: Tensor | null): Promise<Tensor> {
+  private async lastLogitsOf(inp: StepInputs, run: ForwardRun | null, cacheOf?: (layer: number) => LayerCache, prompt?: Tensor | null): Promise<Tensor> {
     const c = this.config;
     const ws = this.ws;
     const h = await this.hidden(inp, run, cacheOf, prompt);

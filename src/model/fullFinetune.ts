@@ -17,7 +17,7 @@ import { copyTensor } from '../gpu/ops/elementwise';
 import { downloadF32, emptyTensor, releaseTensor, type Tensor } from '../gpu/tensor';
 import { expectedTensors } from '../io/hfConfig';
 import type { CausalLM } from './causalLM';
-import type { LoraRun } from './llama';
+import type { ForwardRun } from './blocks';
 
 export interface FullParam {
   /** canonical HF name, e.g. model.layers.0.self_attn.q_proj.weight */
@@ -78,7 +78,7 @@ export async function refreshWeights(ctx: GpuContext, ft: FullFinetune): Promise
 }
 
 /** The run whose backward accumulates every weight's gradient. */
-export function fullRun(ft: FullFinetune, seed: number, training: boolean): LoraRun {
+export function fullRun(ft: FullFinetune, seed: number, training: boolean): ForwardRun {
   return { weightGrads: training ? ft.grads : null, seed, training };
 }
 

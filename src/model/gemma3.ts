@@ -29,7 +29,7 @@ import { ropeBackward, ropeForward } from '../gpu/ops/rope';
 import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
-import type { LayerCache, LoraRun, StepInputs, TransformerBlocks } from './blocks';
+import type { LayerCache, ForwardRun, StepInputs, TransformerBlocks } from './blocks';
 import { linearWeightGrads } from './fullFinetuneGrads';
 import { ropeInvFreqTensor } from './ropeFrequencies';
 import type { Workspace } from './workspace';
@@ -65,18 +65,18 @@ export class Gemma3Blocks implements TransformerBlocks {
     return this.c.layerWindows?.[i] ?? this.c.slidingWindow;
   }
 
-  private lora(run: LoraRun | null, i: number, p: Proj): LoraModule | null {
+  private lora(run: ForwardRun | null, i: number, p: Proj): LoraModule | null {
     return run?.adapter?.modules.get(this.path(i, p)) ?? null;
   }
 
-  private dropout(adapter: LoraAdapter, run: LoraRun, i: number, p: Proj) {
+  private dropout(adapter: LoraAdapter, run: ForwardRun, i: number, p: Proj) {
     const pDrop = run.training ? adapter.spec.dropout : 0;
     if (pDrop <= 0) return null;
     // one stream per (step, layer, module), identical in forward, recomputation and backward
     return { p: pDrop, seed: (Math.imul(run.seed, 0x9e3779b1) ^ Math.imul(i * 8 + PROJS.indexOf(p) + 1, 0x85ebca6b)) >>> 0 };
   }
 
-  private async linear(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
+  private async linear(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
     await matmulXWt(this.ctx, x, this.weight(`${this.path(i, p)}.weight`), null, { out: y });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
@@ -85,7 +85,7 @@ export class Gemma3Blocks implements TransformerBlocks {
     }
   }
 
-  private async linearBackward(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
+  private async linearBackward(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
     await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
@@ -102,7 +102,7 @@ export class Gemma3Blocks implements TransformerBlocks {
   }
 
   /** dx (+)= the norm's input gradient; full fine-tuning also accumulates the weight's. */
-  private normBackward(run: LoraRun | null, dy: Tensor, x: Tensor, name: string, rstd: Tensor, dx: Tensor, accumulateDx: boolean) {
+  private normBackward(run: ForwardRun | null, dy: Tensor, x: Tensor, name: string, rstd: Tensor, dx: Tensor, accumulateDx: boolean) {
     const dw = run?.weightGrads?.get(name);
     return rmsnormBackward(this.ctx, dy, x, this.weight(name), rstd, { weightOffset: ONE_PLUS_W, dx, accumulateDx, ...(dw ? { dw, accumulateDw: true } : {}) });
   }
@@ -145,14 +145,14 @@ export class Gemma3Blocks implements TransformerBlocks {
   }
 
   /** Rows of every sequence the embedding scale leaves alone: prompt tuning's virtual tokens (prefill only). */
-  private unscaledRows(run: LoraRun | null, cache?: LayerCache): number {
+  private unscaledRows(run: ForwardRun | null, cache?: LayerCache): number {
     const prompt = run?.prompt?.embeddings;
     if (!prompt || (cache && cache.pos !== 0)) return 0;
     return prompt.shape[0];
   }
 
   /** Layer 0's input: the scaled token embeddings (a copy; x itself stays the embedding output). */
-  private async scaledInput(ws: Workspace, run: LoraRun | null, inp: StepInputs, x: Tensor, key: string, cache?: LayerCache): Promise<Tensor> {
+  private async scaledInput(ws: Workspace, run: ForwardRun | null, inp: StepInputs, x: Tensor, key: string, cache?: LayerCache): Promise<Tensor> {
     const s = this.c.embeddingScale ?? 1;
     const xs = ws.get(`${key}.x0s`, 'f32', x.shape);
     await scaleTensor(this.ctx, x, s, xs);
@@ -162,7 +162,7 @@ export class Gemma3Blocks implements TransformerBlocks {
     return xs;
   }
 
-  async layerForward(ws: Workspace, run: LoraRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void> {
+  async layerForward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void> {
     const c = this.c;
     const N = inp.B * inp.T;
     const a = this.acts(ws, key, N);
@@ -198,7 +198,7 @@ export class Gemma3Blocks implements TransformerBlocks {
     await addInPlace(this.ctx, xOut, a.x2);
   }
 
-  async layerBackward(ws: Workspace, run: LoraRun | null, i: number, inp: StepInputs, x: Tensor, dX: Tensor, key: string): Promise<void> {
+  async layerBackward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, dX: Tensor, key: string): Promise<void> {
     const c = this.c;
     const N = inp.B * inp.T;
     const C = c.hiddenSize;
@@ -249,7 +249,7 @@ export class Gemma3Blocks implements TransformerBlocks {
   }
 
   /** dX = dL/d(scaled input) -> dL/d(embedding output): times the scale, except the unscaled prompt rows. */
-  private async unscaleGradient(run: LoraRun | null, inp: StepInputs, dX: Tensor, ws: Workspace): Promise<void> {
+  private async unscaleGradient(run: ForwardRun | null, inp: StepInputs, dX: Tensor, ws: Workspace): Promise<void> {
     const s = this.c.embeddingScale ?? 1;
     const n = this.unscaledRows(run);
     const C = this.c.hiddenSize;

@@ -4,14 +4,14 @@ import { mulberry32 } from '../util/prng';
 import { readBuffer } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { CausalLM } from './causalLM';
-import type { LoraRun } from './llama';
+import type { ForwardRun } from './blocks';
 import { sampleToken, type SamplingParams } from './sampling';
 
 export interface GenerateOptions extends SamplingParams {
   maxTokens: number;
   seed: number;
   eosIds: number[];
-  run: LoraRun | null;
+  run: ForwardRun | null;
   onToken?: (ids: number[]) => void;
   signal?: { aborted: boolean };
 }

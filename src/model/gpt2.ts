@@ -34,12 +34,12 @@ import { mergeColumns, splitColumns } from '../gpu/ops/splitColumns';
 import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
-import type { LayerCache, LoraRun, StepInputs, TransformerBlocks } from './blocks';
+import type { LayerCache, ForwardRun, StepInputs, TransformerBlocks } from './blocks';
 import { linearWeightGrads } from './fullFinetuneGrads';
 import type { Workspace } from './workspace';
 
 /** layernormBackward options that accumulate a LayerNorm's weight and bias gradients in full fine-tuning. */
-function normGrads(run: Pick<LoraRun, 'weightGrads'> | null, norm: string): { weightGrads?: { dw: Tensor; db: Tensor }; accumulateWeightGrads?: boolean } {
+function normGrads(run: Pick<ForwardRun, 'weightGrads'> | null, norm: string): { weightGrads?: { dw: Tensor; db: Tensor }; accumulateWeightGrads?: boolean } {
   const dw = run?.weightGrads?.get(`${norm}.weight`);
   const db = run?.weightGrads?.get(`${norm}.bias`);
   if (!dw && !db) return {};
@@ -78,11 +78,11 @@ export class Gpt2Blocks implements TransformerBlocks {
     return `transformer.h.${i}.${p}`;
   }
 
-  private lora(run: LoraRun | null, i: number, p: Proj): LoraModule | null {
+  private lora(run: ForwardRun | null, i: number, p: Proj): LoraModule | null {
     return run?.adapter?.modules.get(this.path(i, p)) ?? null;
   }
 
-  private dropout(adapter: LoraAdapter, run: LoraRun, i: number, p: Proj) {
+  private dropout(adapter: LoraAdapter, run: ForwardRun, i: number, p: Proj) {
     const pDrop = run.training ? adapter.spec.dropout : 0;
     if (pDrop <= 0) return null;
     // one stream per (step, layer, module), identical in forward, recomputation and backward
@@ -90,7 +90,7 @@ export class Gpt2Blocks implements TransformerBlocks {
   }
 
   /** y = x·Wᵀ + b (+ LoRA); saves the LoRA u under `${key}.u` when an adapter targets it. */
-  private async linear(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
+  private async linear(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
     const base = this.path(i, p);
     await matmulXWt(this.ctx, x, this.weight(`${base}.weight`), this.weight(`${base}.bias`), { out: y });
     const m = this.lora(run, i, p);
@@ -104,7 +104,7 @@ export class Gpt2Blocks implements TransformerBlocks {
    * dx (+)= dy·W (+ LoRA backward, which also accumulates dA, dB). The bias is frozen except in
    * full fine-tuning, which accumulates dW and db.
    */
-  private async linearBackward(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, key: string) {
+  private async linearBackward(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, key: string) {
     await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate: false });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
@@ -142,7 +142,7 @@ export class Gpt2Blocks implements TransformerBlocks {
     return { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numHeads, D: c.headDim, docIds: inp.docIds ?? undefined };
   }
 
-  async layerForward(ws: Workspace, run: LoraRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void> {
+  async layerForward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void> {
     const c = this.c;
     const N = inp.B * inp.T;
     const C = c.hiddenSize;
@@ -170,7 +170,7 @@ export class Gpt2Blocks implements TransformerBlocks {
     await addInPlace(this.ctx, xOut, a.x2);
   }
 
-  async layerBackward(ws: Workspace, run: LoraRun | null, i: number, inp: StepInputs, x: Tensor, dX: Tensor, key: string): Promise<void> {
+  async layerBackward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, dX: Tensor, key: string): Promise<void> {
     const c = this.c;
     const N = inp.B * inp.T;
     const C = c.hiddenSize;

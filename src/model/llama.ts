@@ -28,58 +28,13 @@ import { swigluBackward, swigluForward } from '../gpu/ops/swiglu';
 import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
-import type { TransformerBlocks } from './blocks';
+import type { ForwardRun, LayerCache, StepInputs, TransformerBlocks } from './blocks';
 import { linearWeightGrads } from './fullFinetuneGrads';
 import { ropeInvFreqTensor } from './ropeFrequencies';
 import type { Workspace } from './workspace';
 
-export interface StepInputs {
-  B: number;
-  T: number;
-  /** (N) i32 token ids, positions and document ids (all on the GPU) */
-  tokens: Tensor;
-  positions: Tensor;
-  docIds: Tensor | null;
-  /**
-   * The largest value in positions (CausalLM.upload fills it in): dynamic RoPE scaling chooses
-   * its frequencies from it, as HF does from max(position_ids) + 1.
-   */
-  maxPosition?: number;
-}
-
-/** Generation: this layer's key/value cache (1, Tmax, Hkv, D) and the position of x's first row. */
-export interface LayerCache {
-  k: Tensor;
-  v: Tensor;
-  pos: number;
-}
-
-/**
- * What a forward/backward uses beyond the frozen base weights. The name is historical: besides a
- * LoRA adapter it carries the weight gradients of full fine-tuning and the virtual tokens of
- * prompt tuning (one method at a time; with none of them the base model runs).
- */
-export interface LoraRun {
-  /** LoRA on the targeted linears; absent or null: no adapter */
-  adapter?: LoraAdapter | null;
-  /**
-   * Full fine-tuning: f32 gradient per HF weight name (GPU layout, [out, in] for matrices), which
-   * the backward ACCUMULATES into (dW += dyᵀ·x, db += Σ dy, norm dw, embedding rows, LM head).
-   */
-  weightGrads?: ReadonlyMap<string, Tensor> | null;
-  /**
-   * Prompt tuning: (n, C) f32 embeddings written over the first n rows of every sequence (after
-   * the token lookup, before learned positions are added), and the (n, C) f32 gradient the
-   * training backward ACCUMULATES into (summed over the batch's rows).
-   */
-  prompt?: { embeddings: Tensor; grad?: Tensor | null } | null;
-  /** dropout seed for this step (the same in recomputation and backward) */
-  seed: number;
-  training: boolean;
-}
-
 /** rmsnormBackward options that accumulate the norm weight's gradient when full fine-tuning asks for it. */
-function normGrad(run: Pick<LoraRun, 'weightGrads'> | null, name: string): { dw?: Tensor; accumulateDw?: boolean } {
+function normGrad(run: Pick<ForwardRun, 'weightGrads'> | null, name: string): { dw?: Tensor; accumulateDw?: boolean } {
   const dw = run?.weightGrads?.get(name);
   return dw ? { dw, accumulateDw: true } : {};
 }
@@ -107,11 +62,11 @@ export class LlamaBlocks implements TransformerBlocks {
     return `model.layers.${i}.${ATTN.includes(p) ? 'self_attn' : 'mlp'}.${p}`;
   }
 
-  private lora(run: LoraRun | null, i: number, p: Proj): LoraModule | null {
+  private lora(run: ForwardRun | null, i: number, p: Proj): LoraModule | null {
     return run?.adapter?.modules.get(this.path(i, p)) ?? null;
   }
 
-  private dropout(adapter: LoraAdapter, run: LoraRun, i: number, p: Proj) {
+  private dropout(adapter: LoraAdapter, run: ForwardRun, i: number, p: Proj) {
     const pDrop = run.training ? adapter.spec.dropout : 0;
     if (pDrop <= 0) return null;
     // one stream per (step, layer, module), identical in forward, recomputation and backward
@@ -119,7 +74,7 @@ export class LlamaBlocks implements TransformerBlocks {
   }
 
   /** y = x·Wᵀ (+b) (+ LoRA); saves the LoRA u under `${key}.u` when training. */
-  private async linear(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
+  private async linear(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
     const base = this.path(i, p);
     await matmulXWt(this.ctx, x, this.weight(`${base}.weight`), this.w.get(`${base}.bias`) ?? null, { out: y });
     const m = this.lora(run, i, p);
@@ -130,7 +85,7 @@ export class LlamaBlocks implements TransformerBlocks {
   }
 
   /** dx (+)= dy·W (+ LoRA backward, which also accumulates dA, dB; full fine-tuning: dW, db). */
-  private async linearBackward(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
+  private async linearBackward(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
     await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
@@ -194,7 +149,7 @@ export class LlamaBlocks implements TransformerBlocks {
   }
 
   /** Layer i: x (N, C) -> xOut (N, C), keeping activations under `key`. */
-  async layerForward(ws: Workspace, run: LoraRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void> {
+  async layerForward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void> {
     const c = this.c;
     const N = inp.B * inp.T;
     const a = this.acts(ws, key, N);
@@ -236,7 +191,7 @@ export class LlamaBlocks implements TransformerBlocks {
    * Backward of layer i. dX (N, C) holds dL/d(layer output) on entry and dL/d(layer input) on
    * return. x is the layer's input; activations are read from `key`.
    */
-  async layerBackward(ws: Workspace, run: LoraRun | null, i: number, inp: StepInputs, x: Tensor, dX: Tensor, key: string): Promise<void> {
+  async layerBackward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, dX: Tensor, key: string): Promise<void> {
     const c = this.c;
     const N = inp.B * inp.T;
     const C = c.hiddenSize;

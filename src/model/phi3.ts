@@ -26,7 +26,7 @@ import { swigluFusedBackward, swigluFusedForward } from '../gpu/ops/swiglu';
 import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
-import type { LayerCache, LoraRun, StepInputs, TransformerBlocks } from './blocks';
+import type { LayerCache, ForwardRun, StepInputs, TransformerBlocks } from './blocks';
 import { linearWeightGrads } from './fullFinetuneGrads';
 import { uploadF32 } from '../gpu/tensor';
 import { ropeInvFreqTensor } from './ropeFrequencies';
@@ -67,18 +67,18 @@ export class Phi3Blocks implements TransformerBlocks {
     return `model.layers.${i}.${p === 'qkv_proj' || p === 'o_proj' ? 'self_attn' : 'mlp'}.${p}`;
   }
 
-  private lora(run: LoraRun | null, i: number, p: Proj): LoraModule | null {
+  private lora(run: ForwardRun | null, i: number, p: Proj): LoraModule | null {
     return run?.adapter?.modules.get(this.path(i, p)) ?? null;
   }
 
-  private dropout(adapter: LoraAdapter, run: LoraRun, i: number, p: Proj) {
+  private dropout(adapter: LoraAdapter, run: ForwardRun, i: number, p: Proj) {
     const pDrop = run.training ? adapter.spec.dropout : 0;
     if (pDrop <= 0) return null;
     // one stream per (step, layer, module), identical in forward, recomputation and backward
     return { p: pDrop, seed: (Math.imul(run.seed, 0x9e3779b1) ^ Math.imul(i * 8 + PROJS.indexOf(p) + 1, 0x85ebca6b)) >>> 0 };
   }
 
-  private async linear(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
+  private async linear(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
     await matmulXWt(this.ctx, x, this.weight(`${this.path(i, p)}.weight`), null, { out: y });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
@@ -87,7 +87,7 @@ export class Phi3Blocks implements TransformerBlocks {
     }
   }
 
-  private async linearBackward(ws: Workspace, run: LoraRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
+  private async linearBackward(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
     await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
@@ -98,7 +98,7 @@ export class Phi3Blocks implements TransformerBlocks {
     if (run?.weightGrads) await linearWeightGrads(this.ctx, ws, run.weightGrads, this.path(i, p), x, dy);
   }
 
-  private normGrad(run: LoraRun | null, name: string): { dw?: Tensor; accumulateDw?: boolean } {
+  private normGrad(run: ForwardRun | null, name: string): { dw?: Tensor; accumulateDw?: boolean } {
     const dw = run?.weightGrads?.get(name);
     return dw ? { dw, accumulateDw: true } : {};
   }
@@ -152,7 +152,7 @@ export class Phi3Blocks implements TransformerBlocks {
     };
   }
 
-  async layerForward(ws: Workspace, run: LoraRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void> {
+  async layerForward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void> {
     const c = this.c;
     const N = inp.B * inp.T;
     const a = this.acts(ws, key, N);
@@ -183,7 +183,7 @@ export class Phi3Blocks implements TransformerBlocks {
     await addInPlace(this.ctx, xOut, a.x2);
   }
 
-  async layerBackward(ws: Workspace, run: LoraRun | null, i: number, inp: StepInputs, x: Tensor, dX: Tensor, key: string): Promise<void> {
+  async layerBackward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, dX: Tensor, key: string): Promise<void> {
     const c = this.c;
     const N = inp.B * inp.T;
     const C = c.hiddenSize;

@@ -23,7 +23,7 @@ import { downloadF32, emptyTensor, releaseTensor, uploadF32, uploadI32, type Ten
 import { PROMPT_EMBEDDINGS } from '../io/peft';
 import type { CausalLM, HostBatch } from './causalLM';
 import { generateIds, type GenerateOptions } from './generate';
-import type { LoraRun } from './llama';
+import type { ForwardRun } from './blocks';
 
 /** The tensor name PEFT saves prompt-tuning weights under (adapter_model.safetensors); also the checkpoint's parameter name. */
 export const PROMPT_EMBEDDINGS_KEY = PROMPT_EMBEDDINGS;
@@ -113,7 +113,7 @@ export function downloadPromptEmbeddings(ctx: GpuContext, p: PromptTuning): Prom
 }
 
 /** The run that applies (and, training, differentiates) the virtual tokens. */
-export function promptRun(p: PromptTuning, training: boolean): LoraRun {
+export function promptRun(p: PromptTuning, training: boolean): ForwardRun {
   return { prompt: { embeddings: p.embeddings, grad: training ? p.grad : null }, seed: 0, training };
 }
 

@@ -8,7 +8,7 @@ import type { Tensor } from '../gpu/tensor';
 import { adapterParams, type LoraAdapter } from '../model/adapter';
 import type { HostBatch } from '../model/causalLM';
 import { refreshWeights, fullRun, type FullFinetune } from '../model/fullFinetune';
-import type { LoraRun } from '../model/llama';
+import type { ForwardRun } from '../model/blocks';
 import { PROMPT_EMBEDDINGS_KEY, promptRun, withVirtualTokens, type PromptTuning } from '../model/promptTuning';
 
 export type Trainable = LoraAdapter | PromptTuning | FullFinetune;
@@ -41,7 +41,7 @@ export function trainableParams(t: Trainable): TrainableParam[] {
 }
 
 /** The run a forward/backward gets: training differentiates the trainable tensors. */
-export function runFor(t: Trainable, seed: number, training: boolean): LoraRun {
+export function runFor(t: Trainable, seed: number, training: boolean): ForwardRun {
   if (isPromptTuning(t)) return { ...promptRun(t, training), seed };
   if (isFullFinetune(t)) return fullRun(t, seed, training);
   return { adapter: t, seed, training };
