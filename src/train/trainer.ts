@@ -106,6 +106,14 @@ export function plannedSteps(train: TokenizedDataset | FixedBatches, c: TrainCon
   return Math.max(1, Math.ceil((batches * c.epochs) / c.gradAccumulation));
 }
 
+/** The batches an evaluation's mean loss is over: the first `maxBatches` of the split in a fixed (seed 0) order, one epoch at most. */
+export function evaluationBatches(val: TokenizedDataset, c: TrainConfig, maxBatches: number): Batch[] {
+  const it = new BatchIterator(val, { batchSize: c.batchSize, seqLen: c.seqLen, pack: c.pack, seed: 0 });
+  const batches: Batch[] = [];
+  for (let i = 0; i < maxBatches && it.cursor().epoch === 0; i++) batches.push(it.next());
+  return batches;
+}
+
 export class Trainer {
   step = 0;
   history: LossPoint[] = [];
@@ -273,9 +281,7 @@ export class Trainer {
   }
 
   private async recordEvaluation(val: TokenizedDataset, maxBatches: number): Promise<number> {
-    const it = new BatchIterator(val, { ...this.batchOptions(), seed: 0 });
-    const batches: Batch[] = [];
-    for (let i = 0; i < maxBatches && it.cursor().epoch === 0; i++) batches.push(it.next());
+    const batches = evaluationBatches(val, this.config, maxBatches);
     const counted = Math.max(1, batches.reduce((s, b) => s + b.trainedTokens, 0));
     zeroTensor(this.ctx, this.lossAcc);
     await this.syncAfterRestore();

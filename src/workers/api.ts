@@ -197,6 +197,25 @@ export interface ImportedAdapter {
   numVirtualTokens?: number;
 }
 
+/** What to evaluate: the base model with a job's batch settings (config), or a run's trained weights (runId; its own settings). */
+export interface EvaluateRequest {
+  runId?: string;
+  config?: TrainConfig;
+}
+
+export interface EvaluationResult {
+  /** mean cross-entropy per counted (label) token, as the trainer's validation loss */
+  loss: number;
+  /** the split it is over: the validation split, or the training split when the dataset has none */
+  split: 'validation' | 'train';
+  /** counted (label) tokens the mean is over */
+  tokens: number;
+  /** examples (rows) in the evaluated batches */
+  examples: number;
+  /** the run evaluated, or null for the base model */
+  runId: string | null;
+}
+
 export interface EngineApi {
   /** Acquire the GPU (idempotent). Never throws: failures come back as 'unavailable'. */
   init(): Promise<EngineStatus>;
@@ -227,6 +246,12 @@ export interface EngineApi {
   deleteRun(runId: string): Promise<void>;
 
   generate(req: GenerateRequest, events?: GenerateEvents): Promise<string>;
+  /**
+   * Mean loss of the loaded dataset's validation split (the training split when there is none), over
+   * the same batches the trainer's validation uses: the base model, or with a run's checkpointed
+   * weights (which then become what generate({ useAdapter }) and the exports use). Refused while a run trains.
+   */
+  evaluate(req: EvaluateRequest): Promise<EvaluationResult>;
 
   /** LoRA: the PEFT LoRA adapter; prompt tuning: the PEFT PROMPT_TUNING adapter; full fine-tuning: refused (use exportMerged). */
   exportPeft(runId?: string): Promise<ExportedFile[]>;

@@ -16,6 +16,8 @@ import type {
   EngineApi,
   EngineEvents,
   EngineStatus,
+  EvaluateRequest,
+  EvaluationResult,
   ExportedFile,
   ExportProgressEvent,
   GenerateEvents,
@@ -32,6 +34,7 @@ import type {
 import { createCore, type EngineCore, type EngineOptions } from './services/core';
 import { exportGguf, exportMerged, exportPeft, importAdapter } from './services/adapterFiles';
 import { loadDataset } from './services/datasetSession';
+import { evaluate } from './services/evaluation';
 import { generate } from './services/generation';
 import { kernelTuning } from './services/kernelTuning';
 import { loadModel, recoverDevice } from './services/modelSession';
@@ -129,6 +132,10 @@ export class Engine implements EngineApi {
 
   async generate(req: GenerateRequest, events?: GenerateEvents): Promise<string> {
     return generate(this.#core, req, events);
+  }
+
+  async evaluate(req: EvaluateRequest): Promise<EvaluationResult> {
+    return evaluate(this.#core, req);
   }
 
   async exportPeft(runId?: string): Promise<ExportedFile[]> {

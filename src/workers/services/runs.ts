@@ -52,7 +52,7 @@ export async function estimate(core: EngineCore, config: TrainConfig): Promise<M
 }
 
 /** Allocate what the run trains (after the memory check; the model holds its base weights). */
-async function createTrainable(core: EngineCore, config: TrainConfig): Promise<Trainable> {
+export async function createTrainable(core: EngineCore, config: TrainConfig): Promise<Trainable> {
   const ctx = core.gpu.require();
   const { model, tokenizer } = requireModel(core);
   const method = config.method ?? 'lora';
