@@ -76,7 +76,9 @@ const HELP = `usage: npm run finetune -- [options]
                           PEFT and metrics.json are written first; an export that cannot be made is a warning.
   --list-runs             list the runs in the profile and exit
   --resume ID             continue a paused or interrupted run (its own settings; the same model) to the end
-  --eval-only             print the validation loss of the model on --data, train nothing
+  --eval-only             print the validation loss of the base model on --data (written to metrics.json in
+                          --out, default out/eval); with --resume ID, of that run's weights on its own data.
+                          Trains nothing and creates no run
   --profile DIR           the CLI's browser profile, where runs persist (default ~/.cache/whetstone-cli,
                           or $WHETSTONE_CLI_PROFILE)
   --verbose               stack traces with errors, browser warnings
@@ -309,8 +311,9 @@ async function main() {
     return;
   }
   const v = { ...DEFAULTS, ...given };
+  // --eval-only --resume RUN evaluates that run (its adapter) instead of continuing it
   const modes = ['resume', 'eval-only', 'list-runs'].filter((m) => given[m] !== undefined);
-  if (modes.length > 1) throw new UsageError(`--${modes[0]} and --${modes[1]} cannot be used together.`);
+  if (modes.length > 1 && !(modes.length === 2 && given.resume !== undefined && given['eval-only'])) throw new UsageError(`--${modes[0]} and --${modes[1]} cannot be used together.`);
   if (given.resume !== undefined) {
     const job = JOB_FLAGS.filter((f) => given[f] !== undefined);
     if (job.length) throw new UsageError(`--resume continues the run with its own settings and dataset: ${job.map((f) => `--${f}`).join(', ')} cannot be given with it.`);
@@ -333,12 +336,13 @@ async function main() {
     await exposeProgress(page);
     const adapter = await initGpu(page);
 
+    if (given.resume !== undefined && given['eval-only']) return await evalRun(host, v, given, adapter);
     if (given.resume !== undefined) return await resume(host, v, given, adapter);
 
     if (given.model === undefined && v.model === 'demo') ensureDemoModel();
     const info = await loadModel(page, modelFiles(host, v.model));
     const ds = await loadDataset(host, v.data, config, v['train-on']);
-    if (given['eval-only']) return await evalOnly(page, config, ds);
+    if (given['eval-only']) return await evalOnly(page, { request: { config }, info, ds: { name: ds.name, format: ds.format.name, stats: ds.stats }, adapter, profile: host.profile, out: v.out, config });
 
     const est = await page.evaluate((cfg) => window.whetstoneCli.engine.estimate(cfg), config);
     log(`memory estimate: ${(est.totalBytes / 2 ** 20).toFixed(1)} MiB`);
@@ -376,17 +380,23 @@ function ensureDemoModel() {
   if (r.status !== 0) throw new Error('could not build the demo model (npm run demo-model)');
 }
 
-async function resume(host, v, given, adapter) {
-  const { page } = host;
-  const run = findRun(await listRuns(page), given.resume);
-  if (run.status === 'finished') throw new UsageError(`run ${run.id} is finished (${run.step}/${run.totalSteps} steps): there is nothing to resume.`);
+/** The run --resume names, its sidecar (what the CLI wrote when it started it) and its model, loaded. */
+async function loadRunModel(host, given, run) {
   const tag = /\[(cli-[a-z0-9]+)\]$/.exec(run.name)?.[1];
   const sidecarPath = tag ? join(host.profile, 'runs', `${slug(tag)}.json`) : null;
   const sidecar = sidecarPath && existsSync(sidecarPath) ? JSON.parse(readFileSync(sidecarPath, 'utf8')) : { name: run.name, exports: DEFAULT_EXPORTS[run.method ?? 'lora'] };
   const model = given.model ?? sidecar.model ?? (run.modelSource?.kind === 'demo' ? 'demo' : undefined);
   if (!model) throw new UsageError(`run ${run.id} was not started by this command: pass the model it was trained on with --model DIR.`);
   if (model === 'demo') ensureDemoModel();
-  const info = await loadModel(page, modelFiles(host, model));
+  const info = await loadModel(host.page, modelFiles(host, model));
+  return { sidecar, info };
+}
+
+async function resume(host, v, given, adapter) {
+  const { page } = host;
+  const run = findRun(await listRuns(page), given.resume);
+  if (run.status === 'finished') throw new UsageError(`run ${run.id} is finished (${run.step}/${run.totalSteps} steps): there is nothing to resume.`);
+  const { sidecar, info } = await loadRunModel(host, given, run);
   const exports = given.export !== undefined ? exportList(v, run.method ?? 'lora') : sidecar.exports;
   const outDir = resolve(given.out ?? sidecar.out ?? join('out', run.method ?? 'lora'));
   log(`resuming ${run.id} (${run.name}) from its checkpoint at step ${run.checkpointStep} of ${run.totalSteps}`);
@@ -434,23 +444,31 @@ async function finish(page, summary, { sidecar, info, ds, adapter, profile, give
   for (const w of warnings) log(`warning: ${w}`);
 }
 
-async function evalOnly(page, config, ds) {
-  if (ds.validationExamples === 0) throw new UsageError('the dataset has no validation examples to evaluate on: raise --validation (a fraction, e.g. 0.2) or use a larger file.');
-  // The engine has no evaluate call of its own: one step at a learning rate that is 0 in f32
-  // (weights exactly unchanged) gives its validation loss of the model as loaded; the run is
-  // deleted afterwards. LoRA's B starts at zero, so this is the base model.
-  const probe = { ...config, method: 'lora', learningRate: Number.MIN_VALUE, warmupSteps: 0, schedule: 'constant', maxSteps: 1, evalEvery: 1, checkpointEvery: 0, weightDecay: 0, labelSmoothing: 0 };
-  const summary = await page.evaluate(async (cfg) => {
-    const cli = window.whetstoneCli;
-    try {
-      return await cli.engine.startTraining(cfg, cli.proxy({ onProgress: () => {}, onStatus: () => {} }), 'cli eval-only');
-    } finally {
-      for (const r of await cli.engine.listRuns()) if (r.name === 'cli eval-only') await cli.engine.deleteRun(r.id);
-    }
-  }, probe);
-  const h = summary.history.at(-1);
-  if (h?.valLoss === undefined) throw new Error('the engine returned no validation loss');
-  process.stdout.write(`eval loss ${h.valLoss.toFixed(4)} (perplexity ${Math.exp(h.valLoss).toFixed(2)}) on ${ds.validationExamples} validation examples of ${ds.name}\n`);
+/** --eval-only --resume RUN: the run's weights (from its checkpoint) on the dataset it kept. */
+async function evalRun(host, v, given, adapter) {
+  const run = findRun(await listRuns(host.page), given.resume);
+  const { sidecar, info } = await loadRunModel(host, given, run);
+  return evalOnly(host.page, { request: { runId: run.id }, info, ds: { name: run.datasetName }, adapter, profile: host.profile, out: given.out, config: sidecar.config ?? null, run });
+}
+
+/** Print the engine's evaluation and write it to metrics.json in --out (default out/eval); no run is created. */
+async function evalOnly(page, { request, info, ds, adapter, profile, out, config, run }) {
+  const r = await page.evaluate((req) => window.whetstoneCli.engine.evaluate(req), request);
+  const what = run ? `run ${run.id}` : 'the base model';
+  const outDir = resolve(out ?? join('out', 'eval'));
+  mkdirSync(outDir, { recursive: true });
+  const metrics = {
+    evaluation: { ...r, perplexity: Math.exp(r.loss) },
+    run: run ? { id: run.id, name: run.name, method: run.method, step: run.checkpointStep, profile } : null,
+    config,
+    model: info,
+    dataset: ds,
+    adapter,
+  };
+  writeFileSync(join(outDir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+  process.stdout.write(`eval loss ${r.loss.toFixed(4)} (perplexity ${Math.exp(r.loss).toFixed(2)}) of ${what} on the ${r.split} split of ${ds.name}: ${r.tokens} tokens in ${r.examples} rows\n`);
+  if (r.split === 'train') log('warning: the dataset has no validation split, so this is the loss on the training split (raise --validation to hold some out)');
+  log(`wrote metrics.json to ${outDir}`);
 }
 
 try {

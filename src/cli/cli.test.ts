@@ -97,13 +97,21 @@ describe('the other methods, evaluation and errors', () => {
     expect(json(join(out, 'metrics.json')).files).toEqual(expect.arrayContaining(['merged/model.safetensors', 'metrics.json']));
   }, 210_000);
 
-  it('--eval-only prints the validation loss (and deletes the run it used: checked by --list-runs below)', async () => {
-    const r = await finetune(['--eval-only', '--validation', '0.1']);
+  it('--eval-only prints the base model’s validation loss, writes it to metrics.json and creates no run (--list-runs unchanged)', async () => {
+    const before = await finetune(['--list-runs']);
+    expect(before.code, before.stderr).toBe(0);
+    const out = join(tmp, 'eval');
+    const r = await finetune(['--eval-only', '--validation', '0.1', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    const m = /^eval loss (\d+\.\d{4}) \(perplexity (\d+\.\d{2})\) on (\d+) validation examples of sample\.jsonl$/m.exec(r.stdout);
+    const m = /^eval loss (\d+\.\d{4}) \(perplexity (\d+\.\d{2})\) of the base model on the validation split of sample\.jsonl: (\d+) tokens in (\d+) rows$/m.exec(r.stdout);
     expect(m, r.stdout + r.stderr).not.toBeNull();
-    expect(Number(m![1])).toBeGreaterThan(0.5);
-    expect(Number(m![3])).toBe(60);
+    expect(Number.isFinite(Number(m![1])) && Number(m![1]) > 0.5).toBe(true);
+    const metrics = json(join(out, 'metrics.json'));
+    expect(metrics.evaluation).toMatchObject({ split: 'validation', runId: null });
+    expect(metrics.evaluation.loss.toFixed(4)).toBe(m![1]);
+    expect(metrics.run).toBeNull();
+    const after = await finetune(['--list-runs']);
+    expect(after.stdout).toBe(before.stdout);
   }, 210_000);
 
   it('a model folder without tokenizer.json: exit 2, the missing file named, no internal prefix or stack', async () => {
@@ -147,6 +155,17 @@ describe('finetune on the demo model', () => {
     expect(a.stderr).toMatch(/^train \[#+\] 100% step 10\/10 loss \d\.\d{4}/m);
     expect(a.stderr).toMatch(/wrote adapter_model\.safetensors, adapter_config\.json, metrics\.json, stories260K-lora\.gguf, merged\/model\.safetensors, merged\/config\.json, .* to /);
   });
+
+  it('--eval-only --resume RUN evaluates that run’s adapter: the validation loss it reported at its last step', async () => {
+    const ma = json(join(outA, 'metrics.json'));
+    const out = join(tmp, 'eval-A');
+    const r = await finetune(['--eval-only', '--resume', ma.run.id, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^eval loss \\d+\\.\\d{4} \\(perplexity [\\d.]+\\) of run ${ma.run.id} on the validation split of `, 'm'));
+    const e = json(join(out, 'metrics.json')).evaluation;
+    expect(e.runId).toBe(ma.run.id);
+    expect(Math.abs(e.loss - ma.steps.at(-1).valLoss)).toBeLessThanOrEqual(1e-6);
+  }, 210_000);
 
   const llama = '/work/shared/tools/llama.cpp';
   const shared = '/work/shared/models/stories260K';
@@ -212,6 +231,5 @@ describe('finetune on the demo model', () => {
     expect(mb.steps.map((s: { loss: number }) => s.loss)).toEqual(ma.steps.map((s: { loss: number }) => s.loss));
     expect(readFileSync(join(outB, 'adapter_model.safetensors')).equals(readFileSync(join(outA, 'adapter_model.safetensors')))).toBe(true);
     expect(readFileSync(join(outB, 'stories260K-lora.gguf')).equals(readFileSync(join(outA, 'stories260K-lora.gguf')))).toBe(true);
-    expect(rows.join('\n')).not.toMatch(/eval-only/); // the --eval-only run above left nothing
   }, 600_000);
 });
