@@ -10,11 +10,15 @@
 // + 5 measured steps, activation checkpointing off (the trainer's default):
 //   stories260K (public/models/stories260K, `npm run demo-model`), all 5 layers
 //   SmolLM2-135M's shape with random weights: 30 layers, or 2 on a software adapter
+//   Qwen3-0.6B's and Gemma-3-270M's published configs (bench/archShapes.ts) with random weights,
+//   real widths and vocabularies (151936, 262144): all layers at B=4 x T=256, or 2 layers at
+//   B=1 x T=64 on a software adapter (the LM head alone is ~1 TFLOP per step at 4 x 256);
+//   1 warm-up + 2 measured steps, no decode and no PyTorch peer
 // Measured steps are cut (never below 1) when the time budget would be exceeded; the table says so.
 //
 // Options: --quick (T=32, B=2, 1+1 steps, 1 SmolLM layer: checks the runner itself; results go
 // to the temp dir), --timing auto|timestamp|wall, --checkpointing, --no-torch,
-// --smollm-layers N (layers on every adapter), --budget-minutes M (default 13), --only stories|smollm.
+// --smollm-layers N (layers on every adapter), --budget-minutes M (default 13), --only stories|smollm|qwen3|gemma3.
 import { chromium } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -51,7 +55,10 @@ export function kernelsPeak(file = join(root, 'bench', 'results', 'kernels.json'
   }
 }
 
-/** The cases of issue 9 (or the quick ones). */
+/**
+ * The cases of issue 9 and 13 (or the quick ones); `only`: the cases whose model starts with it.
+ * @param {{ quick?: boolean, timing?: string, checkpointing?: boolean, smollmLayers?: number | null, only?: string | null, deadline?: number | null, peakGflops?: number | null, peakAdapter?: string | null }} [opts]
+ */
 export function trainingCases({ quick = false, timing = 'auto', checkpointing = false, smollmLayers = null, only = null, deadline = null, peakGflops = null, peakAdapter = null } = {}) {
   const common = {
     batchSize: quick ? 2 : 4,
@@ -71,18 +78,33 @@ export function trainingCases({ quick = false, timing = 'auto', checkpointing = 
   const cases = [
     { ...common, model: 'stories260K', layers: null, layersOnSoftware: null },
     { ...common, model: 'smollm2-135m-shape', layers: smollmLayers ?? (quick ? 1 : null), layersOnSoftware: smollmLayers ?? (quick ? 1 : 2) },
+    ...['qwen3-0.6b-shape', 'gemma3-270m-shape'].map((model) => ({
+      ...common,
+      model,
+      layers: quick ? 1 : null,
+      layersOnSoftware: quick ? 1 : 2,
+      batchOnSoftware: quick ? { batchSize: 1, seqLen: 16 } : { batchSize: 1, seqLen: 64 },
+      warmup: 1,
+      steps: quick ? 1 : 2,
+      decode: null,
+    })),
   ];
   return cases.filter((c) => !only || c.model.toLowerCase().startsWith(only.toLowerCase()));
 }
 
+/** The models reference/bench_torch.py has (the others get no PyTorch figure). */
+export const TORCH_PEERS = { stories260K: 'stories260k', 'smollm2-135m-shape': 'smollm2-shape' };
+
 /**
- * The PyTorch CPU peer for one case, or { unavailable: why } when /usr/bin/python3 with torch is
+ * The PyTorch CPU peer for one case (null when bench_torch.py has no such model), or { unavailable: why } when /usr/bin/python3 with torch is
  * absent or the script fails. OMP_WAIT_POLICY=PASSIVE: spinning OpenMP threads otherwise halve
  * torch's speed on a 2-core machine.
  */
 export function runTorchPeer({ model, layers, batchSize, seqLen, rank, steps = 5, warmup = 2, log = () => {} }) {
   if (!existsSync(PYTHON)) return Promise.resolve({ unavailable: `${PYTHON} is absent` });
-  const args = [join(root, 'reference', 'bench_torch.py'), '--model', model === 'stories260K' ? 'stories260k' : 'smollm2-shape', '--seq', String(seqLen), '--batch', String(batchSize), '--rank', String(rank), '--steps', String(steps), '--warmup', String(warmup), '--json'];
+  const peer = TORCH_PEERS[model];
+  if (!peer) return Promise.resolve(null);
+  const args = [join(root, 'reference', 'bench_torch.py'), '--model', peer, '--seq', String(seqLen), '--batch', String(batchSize), '--rank', String(rank), '--steps', String(steps), '--warmup', String(warmup), '--json'];
   if (layers !== null && layers !== undefined) args.push('--layers', String(layers));
   log(`PyTorch peer: python3 ${args.slice(0).map((a) => a.replace(`${root}/`, '')).join(' ')}`);
   return new Promise((resolve) => {
@@ -174,7 +196,9 @@ export async function runTrainingBench(opts = {}) {
     if (opts.torch === false) torchNote = 'PyTorch peer skipped (--no-torch)';
     else if (!torchNote) {
       torch = await runTorchPeer({ model: r.model, layers: r.model === 'stories260K' ? null : r.layers, batchSize: r.batchSize, seqLen: r.seqLen, rank: r.rank, log });
-      if (torch.unavailable) {
+      if (torch === null) {
+        // no peer for this model
+      } else if (torch.unavailable) {
         torchNote = `PyTorch peer unavailable: ${torch.unavailable}`;
         log(torchNote);
         torch = null;

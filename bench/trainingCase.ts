@@ -27,7 +27,8 @@ import { mulberry32 } from '../src/util/prng';
 import { createAdapter, releaseAdapter } from '../src/model/adapter';
 import type { CausalLM } from '../src/model/causalLM';
 import type { RunRecord } from '../src/train/checkpointStore';
-import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, type TrainConfig } from '../src/train/config';
+import { archOf } from '../src/arch/registry';
+import { DEFAULT_CONFIG, type TrainConfig } from '../src/train/config';
 import { PassTimer, sumByCategory, type PassCategory } from '../src/train/passTimer';
 import { FixedBatches, Trainer } from '../src/train/trainer';
 import { runDecodeCase, type DecodeResult } from './decodeCase';
@@ -115,14 +116,15 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
     return b;
   };
   const layers = d.isSoftware && kase.layersOnSoftware !== null ? kase.layersOnSoftware : kase.layers;
+  const { batchSize, seqLen } = d.isSoftware && kase.batchOnSoftware ? kase.batchOnSoftware : kase;
   const t0 = performance.now();
   const { model, name, fullLayers } = await hooks.loadModel(ctx, layers);
   await ctx.device.queue.onSubmittedWorkDone();
   const loadMs = performance.now() - t0;
   const c = model.config;
-  log(`${name}: ${c.numLayers} of ${fullLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}; loaded in ${(loadMs / 1000).toFixed(1)} s`);
+  log(`${name}: ${c.numLayers} of ${fullLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, batch ${batchSize} x ${seqLen}; loaded in ${(loadMs / 1000).toFixed(1)} s`);
 
-  const lora = { rank: kase.rank, alpha: 2 * kase.rank, dropout: 0, targetModules: LLAMA_ALL_LINEAR, useRslora: false };
+  const lora = { rank: kase.rank, alpha: 2 * kase.rank, dropout: 0, targetModules: [...archOf(c).loraTargets.allLinear], useRslora: false };
   const planned = kase.warmup + kase.steps;
   const config: TrainConfig = {
     ...DEFAULT_CONFIG,
@@ -131,8 +133,8 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
     schedule: 'constant',
     warmupSteps: 0,
     maxSteps: planned + 4,
-    batchSize: kase.batchSize,
-    seqLen: kase.seqLen,
+    batchSize,
+    seqLen,
     gradAccumulation: 1,
     weightDecay: 0.01,
     maxGradNorm: 1,
@@ -142,13 +144,13 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
     seed: kase.seed,
   };
   const adapter = createAdapter(ctx, c, lora, kase.seed);
-  const batches = new FixedBatches(randomBatches(2, kase.batchSize, kase.seqLen, c.vocabSize, kase.seed + 1));
+  const batches = new FixedBatches(randomBatches(2, batchSize, seqLen, c.vocabSize, kase.seed + 1));
   const trainer = new Trainer(ctx, model, adapter, batches, null, config, null, benchRun(), () => {});
   const useTimestamps = kase.timing !== 'wall' && d.features.timestampQuery;
   if (kase.timing === 'timestamp' && !useTimestamps) throw new Error(`${d.name} has no 'timestamp-query': run with timing 'wall' or 'auto'`);
   // installed after the warm-up: until then steps run as in the studio (dispatches share passes)
   let timer: PassTimer | null = null;
-  const tokensPerStep = kase.batchSize * kase.seqLen;
+  const tokensPerStep = batchSize * seqLen;
   const losses: number[] = [];
   const step = async () => {
     const before = ctx.counters.snapshot();
@@ -273,8 +275,8 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
       adapter: d,
       layers: c.numLayers,
       fullLayers,
-      batchSize: kase.batchSize,
-      seqLen: kase.seqLen,
+      batchSize,
+      seqLen,
       tokensPerStep,
       rank: lora.rank,
       alpha: lora.alpha,

@@ -62,7 +62,7 @@ function range(a, b, f) {
 
 function caseTitle(c) {
   if (c.error) return c.model;
-  return { 'stories260K': 'stories260K', 'smollm2-135m-shape': 'SmolLM2-135M shape', 'qwen2.5-0.5b-shape': 'Qwen2.5-0.5B shape' }[c.model] ?? c.model;
+  return { 'stories260K': 'stories260K', 'smollm2-135m-shape': 'SmolLM2-135M shape', 'qwen2.5-0.5b-shape': 'Qwen2.5-0.5B shape', 'qwen3-0.6b-shape': 'Qwen3-0.6B shape', 'gemma3-270m-shape': 'Gemma-3-270M shape' }[c.model] ?? c.model;
 }
 
 function layersCell(c) {
@@ -107,9 +107,12 @@ function rows(kernels, cases, torchNote) {
   const out = [];
   out.push(['layers measured', '', '', ...cases.map(layersCell)]);
   out.push(['steps measured', '5 after 2 warm-up', '', ...per(stepsCell)]);
-  const c0 = cases.find((c) => !c.error);
-  const what = c0 ? ` (B=${c0.batchSize} x T=${c0.seqLen}, LoRA r=${c0.rank} all linear)` : '';
-  out.push([`tokens/s${what}`, '', '', ...per((c) => fmt(c.tokensPerSecond, c.tokensPerSecond < 100 ? 1 : 0))]);
+  const ran = cases.filter((c) => !c.error);
+  const c0 = ran[0];
+  // one batch for every column goes in the row's name; otherwise each column names its own
+  const oneBatch = ran.every((c) => c.batchSize === c0.batchSize && c.seqLen === c0.seqLen);
+  const what = c0 ? ` (${oneBatch ? `B=${c0.batchSize} x T=${c0.seqLen}, ` : ''}LoRA r=${c0.rank} all linear)` : '';
+  out.push([`tokens/s${what}`, '', '', ...per((c) => `${fmt(c.tokensPerSecond, c.tokensPerSecond < 100 ? 1 : 0)}${oneBatch ? '' : ` (B=${c.batchSize} x T=${c.seqLen})`}`)]);
   out.push([
     'PyTorch CPU tokens/s (ours ÷ torch)',
     '',
@@ -242,6 +245,8 @@ export function buildLatest({ kernels, kernelsNote, training, commit, date }) {
             name: c.name,
             layers: c.layers,
             fullLayers: c.fullLayers,
+            batchSize: c.batchSize,
+            seqLen: c.seqLen,
             tokensPerStep: c.tokensPerStep,
             stepsMeasured: c.stepsMeasured,
             warmup: c.warmup,

@@ -191,6 +191,24 @@ describe('combined table', () => {
     expect(t2).toContain('- PyTorch peer unavailable: /usr/bin/python3 has no torch');
   });
 
+  it('Qwen3 and Gemma 3 shape columns: their names, and each column its own batch when the batches differ', () => {
+    const small = { batchSize: 1, seqLen: 64, tokensPerStep: 64, warmup: 1, stepsPlanned: 2, stepsMeasured: 2, torch: null };
+    const qwen = fakeCase({ ...small, model: 'qwen3-0.6b-shape', name: 'Qwen3-0.6B shape (random weights)', layers: 2, fullLayers: 28, tokensPerSecond: 5.4, memoryRatio: 1.13 });
+    const gemma = fakeCase({ ...small, model: 'gemma3-270m-shape', name: 'Gemma-3-270M shape (random weights)', layers: 2, fullLayers: 18, tokensPerSecond: 6.9, memoryRatio: 1.3 });
+    const t = formatCombinedTable({ kernels, kernelsNote: null, training: run([fakeCase(), qwen, gemma]), commit: null, date: 'd' });
+    expect(rowOf(t, 'metric').slice(3)).toEqual(['stories260K', 'Qwen3-0.6B shape', 'Gemma-3-270M shape']);
+    expect(rowOf(t, 'layers measured').slice(3)).toEqual(['5 of 5', '2 of 28 (software adapter)', '2 of 18 (software adapter)']);
+    expect(rowOf(t, 'steps measured').slice(4)).toEqual(['2 after 1 warm-up', '2 after 1 warm-up']);
+    expect(rowOf(t, 'tokens/s (LoRA r=16 all linear)').slice(3)).toEqual(['256 (B=4 x T=256)', '5.4 (B=1 x T=64)', '6.9 (B=1 x T=64)']);
+    expect(rowOf(t, 'peak ÷ analytic').slice(4)).toEqual(['1.13 (met)', '1.30 (short)']);
+    expect(rowOf(t, 'PyTorch CPU tokens/s').slice(4)).toEqual(['-', '-']);
+    const l = buildLatest({ kernels, kernelsNote: null, training: run([qwen, gemma]), commit: null, date: 'd' });
+    expect(l.training.map((r) => [r.model, r.batchSize, r.seqLen, r.tokensPerStep])).toEqual([
+      ['qwen3-0.6b-shape', 1, 64, 64],
+      ['gemma3-270m-shape', 1, 64, 64],
+    ]);
+  });
+
   it("the training bench's own table has no kernel column and lists the slowest passes", () => {
     const t = formatTrainingTable(run([fakeCase()]));
     expect(rowOf(t, 'metric')).toEqual(['metric', 'target', 'stories260K']);

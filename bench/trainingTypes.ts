@@ -5,7 +5,7 @@ import type { AdapterDescription } from '../src/gpu/device';
 import type { DecodeCase, DecodeResult } from './decodeCase';
 import type { AnalyticMemory, StepFlops, StepSplit } from './trainingMath';
 
-export type TrainingModel = 'stories260K' | 'smollm2-135m-shape' | 'qwen2.5-0.5b-shape';
+export type TrainingModel = 'stories260K' | 'smollm2-135m-shape' | 'qwen2.5-0.5b-shape' | 'qwen3-0.6b-shape' | 'gemma3-270m-shape';
 
 export interface TrainingCase {
   model: TrainingModel;
@@ -15,6 +15,8 @@ export interface TrainingCase {
   layersOnSoftware: number | null;
   batchSize: number;
   seqLen: number;
+  /** the batch instead on a software adapter (a 152k-262k-row LM head is too slow there for 4 x 256); null/absent: the same */
+  batchOnSoftware?: { batchSize: number; seqLen: number } | null;
   rank: number;
   warmup: number;
   steps: number;

@@ -6,6 +6,7 @@ import { CausalLM } from '../src/model/causalLM';
 import { loadWeights, readModelAssets } from '../src/model/load';
 import { createRandomModel, SMOLLM2_135M_SHAPE } from '../src/model/randomModel';
 import { folderFromUrl } from '../src/model/remote';
+import { createArchShapeModel } from './archShapes';
 import { runTrainingCase, type LoadedForBench } from './trainingCase';
 import type { TrainingCase, WorkerMessage } from './trainingTypes';
 
@@ -20,6 +21,9 @@ async function loadModel(ctx: GpuContext, kase: TrainingCase, layers: number | n
     const weights = await loadWeights(ctx, folder, assets);
     return { model: new CausalLM(ctx, assets, weights), name: 'stories260K', fullLayers: assets.config.numLayers };
   }
+  // Qwen3-0.6B, Gemma-3-270M: the published config.json, cut to `layers`
+  const arch = createArchShapeModel(ctx, kase.model, layers, kase.seed);
+  if (arch) return arch;
   const shape = { ...SMOLLM2_135M_SHAPE, numLayers: layers ?? SMOLLM2_135M_SHAPE.numLayers };
   return {
     model: createRandomModel(ctx, shape, { seed: kase.seed, name: 'SmolLM2-135M shape' }),

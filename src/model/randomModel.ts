@@ -99,9 +99,16 @@ export function randomHalves(count: number, std: number, seed: number, name: str
  * most one of them (SmolLM2-135M's embedding: 28M halves, ~0.5 s to generate).
  */
 export function createRandomModel(ctx: GpuContext, shape: ModelShape, opts: { seed?: number; name?: string } = {}): CausalLM {
+  return createRandomModelFromConfig(ctx, randomModelConfigJson(shape), { ...opts, name: opts.name ?? `random-${shape.numLayers}x${shape.hiddenSize}` });
+}
+
+/**
+ * The same for any architecture's config.json (e.g. Qwen3's or Gemma 3's published one): parsed by
+ * that architecture's own parser, its expected tensors random as above.
+ */
+export function createRandomModelFromConfig(ctx: GpuContext, rawConfig: Record<string, unknown>, opts: { seed?: number; name?: string } = {}): CausalLM {
   const seed = opts.seed ?? 0;
-  const rawConfig = randomModelConfigJson(shape);
-  const name = opts.name ?? `random-${shape.numLayers}x${shape.hiddenSize}`;
+  const name = opts.name ?? 'random';
   const config = parseHfConfig(rawConfig, `${name}/config.json`);
   const weights = new Map<string, Tensor>();
   let parameterCount = 0;
@@ -129,7 +136,7 @@ export function createRandomModel(ctx: GpuContext, shape: ModelShape, opts: { se
     chatTemplate: null,
     generationConfig: null,
     shards: new Map(),
-    fingerprint: `random-${(mixSeed(seed, shape.hiddenSize, shape.numLayers, shape.vocabSize) >>> 0).toString(16).padStart(8, '0')}`,
+    fingerprint: `random-${(mixSeed(seed, config.hiddenSize, config.numLayers, config.vocabSize) >>> 0).toString(16).padStart(8, '0')}`,
     parameterCount,
   };
   return new CausalLM(ctx, assets, weights);
