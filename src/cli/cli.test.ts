@@ -157,6 +157,7 @@ describe('finetune on the demo model', () => {
   });
 
   it('--eval-only --resume RUN evaluates that run’s adapter: the validation loss it reported at its last step', async () => {
+    expect(a.code, a.stderr).toBe(0);
     const ma = json(join(outA, 'metrics.json'));
     const out = join(tmp, 'eval-A');
     const r = await finetune(['--eval-only', '--resume', ma.run.id, '--out', out]);

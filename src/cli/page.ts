@@ -3,9 +3,11 @@
 // into base64 for the trip back to Node) to the Node script driving this page through Playwright.
 import * as Comlink from 'comlink';
 import type { EngineApi, ExportedFile } from '../workers/api';
+import { guardWorker } from './workerGuard';
 
 const worker = new Worker(new URL('../workers/engine.worker.ts', import.meta.url), { type: 'module', name: 'whetstone-engine' });
-const engine = Comlink.wrap<EngineApi>(worker);
+// a worker that fails to load or dies makes every pending and later call fail (instead of hanging)
+const { api: engine, failed: workerFailed } = guardWorker(worker, Comlink.wrap<EngineApi>(worker));
 
 async function fileFromUrl(url: string, name: string): Promise<File> {
   const res = await fetch(url);
@@ -29,8 +31,10 @@ declare global {
       proxy: typeof Comlink.proxy;
       fileFromUrl: typeof fileFromUrl;
       encodeFiles: typeof encodeFiles;
+      /** rejects when the engine worker failed to load or died */
+      workerFailed: Promise<never>;
     };
   }
 }
 
-window.whetstoneCli = { engine, proxy: Comlink.proxy, fileFromUrl, encodeFiles };
+window.whetstoneCli = { engine, proxy: Comlink.proxy, fileFromUrl, encodeFiles, workerFailed };
