@@ -1,4 +1,6 @@
 // npm run finetune -- [options]   (npm run finetune -- --help lists them)
+// (About 480 lines, over the ~450 guideline on purpose: the flag table, --help text and the run /
+// resume / eval / export flow are one command's user interface; shared parts live in scripts/lib/.)
 // Fine-tunes through the studio's engine worker in headless Chromium (the software adapter here, a
 // real GPU where there is one): LoRA, prompt tuning or full fine-tuning, and writes the run's files
 // into --out: the PEFT adapter and metrics.json first, then the llama.cpp GGUF and the merged model;

@@ -1,5 +1,7 @@
 // GGUF (v3) writer and reader, and LoRA adapters in the layout llama.cpp loads
 // (llama-adapter.cpp; the files convert_lora_to_gguf.py writes).
+// (About 490 lines, over the ~450 guideline on purpose: writer, reader and the LoRA layout share
+// one set of type codes and alignment rules, and the fuzzer and llama.cpp tests read them together.)
 //
 // File: magic "GGUF", u32 version, u64 tensor count, u64 KV count, the KV pairs, the tensor
 // infos (name, u32 n_dims, u64 dims in GGML order = numpy shape reversed, u32 ggml type, u64
