@@ -10,7 +10,7 @@ export { readDatasetFile, type FileKind, type ReadOptions } from './read';
 export { readTextChunks, type ProgressCallback } from './stream';
 export { SegmentEncoder, type TokenizerLike, type AddedTokenLike } from './encode';
 export { ChatRenderer, chatTemplateInfo, DEFAULT_TEMPLATE, instructionMessages, type ChatTemplateInfo, type Segment } from './template';
-export { checkTemplateTokens, baseVocabSize, type TemplateTokenWarning, type TemplateTokenCheckOptions } from './template-tokens';
+export { checkTemplateTokens, baseVocabSize, type TemplateTokenWarning, type TemplateTokenCheckOptions } from './templateTokens';
 export { DatasetTokenizer, tokenizeDataset, computeStats, type TokenizeOptions, type TokenizedDataset, type DatasetStats, type LengthHistogram } from './tokenize';
 export { previewPieces, type PreviewPiece } from './preview';
 export { splitDataset, subsetDataset, type SplitOptions } from './split';

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { detectFormat } from './detect';
-import { parseCsv } from './parse-csv';
-import { parseJsonArray, parseJsonLines, type ParsedRecord } from './parse-json';
+import { parseCsv } from './parseCsv';
+import { parseJsonArray, parseJsonLines, type ParsedRecord } from './parseJson';
 import { readDatasetFile } from './read';
 import { readTextChunks } from './stream';
 import { DatasetError, type Example } from './types';

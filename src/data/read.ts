@@ -3,9 +3,9 @@
 // their line numbers.
 
 import { detectFormat, formatFromMapping } from './detect';
-import { parseCsv, guessDelimiter } from './parse-csv';
-import { parseJsonArray, parseJsonLines, type ParsedRecord } from './parse-json';
-import { parseTextPieces } from './parse-text';
+import { parseCsv, guessDelimiter } from './parseCsv';
+import { parseJsonArray, parseJsonLines, type ParsedRecord } from './parseJson';
+import { parseTextPieces } from './parseText';
 import { isBadRow, toExample } from './rows';
 import { peekChunks, readTextChunks, type ProgressCallback } from './stream';
 import type { BadRow, ColumnMapping, DetectedFormat, Example, RawDataset } from './types';

@@ -2,8 +2,8 @@
 // template (jinja, from tokenizer_config.json) when it has one, or with DEFAULT_TEMPLATE below.
 //
 // Which characters are the assistant's? A template with {% generation %} blocks says so itself
-// (generation-markers.ts). Otherwise the conversation is rendered once and each assistant message
-// is located in the rendering, in order, with its end-of-turn token (assistant-spans.ts, which
+// (generationMarkers.ts). Otherwise the conversation is rendered once and each assistant message
+// is located in the rendering, in order, with its end-of-turn token (assistantSpans.ts, which
 // also documents what happens to Qwen3's inserted think block). Either way the sequence trained on
 // is the template's rendering of the whole conversation, as the model sees it, up to the end of the
 // last answer.
@@ -12,8 +12,8 @@ import { Template } from '@huggingface/jinja';
 import type { ChatMessage, Example } from './types';
 import { DatasetError } from './types';
 import type { TokenizerLike } from './encode';
-import { locateAssistantSpans, SpanNotFound, turnPatterns, type TextSpan, type TurnPatterns } from './assistant-spans';
-import { compileWithMarkers, GENERATION_END, GENERATION_START, hasGenerationBlocks, stripMarkers } from './generation-markers';
+import { locateAssistantSpans, SpanNotFound, turnPatterns, type TextSpan, type TurnPatterns } from './assistantSpans';
+import { compileWithMarkers, GENERATION_END, GENERATION_START, hasGenerationBlocks, stripMarkers } from './generationMarkers';
 
 export interface ChatTemplateInfo {
   /** jinja source; absent means DEFAULT_TEMPLATE (base models). */

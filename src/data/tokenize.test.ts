@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { readDatasetFile } from './read';
 import { chatTemplateInfo, ChatRenderer, DEFAULT_TEMPLATE } from './template';
-import { checkTemplateTokens } from './template-tokens';
+import { checkTemplateTokens } from './templateTokens';
 import { tokenizeDataset, type TokenizedDataset } from './tokenize';
 import { CHATML_TEMPLATE, LLAMA2_TEMPLATE, makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from './testing/tokenizers';
 import { DatasetError, type Example, type RawDataset } from './types';

@@ -1,12 +1,12 @@
 // Tokenizes a read dataset: template -> segments -> token ids with a per-token "trained" flag
-// (encode-segments.ts: the whole text's tokens), truncated to maxSeqLen, with statistics for the UI.
+// (encodeSegments.ts: the whole text's tokens), truncated to maxSeqLen, with statistics for the UI.
 //
 // Storage: all examples' tokens in one Int32Array, `offsets[i]..offsets[i+1]` for example i.
 // `trained[j] = 1` means token j is a prediction target: the loss at the position before it is
 // counted. The first token of an example is never a target (nothing precedes it).
 
 import { SegmentEncoder, type TokenizerLike } from './encode';
-import { encodeSegments } from './encode-segments';
+import { encodeSegments } from './encodeSegments';
 import { ChatRenderer, RowProblem, type ChatTemplateInfo } from './template';
 import type { BadRow, DetectedFormat, Example, RawDataset } from './types';
 import { DatasetError, badRowError } from './types';

@@ -140,13 +140,13 @@ export const KNOWN_BUGS = {
   safetensorsWriterProtoName: false,
 
   /**
-   * FIXED in 67bf758. src/data/parse-csv.ts: the header's duplicate check was quadratic
+   * FIXED in 67bf758. src/data/parseCsv.ts: the header's duplicate check was quadratic
    * (a 689 KB header of 100,000 columns took 9.8 s). Found: readDatasetFile seed 0xda7a case 13.
    */
   csvHeaderQuadratic: false,
 
   /**
-   * FIXED in 67bf758. src/data/parse-csv.ts (guessDelimiter): the delimiter came from the first
+   * FIXED in 67bf758. src/data/parseCsv.ts (guessDelimiter): the delimiter came from the first
    * physical line even when blank, so "\ninstruction;output\nAdd;4\n" read as comma-separated.
    * Found: readDatasetFile seed 0xda7a case 50 (a .tsv with ';' fields after two blank lines).
    */

@@ -10,7 +10,7 @@ import { Template } from '@huggingface/jinja';
 import { describe, expect, test } from 'vitest';
 import { readDatasetFile } from './read';
 import { chatTemplateInfo } from './template';
-import { checkTemplateTokens } from './template-tokens';
+import { checkTemplateTokens } from './templateTokens';
 import { tokenizeDataset, type TokenizedDataset } from './tokenize';
 import { CHAT } from './testing/conversations';
 import { PHI3_TEMPLATE, PHI4_MINI_TEMPLATE, PHI4_TEMPLATE, SMOLLM2_TEMPLATE, SMOLLM3_TEMPLATE } from './testing/chatTemplates';

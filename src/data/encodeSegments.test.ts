@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { SegmentEncoder } from './encode';
-import { encodeSegments } from './encode-segments';
+import { encodeSegments } from './encodeSegments';
 import { makeByteLevelChatmlTokenizer, makeSentencePieceTokenizer } from './testing/tokenizers';
 
 describe('segments to tokens: the whole text tokens, with the trained flags on them', () => {

@@ -4,7 +4,7 @@
 // fields, so quoting rules are papaparse's.
 
 import Papa from 'papaparse';
-import { spanning, type ParsedRecord } from './parse-json';
+import { spanning, type ParsedRecord } from './parseJson';
 
 const QUOTE = 34, NL = 10;
 

@@ -4,7 +4,7 @@
 // Chromium through the studio's engine worker for two steps. The dataset the engine tokenized
 // (metrics.json) must have exactly the tokens and trained tokens that the same rows give here in
 // Node, and for Qwen3, Llama 3.2 instruct and Gemma 3 that count of trained tokens equals the tokens
-// of the hand-written answers with their end-of-turn tokens (real-templates.test.ts checks the
+// of the hand-written answers with their end-of-turn tokens (realTemplates.test.ts checks the
 // mask itself, token by token, against an independent render).
 
 import { execFile } from 'node:child_process';
@@ -21,7 +21,7 @@ import { realTokenizer, type RealTokenizerName } from './testing/realTokenizers'
 import { writeTinyModelFolder } from './testing/tinyModelFolder';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const tmp = mkdtempSync(join(tmpdir(), 'finetune-templates-'));
+const tmp = mkdtempSync(join(tmpdir(), 'finetuneTemplates-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 // Rows: the three-answer conversation and a shorter one, so that examples differ.

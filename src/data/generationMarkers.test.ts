@@ -1,6 +1,6 @@
 import { Template } from '@huggingface/jinja';
 import { describe, expect, test } from 'vitest';
-import { compileWithMarkers, GENERATION_END, GENERATION_START, hasGenerationBlocks, markerSource, stripMarkers } from './generation-markers';
+import { compileWithMarkers, GENERATION_END, GENERATION_START, hasGenerationBlocks, markerSource, stripMarkers } from './generationMarkers';
 import { SMOLLM3_TEMPLATE } from './testing/chatTemplates';
 
 const MESSAGES = [
