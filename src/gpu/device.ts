@@ -51,6 +51,8 @@ export interface AcquireOptions {
   powerPreference?: GPUPowerPreference;
   /** request shader-f16 when the adapter has it (default true) */
   useShaderF16?: boolean;
+  /** request subgroups when the adapter has them (default true; false gives a device without, e.g. to test the fallbacks) */
+  useSubgroups?: boolean;
   onLost?: (e: DeviceLostEvent) => void;
   onUncapturedError?: (message: string) => void;
 }
@@ -157,7 +159,8 @@ export async function acquireGpu(opts: AcquireOptions = {}): Promise<GpuContext>
   );
   if (!adapter) throw new WebGpuUnavailableError('the browser offered no GPU adapter (it may be blocklisted or disabled)');
 
-  const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups'];
+  const wanted: GPUFeatureName[] = ['timestamp-query'];
+  if (opts.useSubgroups ?? true) wanted.push('subgroups');
   if (opts.useShaderF16 ?? true) wanted.push('shader-f16');
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   // The device's default limits are far below what adapters offer (128 MiB bindings): ask for all.
