@@ -11,7 +11,17 @@ export interface LoraSettings {
   /** module names as in Hugging Face checkpoints: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (GPT-2: c_attn, c_proj, c_fc) */
   targetModules: string[];
   useRslora: boolean;
+  /**
+   * LoRA+ (Hayou et al. 2024): B trains with learning rate loraPlusRatio × lr, A with lr. An
+   * optimizer setting only: the adapter and its files are plain LoRA. Absent: off.
+   */
+  useLoraPlus?: boolean;
+  /** lr_B / lr_A when useLoraPlus is on (absent: DEFAULT_LORA_PLUS_RATIO) */
+  loraPlusRatio?: number;
 }
+
+/** The LoRA+ paper's recommended lr_B / lr_A (2^4). */
+export const DEFAULT_LORA_PLUS_RATIO = 16;
 
 /**
  * What is trained: 'lora' an adapter on the targeted linears; 'prompt' n virtual-token
@@ -130,6 +140,8 @@ export const HELP: Record<string, string> = {
   dropout: 'Randomly zeroes LoRA inputs while training; helps against over-fitting small datasets.',
   targetModules: 'Which linear layers get an adapter. All linear layers learn most; attention-only is cheaper.',
   useRslora: 'Rank-stabilised LoRA: scales by alpha/√rank so high ranks keep learning.',
+  useLoraPlus: 'LoRA+: trains B with a larger learning rate than A (ratio below); often learns faster at the same cost. Files stay plain LoRA.',
+  loraPlusRatio: 'LoRA+: B’s learning rate is this many times the learning rate (the paper suggests 16).',
   learningRate: 'Step size of AdamW. Too high: loss jumps or turns NaN. Too low: loss barely moves.',
   schedule: 'How the learning rate changes over the run after warm-up.',
   warmupSteps: 'Steps at the start where the learning rate ramps up from zero.',
@@ -178,6 +190,9 @@ export function validateConfig(c: TrainConfig): ConfigIssue[] {
     if (!(c.lora.alpha > 0)) bad('alpha', 'Alpha must be positive (try twice the rank).');
     if (!(c.lora.dropout >= 0 && c.lora.dropout < 1)) bad('dropout', 'Dropout must be at least 0 and below 1 (try 0 or 0.05).');
     if (c.lora.targetModules.length === 0) bad('targetModules', 'Choose at least one target module.');
+    if (c.lora.useLoraPlus && !(Number.isFinite(loraPlusRatioOf(c.lora)) && loraPlusRatioOf(c.lora) >= 1 && loraPlusRatioOf(c.lora) <= 1024)) {
+      bad('loraPlusRatio', 'The LoRA+ ratio must be a number from 1 to 1024 (try 16), or turn LoRA+ off.');
+    }
   }
   if (method === 'prompt') {
     const p = promptTuningOf(c);
@@ -213,6 +228,11 @@ export function validateConfig(c: TrainConfig): ConfigIssue[] {
 export function withPreset(base: TrainConfig, preset: keyof typeof PRESETS): TrainConfig {
   const p = PRESETS[preset].config;
   return { ...base, ...p, lora: { ...base.lora, ...(p.lora ?? {}), targetModules: base.lora.targetModules } };
+}
+
+/** lr_B / lr_A of a LoRA run: the LoRA+ ratio when LoRA+ is on, else 1. */
+export function loraPlusRatioOf(l: Pick<LoraSettings, 'useLoraPlus' | 'loraPlusRatio'>): number {
+  return l.useLoraPlus ? (l.loraPlusRatio ?? DEFAULT_LORA_PLUS_RATIO) : 1;
 }
 
 export function loraScale(l: LoraSettings): number {

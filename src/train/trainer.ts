@@ -11,7 +11,8 @@ import { downloadF32, emptyTensor, readBuffer, releaseTensor, type Tensor } from
 import { BatchIterator, type Batch, type BatchCursor, type TokenizedDataset } from '../data';
 import type { CausalLM } from '../model/causalLM';
 import type { CheckpointRecord, CheckpointStore, LossPoint, RunRecord } from './checkpointStore';
-import type { TrainConfig } from './config';
+import { loraPlusRatioOf, type TrainConfig } from './config';
+import { parseLoraCheckpointKey } from '../io/loraKeys';
 import { learningRateAt } from './schedule';
 import { GpuOutOfMemoryError } from './outOfMemory';
 import { guardGpuWork, unwrapGuarded } from '../gpu/guard';
@@ -91,6 +92,18 @@ interface ParamState {
   m: Tensor;
   v: Tensor;
   decay?: boolean;
+  /** this tensor's learning rate over the schedule's (LoRA+: the ratio for every B, else 1) */
+  lrScale: number;
+}
+
+/**
+ * Learning-rate multiplier of a trained tensor: LoRA+ (Hayou et al. 2024) gives each B the
+ * ratio × lr and each A lr (as PEFT's create_loraplus_optimizer: one parameter group per factor,
+ * weight decay unchanged, so B's decoupled decay is ratio × lr × wd as torch.optim.AdamW does).
+ */
+export function lrScaleOf(name: string, c: Pick<TrainConfig, 'method' | 'lora'>): number {
+  if ((c.method ?? 'lora') !== 'lora') return 1;
+  return parseLoraCheckpointKey(name)?.factor === 'B' ? loraPlusRatioOf(c.lora) : 1;
 }
 
 /** Optimizer steps in a run: maxSteps, or epochs × micro-batches per epoch / accumulation. */
@@ -148,6 +161,7 @@ export class Trainer {
     for (const p of trainableParams(trainable)) {
       this.params.push({
         ...p,
+        lrScale: lrScaleOf(p.name, config),
         m: emptyTensor(ctx, 'f32', p.param.shape, `${p.name} adam m`),
         v: emptyTensor(ctx, 'f32', p.param.shape, `${p.name} adam v`),
       });
@@ -252,7 +266,7 @@ export class Trainer {
       await adamwStep(
         ctx,
         { param: p.param, grad: p.grad, m: p.m, v: p.v },
-        { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: p.decay === false ? 0 : c.weightDecay, step: this.step + 1 },
+        { lr: lr * p.lrScale, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: p.decay === false ? 0 : c.weightDecay, step: this.step + 1 },
         { gradState: this.norm.state, skipNonFinite: true },
       );
     }

@@ -1,20 +1,23 @@
 // Editing a TrainConfig from the form: one flat key per field (LoRA settings included), issues
 // from validateConfig attached to the fields they concern, and which preset the config matches.
-import { PRESETS, promptTuningOf, withPreset, type ConfigIssue, type LoraSettings, type PromptTuningSettings, type TrainConfig } from '../../train/config';
+import { DEFAULT_LORA_PLUS_RATIO, PRESETS, promptTuningOf, withPreset, type ConfigIssue, type LoraSettings, type PromptTuningSettings, type TrainConfig } from '../../train/config';
 
 export type LoraKey = keyof LoraSettings;
 export type TopKey = Exclude<keyof TrainConfig, 'method' | 'lora'>;
 export type FieldKey = TopKey | LoraKey;
 export type PresetName = keyof typeof PRESETS;
 
-const LORA_KEYS: readonly LoraKey[] = ['rank', 'alpha', 'dropout', 'targetModules', 'useRslora'];
+const LORA_KEYS: readonly LoraKey[] = ['rank', 'alpha', 'dropout', 'targetModules', 'useRslora', 'useLoraPlus', 'loraPlusRatio'];
+
+/** What the form shows for LoRA settings a config may leave out (older saved jobs have none). */
+const LORA_OPTIONAL: Partial<Record<LoraKey, unknown>> = { useLoraPlus: false, loraPlusRatio: DEFAULT_LORA_PLUS_RATIO };
 
 export function isLoraKey(k: FieldKey): k is LoraKey {
   return (LORA_KEYS as readonly string[]).includes(k);
 }
 
 export function getField(c: TrainConfig, k: FieldKey): unknown {
-  return isLoraKey(k) ? c.lora[k] : c[k];
+  return isLoraKey(k) ? (c.lora[k] ?? LORA_OPTIONAL[k]) : c[k];
 }
 
 export function setField(c: TrainConfig, k: FieldKey, value: unknown): TrainConfig {
