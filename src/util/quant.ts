@@ -1,0 +1,161 @@
+// A quantized frozen base matrix as the GPU kernels read it (ops/matmulQuant.ts), its quantizers
+// (what load.ts does to F32/F16/BF16 checkpoints with --quantize) and its reference dequantizer.
+//
+// W is (N, K) in Hugging Face nn.Linear layout, one row per output feature. Every row is split in
+// groups of `group` consecutive elements along K; a group has one scale (and, for q4, one offset):
+//   q8: w = scale · q,           q int8 (-127..127), 4 per u32 word (element 4i+b in byte b,
+//                                two's complement); a row is ceil(K/4) words
+//   q4: w = scale · q + offset,  q uint4 (0..15), in blocks of 32 elements (16 bytes, 4 words) laid
+//                                out as ggml's Q4_0: byte j of a block holds element j in its low
+//                                nibble and element j + 16 in its high nibble; a row is
+//                                ceil(K/32)·4 words; group is 32
+// Past K a row is zero-padded. meta holds, per (row, group) in row-major order, the scale (q8) or
+// the pair (scale, offset) (q4), as f32.
+// Where the values come from:
+//   int8 (quantizeInt8Rows):  per output channel absmax: group = K, scale = max|w| / 127,
+//                             q = round(w / scale) (half away from zero)
+//   int4 (quantizeInt4Blocks): ggml's Q4_0 rule per 32-block: the element of largest magnitude m,
+//                             d = fp16(m / -8), q = min(15, trunc(w / d + 8.5)), offset = -8·d
+//   GGUF Q8_0 / Q4_0 / Q4_K tensors (io/ggmlBlocks.ts) map onto the same two layouts losslessly.
+// Every dequantized value is one correctly rounded f32 operation away from exact (scale·q is exact
+// for the fp16-derived scales; q8's f32 scale times q rounds once), so kernels and the reference
+// below agree bit for bit on W.
+import { f32ToF16Bits, f16BitsToF32 } from './f16';
+
+export type QuantFormat = 'q8' | 'q4';
+
+/** The load-time quantization a user chooses ('none': fp16 as before). */
+export type BaseQuantization = 'none' | 'int8' | 'int4';
+
+export interface QuantMatrix {
+  format: QuantFormat;
+  /** N: output features (rows) */
+  rows: number;
+  /** K: input features (columns) */
+  cols: number;
+  /** elements of a row per scale; q4: always 32 */
+  group: number;
+  /** packed codes, rows × rowWords(format, cols) words */
+  codes: Uint32Array;
+  /** per (row, group): q8 scale, q4 (scale, offset) */
+  meta: Float32Array;
+}
+
+export const Q4_BLOCK = 32;
+
+export function rowWords(format: QuantFormat, cols: number): number {
+  return format === 'q8' ? Math.ceil(cols / 4) : Math.ceil(cols / Q4_BLOCK) * 4;
+}
+
+export function groupsPerRow(m: Pick<QuantMatrix, 'cols' | 'group'>): number {
+  return Math.ceil(m.cols / m.group);
+}
+
+/** Bytes the GPU holds for a matrix of this format: codes and meta in one buffer. */
+export function quantBytes(format: QuantFormat, rows: number, cols: number, group = format === 'q8' ? cols : Q4_BLOCK): number {
+  const groups = Math.ceil(cols / group);
+  return rows * (rowWords(format, cols) + groups * (format === 'q8' ? 1 : 2)) * 4;
+}
+
+/** Round half away from zero (C's roundf). */
+function roundAway(v: number): number {
+  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
+}
+
+/** int8 per output channel: group = K, scale = absmax / 127. */
+export function quantizeInt8Rows(w: ArrayLike<number>, rows: number, cols: number): QuantMatrix {
+  if (w.length !== rows * cols) throw new Error(`quantizeInt8Rows: ${w.length} values for a ${rows} x ${cols} matrix`);
+  const words = rowWords('q8', cols);
+  const codes = new Uint32Array(rows * words);
+  const meta = new Float32Array(rows);
+  const bytes = new Uint8Array(codes.buffer);
+  for (let r = 0; r < rows; r++) {
+    let amax = 0;
+    for (let c = 0; c < cols; c++) amax = Math.max(amax, Math.abs(w[r * cols + c]));
+    const d = Math.fround(amax / 127);
+    const id = d > 0 ? Math.fround(1 / d) : 0;
+    meta[r] = d;
+    for (let c = 0; c < cols; c++) {
+      const q = Math.max(-127, Math.min(127, roundAway(Math.fround(w[r * cols + c] * id))));
+      bytes[r * words * 4 + c] = q & 0xff;
+    }
+  }
+  return { format: 'q8', rows, cols, group: cols, codes, meta };
+}
+
+/** int4 blockwise, ggml's Q4_0 rule (fp16 block scale, offset -8·scale). */
+export function quantizeInt4Blocks(w: ArrayLike<number>, rows: number, cols: number): QuantMatrix {
+  if (w.length !== rows * cols) throw new Error(`quantizeInt4Blocks: ${w.length} values for a ${rows} x ${cols} matrix`);
+  const words = rowWords('q4', cols);
+  const groups = Math.ceil(cols / Q4_BLOCK);
+  const codes = new Uint32Array(rows * words);
+  const meta = new Float32Array(rows * groups * 2);
+  const bytes = new Uint8Array(codes.buffer);
+  const v = new Float32Array(Q4_BLOCK);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) {
+      let amax = 0;
+      let max = 0;
+      for (let j = 0; j < Q4_BLOCK; j++) {
+        const c = g * Q4_BLOCK + j;
+        v[j] = c < cols ? w[r * cols + c] : 0;
+        if (amax < Math.abs(v[j])) {
+          amax = Math.abs(v[j]);
+          max = v[j];
+        }
+      }
+      const dExact = Math.fround(max / -8);
+      const id = dExact !== 0 ? Math.fround(1 / dExact) : 0;
+      const d = f16BitsToF32(f32ToF16Bits(dExact));
+      meta[(r * groups + g) * 2] = d;
+      meta[(r * groups + g) * 2 + 1] = -8 * d;
+      const base = (r * words + g * 4) * 4;
+      for (let j = 0; j < 16; j++) {
+        const lo = Math.min(15, Math.trunc(Math.fround(Math.fround(v[j] * id) + 8.5)));
+        const hi = Math.min(15, Math.trunc(Math.fround(Math.fround(v[j + 16] * id) + 8.5)));
+        bytes[base + j] = lo | (hi << 4);
+      }
+    }
+  }
+  return { format: 'q4', rows, cols, group: Q4_BLOCK, codes, meta };
+}
+
+export function quantizeMatrix(kind: Exclude<BaseQuantization, 'none'>, w: ArrayLike<number>, rows: number, cols: number): QuantMatrix {
+  return kind === 'int8' ? quantizeInt8Rows(w, rows, cols) : quantizeInt4Blocks(w, rows, cols);
+}
+
+/** The code of element (r, c): q8 signed, q4 unsigned. */
+export function quantCode(m: QuantMatrix, r: number, c: number): number {
+  const words = rowWords(m.format, m.cols);
+  const bytes = new Uint8Array(m.codes.buffer, m.codes.byteOffset, m.codes.byteLength);
+  if (m.format === 'q8') {
+    const b = bytes[r * words * 4 + c];
+    return b >= 128 ? b - 256 : b;
+  }
+  const inBlock = c % Q4_BLOCK;
+  const b = bytes[(r * words + Math.floor(c / Q4_BLOCK) * 4) * 4 + (inBlock & 15)];
+  return inBlock < 16 ? b & 15 : b >> 4;
+}
+
+/** The f32 weights the kernels compute with, (rows, cols) row-major. */
+export function dequantizeMatrix(m: QuantMatrix): Float32Array {
+  const out = new Float32Array(m.rows * m.cols);
+  const groups = groupsPerRow(m);
+  for (let r = 0; r < m.rows; r++) {
+    for (let c = 0; c < m.cols; c++) {
+      const g = r * groups + Math.floor(c / m.group);
+      const q = quantCode(m, r, c);
+      // scale·q + offset in f64 then one rounding (scale·q is exact for q4's fp16-derived scales)
+      out[r * m.cols + c] = m.format === 'q8' ? Math.fround(m.meta[g] * q) : Math.fround(m.meta[2 * g] * q + m.meta[2 * g + 1]);
+    }
+  }
+  return out;
+}
+
+/** codes then meta as one word array: the GPU buffer of a quantized weight. metaOffset = codes.length. */
+export function packQuantWords(m: QuantMatrix): Uint32Array {
+  const out = new Uint32Array(m.codes.length + m.meta.length);
+  out.set(m.codes, 0);
+  out.set(new Uint32Array(m.meta.buffer, m.meta.byteOffset, m.meta.length), m.codes.length);
+  return out;
+}
