@@ -13,7 +13,12 @@
 // two threads); each head dim gets its own compiled pipelines. Nothing allocated here grows with T²: the forward keeps an online softmax
 // per query row, the backward recomputes probabilities from q, k and lse.
 // Kernels: shaders/attention.wgsl (forward, also used by KV-cache decode in attentionDecode.ts),
-// shaders/attention_bwd_pre.wgsl (delta), attention_bwd_dq.wgsl, attention_bwd_dkdv.wgsl.
+// shaders/attention_bwd_pre.wgsl (delta), attention_bwd_dq.wgsl, attention_bwd_dkdv.wgsl (version
+// 1: a thread per row reading K/V from storage), and version 2, FlashAttention-2 tiling through
+// workgroup memory (attention_fa2*.wgsl, ops/attentionFa2.ts). Without an explicit variant the
+// ops run version 2 when it is legal on the device (tiles fit its limits) and has passed its check
+// on this device for this head dim (ops/attentionValidate.ts: run once, on first use, against the
+// TS reference); else version 1. KV-cache decode keeps version 1 unless asked.
 import type { GpuContext } from '../device';
 import { dispatch, grid1d } from '../dispatch';
 import type { WgslSource } from '../shader';
@@ -21,7 +26,9 @@ import fwdCode from '../shaders/attention.wgsl?raw';
 import dkdvCode from '../shaders/attention_bwd_dkdv.wgsl?raw';
 import dqCode from '../shaders/attention_bwd_dq.wgsl?raw';
 import preCode from '../shaders/attention_bwd_pre.wgsl?raw';
-import { emptyTensor, numel, type Tensor } from '../tensor';
+import { downloadF32, emptyTensor, numel, releaseTensor, type Tensor } from '../tensor';
+import { fa2IllegalReason, recordFa2Backward, recordFa2Forward } from './attentionFa2';
+import { attentionCheckFor, type AttentionRunner } from './attentionValidate';
 
 export const ATTENTION_SHADER: WgslSource = { file: 'attention.wgsl', code: fwdCode };
 export const ATTENTION_BWD_PRE_SHADER: WgslSource = { file: 'attention_bwd_pre.wgsl', code: preCode };
@@ -40,7 +47,7 @@ export function attentionSlices(D: number): number {
 /** Largest key block of the forward's online softmax (MAX_BK in attention.wgsl). */
 const MAX_BK = 32;
 
-export interface AttentionVariant {
+export interface AttentionVariantV1 {
   version: 1;
   /** threads (= query or key rows) per workgroup */
   wg: number;
@@ -48,13 +55,25 @@ export interface AttentionVariant {
   bk: number;
 }
 
+/** FlashAttention-2 tiling; tile sizes follow from the head dim (attentionFa2.ts). */
+export interface AttentionVariantV2 {
+  version: 2;
+}
+
+export type AttentionVariant = AttentionVariantV1 | AttentionVariantV2;
+
 export const ATTENTION_VARIANTS: Record<string, AttentionVariant> = {
   v1_wg64_bk16: { version: 1, wg: 64, bk: 16 },
   v1_wg32_bk32: { version: 1, wg: 32, bk: 32 },
   v1_wg64_bk1: { version: 1, wg: 64, bk: 1 },
+  v2_fa2: { version: 2 },
 };
 
+/** Version 1, the fallback: what runs when version 2 is illegal here or failed its check. */
 export const DEFAULT_ATTENTION_VARIANT = 'v1_wg64_bk16';
+export const FA2_ATTENTION_VARIANT = 'v2_fa2';
+/** Threads per workgroup of the delta pre-pass when version 2 runs the backward. */
+const FA2_PRE_WG = 64;
 
 export interface AttentionShape {
   B: number;
@@ -99,7 +118,7 @@ export interface AttentionGrads {
 export function pickAttentionVariant(op: string, name = DEFAULT_ATTENTION_VARIANT): AttentionVariant {
   const v = ATTENTION_VARIANTS[name];
   if (!v) throw new Error(`${op}: unknown variant '${name}' (have ${Object.keys(ATTENTION_VARIANTS).join(', ')})`);
-  if (v.bk < 1 || v.bk > MAX_BK) throw new Error(`${op}: variant '${name}' has bk ${v.bk}, must be 1..${MAX_BK}`);
+  if (v.version === 1 && (v.bk < 1 || v.bk > MAX_BK)) throw new Error(`${op}: variant '${name}' has bk ${v.bk}, must be 1..${MAX_BK}`);
   return v;
 }
 
@@ -189,10 +208,16 @@ export async function recordAttentionForward(
   lse: Tensor,
   a: ForwardDispatch,
 ): Promise<void> {
+  if (a.variant.version === 2) {
+    const why = fa2IllegalReason(ctx.description.limits, a.D, a.Tq, a.B * a.Hq);
+    if (why) throw new Error(`${a.label}: variant ${FA2_ATTENTION_VARIANT} cannot run on this device: ${why}`);
+    await recordFa2Forward(ctx, q, k, v, out, lse, { ...a, label: `${a.label} fa2` });
+    return;
+  }
   const DS = attentionSlices(a.D);
   const pipeline = await ctx.pipelines.get({
     shader: ATTENTION_SHADER,
-    entryPoint: `attention_fwd_v${a.variant.version}`,
+    entryPoint: 'attention_fwd_v1',
     constants: { WG: a.variant.wg, BK: a.variant.bk, D4: a.D / 4, DS },
   });
   const rows = a.B * a.Tq * a.Hq;
@@ -226,7 +251,7 @@ export async function attentionForward(
   const scale = checkCommon(op, q, k, v, opts);
   const window = windowParam(op, opts.window);
   const { B, T, Hq, Hkv, D } = opts;
-  const variant = pickAttentionVariant(op, opts.variant);
+  const variant = await resolveVariant(ctx, op, opts);
   if (opts.out) expectTensor(op, 'out', opts.out, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
   if (opts.lse) expectTensor(op, 'lse', opts.lse, 'f32', B * Hq * T, '(B, Hq, T)');
   const out = opts.out ?? emptyTensor(ctx, 'f32', [B, T, Hq, D], 'attention out');
@@ -268,7 +293,11 @@ export async function attentionBackward(
   const scale = checkCommon(op, q, k, v, opts);
   const window = windowParam(op, opts.window);
   const { B, T, Hq, Hkv, D } = opts;
-  const variant = pickAttentionVariant(op, opts.variant);
+  const variant = await resolveVariant(ctx, op, opts);
+  if (variant.version === 2) {
+    const why = fa2IllegalReason(ctx.description.limits, D, T, B * Hq);
+    if (why) throw new Error(`${op}: variant ${FA2_ATTENTION_VARIANT} cannot run on this device: ${why}`);
+  }
   expectTensor(op, 'out', out, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
   expectTensor(op, 'lse', lse, 'f32', B * Hq * T, '(B, Hq, T)');
   expectTensor(op, 'dout', dout, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
@@ -285,17 +314,12 @@ export async function attentionBackward(
     [['dq', dq], ['dk', dk], ['dv', dv], ['scratch', scratch]],
     [['q', q], ['k', k], ['v', v], ['out', out], ['lse', lse], ['dout', dout], ['docIds', opts.docIds]],
   );
-  const wg = variant.wg;
+  const wg = variant.version === 1 ? variant.wg : FA2_PRE_WG;
   const D4 = D / 4;
   const DS = attentionSlices(D);
   const doc = opts.docIds ?? ctx.emptyBuffer;
   const shape = `B${B} T${T} Hq${Hq} Hkv${Hkv} D${D}${window ? ` W${window}` : ''}`;
-  const [pre, dqPipe, dkdvPipe] = await Promise.all([
-    ctx.pipelines.get({ shader: ATTENTION_BWD_PRE_SHADER, entryPoint: 'attention_bwd_delta', constants: { WG: wg, D4 } }),
-    ctx.pipelines.get({ shader: ATTENTION_BWD_DQ_SHADER, entryPoint: `attention_bwd_dq_v${variant.version}`, constants: { WG: wg, D4, DS } }),
-    ctx.pipelines.get({ shader: ATTENTION_BWD_DKDV_SHADER, entryPoint: `attention_bwd_dkdv_v${variant.version}`, constants: { WG: wg, D4, DS } }),
-  ]);
-
+  const pre = await ctx.pipelines.get({ shader: ATTENTION_BWD_PRE_SHADER, entryPoint: 'attention_bwd_delta', constants: { WG: wg, D4 } });
   const qRows = B * T * Hq;
   const [qx, qy] = grid1d(ctx, Math.ceil(qRows / wg));
   dispatch(ctx, {
@@ -305,6 +329,14 @@ export async function attentionBackward(
     workgroups: [qx, qy],
     label: `attention bwd delta ${shape}`,
   });
+  if (variant.version === 2) {
+    await recordFa2Backward(ctx, { q, k, v, dout, scratch, dq, dk, dv }, { B, T, Hq, Hkv, D, scale, window, docIds: opts.docIds, shape });
+    return { dq, dk, dv, scratch };
+  }
+  const [dqPipe, dkdvPipe] = await Promise.all([
+    ctx.pipelines.get({ shader: ATTENTION_BWD_DQ_SHADER, entryPoint: 'attention_bwd_dq_v1', constants: { WG: wg, D4, DS } }),
+    ctx.pipelines.get({ shader: ATTENTION_BWD_DKDV_SHADER, entryPoint: 'attention_bwd_dkdv_v1', constants: { WG: wg, D4, DS } }),
+  ]);
 
   const params = (rows: number, stride: number) => {
     const buf = new ArrayBuffer(32);
@@ -332,4 +364,41 @@ export async function attentionBackward(
     label: `attention bwd dk dv ${shape}`,
   });
   return { dq, dk, dv, scratch };
+}
+
+/** Version 2's forward and backward on the check inputs (explicit variant: no check of its own). */
+const fa2Runner: AttentionRunner = async (ctx, p, t) => {
+  const opts = { B: p.B, T: p.T, Hq: p.Hq, Hkv: p.Hkv, D: p.D, window: p.window, docIds: t.docIds, variant: FA2_ATTENTION_VARIANT };
+  const { out, lse } = await attentionForward(ctx, t.q, t.k, t.v, opts);
+  const g = await attentionBackward(ctx, t.q, t.k, t.v, out, lse, t.dout, opts);
+  try {
+    return {
+      out: await downloadF32(ctx, out),
+      lse: await downloadF32(ctx, lse),
+      dq: await downloadF32(ctx, g.dq),
+      dk: await downloadF32(ctx, g.dk),
+      dv: await downloadF32(ctx, g.dv),
+    };
+  } finally {
+    for (const x of [out, lse, g.dq, g.dk, g.dv, g.scratch]) releaseTensor(ctx, x);
+  }
+};
+
+/**
+ * The variant the training ops run for this problem when none is asked for: version 2 if it is
+ * legal on this device and its check for head dim D passed here (run now on first use, through
+ * `run`; the ops use version 2's real kernels), else version 1 (DEFAULT_ATTENTION_VARIANT).
+ */
+export async function attentionVariantFor(
+  ctx: GpuContext,
+  s: { B: number; T: number; Hq: number; Hkv: number; D: number },
+  run: AttentionRunner = fa2Runner,
+): Promise<string> {
+  if (fa2IllegalReason(ctx.description.limits, s.D, s.T, s.B * Math.max(s.Hq, s.Hkv)) !== null) return DEFAULT_ATTENTION_VARIANT;
+  const check = await attentionCheckFor(ctx, s.D, run);
+  return check.passed ? FA2_ATTENTION_VARIANT : DEFAULT_ATTENTION_VARIANT;
+}
+
+async function resolveVariant(ctx: GpuContext, op: string, o: AttentionShape): Promise<AttentionVariant> {
+  return pickAttentionVariant(op, o.variant ?? (await attentionVariantFor(ctx, o)));
 }
