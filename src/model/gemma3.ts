@@ -22,8 +22,7 @@ import { attentionDecode, kvCacheWrite } from '../gpu/ops/attentionDecode';
 import { addInPlace, copyTensor, scaleInPlace, scaleTensor } from '../gpu/ops/elementwise';
 import { gegluBackward, gegluForward } from '../gpu/ops/geglu';
 import { loraBackward, loraForward } from '../gpu/ops/lora';
-import { matmulXWt } from '../gpu/ops/matmul';
-import { matmulDyW } from '../gpu/ops/matmulDyW';
+import { baseDyW, baseXWt } from '../gpu/ops/baseLinear';
 import { rmsnormBackward, rmsnormForward } from '../gpu/ops/rmsnorm';
 import { ropeBackward, ropeForward } from '../gpu/ops/rope';
 import type { Tensor } from '../gpu/tensor';
@@ -77,7 +76,7 @@ export class Gemma3Blocks implements TransformerBlocks {
   }
 
   private async linear(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
-    await matmulXWt(this.ctx, x, this.weight(`${this.path(i, p)}.weight`), null, { out: y });
+    await baseXWt(this.ctx, x, this.weight(`${this.path(i, p)}.weight`), null, { out: y });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
@@ -86,7 +85,7 @@ export class Gemma3Blocks implements TransformerBlocks {
   }
 
   private async linearBackward(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
-    await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
+    await baseDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);

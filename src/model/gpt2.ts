@@ -28,8 +28,7 @@ import { addInPlace } from '../gpu/ops/elementwise';
 import { geluBackward, geluForward } from '../gpu/ops/gelu';
 import { layernormBackward, layernormForward } from '../gpu/ops/layernorm';
 import { loraBackward, loraForward } from '../gpu/ops/lora';
-import { matmulXWt } from '../gpu/ops/matmul';
-import { matmulDyW } from '../gpu/ops/matmulDyW';
+import { baseDyW, baseXWt } from '../gpu/ops/baseLinear';
 import { mergeColumns, splitColumns } from '../gpu/ops/splitColumns';
 import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
@@ -92,7 +91,7 @@ export class Gpt2Blocks implements TransformerBlocks {
   /** y = x·Wᵀ + b (+ LoRA); saves the LoRA u under `${key}.u` when an adapter targets it. */
   private async linear(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
     const base = this.path(i, p);
-    await matmulXWt(this.ctx, x, this.weight(`${base}.weight`), this.weight(`${base}.bias`), { out: y });
+    await baseXWt(this.ctx, x, this.weight(`${base}.weight`), this.weight(`${base}.bias`), { out: y });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
@@ -105,7 +104,7 @@ export class Gpt2Blocks implements TransformerBlocks {
    * full fine-tuning, which accumulates dW and db.
    */
   private async linearBackward(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, key: string) {
-    await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate: false });
+    await baseDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate: false });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);

@@ -18,8 +18,7 @@
 import type { GpuContext } from '../gpu/device';
 import { addInPlace } from '../gpu/ops/elementwise';
 import { loraBackward, loraForward } from '../gpu/ops/lora';
-import { matmulXWt } from '../gpu/ops/matmul';
-import { matmulDyW } from '../gpu/ops/matmulDyW';
+import { baseDyW, baseXWt } from '../gpu/ops/baseLinear';
 import { rmsnormBackward, rmsnormForward } from '../gpu/ops/rmsnorm';
 import { ropeBackward, ropeForward } from '../gpu/ops/rope';
 import { attentionBackward, attentionForward } from '../gpu/ops/attention';
@@ -76,7 +75,7 @@ export class LlamaBlocks implements TransformerBlocks {
   /** y = x·Wᵀ (+b) (+ LoRA); saves the LoRA u under `${key}.u` when training. */
   private async linear(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
     const base = this.path(i, p);
-    await matmulXWt(this.ctx, x, this.weight(`${base}.weight`), this.w.get(`${base}.bias`) ?? null, { out: y });
+    await baseXWt(this.ctx, x, this.weight(`${base}.weight`), this.w.get(`${base}.bias`) ?? null, { out: y });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
@@ -86,7 +85,7 @@ export class LlamaBlocks implements TransformerBlocks {
 
   /** dx (+)= dy·W (+ LoRA backward, which also accumulates dA, dB; full fine-tuning: dW, db). */
   private async linearBackward(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
-    await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
+    await baseDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);

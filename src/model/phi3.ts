@@ -17,8 +17,7 @@ import { attentionBackward, attentionForward } from '../gpu/ops/attention';
 import { attentionDecode, kvCacheWrite } from '../gpu/ops/attentionDecode';
 import { addInPlace } from '../gpu/ops/elementwise';
 import { loraBackward, loraForward } from '../gpu/ops/lora';
-import { matmulXWt } from '../gpu/ops/matmul';
-import { matmulDyW } from '../gpu/ops/matmulDyW';
+import { baseDyW, baseXWt } from '../gpu/ops/baseLinear';
 import { rmsnormBackward, rmsnormForward } from '../gpu/ops/rmsnorm';
 import { ropeBackward, ropeForward } from '../gpu/ops/rope';
 import { mergeColumns, splitColumns } from '../gpu/ops/splitColumns';
@@ -79,7 +78,7 @@ export class Phi3Blocks implements TransformerBlocks {
   }
 
   private async linear(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
-    await matmulXWt(this.ctx, x, this.weight(`${this.path(i, p)}.weight`), null, { out: y });
+    await baseXWt(this.ctx, x, this.weight(`${this.path(i, p)}.weight`), null, { out: y });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
@@ -88,7 +87,7 @@ export class Phi3Blocks implements TransformerBlocks {
   }
 
   private async linearBackward(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
-    await matmulDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
+    await baseDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
