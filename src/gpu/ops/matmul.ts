@@ -28,7 +28,10 @@ import type { WgslSource } from '../shader';
 import matmulCode from '../shaders/matmul.wgsl?raw';
 import matmulSgCode from '../shaders/matmul_sg.wgsl?raw';
 import { emptyTensor, numel, type Tensor } from '../tensor';
-import { problemOf, variantFor, type MatmulShapeClass } from './matmulRegistry';
+import { problemOf, type MatmulShapeClass } from './matmulRegistry';
+import { trustedVariant, validateVariant, type TrustRunner } from './matmulTrust';
+import { trustRunDyW } from './matmulDyW';
+import { trustRunDyTX } from './matmulDyTX';
 import {
   checkOut,
   commonBatch,
@@ -61,8 +64,18 @@ export const MATMUL_VARIANTS: Record<string, MatmulVariant> = Object.fromEntries
   Object.entries(MATMUL_FAMILY_VARIANTS).filter(([, v]) => v.version <= 3),
 );
 
-
 const OP = 'matmulXWt';
+
+const trustRunXWt: TrustRunner = (ctx, variant, t) => matmulXWt(ctx, t.a, t.b, t.bias, { variant, out: t.out, accumulate: true, alpha: t.alpha });
+const TRUST_RUNNERS = { xwt: trustRunXWt, dyw: trustRunDyW, dytx: trustRunDyTX };
+
+/**
+ * null when `variant` computes the right results for problems like `s` on this device (validated
+ * once per device and class, matmulTrust.ts), else why not; a failed variant is illegal there.
+ */
+export function validateMatmulVariant(ctx: GpuContext, s: MatmulShapeClass, variant: string): Promise<string | null> {
+  return validateVariant(ctx, s, variant, TRUST_RUNNERS[s.op]);
+}
 
 export async function matmulXWt(
   ctx: GpuContext,
@@ -84,7 +97,7 @@ export async function matmulXWt(
   if (opts.out) checkOut(OP, opts.out, outShape, [['x', x], ['W', w], ['bias', bias]]);
 
   const shape: MatmulShapeClass = { op: 'xwt', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch };
-  const name = variantFor(ctx, shape, opts.variant, OP);
+  const name = await trustedVariant(ctx, shape, trustRunXWt, opts.variant, OP);
   const v = variantOf(name);
   const y = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul y');
   const pipeline = await ctx.pipelines.get(

@@ -13,7 +13,8 @@ import type { WgslSource } from '../shader';
 import dytxCode from '../shaders/matmul_dytx.wgsl?raw';
 import dytxSgCode from '../shaders/matmul_dytx_sg.wgsl?raw';
 import { emptyTensor, type Tensor } from '../tensor';
-import { problemOf, variantFor, type MatmulShapeClass } from './matmulRegistry';
+import { problemOf, type MatmulShapeClass } from './matmulRegistry';
+import { trustedVariant, type TrustRunner } from './matmulTrust';
 import {
   checkOut,
   commonBatch,
@@ -31,6 +32,9 @@ const MATMUL_DYTX_SG_SHADER: WgslSource = { file: 'matmul_dytx_sg.wgsl', code: d
 
 const OP = 'matmulDyTX';
 
+/** How matmulTrust.ts runs a variant of this op on its validation problem. */
+export const trustRunDyTX: TrustRunner = (ctx, variant, t) => matmulDyTX(ctx, t.a, t.b, { variant, out: t.out, accumulate: true, alpha: t.alpha });
+
 export async function matmulDyTX(ctx: GpuContext, dy: Tensor, x: Tensor, opts: MatmulOptions = {}): Promise<Tensor> {
   const dd = matDims(OP, dy, 'dy', ['f32']);
   const xd = matDims(OP, x, 'x', ['f32']);
@@ -42,7 +46,7 @@ export async function matmulDyTX(ctx: GpuContext, dy: Tensor, x: Tensor, opts: M
   if (opts.out) checkOut(OP, opts.out, outShape, [['dy', dy], ['x', x]]);
 
   const shape: MatmulShapeClass = { op: 'dytx', m: M, n: N, k: K, batch };
-  const name = variantFor(ctx, shape, opts.variant, OP);
+  const name = await trustedVariant(ctx, shape, trustRunDyTX, opts.variant, OP);
   const v = variantOf(name);
   const dw = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul dW');
   const pipeline = await ctx.pipelines.get(pipelineSpecFor(v, 'matmul_dytx', MATMUL_DYTX_SHADER, MATMUL_DYTX_SG_SHADER, {}));

@@ -13,7 +13,8 @@ import type { WgslSource } from '../shader';
 import dywCode from '../shaders/matmul_dyw.wgsl?raw';
 import dywSgCode from '../shaders/matmul_dyw_sg.wgsl?raw';
 import { emptyTensor, type Tensor } from '../tensor';
-import { problemOf, variantFor, type MatmulShapeClass } from './matmulRegistry';
+import { problemOf, type MatmulShapeClass } from './matmulRegistry';
+import { trustedVariant, type TrustRunner } from './matmulTrust';
 import {
   checkOut,
   commonBatch,
@@ -31,6 +32,9 @@ const MATMUL_DYW_SG_SHADER: WgslSource = { file: 'matmul_dyw_sg.wgsl', code: dyw
 
 const OP = 'matmulDyW';
 
+/** How matmulTrust.ts runs a variant of this op on its validation problem. */
+export const trustRunDyW: TrustRunner = (ctx, variant, t) => matmulDyW(ctx, t.a, t.b, { variant, out: t.out, accumulate: true, alpha: t.alpha });
+
 export async function matmulDyW(ctx: GpuContext, dy: Tensor, w: Tensor, opts: MatmulOptions = {}): Promise<Tensor> {
   const dd = matDims(OP, dy, 'dy', ['f32']);
   const wd = matDims(OP, w, 'W', ['f16', 'f32']);
@@ -42,7 +46,7 @@ export async function matmulDyW(ctx: GpuContext, dy: Tensor, w: Tensor, opts: Ma
   if (opts.out) checkOut(OP, opts.out, outShape, [['dy', dy], ['W', w]]);
 
   const shape: MatmulShapeClass = { op: 'dyw', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch };
-  const name = variantFor(ctx, shape, opts.variant, OP);
+  const name = await trustedVariant(ctx, shape, trustRunDyW, opts.variant, OP);
   const v = variantOf(name);
   const dx = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul dx');
   const pipeline = await ctx.pipelines.get(

@@ -24,9 +24,10 @@ export interface MatmulShapeClass {
 export function problemOf(s: MatmulShapeClass): MatmulProblem {
   const { op, m, n, k } = s;
   const batch = s.batch ?? 1;
-  if (op === 'xwt') return { op, rows: m, cols: n, depth: k, vec4Ok: k % 4 === 0, batch };
-  if (op === 'dyw') return { op, rows: m, cols: k, depth: n, vec4Ok: n % 4 === 0 && k % 4 === 0, batch };
-  return { op, rows: n, cols: k, depth: m, vec4Ok: n % 4 === 0 && k % 4 === 0, batch };
+  const wDtype = op === 'dytx' ? 'f32' : (s.wDtype ?? 'f16');
+  if (op === 'xwt') return { op, rows: m, cols: n, depth: k, vec4Ok: k % 4 === 0, batch, wDtype };
+  if (op === 'dyw') return { op, rows: m, cols: k, depth: n, vec4Ok: n % 4 === 0 && k % 4 === 0, batch, wDtype };
+  return { op, rows: n, cols: k, depth: m, vec4Ok: n % 4 === 0 && k % 4 === 0, batch, wDtype };
 }
 
 function bucket(d: number): number {

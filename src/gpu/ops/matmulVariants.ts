@@ -22,6 +22,12 @@ export interface MatmulVariant {
   wgY: number;
   /** reduction depth of one workgroup-memory tile (v3 only) */
   tileK?: number;
+  /**
+   * Test-only: the kernel's epilogue deliberately corrupts the last output (override FAULT in the
+   * io fragments), so tests can check that validation rejects a variant computing wrong results
+   * on the real adapter. No table entry sets it.
+   */
+  fault?: boolean;
 }
 
 interface VersionInfo {
@@ -82,6 +88,8 @@ export interface MatmulProblem {
   /** true when every dimension and batch stride read with vec4 loads is a multiple of 4 */
   vec4Ok: boolean;
   batch: number;
+  /** dtype of W (xwt, dyw); absent means f32 (dytx has no W) */
+  wDtype?: 'f16' | 'f32';
 }
 
 export function variantOf(name: string): MatmulVariant {
@@ -94,11 +102,31 @@ function threads(v: MatmulVariant): number {
   return VERSION_INFO[v.version].subgroups ? v.wgX * v.wgY * 4 : v.wgX * v.wgY;
 }
 
+/**
+ * The validation class of a variant: the op, W's dtype and the vec4 alignment. Validation on the
+ * running adapter (matmulTrust.ts) is done once per device for each class and variant.
+ */
+export function trustKey(p: MatmulProblem, name: string): string {
+  return `${p.op}/w${p.wDtype ?? 'f32'}/${p.vec4Ok ? 'v4' : 's'}/${name}`;
+}
+
+// Variants that computed wrong results on a device (trustKey -> why), so they are illegal there.
+const failures = new WeakMap<GPUDevice, Map<string, string>>();
+
+/** Records that `name` computed wrong results for problems like `p` on this device: it is never used there again. */
+export function recordValidationFailure(ctx: GpuContext, p: MatmulProblem, name: string, why: string): void {
+  let m = failures.get(ctx.device);
+  if (!m) failures.set(ctx.device, (m = new Map()));
+  m.set(trustKey(p, name), why);
+}
+
 /** Why `name` cannot run `p` on this device, or null when it can. */
 export function illegalReason(ctx: GpuContext, name: string, p: MatmulProblem): string | null {
   const v = variantOf(name);
   const info = VERSION_INFO[v.version];
   const lim = ctx.description.limits;
+  const failed = failures.get(ctx.device)?.get(trustKey(p, name));
+  if (failed !== undefined) return `variant ${name} failed validation on this device: ${failed}`;
   if (info.vec4 && !p.vec4Ok) {
     return `variant ${name} uses vec4 loads: ${vec4Rule(p.op)} must be multiples of 4`;
   }
@@ -142,10 +170,12 @@ export function pipelineSpecFor(
   constants: Record<string, number>,
 ): { shader: WgslSource; entryPoint: string; constants: Record<string, number> } {
   const entryPoint = `${entryPrefix}_v${v.version}`;
+  // FAULT only when set, so the real variants' pipelines (and cache keys) do not mention it
+  const fault: Record<string, number> = v.fault ? { FAULT: 1 } : {};
   if (VERSION_INFO[v.version].subgroups) {
-    return { shader: quad, entryPoint, constants: { ...constants, QX: v.wgX, QY: v.wgY } };
+    return { shader: quad, entryPoint, constants: { ...constants, ...fault, QX: v.wgX, QY: v.wgY } };
   }
-  const c: Record<string, number> = { ...constants, WG_X: v.wgX, WG_Y: v.wgY };
+  const c: Record<string, number> = { ...constants, ...fault, WG_X: v.wgX, WG_Y: v.wgY };
   if (v.version === 3) c.TILE_K = v.tileK ?? 16;
   return { shader: plain, entryPoint, constants: c };
 }
@@ -170,8 +200,10 @@ export function matmulParams(
 }
 
 /**
- * The variant an op runs: the caller's explicit choice (which must be legal), else the autotuner's
- * winner for this shape class on this device, else a per-adapter default.
+ * The variant an op runs, as far as legality goes: the caller's explicit choice (which must be
+ * legal), else the autotuner's winner for this shape class on this device, else a per-adapter
+ * default. Variants that failed validation on this device are illegal, so never chosen; the ops
+ * validate the choice before its first use (matmulTrust.ts).
  */
 export function chooseVariant(ctx: GpuContext, opName: string, p: MatmulProblem, tuned: string | undefined, requested?: string): string {
   if (requested !== undefined) {
@@ -184,14 +216,24 @@ export function chooseVariant(ctx: GpuContext, opName: string, p: MatmulProblem,
 }
 
 /**
- * Untuned choice. Software adapters: share loads across quads, no barriers (see matmul_sg.wgsl).
- * GPUs: workgroup-memory tiles.
+ * Untuned preference, best first, ending with every other variant of the table (so a variant that
+ * fails validation always has a next one). Software adapters: share loads across quads, no
+ * barriers (see matmul_sg.wgsl). GPUs: workgroup-memory tiles.
  */
-export function defaultVariant(ctx: GpuContext, p: MatmulProblem): string {
-  const order = ctx.description.isSoftware
+export function defaultOrder(ctx: GpuContext): string[] {
+  const preferred = ctx.description.isSoftware
     ? ['v5_q2x2', 'v6_q2x2', 'v4_8x8', FALLBACK_VARIANT]
     : ['v3_16x16_k16', 'v3_8x8_k16', FALLBACK_VARIANT];
-  return order.find((n) => illegalReason(ctx, n, p) === null) ?? FALLBACK_VARIANT;
+  return [...preferred, ...Object.keys(MATMUL_FAMILY_VARIANTS).filter((n) => !preferred.includes(n))];
+}
+
+/** Untuned choice: the first legal variant of defaultOrder; throws (with every reason) when none is. */
+export function defaultVariant(ctx: GpuContext, p: MatmulProblem): string {
+  const order = defaultOrder(ctx);
+  const found = order.find((n) => illegalReason(ctx, n, p) === null);
+  if (found !== undefined) return found;
+  const why = order.map((n) => illegalReason(ctx, n, p)).join('; ');
+  throw new Error(`matmul: no usable kernel variant for ${p.op} ${p.rows}x${p.cols}x${p.depth} on ${ctx.description.name}: ${why}`);
 }
 
 /** A rank-2 (rows, cols) or rank-3 (batch, rows, cols) tensor's dimensions. */

@@ -1,17 +1,17 @@
 // The matmul autotuner: for a shape class, time every legal variant on this adapter, keep the
-// fastest. Each variant is first checked against the TS reference on a small problem of the same
-// alignment class (a variant that computes garbage on some driver, e.g. because its quads are not
-// laid out as assumed, is rejected, never chosen). The winner is remembered in memory (the ops look
-// it up synchronously: registry.ts) and persisted in a TuneStore under adapter name + shape class,
-// so a later session on the same adapter loads it without timing anything.
+// fastest. Each variant is first validated on this device against the TS reference on a small
+// problem of the same class (ops/matmulTrust.ts, the same check and cache the ops use before a
+// variant's first use): one that computes garbage on some driver, e.g. because its quads are not
+// laid out as assumed, is rejected, never timed, never chosen, and illegal on this device from then
+// on. The winner is remembered in memory (the ops look it up synchronously: registry.ts) and
+// persisted in a TuneStore under adapter name + shape class, so a later session on the same
+// adapter loads it without timing anything (after validating it on that session's device).
 import type { GpuContext } from '../device';
 import { roundToF16 } from '../../util/f16';
-import { matmulDyTX, matmulDyW, matmulXWt } from '../ops/matmul';
-import { matmulDyTXRef, matmulDyWRef, matmulXWtRef } from '../ops/matmul.ref';
-import { defaultVariant, illegalReason, legalVariants, type MatmulOptions } from '../ops/matmulVariants';
-import { compareArrays } from '../../util/check';
+import { matmulDyTX, matmulDyW, matmulXWt, validateMatmulVariant } from '../ops/matmul';
+import { defaultVariant, illegalReason, legalVariants, MATMUL_FAMILY_VARIANTS, type MatmulOptions } from '../ops/matmulVariants';
 import { randn } from '../../util/random';
-import { downloadF32, emptyTensor, releaseTensor, uploadF16, uploadF32, type Tensor } from '../tensor';
+import { emptyTensor, releaseTensor, uploadF16, uploadF32, type Tensor } from '../tensor';
 import { problemOf, rememberTuned, shapeClassKey, tunedVariant, type MatmulShapeClass } from '../ops/matmulRegistry';
 import { MemoryTuneStore, type TuneStore } from './store';
 import { timeGpu, type Timing } from './timing';
@@ -120,19 +120,6 @@ function runOp(ctx: GpuContext, s: MatmulShapeClass, t: Inputs, variant: string)
   return matmulDyTX(ctx, t.a, t.b, opts);
 }
 
-function reference(s: MatmulShapeClass, av: Float32Array, bv: Float32Array): Float32Array {
-  const { m, n, k } = s;
-  if (s.op === 'xwt') return matmulXWtRef(av, bv, null, m, n, k);
-  if (s.op === 'dyw') return matmulDyWRef(av, bv, m, n, k);
-  return matmulDyTXRef(av, bv, m, n, k);
-}
-
-/** A small problem with the same divisibility by 4 in every dimension (so the same variants are legal). */
-function verificationShape(s: MatmulShapeClass): MatmulShapeClass {
-  const small = (d: number) => (d <= 37 ? d : d % 4 === 0 ? 36 : 37);
-  return { ...s, m: small(s.m), n: small(s.n), k: small(s.k), batch: 1 };
-}
-
 /** 1/8 of the output rows (xwt, dyw) or of the reduction (dytx), at least 64. */
 function probeShape(s: MatmulShapeClass): MatmulShapeClass {
   return { ...s, m: Math.min(s.m, Math.max(64, Math.ceil(s.m / 8))), batch: 1 };
@@ -158,11 +145,15 @@ function rememberedWinner(ctx: GpuContext, s: MatmulShapeClass): string | null {
   return known && illegalReason(ctx, known, problemOf(s)) === null ? known : null;
 }
 
-/** The record an earlier session stored for this adapter and shape class, if its winner is legal here; remembered for the ops. */
+/**
+ * The record an earlier session stored for this adapter and shape class, if its winner is legal
+ * here and passes validation on this device; remembered for the ops.
+ */
 async function storedWinner(ctx: GpuContext, s: MatmulShapeClass, store: TuneStore): Promise<TuneRecord | null> {
   const key = shapeClassKey(s);
   const saved = await store.get(tuneStoreKey(ctx, key));
-  if (!isRecord(saved) || illegalReason(ctx, saved.winner, problemOf(s)) !== null) return null;
+  if (!isRecord(saved) || !(saved.winner in MATMUL_FAMILY_VARIANTS) || illegalReason(ctx, saved.winner, problemOf(s)) !== null) return null;
+  if ((await validateMatmulVariant(ctx, s, saved.winner)) !== null) return null;
   rememberTuned(ctx, key, saved.winner);
   return saved;
 }
@@ -193,24 +184,18 @@ export async function tuneMatmul(ctx: GpuContext, shapeClass: MatmulShapeClass, 
   const first = defaultVariant(ctx, problem);
   const order = legal.includes(first) ? [first, ...legal.filter((v) => v !== first)] : legal;
 
-  // Check every candidate on a small problem (this also compiles its pipeline before timing).
-  const vs = verificationShape(s);
-  const small = makeInputs(ctx, vs, 7);
-  const ref = reference(vs, small.av, small.bv);
+  // Validate every candidate on this device (this also compiles its pipeline before timing).
   const timings: VariantTiming[] = [];
   const ok: string[] = [];
   for (const variant of order) {
-    const got = await downloadF32(ctx, await runOp(ctx, vs, small, variant));
-    const r = compareArrays(got, ref, { atol: 1e-4, rtol: 1e-4 });
-    if (r.mismatches > 0) {
-      const why = `wrong result on ${vs.m}x${vs.n}x${vs.k}: ${r.mismatches} mismatches (max abs err ${r.maxAbsErr.toExponential(2)})`;
+    const why = await validateMatmulVariant(ctx, s, variant);
+    if (why !== null) {
       timings.push({ variant, ms: null, gflops: null, rejected: why });
       say(`  ${variant}: rejected, ${why}`);
     } else {
       ok.push(variant);
     }
   }
-  for (const t of [small.a, small.b, small.out]) releaseTensor(ctx, t);
   if (ok.length === 0) throw new Error(`tuneMatmul: every variant computed wrong results for ${key} on ${ctx.description.name}`);
 
   // Probe: the same problem with 1/8 of the rows (xwt, dyw) or of the reduction (dytx), so that

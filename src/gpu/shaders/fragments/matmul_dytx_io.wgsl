@@ -25,6 +25,9 @@ fn store_out(base: u32, n: u32, k: u32, acc: f32) {
   if (n < params.N && k < params.K) {
     let i = base + n * params.K + k;
     var v = acc * params.alpha;
+    if (FAULT) {
+      v += fault_offset(n, k, params.N, params.K);
+    }
     if ((params.flags & 2u) != 0u) {
       v += dw[i];
     }

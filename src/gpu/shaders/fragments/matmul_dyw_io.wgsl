@@ -29,6 +29,9 @@ fn store_out(base: u32, m: u32, k: u32, acc: f32) {
   if (m < params.M && k < params.K) {
     let i = base + m * params.K + k;
     var v = acc * params.alpha;
+    if (FAULT) {
+      v += fault_offset(m, k, params.M, params.K);
+    }
     if ((params.flags & 2u) != 0u) {
       v += dx[i];
     }

@@ -30,6 +30,9 @@ fn store_out(ybase: u32, m: u32, n: u32, acc: f32) {
   if (m < params.M && n < params.N) {
     let i = ybase + m * params.N + n;
     var v = acc * params.alpha;
+    if (FAULT) {
+      v += fault_offset(m, n, params.M, params.N);
+    }
     if ((params.flags & 1u) != 0u) {
       v += bias[n];
     }
