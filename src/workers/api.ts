@@ -216,6 +216,21 @@ export interface EvaluationResult {
   runId: string | null;
 }
 
+/** "Export for a cluster": a LoRA run (its settings, kept dataset and losses) or the job form's settings with the loaded dataset. */
+export interface RecipeExportRequest {
+  runId?: string;
+  /** without runId: the job's settings */
+  config?: TrainConfig;
+  /** with runId: start from the seeded first adapter (default) or from the run's checkpoint (adapter + AdamW moments) */
+  start?: 'initial' | 'checkpoint';
+  /** the dataset file as the user gave it (copied into data/raw/) */
+  raw?: File | null;
+  /** what the dataset was tokenized to train on (recorded in data/format.json; default 'completions') */
+  trainOn?: 'completions' | 'all';
+  /** the base model's Hub repo id when the studio does not know it (a folder or the demo model) */
+  repoId?: string;
+}
+
 export interface EngineApi {
   /** Acquire the GPU (idempotent). Never throws: failures come back as 'unavailable'. */
   init(): Promise<EngineStatus>;
@@ -262,6 +277,12 @@ export interface EngineApi {
    * (fp16, or the f32 masters with dtype 'float32'); prompt tuning is refused.
    */
   exportMerged(runId?: string, options?: { dtype?: 'float16' | 'float32' }, onProgress?: (e: ExportProgressEvent) => void): Promise<ExportedFile[]>;
+  /**
+   * The job as a folder for a GPU cluster (transformers + peft + accelerate train.py, job.json, the
+   * trainer's batches as JSONL, the first adapter as PEFT, accelerate configs, README, Axolotl
+   * YAML); file names are paths inside the folder ("data/train_batches.jsonl"). LoRA only.
+   */
+  exportRecipe(req: RecipeExportRequest): Promise<ExportedFile[]>;
   /** After the GPU was lost: acquire a new device and upload the loaded model again. */
   recoverDevice(): Promise<EngineStatus>;
   /** Import a PEFT adapter (adapter_config.json + adapter_model.safetensors; LoRA or prompt tuning) to chat or continue. */

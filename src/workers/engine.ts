@@ -27,6 +27,7 @@ import type {
   LoadProgressEvent,
   ModelInfo,
   ModelSource,
+  RecipeExportRequest,
   RunSummary,
   TrainEvents,
   TuneEvents,
@@ -38,6 +39,7 @@ import { evaluate } from './services/evaluation';
 import { generate } from './services/generation';
 import { kernelTuning } from './services/kernelTuning';
 import { loadModel, recoverDevice } from './services/modelSession';
+import { exportRecipe } from './services/recipeExport';
 import { deleteRun, estimate, listRuns, resume, startTraining } from './services/runs';
 
 export type { EngineOptions } from './services/core';
@@ -148,6 +150,10 @@ export class Engine implements EngineApi {
 
   async exportMerged(runId?: string, options?: { dtype?: 'float16' | 'float32' }, onProgress?: (e: ExportProgressEvent) => void): Promise<ExportedFile[]> {
     return exportMerged(this.#core, runId, options, onProgress);
+  }
+
+  async exportRecipe(req: RecipeExportRequest): Promise<ExportedFile[]> {
+    return exportRecipe(this.#core, req);
   }
 
   async importAdapter(files: File[]): Promise<ImportedAdapter> {
