@@ -4,9 +4,10 @@
 export type {
   BadRow, ChatMessage, ColumnMapping, DatasetErrorCode, DetectedFormat, Example, FormatKind, FormatName, RawDataset, Role,
 } from './types';
-export { DatasetError } from './types';
+export { DatasetError, badRowPlace } from './types';
 export { detectFormat, formatFromMapping, OPENAI_ROLES, SHAREGPT_ROLES } from './detect';
-export { readDatasetFile, type FileKind, type ReadOptions } from './read';
+export { readDatasetFile, readDatasetFiles, type FileKind, type ReadOptions } from './read';
+export { isParquet, parquetFileMetadata } from './parseParquet';
 export { readTextChunks, type ProgressCallback } from './stream';
 export { SegmentEncoder, type TokenizerLike, type AddedTokenLike } from './encode';
 export { ChatRenderer, chatTemplateInfo, DEFAULT_TEMPLATE, instructionMessages, type ChatTemplateInfo, type Segment } from './template';

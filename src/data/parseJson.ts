@@ -4,8 +4,13 @@
 
 import { readLines } from './stream';
 
-/** `last`: the record's last line, only when it spans several lines (a JSON element, a CSV record). */
-export type ParsedRecord = { line: number; value: unknown; last?: number } | { line: number; error: string; last?: number };
+/**
+ * `last`: the record's last line, only when it spans several lines (a JSON element, a CSV record).
+ * Parquet rows: `line` is the row's 1-based number, `rowGroup` its row group (from 0, as pyarrow
+ * numbers them) and `file` its shard when several files are read as one split.
+ */
+type RecordPlace = { line: number; last?: number; rowGroup?: number; file?: string };
+export type ParsedRecord = (RecordPlace & { value: unknown }) | (RecordPlace & { error: string });
 
 /** The record with its last line, when that is not its first. */
 export function spanning(rec: ParsedRecord, last: number): ParsedRecord {

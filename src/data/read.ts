@@ -1,17 +1,17 @@
-// Reads a dataset file (.jsonl, .json, .csv, .txt) as a stream: parse rows, detect the layout from
-// the first rows (or take the user's mapping), validate every row, and keep the bad ones with
-// their line numbers.
+// Reads a dataset file (.jsonl, .json, .csv, .txt, .parquet) as a stream: parse rows, detect the
+// layout from the first rows (or take the user's mapping), validate every row, and keep the bad
+// ones with their line numbers (Parquet: row numbers and row groups).
 
-import { detectFormat, formatFromMapping } from './detect';
 import { parseCsv, guessDelimiter } from './parseCsv';
 import { parseJsonArray, parseJsonLines, type ParsedRecord } from './parseJson';
+import { isParquet, parseParquetRows, type RowGroupStart } from './parseParquet';
 import { parseTextPieces } from './parseText';
-import { isBadRow, toExample } from './rows';
+import { consumeRecords } from './records';
 import { peekChunks, readTextChunks, type ProgressCallback } from './stream';
 import type { BadRow, ColumnMapping, DetectedFormat, Example, RawDataset } from './types';
 import { DatasetError, badRowError } from './types';
 
-export type FileKind = 'jsonl' | 'json' | 'csv' | 'txt';
+export type FileKind = 'jsonl' | 'json' | 'csv' | 'txt' | 'parquet';
 
 export interface ReadOptions {
   onProgress?: ProgressCallback;
@@ -30,6 +30,8 @@ export interface ReadOptions {
   onBadRow?: 'collect' | 'stop';
   /** Rows to look at before deciding the format (default 200). */
   detectRows?: number;
+  /** Read at most this many rows (valid + bad) of a row-based file; the rest is not read. */
+  maxRows?: number;
 }
 
 function kindFromName(name: string): FileKind | undefined {
@@ -38,6 +40,7 @@ function kindFromName(name: string): FileKind | undefined {
   if (ext === 'json') return 'json';
   if (ext === 'csv' || ext === 'tsv') return 'csv';
   if (ext === 'txt' || ext === 'text' || ext === 'md') return 'txt';
+  if (ext === 'parquet' || ext === 'pq') return 'parquet';
   return undefined;
 }
 
@@ -51,6 +54,9 @@ function firstNonSpace(s: string): string {
  * with keepRows: false nothing grows with the file but the bad-row list.
  */
 export async function readDatasetFile(file: Blob & { name: string }, opts: ReadOptions = {}): Promise<RawDataset> {
+  const named = opts.kind ?? kindFromName(file.name);
+  // Parquet by its name, or by its magic bytes when the name does not say (a file without extension)
+  if (named === 'parquet' || (named === undefined && (await isParquet(file)))) return readParquetDataset([file], opts);
   const keep = opts.keepRows ?? true;
   const stopAtBad = opts.onBadRow === 'stop';
   // lines whose bytes did not decode (line -> reason), reported before the text holding them
@@ -60,7 +66,7 @@ export async function readDatasetFile(file: Blob & { name: string }, opts: ReadO
   if (firstNonSpace(first) === '') {
     throw new DatasetError('empty', `${file.name} is empty: it holds no rows.`);
   }
-  let kind = opts.kind ?? kindFromName(file.name);
+  let kind = named;
   const lead = firstNonSpace(first);
   // A .json file holding one object per line is JSON Lines; an unknown extension is judged by content.
   if (kind === 'json' && lead === '{') kind = 'jsonl';
@@ -70,22 +76,15 @@ export async function readDatasetFile(file: Blob & { name: string }, opts: ReadO
     else
       throw new DatasetError(
         'format',
-        `Cannot tell what kind of file ${file.name} is: use a .jsonl, .json, .csv or .txt file name.`,
+        `Cannot tell what kind of file ${file.name} is: use a .jsonl, .json, .csv, .txt or .parquet file name.`,
       );
   }
 
   const examples: Example[] = [];
   const badRows: BadRow[] = [];
-  let rowCount = 0;
-  const accept = (x: Example | BadRow) => {
-    rowCount++;
-    if (isBadRow(x)) {
-      if (stopAtBad) throw badRowError(x, file.name);
-      badRows.push(x);
-    } else {
-      if (keep) examples.push(x);
-      opts.onExample?.(x);
-    }
+  const accept = (x: BadRow) => {
+    if (stopAtBad) throw badRowError(x, file.name);
+    badRows.push(x);
   };
 
   if (kind === 'txt') {
@@ -118,62 +117,29 @@ export async function readDatasetFile(file: Blob & { name: string }, opts: ReadO
 
   const records: AsyncGenerator<ParsedRecord> =
     kind === 'jsonl' ? parseJsonLines(all) : kind === 'json' ? parseJsonArray(all) : parseCsv(all, guessDelimiter(first));
+  const res = await consumeRecords(records, file.name, opts, badLines);
+  return { fileName: file.name, ...res, bytes: file.size };
+}
 
-  // Hold the first rows back until the format is known, then validate them and stream the rest.
-  const sampleSize = opts.detectRows ?? 200;
-  const held: ParsedRecord[] = [];
-  let format: DetectedFormat | undefined = opts.mapping ? formatFromMapping(opts.mapping) : undefined;
-  if (format) opts.onFormat?.(format);
-  const decide = () => {
-    format = detectFormat(held.filter((r) => 'value' in r).map((r) => (r as { value: unknown }).value));
-    format.sampled = held.length;
-    opts.onFormat?.(format);
-  };
-  // A record holding an undecodable line is a bad row (never trained on with U+FFFD in it); an
-  // undecodable line outside every record (between JSON elements, a CSV header) is one by itself.
-  const flushBadLinesBefore = (line: number) => {
-    for (const [l, reason] of badLines) {
-      if (l >= line) break;
-      badLines.delete(l);
-      accept({ line: l, reason });
-    }
-  };
-  const handle = (rec: ParsedRecord) => {
-    flushBadLinesBefore(rec.line);
-    let undecodable: string | undefined;
-    for (let l = rec.line, last = rec.last ?? rec.line; l <= last && badLines.size > 0; l++) {
-      const reason = badLines.get(l);
-      if (reason === undefined) continue;
-      badLines.delete(l);
-      // relative, like every reason: the row's own line number is the bad row's line
-      undecodable ??= l === rec.line ? reason : `its line ${l - rec.line + 1} (the record spans ${last - rec.line + 1} lines) is ${reason}`;
-    }
-    if (undecodable !== undefined) accept({ line: rec.line, reason: undecodable });
-    else if ('error' in rec) accept({ line: rec.line, reason: rec.error });
-    else accept(toExample(rec.value, format!.mapping, rec.line));
-  };
-  for await (const rec of records) {
-    if (format !== undefined) {
-      handle(rec);
-      continue;
-    }
-    held.push(rec);
-    if (held.length >= sampleSize) {
-      decide();
-      for (const h of held) handle(h);
-      held.length = 0;
+/**
+ * Reads one dataset file, or several Parquet files as one split (the shards of a Hub dataset's
+ * split, in order: rows are numbered across them and a bad row names its shard).
+ */
+export async function readDatasetFiles(files: readonly (Blob & { name: string })[], opts: ReadOptions = {}): Promise<RawDataset> {
+  if (files.length === 0) throw new DatasetError('empty', 'No dataset file was given.');
+  if (files.length === 1) return readDatasetFile(files[0], opts);
+  for (const f of files) {
+    if (!(await isParquet(f))) {
+      throw new DatasetError('format', `${f.name} is not a Parquet file: several files can be read together only as the Parquet shards of one split. Pick one file, or only .parquet files.`);
     }
   }
-  if (format === undefined) {
-    if (held.length === 0) throw new DatasetError('empty', `${file.name} holds no rows.`);
-    if (held.every((r) => 'error' in r) && stopAtBad) throw badRowError({ line: held[0].line, reason: (held[0] as { error: string }).error }, file.name);
-    if (held.every((r) => 'error' in r)) {
-      const r = held[0] as { line: number; error: string };
-      throw new DatasetError('format', `No readable rows in ${file.name}: line ${r.line}: ${r.error}.`, { line: r.line, reason: r.error });
-    }
-    decide();
-    for (const h of held) handle(h);
-  }
-  flushBadLinesBefore(Infinity);
-  return { fileName: file.name, format: format!, examples, badRows, rowCount, bytes: file.size };
+  return readParquetDataset(files, opts);
+}
+
+async function readParquetDataset(files: readonly (Blob & { name: string })[], opts: ReadOptions): Promise<RawDataset> {
+  const name = files.length === 1 ? files[0].name : `${files[0].name} (+${files.length - 1} more)`;
+  const rowGroups: RowGroupStart[] = [];
+  const records = parseParquetRows(files, { onProgress: opts.onProgress, signal: opts.signal, onRowGroup: (g) => rowGroups.push(g) });
+  const res = await consumeRecords(records, name, opts);
+  return { fileName: name, ...res, bytes: files.reduce((s, f) => s + f.size, 0), rowGroups };
 }

@@ -7,6 +7,7 @@
 
 import { SegmentEncoder, type TokenizerLike } from './encode';
 import { encodeSegments } from './encodeSegments';
+import { locateBadRows } from './records';
 import { ChatRenderer, RowProblem, type ChatTemplateInfo } from './template';
 import type { BadRow, DetectedFormat, Example, RawDataset } from './types';
 import { DatasetError, badRowError } from './types';
@@ -281,7 +282,7 @@ export class DatasetTokenizer {
   }
 
   /** The dataset, once the reader is done: `raw` gives its file name, format, row count and bad rows. */
-  finish(raw: Pick<RawDataset, 'fileName' | 'format' | 'rowCount' | 'badRows'>): TokenizedDataset {
+  finish(raw: Pick<RawDataset, 'fileName' | 'format' | 'rowCount' | 'badRows' | 'rowGroups'>): TokenizedDataset {
     const { out, maxSeqLen } = this;
     if (this.textFile) {
       if (this.docLine < 0) this.docLine = 1;
@@ -289,7 +290,7 @@ export class DatasetTokenizer {
       this.pushBlocks(this.docIds, this.docLine);
       this.docIds = [];
     }
-    const badRows = [...raw.badRows, ...this.badRows].sort((a, b) => a.line - b.line);
+    const badRows = locateBadRows([...raw.badRows, ...this.badRows].sort((a, b) => a.line - b.line), raw.rowGroups);
     const tokens = out.tokens.slice(0, out.size);
     const trainedMask = out.trained.slice(0, out.size);
     const offsets = Int32Array.from(out.offsets);

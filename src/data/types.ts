@@ -22,6 +22,17 @@ export type Example =
 export interface BadRow {
   line: number;
   reason: string;
+  /** Parquet: the row group holding the row (from 0, as pyarrow numbers them). */
+  rowGroup?: number;
+  /** Several Parquet shards read as one split: the shard holding the row (`line` counts across them). */
+  file?: string;
+}
+
+/** Where a bad row is, in words: "line 12", or for Parquet "row 12 (row group 0)". */
+export function badRowPlace(row: BadRow): string {
+  if (row.rowGroup === undefined && row.file === undefined) return `line ${row.line}`;
+  const at = [row.file, row.rowGroup === undefined ? undefined : `row group ${row.rowGroup}`].filter((x) => x !== undefined);
+  return `row ${row.line} (${at.join(', ')})`;
 }
 
 /** Which layout the rows follow. `text-file` is a .txt read as one long document. */
@@ -76,6 +87,8 @@ export interface RawDataset {
   /** Rows seen (valid + bad); blank lines are not rows. */
   rowCount: number;
   bytes: number;
+  /** Parquet: where each row group starts, to place bad rows found after reading. */
+  rowGroups?: { firstLine: number; rowGroup: number; file?: string }[];
 }
 
 export type DatasetErrorCode = 'bad-row' | 'empty' | 'format' | 'template' | 'tokenizer';
@@ -93,7 +106,7 @@ export class DatasetError extends Error {
 }
 
 export function badRowError(row: BadRow, fileName?: string): DatasetError {
-  const where = fileName ? `${fileName}, line ${row.line}` : `line ${row.line}`;
+  const where = fileName ? `${fileName}, ${badRowPlace(row)}` : badRowPlace(row);
   return new DatasetError(
     'bad-row',
     `Bad row at ${where}: ${row.reason}. Fix the row, or choose "skip bad rows" to train without it.`,

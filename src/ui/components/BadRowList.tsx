@@ -1,5 +1,7 @@
-import type { BadRow } from '../../data/types';
+import { badRowPlace, type BadRow } from '../../data/types';
 import { formatInt } from '../lib/format';
+
+const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** Every row that was not used, with its line and why: nothing is dropped silently. */
 export function BadRowList({ rows }: { rows: BadRow[] }) {
@@ -13,7 +15,7 @@ export function BadRowList({ rows }: { rows: BadRow[] }) {
       <ol className="scroll-list" aria-labelledby="bad-rows-title" tabIndex={0}>
         {rows.map((r, i) => (
           <li key={`${r.line}-${i}`}>
-            <span className="line-no">Line {r.line}</span> {r.reason}
+            <span className="line-no">{capitalize(badRowPlace(r))}</span> {r.reason}
           </li>
         ))}
       </ol>
