@@ -9,6 +9,11 @@ import matmulMacCode from './shaders/fragments/matmul_mac.wgsl?raw';
 import matmulXwtIoCode from './shaders/fragments/matmul_xwt_io.wgsl?raw';
 import quadTileCode from './shaders/fragments/quad_tile.wgsl?raw';
 import wgSumCode from './shaders/fragments/wg_sum.wgsl?raw';
+import sgSumCode from './shaders/fragments/sg_sum.wgsl?raw';
+import crossEntropyIoCode from './shaders/fragments/cross_entropy_io.wgsl?raw';
+import rmsnormIoCode from './shaders/fragments/rmsnorm_io.wgsl?raw';
+import layernormIoCode from './shaders/fragments/layernorm_io.wgsl?raw';
+import gradnormIoCode from './shaders/fragments/gradnorm_io.wgsl?raw';
 
 const fragment = (file: string, code: string): WgslFragment => ({ file: `fragments/${file}`, code });
 
@@ -26,3 +31,13 @@ export const MATMUL_DYW_IO = fragment('matmul_dyw_io.wgsl', matmulDywIoCode);
 export const MATMUL_DYTX_IO = fragment('matmul_dytx_io.wgsl', matmulDytxIoCode);
 /** wg_sum / wg_sum2 of the row kernels (cross-entropy, LayerNorm, RMSNorm); the shader declares WG. */
 export const WG_SUM = fragment('wg_sum.wgsl', wgSumCode);
+/** sg_sum / sg_sum2 of the row kernels' version 2 (enable subgroups): list it first; the shader declares WG. */
+export const SG_SUM = fragment('sg_sum.wgsl', sgSumCode);
+/** Params, bindings, Stats and the loss / gradient of cross_entropy.wgsl and cross_entropy_sg.wgsl. */
+export const CROSS_ENTROPY_IO = fragment('cross_entropy_io.wgsl', crossEntropyIoCode);
+/** Params, bindings and weight() of rmsnorm.wgsl and rmsnorm_sg.wgsl. */
+export const RMSNORM_IO = fragment('rmsnorm_io.wgsl', rmsnormIoCode);
+/** Params, bindings, weight() and bias() of layernorm.wgsl and layernorm_sg.wgsl. */
+export const LAYERNORM_IO = fragment('layernorm_io.wgsl', layernormIoCode);
+/** Params, bindings, is_nonfinite and store_state of gradnorm.wgsl and gradnorm_sg.wgsl. */
+export const GRADNORM_IO = fragment('gradnorm_io.wgsl', gradnormIoCode);

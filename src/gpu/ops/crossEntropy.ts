@@ -14,19 +14,34 @@
 //   'rows':       an (R) f32 tensor, lossOut[rowOffset + i] = raw loss of row i (0 if ignored).
 // A label outside [0, V) other than -100 yields loss NaN and a zero gradient row; pass labelsHost
 // to have such labels rejected on the CPU with their positions instead.
+// Kernel versions (rowKernels.ts), for the rows and for sumRows alike:
+//   v1  cross_entropy.wgsl     trees in workgroup memory, WG a power of two, any adapter
+//   v2  cross_entropy_sg.wgsl  subgroupMax/subgroupAdd within subgroups + workgroup memory across,
+//                              any WG; used when the device has subgroups and v2 passed its check
 import type { GpuContext } from '../device';
 import { dispatch, grid1d } from '../dispatch';
-import { WG_SUM } from '../fragments';
+import { CROSS_ENTROPY_IO, SG_SUM, WG_SUM } from '../fragments';
 import type { WgslSource } from '../shader';
 import crossEntropyCode from '../shaders/cross_entropy.wgsl?raw';
-import { emptyTensor, numel, type Tensor } from '../tensor';
+import crossEntropySgCode from '../shaders/cross_entropy_sg.wgsl?raw';
+import { downloadF32, emptyTensor, numel, uploadF32, uploadI32, type Tensor } from '../tensor';
+import { randn } from '../../util/random';
+import { crossEntropyRef } from './crossEntropy.ref';
+import { chooseRowVersion, type RowCheck, type RowVersion } from './rowKernels';
 import { rowThreads } from './rowThreads';
 
-export const CROSS_ENTROPY_SHADER: WgslSource = { file: 'cross_entropy.wgsl', code: crossEntropyCode, fragments: [WG_SUM] };
+export const CROSS_ENTROPY_SHADER: WgslSource = { file: 'cross_entropy.wgsl', code: crossEntropyCode, fragments: [WG_SUM, CROSS_ENTROPY_IO] };
+export const CROSS_ENTROPY_SG_SHADER: WgslSource = {
+  file: 'cross_entropy_sg.wgsl',
+  code: crossEntropySgCode,
+  fragments: [SG_SUM, CROSS_ENTROPY_IO],
+};
+const SHADERS: Record<RowVersion, WgslSource> = { 1: CROSS_ENTROPY_SHADER, 2: CROSS_ENTROPY_SG_SHADER };
 
 export const IGNORE_INDEX = -100;
 export const CROSS_ENTROPY_WG = 256;
-const SUM_WG = 256;
+/** sumRows's threads (one workgroup) */
+export const SUM_WG = 256;
 const QUIET_NAN_BITS = 0x7fc00000;
 
 /** Labels that count towards the mean (not IGNORE_INDEX): the countedTokens of a step. */
@@ -51,8 +66,10 @@ export interface CrossEntropyLossOptions {
   rowOffset?: number;
   /** the labels on the CPU (same indexing as the tensor): checked before recording */
   labelsHost?: ArrayLike<number>;
-  /** threads per row (power of two); default: CROSS_ENTROPY_WG on GPUs, SOFTWARE_ROW_THREADS on CPU rasterisers (rowThreads.ts) */
+  /** threads per row (v1: a power of two); default: CROSS_ENTROPY_WG on GPUs, SOFTWARE_ROW_THREADS on CPU rasterisers (rowThreads.ts) */
   wg?: number;
+  /** kernel version (rowKernels.ts); default: 2 where subgroups are present and checked, else 1 */
+  version?: RowVersion;
 }
 
 export interface CrossEntropyOptions extends CrossEntropyLossOptions {
@@ -64,13 +81,14 @@ export interface CrossEntropyOptions extends CrossEntropyLossOptions {
 }
 
 interface Prepared {
+  op: string;
   N: number;
   V: number;
   rowOffset: number;
   mode: LossMode;
 }
 
-function prepare(op: string, ctx: GpuContext, logits: Tensor, labels: Tensor, o: CrossEntropyLossOptions, needCount: boolean): Prepared {
+function prepare(op: string, logits: Tensor, labels: Tensor, o: CrossEntropyLossOptions, needCount: boolean): Prepared {
   if (logits.dtype !== 'f32' || logits.shape.length !== 2 || logits.shape[1] < 1) {
     throw new Error(`${op}: logits (${logits.label}) must be f32 (N, V) with V >= 1, got ${logits.dtype} [${logits.shape.join(',')}]`);
   }
@@ -102,12 +120,7 @@ function prepare(op: string, ctx: GpuContext, logits: Tensor, labels: Tensor, o:
     }
   }
   if (o.labelsHost) checkLabels(op, o.labelsHost, rowOffset, N, V);
-  const wg = rowThreads(ctx, CROSS_ENTROPY_WG, o.wg);
-  const max = ctx.description.limits.maxComputeInvocationsPerWorkgroup;
-  if (!Number.isInteger(wg) || wg < 1 || (wg & (wg - 1)) !== 0 || wg > max) {
-    throw new Error(`${op}: wg ${wg} must be a power of two no larger than this device's ${max} invocations per workgroup`);
-  }
-  return { N, V, rowOffset, mode };
+  return { op, N, V, rowOffset, mode };
 }
 
 function checkLabels(op: string, labels: ArrayLike<number>, rowOffset: number, N: number, V: number) {
@@ -150,9 +163,10 @@ async function record(
   const rows = mode === 'rows' ? o.lossOut : scratchRows(ctx, N);
   const lossOffset = mode === 'rows' ? rowOffset : 0;
   const wg = rowThreads(ctx, CROSS_ENTROPY_WG, o.wg);
+  const version = await chooseRowVersion(pr.op, ctx, 'crossEntropy', wg, o.version, checkCrossEntropyV2);
   const inPlace = grad?.dlogits === 'inPlace';
   const entryPoint = inPlace ? 'ce_forward_backward_inplace' : 'ce_forward_backward';
-  const pipeline = await ctx.pipelines.get({ shader: CROSS_ENTROPY_SHADER, entryPoint, constants: { WG: wg } });
+  const pipeline = await ctx.pipelines.get({ shader: SHADERS[version], entryPoint, constants: { WG: wg } });
   const raw = new ArrayBuffer(32);
   const u = new Uint32Array(raw);
   const f = new Float32Array(raw);
@@ -167,9 +181,9 @@ async function record(
   const bindings = inPlace
     ? [logits, labels, rows]
     : [logits, labels, rows, grad ? (grad.dlogits as Tensor) : ctx.emptyBuffer];
-  dispatch(ctx, { pipeline, bindings, uniforms: u, workgroups: grid1d(ctx, N), label: `${entryPoint} ${N}x${V}` });
+  dispatch(ctx, { pipeline, bindings, uniforms: u, workgroups: grid1d(ctx, N), label: `${entryPoint} v${version} ${N}x${V}` });
   if (mode === 'accumulate') {
-    await sumRows(ctx, rows, { out: o.lossOut, count: N, scale: 1 / o.countedTokens!, accumulate: true });
+    await sumRows(ctx, rows, { out: o.lossOut, count: N, scale: 1 / o.countedTokens!, accumulate: true, version: o.version });
   }
 }
 
@@ -180,7 +194,7 @@ export async function crossEntropyForwardBackward(
   opts: CrossEntropyOptions,
 ): Promise<{ dlogits: Tensor; lossOut: Tensor }> {
   const op = 'crossEntropyForwardBackward';
-  const pr = prepare(op, ctx, logits, labels, opts, true);
+  const pr = prepare(op, logits, labels, opts, true);
   let dlogits: Tensor | 'inPlace' = opts.dlogits ?? emptyTensor(ctx, 'f32', [pr.N, pr.V], 'cross-entropy dlogits');
   if (dlogits !== 'inPlace') {
     if (dlogits.dtype !== 'f32' || dlogits.shape.length !== 2 || dlogits.shape[0] !== pr.N || dlogits.shape[1] !== pr.V) {
@@ -208,7 +222,7 @@ export async function crossEntropyLossOnly(
   opts: CrossEntropyLossOptions,
 ): Promise<Tensor> {
   const op = 'crossEntropyLossOnly';
-  const pr = prepare(op, ctx, logits, labels, opts, false);
+  const pr = prepare(op, logits, labels, opts, false);
   if (opts.lossOut.buffer === logits.buffer || opts.lossOut.buffer === labels.buffer) {
     throw new Error(`${op}: lossOut (${opts.lossOut.label}) shares a buffer with the logits or labels`);
   }
@@ -227,6 +241,8 @@ export interface SumRowsOptions {
   offset?: number;
   /** elements summed (default all after offset) */
   count?: number;
+  /** kernel version (rowKernels.ts); default: 2 where subgroups are present and checked, else 1 */
+  version?: RowVersion;
 }
 
 /** out[0] (+)= scale · Σ src[offset .. offset+count), in a fixed order on the GPU. */
@@ -243,13 +259,59 @@ export async function sumRows(ctx: GpuContext, src: Tensor, opts: SumRowsOptions
   const out = opts.out ?? emptyTensor(ctx, 'f32', [1], 'sum');
   if (out.dtype !== 'f32' || numel(out.shape) !== 1) throw new Error(`${op}: out (${out.label}) must be a (1) f32 tensor, got ${out.dtype} [${out.shape.join(',')}]`);
   if (out.buffer === src.buffer) throw new Error(`${op}: out and src are the same buffer (${src.label})`);
-  const pipeline = await ctx.pipelines.get({ shader: CROSS_ENTROPY_SHADER, entryPoint: 'ce_sum_rows', constants: { WG: SUM_WG } });
+  const version = await chooseRowVersion(op, ctx, 'sumRows', SUM_WG, opts.version, checkSumRowsV2);
+  const pipeline = await ctx.pipelines.get({ shader: SHADERS[version], entryPoint: 'ce_sum_rows', constants: { WG: SUM_WG } });
   const raw = new ArrayBuffer(16);
   const u = new Uint32Array(raw);
   u[0] = count;
   u[1] = offset;
   u[2] = opts.accumulate ? 1 : 0;
   new Float32Array(raw)[3] = opts.scale ?? 1;
-  dispatch(ctx, { pipeline, bindings: [src, out], uniforms: u, workgroups: [1], label: `ce_sum_rows n=${count}` });
+  dispatch(ctx, { pipeline, bindings: [src, out], uniforms: u, workgroups: [1], label: `ce_sum_rows v${version} n=${count}` });
   return out;
 }
+
+/**
+ * Version 2's check (rowKernels.ts): 4 rows of V = 3·wg + 5 classes (every thread busy, V no
+ * multiple of any subgroup; one row ignored, labels at both ends), label smoothing 0.1, per-row
+ * losses and the gradient, separately and in place, against the f64 reference.
+ */
+export const checkCrossEntropyV2: RowCheck = async (ctx, wg) => {
+  const [N, V, smoothing] = [4, 3 * wg + 5, 0.1];
+  const logits = randn(N * V, 301, 3);
+  const labels = Int32Array.from([V - 1, IGNORE_INDEX, 0, Math.floor(V / 2)]);
+  const counted = countCountedLabels(labels);
+  const tl = uploadF32(ctx, logits, [N, V], 'cross-entropy check logits');
+  const tz = uploadF32(ctx, logits, [N, V], 'cross-entropy check logits (in place)');
+  const ty = uploadI32(ctx, labels, [N], 'cross-entropy check labels');
+  const rows = emptyTensor(ctx, 'f32', [N], 'cross-entropy check rows');
+  const rowsInPlace = emptyTensor(ctx, 'f32', [N], 'cross-entropy check rows (in place)');
+  const common = { smoothing, countedTokens: counted, wg, version: 2 as const };
+  const { dlogits } = await crossEntropyForwardBackward(ctx, tl, ty, { ...common, lossOut: rows });
+  await crossEntropyForwardBackward(ctx, tz, ty, { ...common, lossOut: rowsInPlace, dlogits: 'inPlace' });
+  const ref = crossEntropyRef(logits, labels, N, V, smoothing, counted);
+  // gradients are O(1/(counted·V)): atol scaled to them
+  const gradScale = 0.1;
+  return {
+    shape: `${N}x${V}`,
+    outputs: [
+      { what: 'row losses', got: await downloadF32(ctx, rows), ref: ref.rowLoss },
+      { what: 'dlogits', got: await downloadF32(ctx, dlogits), ref: ref.dlogits, atolScale: gradScale },
+      { what: 'row losses (in place)', got: await downloadF32(ctx, rowsInPlace), ref: ref.rowLoss },
+      { what: 'dlogits (in place)', got: await downloadF32(ctx, tz), ref: ref.dlogits, atolScale: gradScale },
+    ],
+    tensors: [tl, tz, ty, rows, rowsInPlace, dlogits],
+  };
+};
+
+/** sumRows's version 2 check: a sum of 3·wg + 5 values with an offset, accumulated, against f64. */
+export const checkSumRowsV2: RowCheck = async (ctx, wg) => {
+  const n = 3 * wg + 5;
+  const v = randn(n + 2, 302);
+  const src = uploadF32(ctx, v, [n + 2], 'sumRows check src');
+  const out = uploadF32(ctx, [0.5], [1], 'sumRows check out');
+  await sumRows(ctx, src, { out, offset: 2, count: n, scale: 0.25, accumulate: true, version: 2 });
+  let ref = 0;
+  for (let i = 2; i < n + 2; i++) ref += v[i];
+  return { shape: `${n}`, outputs: [{ what: 'sum', got: await downloadF32(ctx, out), ref: [0.5 + 0.25 * ref] }], tensors: [src, out] };
+};

@@ -6,14 +6,24 @@
 // 1e-6)) as torch.nn.utils.clip_grad_norm_. AdamW reads clip and nonfinite straight from state,
 // so a training step needs no readback; training reads state (16 bytes) with its loss when it
 // wants to show the norm. Two deterministic stages: per-chunk partial sums, then one fixed-order
-// sum, so the same gradients always give the same bits.
+// sum, so the same gradients always give the same bits. Kernel versions (rowKernels.ts), same chunks:
+//   v1  gradnorm.wgsl     trees in workgroup memory, any adapter
+//   v2  gradnorm_sg.wgsl  subgroupAdd within subgroups + workgroup memory across; used when the
+//                         device has subgroups and v2 passed its check on it
 import type { GpuContext } from '../device';
 import { dispatch, grid1d } from '../dispatch';
+import { GRADNORM_IO, SG_SUM } from '../fragments';
 import type { WgslSource } from '../shader';
 import gradnormCode from '../shaders/gradnorm.wgsl?raw';
-import { emptyTensor, numel, readBuffer, type Tensor } from '../tensor';
+import gradnormSgCode from '../shaders/gradnorm_sg.wgsl?raw';
+import { emptyTensor, numel, readBuffer, uploadF32, type Tensor } from '../tensor';
+import { randn } from '../../util/random';
+import { gradNormRef } from './gradNorm.ref';
+import { chooseRowVersion, type RowCheck, type RowVersion } from './rowKernels';
 
-export const GRADNORM_SHADER: WgslSource = { file: 'gradnorm.wgsl', code: gradnormCode };
+export const GRADNORM_SHADER: WgslSource = { file: 'gradnorm.wgsl', code: gradnormCode, fragments: [GRADNORM_IO] };
+export const GRADNORM_SG_SHADER: WgslSource = { file: 'gradnorm_sg.wgsl', code: gradnormSgCode, fragments: [SG_SUM, GRADNORM_IO] };
+const SHADERS: Record<RowVersion, WgslSource> = { 1: GRADNORM_SHADER, 2: GRADNORM_SG_SHADER };
 
 /** Word offsets in the state tensor. */
 export const GRAD_STATE_NORM = 0;
@@ -37,6 +47,8 @@ export interface GradNormOptions {
   partials?: Tensor;
   /** reuse a scratch tensor (u32, at least gradNormScratchSize(grads) values) */
   flags?: Tensor;
+  /** kernel version (rowKernels.ts); default: 2 where subgroups are present and checked, else 1 */
+  version?: RowVersion;
 }
 
 export interface GradNormResult {
@@ -79,8 +91,9 @@ export async function gradNorm(ctx: GpuContext, grads: readonly Tensor[], opts: 
     throw new Error(`gradNorm: state must be a u32 tensor of ${GRAD_STATE_WORDS} words, got ${state.dtype} [${state.shape.join(',')}]`);
   }
   const constants = { WG, PER_THREAD };
-  const partial = await ctx.pipelines.get({ shader: GRADNORM_SHADER, entryPoint: 'gradnorm_partial', constants });
-  const final = await ctx.pipelines.get({ shader: GRADNORM_SHADER, entryPoint: 'gradnorm_final', constants });
+  const version = await chooseRowVersion('gradNorm', ctx, 'gradNorm', WG, opts.version, checkGradNormV2);
+  const partial = await ctx.pipelines.get({ shader: SHADERS[version], entryPoint: 'gradnorm_partial', constants });
+  const final = await ctx.pipelines.get({ shader: SHADERS[version], entryPoint: 'gradnorm_final', constants });
   let offset = 0;
   for (const t of grads) {
     const n = numel(t.shape);
@@ -90,7 +103,7 @@ export async function gradNorm(ctx: GpuContext, grads: readonly Tensor[], opts: 
       bindings: [t, partials, flags],
       uniforms: new Uint32Array([n, offset, 0, 0]),
       workgroups: grid1d(ctx, groups),
-      label: `gradnorm partial ${t.label}`,
+      label: `gradnorm partial v${version} ${t.label}`,
     });
     offset += groups;
   }
@@ -106,7 +119,7 @@ export async function gradNorm(ctx: GpuContext, grads: readonly Tensor[], opts: 
     bindings: [partials, flags, state],
     uniforms: u,
     workgroups: [1],
-    label: 'gradnorm final',
+    label: `gradnorm final v${version}`,
   });
   return { state, partials, flags };
 }
@@ -135,3 +148,30 @@ export function decodeGradState(words: ArrayBuffer, byteOffset = 0): GradNormRep
 export async function readGradState(ctx: GpuContext, state: Tensor): Promise<GradNormReport> {
   return decodeGradState(await readBuffer(ctx, state.buffer, GRAD_STATE_WORDS * 4));
 }
+
+/**
+ * Version 2's check (rowKernels.ts): three tensors (1, CHUNK + 3 and 2·CHUNK - 1 elements: a partial
+ * chunk, a full one, a workgroup with idle threads) with a grad scale and clipping, against the
+ * f64 reference; then the same with one NaN, which must set the non-finite flag.
+ */
+export const checkGradNormV2: RowCheck = async (ctx) => {
+  const sizes = [1, CHUNK + 3, 2 * CHUNK - 1];
+  const values = sizes.map((n, i) => randn(n, 401 + i, 0.1));
+  const grads = values.map((v, i) => uploadF32(ctx, v, [v.length], `gradNorm check g${i}`));
+  const { state, partials, flags } = await gradNorm(ctx, grads, { maxNorm: 1, gradScale: 0.5, version: 2 });
+  const got = await readGradState(ctx, state);
+  const ref = gradNormRef(values, 0.5, 1);
+  const bad = values.map((v) => v.slice());
+  bad[1][CHUNK + 1] = NaN;
+  const badGrads = bad.map((v, i) => uploadF32(ctx, v, [v.length], `gradNorm check bad g${i}`));
+  const second = await gradNorm(ctx, badGrads, { maxNorm: 1, gradScale: 0.5, version: 2, state, partials, flags });
+  const gotBad = await readGradState(ctx, second.state);
+  return {
+    shape: sizes.join('+'),
+    outputs: [
+      { what: 'norm, clip, sumsq', got: [got.norm, got.clip, got.sumSq], ref: [ref.norm, ref.clip, ref.sumSq] },
+      { what: 'non-finite flags (finite, then a NaN)', got: [got.nonFinite, gotBad.nonFinite], ref: [0, 1] },
+    ],
+    tensors: [...grads, ...badGrads, state, partials, flags],
+  };
+};

@@ -143,7 +143,8 @@ describe('rmsnorm grid and input checks', () => {
     const tw = uploadF32(ctx, new Float32Array(4), [4], 'w');
     await expect(rmsnormForward(ctx, tx, tw, { eps: EPS })).rejects.toThrow(/rmsnormForward: w \(w\) must be f16 or f32 \[3\]/);
     const tw3 = uploadF32(ctx, new Float32Array(3), [3], 'w3');
-    await expect(rmsnormForward(ctx, tx, tw3, { eps: EPS, wg: 48 })).rejects.toThrow(/power of two/);
+    await expect(rmsnormForward(ctx, tx, tw3, { eps: EPS, wg: 48, version: 1 })).rejects.toThrow(/power of two/);
+    await expect(rmsnormForward(ctx, tx, tw3, { eps: EPS, wg: 0 })).rejects.toThrow(/rmsnormForward: wg 0 must be a whole number/);
     const { rstd } = await rmsnormForward(ctx, tx, tw3, { eps: EPS });
     await expect(rmsnormBackward(ctx, tw3, tx, tw3, rstd)).rejects.toThrow(/dy \(w3\) must be f32 \[2,3\]/);
     await expect(rmsnormBackward(ctx, tx, tx, tw3, rstd, { dx: tx })).rejects.toThrow(/must not share a buffer/);

@@ -11,51 +11,14 @@
 //                             finite but the sum of squares overflowed f32
 //     state[3] sumsq     f32  grad_scale² · Σ g²
 // AdamW binds state and reads clip and nonfinite from it, so no CPU readback is needed per step.
-// WG must be a power of two (tree reductions).
-
-override WG: u32 = 256;
-override PER_THREAD: u32 = 8;
-
-struct PartialParams {
-  n: u32,
-  out_offset: u32,
-  _pad0: u32,
-  _pad1: u32,
-}
-
-struct FinalParams {
-  count: u32,
-  has_max: u32,
-  max_norm: f32,
-  grad_scale: f32,
-}
-
-struct GradState {
-  norm: f32,
-  clip: f32,
-  nonfinite: u32,
-  sumsq: f32,
-}
-
-// gradnorm_partial's bindings
-@group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(2) var<storage, read_write> flags: array<u32>;
-@group(0) @binding(3) var<uniform> pparams: PartialParams;
-
-// gradnorm_final's bindings (a different entry point, so the numbers may repeat)
-@group(0) @binding(0) var<storage, read> partials_in: array<f32>;
-@group(0) @binding(1) var<storage, read> flags_in: array<u32>;
-@group(0) @binding(2) var<storage, read_write> state: GradState;
-@group(0) @binding(3) var<uniform> fparams: FinalParams;
+// Versions (ops/gradNorm.ts picks one): 1, this file, trees in workgroup memory (WG a power of two)
+// and a workgroup atomic for the flag; 2, gradnorm_sg.wgsl, subgroupAdd within subgroups and
+// workgroup memory across them. Both use the same chunks (WG·PER_THREAD elements per partial).
+// Before this file comes fragments/gradnorm_io.wgsl (params, bindings, is_nonfinite), listed in
+// ops/gradNorm.ts.
 
 var<workgroup> red: array<f32, WG>;
 var<workgroup> any_bad: atomic<u32>;
-
-// Exponent all ones: ±Inf or NaN. A bit test, because compilers may assume floats are never NaN.
-fn is_nonfinite(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
-}
 
 // Tree sum of one value per thread; the result is valid in red[0] for thread 0.
 fn tree_sum(tid: u32, v: f32) {
@@ -115,23 +78,6 @@ fn gradnorm_final(@builtin(local_invocation_index) tid: u32) {
   tree_sum(tid, acc);
   workgroupBarrier();
   if (tid == 0u) {
-    let scale = fparams.grad_scale;
-    let sumsq = red[0];
-    let norm = abs(scale) * sqrt(sumsq);
-    var nonfinite = atomicLoad(&any_bad);
-    if (nonfinite == 0u && is_nonfinite(norm)) {
-      nonfinite = 2u;
-    }
-    var clip = 1.0;
-    if (fparams.has_max == 1u) {
-      clip = min(1.0, fparams.max_norm / (norm + 1e-6));
-    }
-    if (nonfinite != 0u) {
-      clip = 0.0;
-    }
-    state.norm = norm;
-    state.clip = clip;
-    state.nonfinite = nonfinite;
-    state.sumsq = scale * scale * sumsq;
+    store_state(red[0], atomicLoad(&any_bad));
   }
 }

@@ -13,78 +13,13 @@
 //   layernorm_backward_dx:  x, w, dy, mean, rstd, dx (rw), params_dx            one workgroup per row
 //   layernorm_backward_dwdb: x, dy, mean, rstd, dw (rw), db (rw), params_w      WG_X cols x WG_Y row slices
 // Rows use a 2-D grid of workgroups (row = wid.y * num_workgroups.x + wid.x) past 65535 rows.
-// Before this file comes fragments/wg_sum.wgsl (wg_sum, wg_sum2), listed in ops/layernorm.ts.
-
-struct ParamsF {
-  N: u32,
-  C: u32,
-  eps: f32,
-  w_f16: u32,
-  b_f16: u32,
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
-}
-
-struct ParamsDx {
-  N: u32,
-  C: u32,
-  w_f16: u32,
-  accumulate: u32, // 1: dx += result (e.g. into the residual stream's gradient)
-}
-
-struct ParamsW {
-  N: u32,
-  C: u32,
-  accumulate: u32, // 1: dw += ..., db += ... (gradient accumulation over micro-batches)
-  _pad: u32,
-}
-
-override WG: u32 = 64; // row kernels, a power of two
-override WG_X: u32 = 32;
-override WG_Y: u32 = 8;
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> b: array<u32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read_write> mean_out: array<f32>;
-@group(0) @binding(5) var<storage, read_write> rstd_out: array<f32>;
-@group(0) @binding(6) var<uniform> params_f: ParamsF;
-
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> mean: array<f32>;
-@group(0) @binding(4) var<storage, read> rstd: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(6) var<uniform> params_dx: ParamsDx;
-
-@group(0) @binding(1) var<storage, read> dy_w: array<f32>;
-@group(0) @binding(2) var<storage, read> mean_w: array<f32>;
-@group(0) @binding(3) var<storage, read> rstd_w: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dw: array<f32>;
-@group(0) @binding(5) var<storage, read_write> db: array<f32>;
-@group(0) @binding(6) var<uniform> params_w: ParamsW;
+// Versions of the row kernels (ops/layernorm.ts picks one): 1, this file, a tree in workgroup
+// memory (fragments/wg_sum.wgsl, WG a power of two); 2, layernorm_sg.wgsl, subgroupAdd within
+// subgroups and workgroup memory across them (fragments/sg_sum.wgsl). The dw/db pass is this file's.
+// Before this file come fragments/wg_sum.wgsl (wg_sum, wg_sum2) and fragments/layernorm_io.wgsl
+// (params, bindings, weight(), bias()), listed in ops/layernorm.ts.
 
 var<workgroup> tile: array<vec2<f32>, WG_X * WG_Y>;
-
-fn unpack_at(buf_word: u32, c: u32) -> f32 {
-  let pair = unpack2x16float(buf_word);
-  return select(pair.x, pair.y, (c & 1u) == 1u);
-}
-
-fn weight(c: u32, is_f16: u32) -> f32 {
-  if (is_f16 == 1u) {
-    return unpack_at(w[c >> 1u], c);
-  }
-  return bitcast<f32>(w[c]);
-}
-
-fn bias(c: u32, is_f16: u32) -> f32 {
-  if (is_f16 == 1u) {
-    return unpack_at(b[c >> 1u], c);
-  }
-  return bitcast<f32>(b[c]);
-}
 
 @compute @workgroup_size(WG)
 fn layernorm_forward(

@@ -14,61 +14,13 @@
 //   rmsnorm_backward_dx: x, w, dy, rstd, dx (rw), params_dx       one workgroup per row
 //   rmsnorm_backward_dw: x, dy, rstd, dw (rw), params_dw          WG_X columns x WG_Y row slices per workgroup
 // Rows use a 2-D grid of workgroups (row = wid.y * num_workgroups.x + wid.x) past 65535 rows.
-
-struct ParamsF {
-  N: u32,
-  C: u32,
-  eps: f32,
-  w_f16: u32,
-  w_offset: f32,
-}
-
-struct ParamsDx {
-  N: u32,
-  C: u32,
-  w_f16: u32,
-  accumulate: u32, // 1: dx += result (e.g. into the residual stream's gradient), 0: dx = result
-  w_offset: f32,
-}
-
-struct ParamsDw {
-  N: u32,
-  C: u32,
-  accumulate: u32, // 1: dw += result (gradient accumulation over micro-batches)
-  _pad: u32,
-}
-
-// Row kernels: threads per workgroup (a power of two); wg_sum comes from fragments/wg_sum.wgsl
-// (listed in ops/rmsnorm.ts). Column kernel: WG_X x WG_Y.
-override WG: u32 = 64;
-override WG_X: u32 = 32;
-override WG_Y: u32 = 8;
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read_write> rstd_out: array<f32>;
-@group(0) @binding(4) var<uniform> params_f: ParamsF;
-
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read> rstd: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(5) var<uniform> params_dx: ParamsDx;
-
-@group(0) @binding(1) var<storage, read> dy_dw: array<f32>;
-@group(0) @binding(2) var<storage, read> rstd_dw: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dw: array<f32>;
-@group(0) @binding(4) var<uniform> params_dw: ParamsDw;
+// Versions of the row kernels (ops/rmsnorm.ts picks one): 1, this file, a tree in workgroup memory
+// (fragments/wg_sum.wgsl, WG a power of two); 2, rmsnorm_sg.wgsl, subgroupAdd within subgroups and
+// workgroup memory across them (fragments/sg_sum.wgsl). The dw column pass is this file's in both.
+// Before this file come fragments/wg_sum.wgsl and fragments/rmsnorm_io.wgsl (params, bindings,
+// weight()), listed in ops/rmsnorm.ts.
 
 var<workgroup> tile: array<f32, WG_X * WG_Y>;
-
-fn weight(c: u32, is_f16: u32) -> f32 {
-  if (is_f16 == 1u) {
-    let pair = unpack2x16float(w[c >> 1u]);
-    return select(pair.x, pair.y, (c & 1u) == 1u);
-  }
-  return bitcast<f32>(w[c]);
-}
 
 @compute @workgroup_size(WG)
 fn rmsnorm_forward(
