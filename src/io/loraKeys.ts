@@ -43,3 +43,20 @@ export function parsePeftLoraKey(key: string): LoraKey | null {
   const m = PEFT_FILE_KEY.exec(key);
   return m ? { module: m[1], factor: m[2] as LoraFactor } : null;
 }
+
+/**
+ * DoRA's magnitude vector of one module, as PEFT saves it (get_peft_model_state_dict drops the
+ * ".default.weight" of the module dict's parameter): "base_model.model.<module>.lora_magnitude_vector".
+ */
+export function doraMagnitudeKey(module: string): string {
+  if (module.length === 0) throw new Error('A DoRA key needs a module path (e.g. model.layers.0.self_attn.q_proj).');
+  return `${PEFT_PREFIX}${module}.lora_magnitude_vector`;
+}
+
+// files written from a model's own state dict may keep the adapter name and ".weight"
+const DORA_KEY = /^base_model\.model\.(.+)\.lora_magnitude_vector(?:\.default)?(?:\.weight)?$/;
+
+/** The module of a DoRA magnitude key (ours or PEFT's); null for any other name. */
+export function parseDoraMagnitudeKey(key: string): string | null {
+  return DORA_KEY.exec(key)?.[1] ?? null;
+}

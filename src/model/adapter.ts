@@ -6,7 +6,7 @@ import { downloadF32, emptyTensor, releaseTensor, uploadF32, type Tensor } from 
 import { mixSeed, mulberry32 } from '../util/prng';
 import type { ModelConfig } from '../io/hfConfig';
 import { linearModules as formatLinearModules } from '../io/loraTargets';
-import { loraCheckpointKey } from '../io/loraKeys';
+import { doraMagnitudeKey, loraCheckpointKey } from '../io/loraKeys';
 
 export interface LoraModule {
   /** HF module path, e.g. model.layers.0.self_attn.q_proj */
@@ -17,6 +17,20 @@ export interface LoraModule {
   B: Tensor;
   dA: Tensor;
   dB: Tensor;
+  /** DoRA only (spec.useDora): the trained magnitude and what its forward/backward need */
+  dora?: DoraState;
+}
+
+/**
+ * DoRA's per-module state (Liu et al. 2024, PEFT's lora_magnitude_vector): the magnitude m
+ * (OUT) and its gradient, and norm = ‖W + s·B·A‖ per output row for the adapter's current
+ * weights (normVersion === LoraAdapter.version; recomputed by the first forward after a change).
+ */
+export interface DoraState {
+  magnitude: Tensor;
+  dMagnitude: Tensor;
+  norm: Tensor;
+  normVersion: number;
 }
 
 export interface AdapterSpec {
@@ -24,6 +38,8 @@ export interface AdapterSpec {
   alpha: number;
   dropout: number;
   useRslora: boolean;
+  /** DoRA (PEFT use_dora): a trained magnitude per output feature of every targeted linear */
+  useDora?: boolean;
   /** short names (q_proj, gate_proj, c_attn, ...) */
   targetModules: string[];
 }
@@ -32,6 +48,18 @@ export interface LoraAdapter {
   spec: AdapterSpec;
   scale: number;
   modules: Map<string, LoraModule>;
+  /**
+   * Bumped whenever A, B or the magnitude change (each optimizer step, a restore): DoRA's cached
+   * norms are for one version.
+   */
+  version: number;
+}
+
+/** Initial weights of one module: A, B, and for DoRA the magnitude (absent: initDoraMagnitudes sets ‖W + s·B·A‖). */
+export interface ModuleWeights {
+  A: Float32Array;
+  B: Float32Array;
+  magnitude?: Float32Array;
 }
 
 /**
@@ -89,12 +117,12 @@ export function createAdapter(
   config: ModelConfig,
   spec: AdapterSpec,
   seed: number,
-  initial?: Map<string, { A: Float32Array; B: Float32Array }>,
+  initial?: Map<string, ModuleWeights>,
 ): LoraAdapter {
   const modules = new Map<string, LoraModule>();
   const r = spec.rank;
   for (const m of targetedModules(config, spec.targetModules)) {
-    const init = initial?.get(m.path) ?? initLoraWeights(m.inFeatures, m.outFeatures, r, seed, m.path);
+    const init: ModuleWeights = initial?.get(m.path) ?? initLoraWeights(m.inFeatures, m.outFeatures, r, seed, m.path);
     if (init.A.length !== r * m.inFeatures || init.B.length !== m.outFeatures * r) {
       throw new Error(`Adapter weights for ${m.path} have the wrong size for rank ${r} (${m.outFeatures}x${m.inFeatures}).`);
     }
@@ -106,9 +134,25 @@ export function createAdapter(
       B: uploadF32(ctx, init.B, [m.outFeatures, r], `${m.path}.lora_B`),
       dA: emptyTensor(ctx, 'f32', [r, m.inFeatures], `${m.path}.lora_A.grad`),
       dB: emptyTensor(ctx, 'f32', [m.outFeatures, r], `${m.path}.lora_B.grad`),
+      dora: spec.useDora ? doraState(ctx, m.path, m.outFeatures, init.magnitude) : undefined,
     });
   }
-  return { spec, scale: loraScaleOf(spec), modules };
+  return { spec, scale: loraScaleOf(spec), modules, version: 0 };
+}
+
+function doraState(ctx: GpuContext, path: string, out: number, magnitude?: Float32Array): DoraState {
+  if (magnitude && magnitude.length !== out) throw new Error(`The DoRA magnitude of ${path} has ${magnitude.length} values, but the module has ${out} outputs.`);
+  return {
+    magnitude: magnitude ? uploadF32(ctx, magnitude, [out], `${path}.lora_magnitude_vector`) : emptyTensor(ctx, 'f32', [out], `${path}.lora_magnitude_vector`),
+    dMagnitude: emptyTensor(ctx, 'f32', [out], `${path}.lora_magnitude_vector.grad`),
+    norm: emptyTensor(ctx, 'f32', [out], `${path} dora norm`),
+    normVersion: -1,
+  };
+}
+
+/** A, B or the magnitude changed (optimizer step, restore): DoRA's norms are recomputed on next use. */
+export function markAdapterChanged(a: LoraAdapter): void {
+  a.version++;
 }
 
 /** The trainable tensors in a fixed order (optimizer state and checkpoints use this order). */
@@ -117,16 +161,24 @@ export function adapterParams(a: LoraAdapter): { name: string; param: Tensor; gr
   for (const m of a.modules.values()) {
     out.push({ name: loraCheckpointKey(m.path, 'A'), param: m.A, grad: m.dA });
     out.push({ name: loraCheckpointKey(m.path, 'B'), param: m.B, grad: m.dB });
+    if (m.dora) out.push({ name: doraMagnitudeKey(m.path), param: m.dora.magnitude, grad: m.dora.dMagnitude });
   }
   return out;
 }
 
-export async function downloadAdapter(ctx: GpuContext, a: LoraAdapter): Promise<Map<string, { A: Float32Array; B: Float32Array }>> {
-  const out = new Map<string, { A: Float32Array; B: Float32Array }>();
-  for (const m of a.modules.values()) out.set(m.path, { A: await downloadF32(ctx, m.A), B: await downloadF32(ctx, m.B) });
+export async function downloadAdapter(ctx: GpuContext, a: LoraAdapter): Promise<Map<string, ModuleWeights>> {
+  const out = new Map<string, ModuleWeights>();
+  for (const m of a.modules.values()) {
+    const w: ModuleWeights = { A: await downloadF32(ctx, m.A), B: await downloadF32(ctx, m.B) };
+    if (m.dora) w.magnitude = await downloadF32(ctx, m.dora.magnitude);
+    out.set(m.path, w);
+  }
   return out;
 }
 
 export function releaseAdapter(ctx: GpuContext, a: LoraAdapter): void {
-  for (const m of a.modules.values()) for (const t of [m.A, m.B, m.dA, m.dB]) releaseTensor(ctx, t);
+  for (const m of a.modules.values()) {
+    for (const t of [m.A, m.B, m.dA, m.dB]) releaseTensor(ctx, t);
+    if (m.dora) for (const t of [m.dora.magnitude, m.dora.dMagnitude, m.dora.norm]) releaseTensor(ctx, t);
+  }
 }

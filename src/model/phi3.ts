@@ -25,6 +25,7 @@ import { swigluFusedBackward, swigluFusedForward } from '../gpu/ops/swiglu';
 import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
+import { doraForward, doraUpstream } from './doraLinear';
 import type { LayerCache, ForwardRun, StepInputs, TransformerBlocks } from './blocks';
 import { linearWeightGrads } from './fullFinetuneGrads';
 import { uploadF32 } from '../gpu/tensor';
@@ -83,16 +84,19 @@ export class Phi3Blocks implements TransformerBlocks {
     if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
       await loraForward(this.ctx, x, m.A, m.B, y, { scale: run.adapter.scale, dropout: this.dropout(run.adapter, run, i, p), u });
+      if (m.dora) await doraForward(this.ctx, ws, run.adapter, m, this.weight(`${this.path(i, p)}.weight`), null, y, key);
     }
   }
 
   private async linearBackward(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
-    await baseDyW(this.ctx, dy, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
     const m = this.lora(run, i, p);
+    // DoRA: the base and LoRA paths both take g ⊙ dy
+    const up = m?.dora ? await doraUpstream(this.ctx, ws, m, dy, key) : dy;
+    await baseDyW(this.ctx, up, this.weight(`${this.path(i, p)}.weight`), { out: dx, accumulate });
     if (m && run?.adapter) {
       const u = ws.get(`${key}.u`, 'f32', [x.shape[0], m.A.shape[0]]);
       const du = ws.get('scratch.du', 'f32', [x.shape[0], m.A.shape[0]]);
-      await loraBackward(this.ctx, x, m.A, m.B, u, dy, { scale: run.adapter.scale, dropout: this.dropout(run.adapter, run, i, p), du }, { dA: m.dA, dB: m.dB, dx });
+      await loraBackward(this.ctx, x, m.A, m.B, u, up, { scale: run.adapter.scale, dropout: this.dropout(run.adapter, run, i, p), du }, { dA: m.dA, dB: m.dB, dx });
     }
     if (run?.weightGrads) await linearWeightGrads(this.ctx, ws, run.weightGrads, this.path(i, p), x, dy);
   }

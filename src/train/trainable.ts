@@ -5,7 +5,7 @@
 import type { Batch } from '../data';
 import type { GpuContext } from '../gpu/device';
 import type { Tensor } from '../gpu/tensor';
-import { adapterParams, type LoraAdapter } from '../model/adapter';
+import { adapterParams, markAdapterChanged, type LoraAdapter } from '../model/adapter';
 import type { HostBatch } from '../model/causalLM';
 import { refreshWeights, fullRun, type FullFinetune } from '../model/fullFinetune';
 import type { ForwardRun } from '../model/blocks';
@@ -53,7 +53,11 @@ export function modelBatch(t: Trainable, b: Batch): HostBatch {
   return { B: b.B, T: b.T, tokens: b.tokens, positions: b.positions, docIds: b.docIds, labels: b.labels };
 }
 
-/** After AdamW changed the parameters (or a checkpoint was restored): full fine-tuning refreshes the weights the kernels read. */
+/**
+ * After AdamW changed the parameters (or a checkpoint was restored): full fine-tuning refreshes
+ * the weights the kernels read; an adapter's version moves on (DoRA recomputes its norms).
+ */
 export async function syncWeights(ctx: GpuContext, t: Trainable): Promise<void> {
   if (isFullFinetune(t)) await refreshWeights(ctx, t);
+  else if (!isPromptTuning(t)) markAdapterChanged(t);
 }
