@@ -1,0 +1,133 @@
+// The training path's attention version is checked on the running adapter before use: version 2
+// runs only after its check (real kernels vs the TS reference) passed on this device for this
+// head dim; a version that fails there (wrong numbers or an error) or cannot run within the
+// device's limits is never used, and the ops fall back to version 1 — the same numbers, bit for
+// bit, as asking for version 1.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { GpuContext } from '../device';
+import { getTestGpu } from '../testing/nodeGpu';
+import { randn } from '../../util/random';
+import { downloadF32, releaseTensor, uploadF32, type Tensor } from '../tensor';
+import { attentionBackward, attentionForward, attentionVariantFor, DEFAULT_ATTENTION_VARIANT, FA2_ATTENTION_VARIANT } from './attention';
+import { attentionCheckFor, checkProblems, forgetAttentionChecks, knownAttentionCheck, type AttentionRunner } from './attentionValidate';
+
+const SHAPE = { B: 1, T: 45, Hq: 4, Hkv: 2, D: 8 };
+
+/** Forward + backward with the op's own choice (variant undefined) or an explicit one. */
+async function run(ctx: GpuContext, variant?: string) {
+  const { B, T, Hq, Hkv, D } = SHAPE;
+  const q = uploadF32(ctx, randn(B * T * Hq * D, 1), [B, T, Hq, D], 'q');
+  const k = uploadF32(ctx, randn(B * T * Hkv * D, 2), [B, T, Hkv, D], 'k');
+  const v = uploadF32(ctx, randn(B * T * Hkv * D, 3), [B, T, Hkv, D], 'v');
+  const dout = uploadF32(ctx, randn(B * T * Hq * D, 4), [B, T, Hq, D], 'dout');
+  const opts = { ...SHAPE, variant };
+  const { out, lse } = await attentionForward(ctx, q, k, v, opts);
+  const g = await attentionBackward(ctx, q, k, v, out, lse, dout, opts);
+  const res = { out: Array.from(await downloadF32(ctx, out)), dq: Array.from(await downloadF32(ctx, g.dq)), dk: Array.from(await downloadF32(ctx, g.dk)) };
+  for (const t of [q, k, v, dout, out, lse, g.dq, g.dk, g.dv, g.scratch] as Tensor[]) releaseTensor(ctx, t);
+  return res;
+}
+
+/** The real version 2 runner (what attentionVariantFor uses), optionally corrupting its results. */
+function v2Runner(corrupt?: (r: Awaited<ReturnType<AttentionRunner>>) => void): AttentionRunner & { calls: number } {
+  const runner = Object.assign(
+    async (ctx: GpuContext, p: Parameters<AttentionRunner>[1], t: Parameters<AttentionRunner>[2]) => {
+      runner.calls++;
+      const opts = { B: p.B, T: p.T, Hq: p.Hq, Hkv: p.Hkv, D: p.D, window: p.window, docIds: t.docIds, variant: FA2_ATTENTION_VARIANT };
+      const { out, lse } = await attentionForward(ctx, t.q, t.k, t.v, opts);
+      const g = await attentionBackward(ctx, t.q, t.k, t.v, out, lse, t.dout, opts);
+      const r = {
+        out: await downloadF32(ctx, out),
+        lse: await downloadF32(ctx, lse),
+        dq: await downloadF32(ctx, g.dq),
+        dk: await downloadF32(ctx, g.dk),
+        dv: await downloadF32(ctx, g.dv),
+      };
+      for (const x of [out, lse, g.dq, g.dk, g.dv, g.scratch]) releaseTensor(ctx, x);
+      corrupt?.(r);
+      return r;
+    },
+    { calls: 0 },
+  );
+  return runner;
+}
+
+describe('the attention version is validated on the running adapter before use', () => {
+  afterEach(async () => forgetAttentionChecks(await getTestGpu()));
+
+  it('v1 and v2 give different low bits here, so the comparisons below tell which one ran', async () => {
+    const ctx = await getTestGpu();
+    const a = await run(ctx, DEFAULT_ATTENTION_VARIANT);
+    const b = await run(ctx, FA2_ATTENTION_VARIANT);
+    // dq sums its keys in the same order in both; out (tiles of 16 vs 32 keys between rescales)
+    // and dk (v2 takes the group's two q heads per query tile) do not
+    expect(a.out).not.toEqual(b.out);
+    expect(a.dk).not.toEqual(b.dk);
+  }, 300_000);
+
+  it('runs v2 once its check passed on this device (once per head dim, however many calls)', async () => {
+    const ctx = await getTestGpu();
+    forgetAttentionChecks(ctx);
+    const runner = v2Runner();
+    expect(await attentionVariantFor(ctx, SHAPE, runner)).toBe(FA2_ATTENTION_VARIANT);
+    expect(await attentionVariantFor(ctx, { ...SHAPE, T: 3 }, runner)).toBe(FA2_ATTENTION_VARIANT);
+    expect(runner.calls).toBe(checkProblems(SHAPE.D).length);
+    const report = await knownAttentionCheck(ctx, SHAPE.D);
+    expect(report).toEqual({ D: SHAPE.D, passed: true, failures: [] });
+    // the ops' own choice is now v2, bit for bit
+    expect(await run(ctx)).toEqual(await run(ctx, FA2_ATTENTION_VARIANT));
+  }, 300_000);
+
+  it('the ops check v2 themselves on first use (with the real kernels) and then run it', async () => {
+    const ctx = await getTestGpu();
+    forgetAttentionChecks(ctx);
+    expect(knownAttentionCheck(ctx, SHAPE.D)).toBeUndefined();
+    const got = await run(ctx);
+    const report = await knownAttentionCheck(ctx, SHAPE.D);
+    expect(report?.passed).toBe(true);
+    expect(got).toEqual(await run(ctx, FA2_ATTENTION_VARIANT));
+  }, 300_000);
+
+  it('a v2 that computes one wrong gradient element fails its check, is never used, and the ops run v1', async () => {
+    const ctx = await getTestGpu();
+    forgetAttentionChecks(ctx);
+    const runner = v2Runner((r) => {
+      r.dq[5] += 1e-2;
+    });
+    const report = await attentionCheckFor(ctx, SHAPE.D, runner);
+    expect(report.passed).toBe(false);
+    // the report names the tensor and lists the first mismatches
+    expect(report.failures.join('\n')).toMatch(/dq: 1 mismatches .*first:\n {2}\[5\] got .* expected/s);
+    expect(await attentionVariantFor(ctx, SHAPE, runner)).toBe(DEFAULT_ATTENTION_VARIANT);
+    expect(runner.calls).toBe(checkProblems(SHAPE.D).length); // checked once, remembered
+    expect(await run(ctx)).toEqual(await run(ctx, DEFAULT_ATTENTION_VARIANT));
+  }, 300_000);
+
+  it('a v2 whose run throws fails its check; the ops run v1', async () => {
+    const ctx = await getTestGpu();
+    forgetAttentionChecks(ctx);
+    const runner: AttentionRunner = async () => {
+      throw new Error('pipeline creation failed on this driver');
+    };
+    expect(await attentionVariantFor(ctx, SHAPE, runner)).toBe(DEFAULT_ATTENTION_VARIANT);
+    expect((await knownAttentionCheck(ctx, SHAPE.D))?.failures[0]).toMatch(/problem 0: pipeline creation failed on this driver/);
+    expect(await run(ctx)).toEqual(await run(ctx, DEFAULT_ATTENTION_VARIANT));
+  }, 300_000);
+
+  it('a device whose limits the tiles exceed gets v1 without any check, and an explicit v2 there is refused by name', async () => {
+    const ctx = await getTestGpu();
+    forgetAttentionChecks(ctx);
+    const small: GpuContext = { ...ctx, description: { ...ctx.description, limits: { ...ctx.description.limits, maxComputeWorkgroupStorageSize: 1024 } } };
+    const runner = v2Runner();
+    expect(await attentionVariantFor(small, SHAPE, runner)).toBe(DEFAULT_ATTENTION_VARIANT);
+    expect(runner.calls).toBe(0);
+    const { B, T, Hq, Hkv, D } = SHAPE;
+    const q = uploadF32(ctx, randn(B * T * Hq * D, 1), [B, T, Hq, D], 'q');
+    const kv = uploadF32(ctx, randn(B * T * Hkv * D, 2), [B, T, Hkv, D], 'kv');
+    await expect(attentionForward(small, q, kv, kv, { ...SHAPE, variant: FA2_ATTENTION_VARIANT })).rejects.toThrow(
+      /variant v2_fa2 cannot run on this device: needs \d+ bytes of workgroup memory at head dim 8, the device allows 1024/,
+    );
+    releaseTensor(ctx, q);
+    releaseTensor(ctx, kv);
+  }, 300_000);
+});
