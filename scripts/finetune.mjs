@@ -447,6 +447,8 @@ async function finish(page, summary, { sidecar, info, ds, adapter, profile, give
     config: sidecar.config,
     model: info,
     dataset: ds,
+    // what npm run export-recipe needs to load the same model and data again (next to run.profile / run.id)
+    source: { model: sidecar.model ?? null, data: sidecar.data ?? null, trainOn: sidecar.trainOn ?? null },
     adapter,
     steps: history.map((h) => ({ step: h.step, loss: h.loss, lr: h.lr, gradNorm: h.gradNorm, tokensPerSecond: h.tokensPerSecond, valLoss: h.valLoss })),
     firstLoss: history[0]?.loss,
