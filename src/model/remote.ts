@@ -81,7 +81,8 @@ async function toCache(cache: Cache | null | undefined, url: string, res: Respon
   await within(cache.put(url, res), ms).catch(() => {});
 }
 
-async function download(url: string, file: string, opts: RemoteOptions, required: boolean): Promise<Blob | null> {
+/** One file, from the cache when it is there (and cached once downloaded); null: an optional file the server does not have. */
+export async function download(url: string, file: string, opts: RemoteOptions, required: boolean): Promise<Blob | null> {
   const ms = opts.timeoutMs ?? DEFAULT_NETWORK_TIMEOUT_MS;
   const cached = await fromCache(opts.cache, url, ms);
   if (cached?.status === 404 && !required) {
