@@ -4,6 +4,7 @@
 // weights whether dispatches share a pass or each has its own.
 import { describe, expect, it } from 'vitest';
 import type { GpuCounts } from '../gpu/counters';
+import { prepareRowKernels } from '../gpu/ops/rowKernelChecks';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
 import { createAdapter, downloadAdapter, releaseAdapter } from '../model/adapter';
 import { createRandomModel } from '../model/randomModel';
@@ -28,6 +29,8 @@ const run = (id: string): RunRecord => ({ id, name: id, createdAt: 0, updatedAt:
 
 async function train(merge: boolean, gradAccumulation: number, steps: number) {
   const ctx = await getTestGpu();
+  // the row kernels' one-time checks on this device (the engine starts them when it gets the device)
+  await prepareRowKernels(ctx);
   ctx.mergePasses = merge;
   const model = createRandomModel(ctx, SHAPE, { seed: 3 });
   const lora = { rank: 4, alpha: 8, dropout: 0.1, targetModules: LLAMA_ALL_LINEAR, useRslora: false };

@@ -32,7 +32,9 @@ export const GRAD_STATE_NONFINITE = 2;
 export const GRAD_STATE_SUMSQ = 3;
 export const GRAD_STATE_WORDS = 4;
 
-const WG = 256;
+/** threads per workgroup of both stages */
+export const GRADNORM_WG = 256;
+const WG = GRADNORM_WG;
 const PER_THREAD = 8;
 const CHUNK = WG * PER_THREAD;
 

@@ -119,8 +119,9 @@ export async function validateRowVersion2(
 ): Promise<RowChoice> {
   const run = (async (): Promise<RowChoice> => {
     if (!ctx.description.features.subgroups) return { op, wg, version: 1, reason: "the device has no 'subgroups' feature" };
-    const iso = isolatedContext(ctx);
+    let iso: (GpuContext & { close(): void }) | null = null;
     try {
+      iso = isolatedContext(ctx);
       const r = await check(iso, wg);
       for (const t of r.tensors) releaseTensor(ctx, t);
       let maxAbsErr = 0;
@@ -144,11 +145,16 @@ export async function validateRowVersion2(
       console.warn(`${op} (wg ${wg}) on ${ctx.description.name}: ${reason}`);
       return { op, wg, version: 1, reason };
     } finally {
-      iso.close();
+      iso?.close();
     }
   })();
   choicesOf(ctx).set(`${op}/${wg}`, run);
   return run;
+}
+
+/** This device's choice for (op, wg): the recorded one, else version 2's check is run now (once). */
+export function rowChoice(ctx: GpuContext, op: RowOp, wg: number, check: RowCheck): Promise<RowChoice> {
+  return choicesOf(ctx).get(`${op}/${wg}`) ?? validateRowVersion2(ctx, op, wg, check);
 }
 
 /**
@@ -174,9 +180,9 @@ export async function chooseRowVersion(
     version = requested;
   } else if (!ctx.description.features.subgroups) {
     version = 1;
+    await rowChoice(ctx, op, wg, check); // recorded for rowKernelChoices (runs nothing)
   } else {
-    const known = choicesOf(ctx).get(`${op}/${wg}`);
-    version = (await (known ?? validateRowVersion2(ctx, op, wg, check))).version;
+    version = (await rowChoice(ctx, op, wg, check)).version;
   }
   checkRowThreads(caller, ctx, wg, version);
   return version;
