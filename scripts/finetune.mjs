@@ -25,6 +25,7 @@ const OPTIONS = {
   dropout: { type: 'string' },
   targets: { type: 'string' },
   rslora: { type: 'boolean' },
+  dora: { type: 'boolean' },
   'lora-plus': { type: 'boolean' },
   'lora-plus-ratio': { type: 'string' },
   'virtual-tokens': { type: 'string' },
@@ -63,7 +64,7 @@ const DEFAULTS = {
 const DEFAULT_LR = { lora: '3e-3', prompt: '3e-2', full: '1e-3' };
 const DEFAULT_EXPORTS = { lora: ['peft', 'gguf'], prompt: ['peft'], full: ['merged'] };
 /** Flags that set the job: a resumed run keeps its own. */
-const JOB_FLAGS = ['data', 'method', 'steps', 'rank', 'alpha', 'dropout', 'targets', 'rslora', 'lora-plus', 'lora-plus-ratio', 'virtual-tokens', 'prompt-init', 'lr', 'schedule', 'warmup', 'batch-size', 'seq-len', 'grad-accum', 'weight-decay', 'max-grad-norm', 'label-smoothing', 'seed', 'checkpointing', 'eval-every', 'checkpoint-every', 'validation', 'train-on'];
+const JOB_FLAGS = ['data', 'method', 'steps', 'rank', 'alpha', 'dropout', 'targets', 'rslora', 'dora', 'lora-plus', 'lora-plus-ratio', 'virtual-tokens', 'prompt-init', 'lr', 'schedule', 'warmup', 'batch-size', 'seq-len', 'grad-accum', 'weight-decay', 'max-grad-norm', 'label-smoothing', 'seed', 'checkpointing', 'eval-every', 'checkpoint-every', 'validation', 'train-on'];
 
 const HELP = `usage: npm run finetune -- [options]
   --model DIR|demo        Hugging Face model folder (config.json, *.safetensors, tokenizer.json); default demo
@@ -75,6 +76,7 @@ const HELP = `usage: npm run finetune -- [options]
   --label-smoothing X (0)  --seed N (42)  --checkpointing  --eval-every N (10)  --checkpoint-every N (10)
   --validation FRACTION (0.05)  --train-on completions|all
   LoRA: --rank 8 --alpha 16 --dropout 0 --targets q_proj,v_proj,... --rslora
+        --dora (DoRA: a trained magnitude per output; needs --dropout 0; exports PEFT DoRA and the merged model)
         --lora-plus (LoRA+: B learns at 16x the lr)  --lora-plus-ratio X (LoRA+ with B at X times the lr)
   prompt tuning: --virtual-tokens 20 --prompt-init random|text
   --export peft,gguf,merged   files to write (default lora: peft,gguf; prompt: peft; full: merged).
@@ -105,7 +107,7 @@ function buildConfig(v) {
   if (targets.length === 0) throw new UsageError('--targets must name at least one module (e.g. q_proj,v_proj).');
   const config = {
     method,
-    lora: { rank: numberFlag(v, 'rank', { integer: true, min: 1 }), alpha: numberFlag(v, 'alpha'), dropout: numberFlag(v, 'dropout'), targetModules: targets, useRslora: !!v.rslora, ...loraPlus(v) },
+    lora: { rank: numberFlag(v, 'rank', { integer: true, min: 1 }), alpha: numberFlag(v, 'alpha'), dropout: numberFlag(v, 'dropout'), targetModules: targets, useRslora: !!v.rslora, ...(v.dora ? { useDora: true } : {}), ...loraPlus(v) },
     learningRate: numberFlag(v, 'lr'),
     schedule: choiceFlag(v, 'schedule', ['constant', 'linear', 'cosine']),
     warmupSteps: numberFlag(v, 'warmup', { integer: true, min: 0 }),

@@ -18,6 +18,11 @@ export interface LoraSettings {
   useLoraPlus?: boolean;
   /** lr_B / lr_A when useLoraPlus is on (absent: DEFAULT_LORA_PLUS_RATIO) */
   loraPlusRatio?: number;
+  /**
+   * DoRA (Liu et al. 2024; PEFT use_dora): each targeted linear's weight split into a trained
+   * magnitude per output and the LoRA-updated direction. Needs dropout 0. Absent: off.
+   */
+  useDora?: boolean;
 }
 
 /** The LoRA+ paper's recommended lr_B / lr_A (2^4). */
@@ -141,6 +146,7 @@ export const HELP: Record<string, string> = {
   targetModules: 'Which linear layers get an adapter. All linear layers learn most; attention-only is cheaper.',
   useRslora: 'Rank-stabilised LoRA: scales by alpha/√rank so high ranks keep learning.',
   useLoraPlus: 'LoRA+: trains B with a larger learning rate than A (ratio below); often learns faster at the same cost. Files stay plain LoRA.',
+  useDora: 'DoRA: learns a magnitude per output besides the LoRA direction; closer to full fine-tuning at a little more memory and time. Exports as PEFT DoRA or a merged model (llama.cpp has no DoRA adapters).',
   loraPlusRatio: 'LoRA+: B’s learning rate is this many times the learning rate (the paper suggests 16).',
   learningRate: 'Step size of AdamW. Too high: loss jumps or turns NaN. Too low: loss barely moves.',
   schedule: 'How the learning rate changes over the run after warm-up.',
@@ -192,6 +198,9 @@ export function validateConfig(c: TrainConfig): ConfigIssue[] {
     if (c.lora.targetModules.length === 0) bad('targetModules', 'Choose at least one target module.');
     if (c.lora.useLoraPlus && !(Number.isFinite(loraPlusRatioOf(c.lora)) && loraPlusRatioOf(c.lora) >= 1 && loraPlusRatioOf(c.lora) <= 1024)) {
       bad('loraPlusRatio', 'The LoRA+ ratio must be a number from 1 to 1024 (try 16), or turn LoRA+ off.');
+    }
+    if (c.lora.useDora && c.lora.dropout > 0) {
+      bad('dropout', 'DoRA trains without LoRA dropout here: set dropout to 0, or turn DoRA off.');
     }
   }
   if (method === 'prompt') {

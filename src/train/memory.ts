@@ -2,7 +2,9 @@
 // activation plan of the model's architecture module (src/arch/<name>.ts memory: what each layer
 // keeps for its backward, what is shared scratch) and the largest temporary (the logits chunk).
 // Per method, what is trained and its AdamW state:
-//   lora    A and B of every targeted linear (+ gradients), m and v
+//   lora    A and B of every targeted linear (+ gradients), m and v; DoRA adds per module the
+//           magnitude (OUT, + gradient, m and v), its norm (OUT), the saved z (N, OUT) per layer
+//           and a g ⊙ dy scratch (N, OUT) per distinct OUT
 //   prompt  (n, C) virtual-token embeddings (+ gradient), m and v; sequences are n tokens longer
 //   full    every weight: an f32 master and an f32 gradient (loraBytes), m and v (optimizerBytes),
 //           i.e. 16 bytes per parameter beyond the fp16 copy the kernels read (weightsBytes)
@@ -39,8 +41,8 @@ export { LOGITS_CHUNK_BYTES, logitsChunkRows } from '../model/logitsChunk';
 const perToken = (entries: { perToken: number }[]) => entries.reduce((s, e) => s + e.perToken, 0);
 
 /** f32 values one layer keeps for its backward: the architecture's activations plus each targeted module's LoRA u (N, r). */
-function perLayerActivationFloats(c: ModelConfig, N: number, loraRank: number, loraModulesPerLayer: number): number {
-  return N * perToken(archOf(c).memory.layerActivations(c)) + N * loraRank * loraModulesPerLayer;
+function perLayerActivationFloats(c: ModelConfig, N: number, loraRank: number, loraModulesPerLayer: number, doraOutPerLayer = 0): number {
+  return N * perToken(archOf(c).memory.layerActivations(c)) + N * loraRank * loraModulesPerLayer + N * doraOutPerLayer;
 }
 
 /** Parameters of the model (every tensor full fine-tuning trains). */
@@ -63,12 +65,15 @@ export function estimateMemory(
   const modules = method === 'lora' ? targetedModules(c, t.lora.targetModules) : [];
   const r = method === 'lora' ? t.lora.rank : 0;
   const params = parameterCount(c);
-  const trainedFloats = method === 'lora' ? modules.reduce((s, m) => s + r * (m.inFeatures + m.outFeatures), 0) : method === 'prompt' ? n * C : params;
-  const loraBytes = trainedFloats * 4 * 2; // weights (full: f32 masters) + gradients
+  const dora = method === 'lora' && !!t.lora.useDora;
+  const doraOut = dora ? modules.reduce((s, m) => s + m.outFeatures, 0) : 0;
+  const trainedFloats = method === 'lora' ? modules.reduce((s, m) => s + r * (m.inFeatures + m.outFeatures), 0) + doraOut : method === 'prompt' ? n * C : params;
+  // weights (full: f32 masters) + gradients; DoRA's cached norms
+  const loraBytes = trainedFloats * 4 * 2 + doraOut * 4;
   const optimizerBytes = trainedFloats * 4 * 2; // AdamW m and v
   // as load.ts uploads them: matrices fp16, vectors (norms, biases) f32
   const weightsBytes = expectedTensors(c).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * (t.shape.length === 2 ? 2 : 4), 0);
-  const perLayer = perLayerActivationFloats(c, N, r, L > 0 ? modules.length / L : 0) * 4;
+  const perLayer = perLayerActivationFloats(c, N, r, L > 0 ? modules.length / L : 0, L > 0 ? doraOut / L : 0) * 4;
   const residual = N * C * 4;
   // L + 1 residual streams: every layer's input and the last layer's output
   const keepAll = L * perLayer + (L + 1) * residual;
@@ -79,7 +84,8 @@ export function estimateMemory(
   // delta), final norm, ids) and the LoRA du; full fine-tuning adds the ones column for bias sums
   // and the embedding-gradient plans (3N + 1 ids each for tokens and learned positions); prompt
   // tuning a (n, C) row buffer
-  const methodScratch = method === 'full' ? N + 2 * (3 * N + 1) : method === 'prompt' ? n * C : 0;
+  const doraScratch = dora ? N * [...new Set(modules.map((m) => m.outFeatures))].reduce((a, b) => a + b, 0) : 0;
+  const methodScratch = method === 'full' ? N + 2 * (3 * N + 1) : method === 'prompt' ? n * C : doraScratch;
   // with checkpointing, the recomputed layer's output (N, C) too
   const recompute = t.activationCheckpointing ? N * C : 0;
   const scratchBytes = 4 * (N * perToken(archOf(c).memory.scratch(c)) + N * r + recompute + methodScratch);

@@ -28,6 +28,7 @@ const GROUPS: { legend: string; advanced?: boolean; only?: TrainMethod; fields: 
       { key: 'alpha', label: 'Alpha', kind: 'float' },
       { key: 'dropout', label: 'LoRA dropout', kind: 'float' },
       { key: 'useRslora', label: 'Rank-stabilised LoRA (rsLoRA)', kind: 'bool' },
+      { key: 'useDora', label: 'DoRA (weight-decomposed LoRA)', kind: 'bool' },
       { key: 'useLoraPlus', label: 'LoRA+ (larger learning rate for B)', kind: 'bool' },
       { key: 'loraPlusRatio', label: 'LoRA+ ratio (B’s lr / lr)', kind: 'float' },
     ],

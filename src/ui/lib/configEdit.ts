@@ -7,10 +7,10 @@ export type TopKey = Exclude<keyof TrainConfig, 'method' | 'lora'>;
 export type FieldKey = TopKey | LoraKey;
 export type PresetName = keyof typeof PRESETS;
 
-const LORA_KEYS: readonly LoraKey[] = ['rank', 'alpha', 'dropout', 'targetModules', 'useRslora', 'useLoraPlus', 'loraPlusRatio'];
+const LORA_KEYS: readonly LoraKey[] = ['rank', 'alpha', 'dropout', 'targetModules', 'useRslora', 'useLoraPlus', 'loraPlusRatio', 'useDora'];
 
 /** What the form shows for LoRA settings a config may leave out (older saved jobs have none). */
-const LORA_OPTIONAL: Partial<Record<LoraKey, unknown>> = { useLoraPlus: false, loraPlusRatio: DEFAULT_LORA_PLUS_RATIO };
+const LORA_OPTIONAL: Partial<Record<LoraKey, unknown>> = { useLoraPlus: false, loraPlusRatio: DEFAULT_LORA_PLUS_RATIO, useDora: false };
 
 export function isLoraKey(k: FieldKey): k is LoraKey {
   return (LORA_KEYS as readonly string[]).includes(k);

@@ -3,6 +3,7 @@
 // device, the model uploaded again, training continued from the last checkpoint), and the list
 // of saved runs.
 import { createAdapter } from '../../model/adapter';
+import { initDoraMagnitudes } from '../../model/doraLinear';
 import { createFullFinetune } from '../../model/fullFinetune';
 import { createPromptTuning } from '../../model/promptTuning';
 import type { CausalLM } from '../../model/causalLM';
@@ -71,7 +72,9 @@ export async function createTrainable(core: EngineCore, config: TrainConfig): Pr
     return finetune;
   }
   const l = config.lora;
-  const adapter = createAdapter(ctx, model.config, { rank: l.rank, alpha: l.alpha, dropout: l.dropout, useRslora: l.useRslora, targetModules: l.targetModules }, config.seed);
+  const adapter = createAdapter(ctx, model.config, { rank: l.rank, alpha: l.alpha, dropout: l.dropout, useRslora: l.useRslora, useDora: l.useDora, targetModules: l.targetModules }, config.seed);
+  // DoRA: the magnitude starts at ‖W + s·B·A‖ (a restored checkpoint then overwrites it)
+  if (l.useDora) await initDoraMagnitudes(ctx, adapter, (name) => model.weights.get(name));
   core.trained = { kind: 'lora', adapter };
   return adapter;
 }
