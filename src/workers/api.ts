@@ -58,7 +58,17 @@ export interface LoadProgressEvent {
 
 export type DatasetSource =
   | { kind: 'sample' }
-  | { kind: 'file'; file: File };
+  | { kind: 'file'; file: File }
+  /** several Parquet files read as one split (a split's shards, in order) */
+  | { kind: 'files'; files: File[] }
+  /** a Hub dataset's Parquet conversion; `endpoint` as for models (a mirror), timeoutMs as for models */
+  | { kind: 'hub'; repo: string; config: string; split: string; endpoint?: string; timeoutMs?: number };
+
+/** A Hub dataset's configs and their splits (`files`: how many Parquet files each has). */
+export interface HubDatasetListing {
+  repo: string;
+  configs: { name: string; splits: { name: string; files: number }[] }[];
+}
 
 export interface DatasetOptions {
   mapping?: ColumnMapping;
@@ -67,6 +77,8 @@ export interface DatasetOptions {
   onBadRow: 'skip' | 'stop';
   validationFraction: number;
   seed: number;
+  /** read at most this many rows (a quick try on a big dataset) */
+  maxRows?: number;
 }
 
 /** A rendered example for the preview: runs of tokens with whether they are trained, and how many tokens each holds. */
@@ -88,10 +100,16 @@ export interface DatasetInfo {
 }
 
 export interface DatasetProgressEvent {
-  /** the file is read and tokenized in one pass (rows are not kept) */
-  phase: 'reading';
+  /** download: a Hub dataset's Parquet files (file `fileIndex` of `files`); reading: the file is
+   * read and tokenized in one pass (rows are not kept) */
+  phase: 'reading' | 'download';
   bytesDone: number;
+  /** 0 when the server does not say (download) */
   bytesTotal: number;
+  file?: string;
+  fileIndex?: number;
+  files?: number;
+  fromCache?: boolean;
 }
 
 export interface SamplingOptions {
@@ -249,6 +267,8 @@ export interface EngineApi {
 
   loadModel(source: ModelSource, onProgress?: (e: LoadProgressEvent) => void): Promise<ModelInfo>;
   loadDataset(source: DatasetSource, opts: DatasetOptions, onProgress?: (e: DatasetProgressEvent) => void): Promise<DatasetInfo>;
+  /** A Hub dataset's configs and splits, from its Parquet listing (cached: works offline once listed). */
+  listHubDataset(repo: string, endpoint?: string): Promise<HubDatasetListing>;
   estimate(config: TrainConfig): Promise<MemoryEstimate>;
 
   /** Start a new run; resolves when the run ends (finished, paused, stopped or failed). */

@@ -22,6 +22,7 @@ import type {
   ExportProgressEvent,
   GenerateEvents,
   GenerateRequest,
+  HubDatasetListing,
   ImportedAdapter,
   KernelTuningReport,
   LoadProgressEvent,
@@ -35,6 +36,7 @@ import type {
 import { createCore, type EngineCore, type EngineOptions } from './services/core';
 import { exportGguf, exportMerged, exportPeft, importAdapter } from './services/adapterFiles';
 import { loadDataset } from './services/datasetSession';
+import { listHubDataset } from './services/hubDataset';
 import { evaluate } from './services/evaluation';
 import { generate } from './services/generation';
 import { kernelTuning } from './services/kernelTuning';
@@ -98,6 +100,10 @@ export class Engine implements EngineApi {
 
   async loadDataset(source: DatasetSource, opts: DatasetOptions, onProgress?: (e: DatasetProgressEvent) => void): Promise<DatasetInfo> {
     return loadDataset(this.#core, source, opts, onProgress);
+  }
+
+  async listHubDataset(repo: string, endpoint?: string): Promise<HubDatasetListing> {
+    return listHubDataset(repo, { endpoint, fetch: this.#core.opts.fetch });
   }
 
   async estimate(config: TrainConfig) {

@@ -1,25 +1,33 @@
 // The dataset session: reading a dataset file (or the bundled sample), tokenizing it with the
 // loaded model's tokenizer and chat template as it streams, splitting it and describing it.
-import { checkTemplateTokens, readDatasetFile, splitDataset, DatasetTokenizer, previewPieces } from '../../data';
+import { checkTemplateTokens, readDatasetFiles, splitDataset, DatasetTokenizer, previewPieces } from '../../data';
 import type { DatasetInfo, DatasetOptions, DatasetProgressEvent, DatasetSource, PreviewExample } from '../api';
 import { assetUrl, requireModel, type EngineCore } from './core';
+import { hubSplitFiles } from './hubDataset';
 
 export async function loadDataset(core: EngineCore, source: DatasetSource, opts: DatasetOptions, onProgress?: (e: DatasetProgressEvent) => void): Promise<DatasetInfo> {
   const { tokenizer, template, model } = requireModel(core);
-  let file: Blob & { name: string };
+  let files: (Blob & { name: string })[];
   if (source.kind === 'sample') {
     const res = await (core.opts.fetch ?? fetch)(assetUrl(core, '/datasets/sample.jsonl'));
     if (!res.ok) throw new Error(`The sample dataset could not be loaded (HTTP ${res.status}).`);
-    file = Object.assign(await res.blob(), { name: 'sample.jsonl' });
+    files = [Object.assign(await res.blob(), { name: 'sample.jsonl' })];
+  } else if (source.kind === 'hub') {
+    files = await hubSplitFiles(source.repo, source.config, source.split, {
+      endpoint: source.endpoint, timeoutMs: source.timeoutMs, fetch: core.opts.fetch, maxRows: opts.maxRows, onProgress,
+    });
   } else {
-    file = source.file;
+    files = source.kind === 'files' ? source.files : [source.file];
   }
+  const name = source.kind === 'hub' ? `${source.repo} (${source.config}/${source.split})` : files.length > 1 ? `${files[0].name} (+${files.length - 1} more)` : files[0].name;
+  const file = { name };
   // Rows are tokenized as the reader streams them and not kept: memory grows with the tokens
   // only, whatever the size of the file.
   const maxSeqLen = Math.min(opts.maxSeqLen, model.config.maxPositions);
   let tokenizing: DatasetTokenizer | null = null;
-  const raw = await readDatasetFile(file, {
+  const raw = await readDatasetFiles(files, {
     mapping: opts.mapping,
+    maxRows: opts.maxRows,
     keepRows: false,
     onBadRow: opts.onBadRow === 'stop' ? 'stop' : 'collect',
     onFormat: (format) => {
