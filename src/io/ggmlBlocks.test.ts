@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { f32ToF16Bits } from '../util/f16';
 import { randn } from '../util/random';
-import { dequantizeMatrix, quantCode, quantizeInt4Blocks, quantizeInt8Rows } from '../util/quant';
+import { dequantizeMatrix, quantCode, quantizeInt4Blocks, quantizeInt8Rows, quantizeQ4_0Blocks } from '../util/quant';
 import {
   decodeQ4_0,
   decodeQ4_K,
@@ -124,16 +124,34 @@ describe('our kernel layouts (util/quant.ts)', () => {
     expect(d[4]).toBe(Math.fround(m.meta[1] * -127));
   });
 
-  it('int4 blockwise equals ggml Q4_0 value for value (K a multiple of 32), and pads a ragged K with zeros', () => {
+  it('the Q4_0 rule equals ggml Q4_0 value for value (K a multiple of 32), and pads a ragged K with zeros', () => {
     const [N, K] = [3, 64];
     const w = randn(N * K, 9);
-    expectSameBits('int4 vs Q4_0', dequantizeMatrix(quantizeInt4Blocks(w, N, K)), decodeQ4_0(encodeQ4_0(w), N * K));
-    const ragged = quantizeInt4Blocks(w.subarray(0, 2 * 37), 2, 37);
+    expectSameBits('Q4_0 rule vs Q4_0', dequantizeMatrix(quantizeQ4_0Blocks(w, N, K)), decodeQ4_0(encodeQ4_0(w), N * K));
+    const ragged = quantizeQ4_0Blocks(w.subarray(0, 2 * 37), 2, 37);
     const padded = new Float32Array(2 * 64);
     for (let r = 0; r < 2; r++) padded.set(w.subarray(r * 37, r * 37 + 37), r * 64);
     const ref = decodeQ4_0(encodeQ4_0(padded), 128);
     const got = dequantizeMatrix(ragged);
     for (let r = 0; r < 2; r++) expectSameBits(`ragged row ${r}`, got.subarray(r * 37, r * 37 + 37), ref.subarray(r * 64, r * 64 + 37));
+  });
+
+  it('int4 (range fit + least-squares refits): codes span 0..15, scales exact times any code, error below Q4_0 rule', () => {
+    const [N, K] = [6, 70];
+    const w = randn(N * K, 21, 0.2);
+    const m = quantizeInt4Blocks(w, N, K);
+    const d = dequantizeMatrix(m);
+    const sq = (a: Float32Array) => a.reduce((s, v, i) => s + (v - w[i]) ** 2, 0);
+    const q40 = dequantizeMatrix(quantizeQ4_0Blocks(w, N, K));
+    expect(sq(d)).toBeLessThan(0.8 * sq(q40));
+    for (let g = 0; g < m.meta.length / 2; g++) {
+      const s = m.meta[2 * g];
+      expect(s).toBeGreaterThan(0);
+      for (let q = 0; q < 16; q++) expect(Math.fround(s * q)).toBe(s * q); // scale·q exact in f32
+    }
+    const codes = new Set(Array.from({ length: N * K }, (_, i) => quantCode(m, Math.floor(i / K), i % K)));
+    expect(codes.has(0) && codes.has(15)).toBe(true);
+    for (let i = 0; i < N * K; i++) expect(Math.abs(d[i] - w[i])).toBeLessThanOrEqual(m.meta[2 * Math.floor((i % K) / 32) + 2 * 3 * Math.floor(i / K)] * 1.01);
   });
 
   it('int8 round trip within scale/2, all-zero rows stay zero', () => {

@@ -4,7 +4,10 @@
 // twice in JS memory.
 import { mib, type OutOfMemoryFailure } from '../gpu/allocator';
 import type { GpuContext } from '../gpu/device';
-import { f16BitsToF32 } from '../util/f16';
+import { f16BitsToF32, f16BitsToF32Array } from '../util/f16';
+import { quantizeMatrix, type BaseQuantization } from '../util/quant';
+import { uploadQuant } from '../gpu/ops/matmulQuant';
+import { linearModules } from './adapter';
 import { uploadF32, uploadHalves, releaseTensor, type Tensor } from '../gpu/tensor';
 import { archOf } from '../arch/registry';
 import { checkTensors, type ModelConfig } from '../io/hfConfig';
@@ -26,6 +29,11 @@ export interface ModelAssets {
   /** identifies the exact base weights (checkpoints refuse to resume on another model) */
   fingerprint: string;
   parameterCount: number;
+  /**
+   * Load-time quantization of the frozen base's linear layers (absent or 'none': fp16). Set by
+   * whoever loads the model, before loadWeights; a reload (device loss) uses the same.
+   */
+  quantize?: BaseQuantization;
 }
 
 export interface LoadProgress {
@@ -131,9 +139,17 @@ export class ModelOutOfMemoryError extends Error {
   }
 }
 
+/** HF weight names quantized under assets.quantize: the linear layers (not embeddings, not the LM head). */
+export function quantizedWeightNames(config: ModelConfig, quantize: BaseQuantization | undefined): Set<string> {
+  if (!quantize || quantize === 'none') return new Set();
+  return new Set(linearModules(config).map((m) => `${m.path}.weight`));
+}
+
 /**
  * Upload every needed tensor. Matrices (rank 2) become fp16 tensors in [out, in] layout; vectors
- * (norm weights, biases) become f32 tensors holding the fp16-rounded values.
+ * (norm weights, biases) become f32 tensors holding the fp16-rounded values. With
+ * assets.quantize, the linear layers' matrices are quantized from those fp16 values instead
+ * (util/quant.ts: int8 per output channel, int4 in Q4_0 blocks) and uploaded as quantized tensors.
  */
 export async function loadWeights(
   ctx: GpuContext,
@@ -147,6 +163,7 @@ export async function loadWeights(
   const bytesTotal = [...assets.shards.values()].flatMap((h) => h.tensors).filter((t) => wanted.has(t.name)).reduce((s, t) => s + (t.end - t.begin), 0);
   let base = 0;
   const weights = new Map<string, Tensor>();
+  const quantized = quantizedWeightNames(config, assets.quantize);
   // A buffer the GPU cannot hold is only reported later (out-of-memory error scope): check now
   // and then, so a model too large for the GPU stops early rather than after uploading all of it.
   let sinceCheck = 0;
@@ -174,7 +191,13 @@ export async function loadWeights(
         if (shape.length === 2) {
           const [r, c] = shape;
           const conv = isConv1D(config, name);
-          weights.set(name, uploadHalves(ctx, conv ? transposeHalves(t.halves, r, c) : t.halves, conv ? [c, r] : [r, c], name));
+          const halves = conv ? transposeHalves(t.halves, r, c) : t.halves;
+          const [rows, cols] = conv ? [c, r] : [r, c];
+          if (quantized.has(name) && assets.quantize && assets.quantize !== 'none') {
+            weights.set(name, uploadQuant(ctx, quantizeMatrix(assets.quantize, f16BitsToF32Array(halves), rows, cols), name));
+          } else {
+            weights.set(name, uploadHalves(ctx, halves, [rows, cols], name));
+          }
         } else {
           weights.set(name, uploadF32(ctx, Float32Array.from(t.halves, f16BitsToF32), [...shape], name));
         }

@@ -14,12 +14,14 @@
 // Where the values come from:
 //   int8 (quantizeInt8Rows):  per output channel absmax: group = K, scale = max|w| / 127,
 //                             q = round(w / scale) (half away from zero)
-//   int4 (quantizeInt4Blocks): ggml's Q4_0 rule per 32-block: the element of largest magnitude m,
-//                             d = fp16(m / -8), q = min(15, trunc(w / d + 8.5)), offset = -8·d
+//   int4 (quantizeInt4Blocks): per 32-block range [lo, hi] (as ggml's Q4_1): offset = lo,
+//                             scale = (hi - lo) / 15, q = round((w - lo) / scale) in 0..15
+//   Q4_0 rule (quantizeQ4_0Blocks): ggml's Q4_0 per 32-block: the element of largest magnitude
+//                             m, d = fp16(m / -8), q = min(15, trunc(w / d + 8.5)), offset = -8·d
 //   GGUF Q8_0 / Q4_0 / Q4_K tensors (io/ggmlBlocks.ts) map onto the same two layouts losslessly.
-// Every dequantized value is one correctly rounded f32 operation away from exact (scale·q is exact
-// for the fp16-derived scales; q8's f32 scale times q rounds once), so kernels and the reference
-// below agree bit for bit on W.
+// Every dequantized value is one correctly rounded f32 operation away from exact (q4 scales carry
+// at most 20 significant bits, so scale·q is exact; q8's f32 scale times q rounds once), so
+// kernels, fused multiply-add or not, and the reference below agree bit for bit on W.
 import { f32ToF16Bits, f16BitsToF32 } from './f16';
 
 export type QuantFormat = 'q8' | 'q4';
@@ -83,9 +85,87 @@ export function quantizeInt8Rows(w: ArrayLike<number>, rows: number, cols: numbe
   return { format: 'q8', rows, cols, group: cols, codes, meta };
 }
 
-/** int4 blockwise, ggml's Q4_0 rule (fp16 block scale, offset -8·scale). */
+/** x rounded to `bits` significant bits (so x · q stays exact in f32 for small integers q). */
+function roundToBits(x: number, bits: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const unit = 2 ** (Math.floor(Math.log2(Math.abs(x))) - bits + 1);
+  return Math.fround(Math.round(x / unit) * unit);
+}
+
+const REFITS = 4;
+
+/** Squared error of a block [from, end) of row `row0` under (scale, offset) and its codes. */
+function blockError(w: ArrayLike<number>, row0: number, from: number, end: number, scale: number, offset: number, codeOf: (c: number, s: number, o: number) => number): number {
+  let e = 0;
+  for (let c = from; c < end; c++) {
+    const d = Math.fround(scale * codeOf(c, scale, offset) + offset) - w[row0 + c];
+    e += d * d;
+  }
+  return e;
+}
+
+/**
+ * int4 blockwise, what --quantize int4 does: per 32-block the range [lo, hi] of its values
+ * (as ggml's Q4_1), scale = (hi - lo) / 15 rounded to 19 significant bits, offset = lo, so all 16
+ * codes span the block; q = round((w - lo) / scale) clamped to 0..15; then up to 4 least-squares
+ * refits of (scale, offset) to those codes, each kept only if the block's squared error falls.
+ */
 export function quantizeInt4Blocks(w: ArrayLike<number>, rows: number, cols: number): QuantMatrix {
   if (w.length !== rows * cols) throw new Error(`quantizeInt4Blocks: ${w.length} values for a ${rows} x ${cols} matrix`);
+  const words = rowWords('q4', cols);
+  const groups = Math.ceil(cols / Q4_BLOCK);
+  const codes = new Uint32Array(rows * words);
+  const meta = new Float32Array(rows * groups * 2);
+  const bytes = new Uint8Array(codes.buffer);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) {
+      const end = Math.min(cols, (g + 1) * Q4_BLOCK);
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let c = g * Q4_BLOCK; c < end; c++) {
+        lo = Math.min(lo, w[r * cols + c]);
+        hi = Math.max(hi, w[r * cols + c]);
+      }
+      let offset = Math.fround(lo);
+      let scale = roundToBits((hi - lo) / 15, 19);
+      const n = end - g * Q4_BLOCK;
+      const codeOf = (c: number, s: number, o: number) => (s > 0 ? Math.max(0, Math.min(15, Math.round((w[r * cols + c] - o) / s))) : 0);
+      // a few least-squares refits of (scale, offset) to the codes, kept while the error falls
+      let err = blockError(w, r * cols, g * Q4_BLOCK, end, scale, offset, codeOf);
+      for (let it = 0; it < REFITS && scale > 0; it++) {
+        let [sq, sqq, sw, sqw] = [0, 0, 0, 0];
+        for (let c = g * Q4_BLOCK; c < end; c++) {
+          const q = codeOf(c, scale, offset);
+          sq += q;
+          sqq += q * q;
+          sw += w[r * cols + c];
+          sqw += q * w[r * cols + c];
+        }
+        const det = n * sqq - sq * sq;
+        if (det <= 0) break;
+        const s2 = roundToBits((n * sqw - sq * sw) / det, 19);
+        const o2 = Math.fround((sw - s2 * sq) / n);
+        if (!(s2 > 0)) break;
+        const e2 = blockError(w, r * cols, g * Q4_BLOCK, end, s2, o2, codeOf);
+        if (e2 >= err) break;
+        [scale, offset, err] = [s2, o2, e2];
+      }
+      meta[(r * groups + g) * 2] = scale;
+      meta[(r * groups + g) * 2 + 1] = offset;
+      const base = (r * words + g * 4) * 4;
+      for (let c = g * Q4_BLOCK; c < end; c++) {
+        const q = codeOf(c, scale, offset);
+        const j = c - g * Q4_BLOCK;
+        bytes[base + (j & 15)] |= j < 16 ? q : q << 4;
+      }
+    }
+  }
+  return { format: 'q4', rows, cols, group: Q4_BLOCK, codes, meta };
+}
+
+/** int4 blockwise with ggml's Q4_0 rule (fp16 block scale, offset -8·scale): the same values as a GGUF Q4_0 file. */
+export function quantizeQ4_0Blocks(w: ArrayLike<number>, rows: number, cols: number): QuantMatrix {
+  if (w.length !== rows * cols) throw new Error(`quantizeQ4_0Blocks: ${w.length} values for a ${rows} x ${cols} matrix`);
   const words = rowWords('q4', cols);
   const groups = Math.ceil(cols / Q4_BLOCK);
   const codes = new Uint32Array(rows * words);
@@ -145,7 +225,7 @@ export function dequantizeMatrix(m: QuantMatrix): Float32Array {
     for (let c = 0; c < m.cols; c++) {
       const g = r * groups + Math.floor(c / m.group);
       const q = quantCode(m, r, c);
-      // scale·q + offset in f64 then one rounding (scale·q is exact for q4's fp16-derived scales)
+      // scale·q + offset in f64 then one rounding (scale·q is exact for q4's scales)
       out[r * m.cols + c] = m.format === 'q8' ? Math.fround(m.meta[g] * q) : Math.fround(m.meta[2 * g] * q + m.meta[2 * g + 1]);
     }
   }
