@@ -6,6 +6,8 @@ import { etaText } from '../lib/eta';
 import { formatBytes, formatPercent } from '../lib/format';
 import { useExportStore, exportAdapter, importAdapter, type ExportKind } from '../stores/exportStore';
 import { useRunStore } from '../stores/runStore';
+import { useDatasetStore } from '../stores/datasetStore';
+import { exportForCluster } from '../stores/recipeExport';
 import { ActionButton } from './ActionButton';
 import { Alert } from './Alert';
 import { FilePicker } from './FilePicker';
@@ -37,6 +39,8 @@ export function ExportPanel() {
   const held = useExportStore((s) => s.held);
   const [picked, setPicked] = useState<string | null>(null);
   const [dtype, setDtype] = useState<'float16' | 'float32'>('float16');
+  const [recipeStart, setRecipeStart] = useState<'initial' | 'checkpoint'>('initial');
+  const jobDatasetName = useDatasetStore((s) => (s.status === 'ready' ? s.info?.name : undefined));
   // Saved runs export from their last checkpoint; "in memory" is what was just trained or imported.
   const exportable = runs.filter((r) => r.checkpointStep > 0);
   const heldRun = held?.kind === 'run' ? runs.find((r) => r.id === held.runId) : undefined;
@@ -55,6 +59,17 @@ export function ExportPanel() {
   const why = (kind: ExportKind) => blocker ?? refusal(kind, method);
   const go = (kind: ExportKind, toFolder = false) => void exportAdapter(kind, runId, runName, kind === 'merged' && method === 'full' ? { dtype } : undefined, toFolder);
   const folders = canSaveToFolder();
+  // Export for a cluster: the picked (or just trained) run, else the job form with the loaded dataset
+  const recipeRunId = runId ?? (held?.kind === 'run' ? held.runId : undefined);
+  const recipeRun = recipeRunId ? runs.find((r) => r.id === recipeRunId) : undefined;
+  const recipeMethod: TrainMethod = recipeRun?.method ?? jobMethod;
+  const recipeBlocker = busy
+    ? 'An export is running.'
+    : recipeMethod !== 'lora'
+      ? 'Only LoRA jobs are exported for a cluster.'
+      : !recipeRun && !jobDatasetName
+        ? 'Load a model and a dataset (steps 1 and 2) first.'
+        : null;
 
   return (
     <Panel id="export" step={6} title="Export" lede="Take the result with you: for Hugging Face PEFT, for llama.cpp (GGUF), or as a whole model.">
@@ -106,6 +121,30 @@ export function ExportPanel() {
               />
             )}
           </div>
+        </div>
+        <div className="export-option" data-testid="cluster-export">
+          <ActionButton
+            secondary
+            onClick={() => void exportForCluster({ runId: recipeRunId, datasetName: recipeRun?.datasetName, start: recipeRun && recipeRun.checkpointStep > 0 ? recipeStart : 'initial', name: recipeRun?.name ?? `${jobDatasetName ?? 'job'}` })}
+            blockedBy={recipeBlocker}
+            busy={busy === 'recipe'}
+          >
+            Export for a cluster
+          </ActionButton>
+          {recipeRun && recipeRun.checkpointStep > 0 && (
+            <SelectField<'initial' | 'checkpoint'>
+              label="Start the cluster run from"
+              value={recipeStart}
+              onChange={setRecipeStart}
+              options={[
+                { value: 'initial', label: 'step 0 (repeat this run on the cluster)' },
+                { value: 'checkpoint', label: `the checkpoint at step ${recipeRun.checkpointStep} (continue it)` },
+              ]}
+            />
+          )}
+          <span className="help">
+            {recipeRun ? `This run (${recipeRun.name})` : 'The job as set in step 3, on the loaded dataset,'} as a folder for Hugging Face transformers + peft with <code>accelerate launch</code>: <code>train.py</code>, the exact batches the studio trains on, the first adapter, accelerate configs, an Axolotl YAML and a README. Bring the result back with “Import an adapter” below.
+          </span>
         </div>
         {blocker && !busy && <p className="muted">{blocker}</p>}
         {busy && busy !== 'import' && <p role="status">Preparing the files…</p>}

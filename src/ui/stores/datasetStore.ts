@@ -3,14 +3,14 @@
 // or seed, reads the same source again so the numbers shown are the ones training will use.
 import { create } from 'zustand';
 import type { ColumnMapping } from '../../data/types';
-import type { DatasetInfo, DatasetOptions, DatasetProgressEvent, DatasetSource } from '../../workers/api';
+import type { DatasetInfo, DatasetOptions, DatasetProgressEvent, DatasetSource, HubDatasetListing } from '../../workers/api';
 import { engine, proxy } from '../engineClient';
 import { engineErrorMessage } from '../lib/errors';
 import { EtaEstimator } from '../lib/eta';
 import { useJobStore } from './jobStore';
 import { useModelStore } from './modelStore';
 
-export const DATASET_ACCEPT = '.jsonl,.json,.csv,.txt';
+export const DATASET_ACCEPT = '.jsonl,.json,.csv,.txt,.parquet';
 
 export interface DatasetState {
   /** waiting: a source is chosen and will be read once a model is loaded */
@@ -25,6 +25,10 @@ export interface DatasetState {
   trainOn: DatasetOptions['trainOn'];
   /** the user's column mapping; null means "use the detected one" */
   mapping: ColumnMapping | null;
+  /** read at most this many rows (null: all) */
+  maxRows: number | null;
+  /** "From Hugging Face": the listing of the repo asked for, and its state */
+  hub: { status: 'idle' | 'listing' | 'listed' | 'error'; listing: HubDatasetListing | null; error: string | null };
 }
 
 export const useDatasetStore = create<DatasetState>(() => ({
@@ -37,6 +41,8 @@ export const useDatasetStore = create<DatasetState>(() => ({
   onBadRow: 'skip',
   trainOn: 'completions',
   mapping: null,
+  maxRows: null,
+  hub: { status: 'idle', listing: null, error: null },
 }));
 
 const set = useDatasetStore.setState;
@@ -47,11 +53,17 @@ let source: DatasetSource | null = null;
 let loadSeq = 0;
 const eta = new EtaEstimator();
 
+/** The dataset being used, as the user gave it (the cluster recipe copies its file). */
+export function datasetSource(): DatasetSource | null {
+  return source;
+}
+
 export function datasetOptions(): DatasetOptions {
   const { config } = useJobStore.getState();
-  const { onBadRow, trainOn, mapping } = get();
+  const { onBadRow, trainOn, mapping, maxRows } = get();
   return {
     mapping: mapping ?? undefined,
+    maxRows: maxRows ?? undefined,
     maxSeqLen: config.seqLen,
     trainOn,
     onBadRow,
@@ -75,7 +87,7 @@ async function load(): Promise<void> {
       source,
       datasetOptions(),
       proxy((e: DatasetProgressEvent) => {
-        if (seq === loadSeq) set({ progress: e, etaSeconds: eta.update(e.bytesDone, e.bytesTotal, performance.now(), e.phase) });
+        if (seq === loadSeq) set({ progress: e, etaSeconds: eta.update(e.bytesDone, e.bytesTotal, performance.now(), `${e.phase}${e.fileIndex ?? ''}`) });
       }),
     );
     if (seq === loadSeq) set({ status: 'ready', info, progress: null });
@@ -90,15 +102,60 @@ export function loadSampleDataset(): Promise<void> {
   return load();
 }
 
+const extOf = (name: string) => name.toLowerCase().match(/\.[^.]+$/)?.[0] ?? '';
+
 export function loadDatasetFile(file: File): Promise<void> {
-  const ext = file.name.toLowerCase().match(/\.[^.]+$/)?.[0] ?? '';
-  if (!DATASET_ACCEPT.split(',').includes(ext)) {
-    set({ status: 'error', error: `“${file.name}” is not a dataset file Whetstone reads. Use .jsonl, .json, .csv or .txt.` });
+  if (!DATASET_ACCEPT.split(',').includes(extOf(file.name))) {
+    set({ status: 'error', error: `“${file.name}” is not a dataset file Whetstone reads. Use .jsonl, .json, .csv, .txt or .parquet.` });
     return Promise.resolve();
   }
   source = { kind: 'file', file };
   set({ sourceLabel: `“${file.name}”`, mapping: null, info: null });
   return load();
+}
+
+/** One file, or several Parquet files read as one split (the shards of a split, in name order). */
+export function loadDatasetFiles(files: File[]): Promise<void> {
+  if (files.length === 1) return loadDatasetFile(files[0]);
+  const other = files.find((f) => extOf(f.name) !== '.parquet');
+  if (other) {
+    set({ status: 'error', error: `Several files are read together only as the Parquet shards of one split, and “${other.name}” is not a .parquet file. Pick one file, or only .parquet files.` });
+    return Promise.resolve();
+  }
+  const sorted = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  source = { kind: 'files', files: sorted };
+  set({ sourceLabel: `${sorted.length} Parquet files`, mapping: null, info: null });
+  return load();
+}
+
+let listSeq = 0;
+
+/** Lists a Hub dataset's configs and splits (the Hub's Parquet listing; cached once listed). */
+export async function listHubDataset(repo: string, endpoint?: string): Promise<void> {
+  const seq = ++listSeq;
+  set({ hub: { status: 'listing', listing: null, error: null } });
+  try {
+    const listing = await engine().listHubDataset(repo.trim(), endpoint?.trim() || undefined);
+    if (seq === listSeq) set({ hub: { status: 'listed', listing, error: null } });
+  } catch (e) {
+    if (seq === listSeq) set({ hub: { status: 'error', listing: null, error: engineErrorMessage(e, 'listHubDataset', `list ${repo.trim()}`) } });
+  }
+}
+
+/** Downloads (or takes from the cache) the split's Parquet files and reads them. */
+export function loadHubDataset(repo: string, config: string, split: string, endpoint?: string): Promise<void> {
+  source = { kind: 'hub', repo: repo.trim(), config, split, endpoint: endpoint?.trim() || undefined };
+  set({ sourceLabel: `${repo.trim()} (${config}/${split})`, mapping: null, info: null });
+  return load();
+}
+
+let maxRowsTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Read at most `maxRows` rows (null: all); a loaded source is read again once typing pauses. */
+export function setMaxRows(maxRows: number | null): void {
+  set({ maxRows });
+  clearTimeout(maxRowsTimer);
+  if (source) maxRowsTimer = setTimeout(() => void load(), 600);
 }
 
 export function setBadRowPolicy(onBadRow: DatasetOptions['onBadRow']): Promise<void> {

@@ -18,7 +18,8 @@ export type HeldAdapter = { kind: 'run'; runId: string } | { kind: 'import'; fil
 
 export interface ExportState {
   held: HeldAdapter;
-  busy: ExportKind | 'import' | null;
+  /** 'recipe': "Export for a cluster" (stores/recipeExport.ts) */
+  busy: ExportKind | 'import' | 'recipe' | null;
   /** names of the files the last export saved */
   saved: string[];
   /** a large export's progress (the merged model), with the seconds left from the measured rate */

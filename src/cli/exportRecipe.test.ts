@@ -1,0 +1,91 @@
+// `npm run export-recipe` for real: an `npm run finetune` run (accumulation, label smoothing,
+// evaluation) in a temporary profile, then the recipe of its output folder; the recipe's loop
+// (whetstone_recipe.train, what train.py runs) in PyTorch with the repository's reference Llama
+// reproduces the losses metrics.json recorded, and the checkpoint start carries the AdamW moments.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const tmp = mkdtempSync(join(tmpdir(), 'whetstone-recipe-cli-'));
+const profile = join(tmp, 'profile');
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function cli(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join('scripts', script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} ${args.join(' ')} did not end within 400 s:\n${stderr}`));
+    }, 400_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const json = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
+
+beforeAll(() => {
+  if (!existsSync(join(ROOT, 'public/models/stories260K/config.json'))) {
+    const r = spawnSync(process.execPath, ['scripts/demo-model.mjs'], { cwd: ROOT, stdio: 'inherit' });
+    expect(r.status).toBe(0);
+  }
+});
+
+describe('npm run export-recipe', () => {
+  it('refuses bad arguments with exit 2 before Chromium starts', async () => {
+    const none = await cli('export-recipe.mjs', ['--out', join(tmp, 'x')]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--from OUT is required/);
+    const empty = await cli('export-recipe.mjs', ['--from', tmp, '--out', join(tmp, 'x')]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/no metrics\.json there/);
+  });
+
+  it("writes the recipe of a finetune run whose loop reproduces the run's losses", { timeout: 900_000 }, async () => {
+    const out = join(tmp, 'run');
+    const ft = await cli('finetune.mjs', ['--profile', profile, '--steps', '4', '--grad-accum', '2', '--batch-size', '2', '--label-smoothing', '0.1', '--eval-every', '2', '--checkpoint-every', '2', '--out', out]);
+    expect(ft.code, ft.stderr).toBe(0);
+    const metrics = json(join(out, 'metrics.json'));
+    expect(metrics.source).toEqual({ model: 'demo', data: 'demo', trainOn: 'completions' });
+
+    const recipe = join(tmp, 'recipe');
+    const ex = await cli('export-recipe.mjs', ['--from', out, '--out', recipe, '--repo-id', 'me/stories260K-hf']);
+    expect(ex.code, ex.stderr).toBe(0);
+    for (const f of ['train.py', 'whetstone_recipe.py', 'job.json', 'README.md', 'axolotl.yaml', 'accelerate_config.yaml', 'accelerate_multinode.yaml', 'data/train_batches.jsonl', 'data/eval_batches.jsonl', 'data/raw/sample.jsonl', 'initial_adapter/adapter_model.safetensors', 'initial_adapter/adapter_config.json']) {
+      expect(existsSync(join(recipe, f)), f).toBe(true);
+    }
+    const job = json(join(recipe, 'job.json'));
+    expect(job.base_model.repo_id).toBe('me/stories260K-hf');
+    expect(job.studio_history.map((h: { loss: number }) => h.loss)).toEqual(metrics.steps.map((s: { loss: number }) => s.loss));
+    expect(readFileSync(join(recipe, 'README.md'), 'utf8')).toContain('`me/stories260K-hf`');
+
+    const r = spawnSync('/usr/bin/python3', [join(ROOT, 'src/train/recipe/testing/run_recipe_reference.py'), recipe, join(ROOT, 'public/models/stories260K'), ROOT], {
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const py = JSON.parse(r.stdout).history as { step: number; loss: number; val_loss?: number }[];
+    expect(py.length).toBe(metrics.steps.length);
+    metrics.steps.forEach((s: { loss: number; valLoss?: number }, i: number) => {
+      expect(Math.abs(py[i].loss - s.loss) / s.loss).toBeLessThan(1e-4);
+      if (s.valLoss !== undefined) expect(Math.abs(py[i].val_loss! - s.valLoss) / s.valLoss).toBeLessThan(1e-4);
+    });
+
+    // from the run's last checkpoint: its adapter and AdamW moments
+    const cont = join(tmp, 'recipe-ckpt');
+    const ck = await cli('export-recipe.mjs', ['--from', out, '--out', cont, '--start', 'checkpoint']);
+    expect(ck.code, ck.stderr).toBe(0);
+    expect(json(join(cont, 'job.json')).start).toMatchObject({ from: 'checkpoint', step: 4 });
+    expect(existsSync(join(cont, 'initial_adapter/optimizer_state.safetensors'))).toBe(true);
+  });
+});
