@@ -4,7 +4,7 @@
 // and f32 W), dx = dy·W and dW = dyᵀ·x, attention forward + backward, a LoRA layer. Times are
 // medians of a few reps after warm-up (big shapes: fewer reps; each takes seconds on a CPU).
 import type { GpuContext } from '../src/gpu/device';
-import { attentionBackward, attentionForward } from '../src/gpu/ops/attention';
+import { attentionBackward, attentionForward, attentionVariantFor, DEFAULT_ATTENTION_VARIANT, FA2_ATTENTION_VARIANT, prepareAttentionKernels } from '../src/gpu/ops/attention';
 import { loraBackward, loraForward, loraScale } from '../src/gpu/ops/lora';
 import { matmulDyTX, matmulDyW, matmulXWt } from '../src/gpu/ops/matmul';
 import { problemOf, type MatmulShapeClass } from '../src/gpu/ops/matmulRegistry';
@@ -64,6 +64,8 @@ export interface BackwardRow {
 }
 
 export interface AttentionRow {
+  /** kernel version: v1 (a thread per row) or v2 (FlashAttention-2 tiles) */
+  variant: string;
   B: number;
   T: number;
   Hq: number;
@@ -74,6 +76,10 @@ export interface AttentionRow {
   /** causal FLOPs: forward 2·B·Hq·T²·D, backward 2.5x that */
   fwdGflops: number;
   bwdGflops: number;
+  /** backward ms / forward ms */
+  bwdOverFwd: number;
+  /** backward GFLOP/s / forward GFLOP/s (issue 15's target on GPUs: >= 0.5; CUDA FlashAttention-2 ~0.74) */
+  bwdRateOverFwd: number;
 }
 
 export interface LoraRow {
@@ -141,7 +147,10 @@ export async function timeBackward(ctx: GpuContext, op: 'dyw' | 'dytx', m: numbe
   return flops / t.ms / 1e6;
 }
 
-/** Attention forward + backward at each T; heads default to SmolLM2-135M's (9 query, 3 kv, head dim 64). */
+/**
+ * Attention forward + backward at each T, version 1 and (where it is legal and passes its check
+ * on this device) version 2; heads default to SmolLM2-135M's (9 query, 3 kv, head dim 64).
+ */
 export async function benchAttention(ctx: GpuContext, probe: Probe, Ts: number[], heads: { Hq: number; Hkv: number; D: number } = SMOLLM2_HEADS): Promise<AttentionRow[]> {
   const rows: AttentionRow[] = [];
   const B = 1;
@@ -157,21 +166,30 @@ export async function benchAttention(ctx: GpuContext, probe: Probe, Ts: number[]
     const k = f32(B * T * Hkv * D, 2, [B, T, Hkv, D], 'k');
     const v = f32(B * T * Hkv * D, 3, [B, T, Hkv, D], 'v');
     const dout = f32(B * T * Hq * D, 4, [B, T, Hq, D], 'dout');
-    const shape = { B, T, Hq, Hkv, D };
-    const { out, lse } = await attentionForward(ctx, q, k, v, shape);
-    const grads = await attentionBackward(ctx, q, k, v, out, lse, dout, shape);
-    made.push(out, lse, grads.dq, grads.dk, grads.dv, grads.scratch);
-    const reps = T >= 512 ? 2 : 3;
-    const fwd = await timeGpu(ctx, () => attentionForward(ctx, q, k, v, { ...shape, out, lse }), { warmup: 1, reps });
-    const bwd = await timeGpu(
-      ctx,
-      () => attentionBackward(ctx, q, k, v, out, lse, dout, { ...shape, dq: grads.dq, dk: grads.dk, dv: grads.dv, scratch: grads.scratch }),
-      { warmup: 1, reps },
-    );
-    const fwdFlops = 2 * B * Hq * T * T * D;
-    const row = { B, T, Hq, Hkv, D, fwdMs: fwd.ms, bwdMs: bwd.ms, fwdGflops: fwdFlops / fwd.ms / 1e6, bwdGflops: (2.5 * fwdFlops) / bwd.ms / 1e6 };
-    probe.log(`attention T=${T}: forward ${fwd.ms.toFixed(1)} ms (${row.fwdGflops.toFixed(2)} GFLOP/s), backward ${bwd.ms.toFixed(1)} ms (${row.bwdGflops.toFixed(2)} GFLOP/s)`);
-    rows.push(row);
+    const base = { B, T, Hq, Hkv, D };
+    const variants = [DEFAULT_ATTENTION_VARIANT];
+    await prepareAttentionKernels(ctx, D); // version 2's one-time check on this device
+    if (attentionVariantFor(ctx, base) === FA2_ATTENTION_VARIANT) variants.push(FA2_ATTENTION_VARIANT);
+    else probe.log(`attention T=${T}: ${FA2_ATTENTION_VARIANT} is illegal or failed its check on this device; v1 only`);
+    for (const variant of variants) {
+      const shape = { ...base, variant };
+      const { out, lse } = await attentionForward(ctx, q, k, v, shape);
+      const grads = await attentionBackward(ctx, q, k, v, out, lse, dout, shape);
+      const reps = T >= 512 ? 2 : 3;
+      const fwd = await timeGpu(ctx, () => attentionForward(ctx, q, k, v, { ...shape, out, lse }), { warmup: 1, reps });
+      const bwd = await timeGpu(
+        ctx,
+        () => attentionBackward(ctx, q, k, v, out, lse, dout, { ...shape, dq: grads.dq, dk: grads.dk, dv: grads.dv, scratch: grads.scratch }),
+        { warmup: 1, reps },
+      );
+      const fwdFlops = 2 * B * Hq * T * T * D;
+      const row = { variant, ...base, fwdMs: fwd.ms, bwdMs: bwd.ms, fwdGflops: fwdFlops / fwd.ms / 1e6, bwdGflops: (2.5 * fwdFlops) / bwd.ms / 1e6, bwdOverFwd: bwd.ms / fwd.ms, bwdRateOverFwd: (2.5 * fwd.ms) / bwd.ms };
+      probe.log(
+        `attention ${variant} T=${T}: forward ${fwd.ms.toFixed(1)} ms (${row.fwdGflops.toFixed(2)} GFLOP/s), backward ${bwd.ms.toFixed(1)} ms (${row.bwdGflops.toFixed(2)} GFLOP/s), backward/forward rate ${row.bwdRateOverFwd.toFixed(2)}x`,
+      );
+      rows.push(row);
+      for (const t of [out, lse, grads.dq, grads.dk, grads.dv, grads.scratch]) releaseTensor(ctx, t);
+    }
     for (const t of made) releaseTensor(ctx, t);
   }
   return rows;

@@ -109,9 +109,11 @@ function printTables(r) {
   out.push('');
   if (typeof r.attention === 'string') out.push(`attention: ${r.attention}`);
   else {
-    out.push('attention (B=1, Hq=9, Hkv=3, D=64, causal)   forward ms   GFLOP/s   backward ms   GFLOP/s');
+    out.push('attention (B=1, Hq=9, Hkv=3, D=64, causal)   forward ms   GFLOP/s   backward ms   GFLOP/s   bwd/fwd rate');
     for (const a of r.attention) {
-      out.push(`${pad(`T=${a.T}`, 44)}${lpad(f(a.fwdMs, 1), 11)}${lpad(f(a.fwdGflops), 10)}${lpad(f(a.bwdMs, 1), 14)}${lpad(f(a.bwdGflops), 10)}`);
+      out.push(
+        `${pad(`${a.variant ?? ''} T=${a.T}`, 44)}${lpad(f(a.fwdMs, 1), 11)}${lpad(f(a.fwdGflops), 10)}${lpad(f(a.bwdMs, 1), 14)}${lpad(f(a.bwdGflops), 10)}${lpad(a.bwdRateOverFwd === undefined ? '' : `${f(a.bwdRateOverFwd)}x`, 15)}`,
+      );
     }
   }
   out.push('');

@@ -17,8 +17,11 @@
 // 1: a thread per row reading K/V from storage), and version 2, FlashAttention-2 tiling through
 // workgroup memory (attention_fa2*.wgsl, ops/attentionFa2.ts). Without an explicit variant the
 // ops run version 2 when it is legal on the device (tiles fit its limits) and has passed its check
-// on this device for this head dim (ops/attentionValidate.ts: run once, on first use, against the
-// TS reference); else version 1. KV-cache decode keeps version 1 unless asked.
+// on this device for this head dim (prepareAttentionKernels, ops/attentionValidate.ts: real
+// kernels vs the TS reference on a small problem), else version 1. The check is never run inside
+// an op: its submits and readbacks would land in the middle of a training step. The trainer
+// awaits it before its first step, so every step of a run (and of its resumption) uses the same
+// version. KV-cache decode keeps version 1 unless asked.
 import type { GpuContext } from '../device';
 import { dispatch, grid1d } from '../dispatch';
 import type { WgslSource } from '../shader';
@@ -28,7 +31,7 @@ import dqCode from '../shaders/attention_bwd_dq.wgsl?raw';
 import preCode from '../shaders/attention_bwd_pre.wgsl?raw';
 import { downloadF32, emptyTensor, numel, releaseTensor, type Tensor } from '../tensor';
 import { fa2IllegalReason, recordFa2Backward, recordFa2Forward } from './attentionFa2';
-import { attentionCheckFor, type AttentionRunner } from './attentionValidate';
+import { attentionCheckFor, finishedAttentionCheck, type AttentionCheckReport, type AttentionRunner } from './attentionValidate';
 
 export const ATTENTION_SHADER: WgslSource = { file: 'attention.wgsl', code: fwdCode };
 export const ATTENTION_BWD_PRE_SHADER: WgslSource = { file: 'attention_bwd_pre.wgsl', code: preCode };
@@ -251,7 +254,7 @@ export async function attentionForward(
   const scale = checkCommon(op, q, k, v, opts);
   const window = windowParam(op, opts.window);
   const { B, T, Hq, Hkv, D } = opts;
-  const variant = await resolveVariant(ctx, op, opts);
+  const variant = resolveVariant(ctx, op, opts);
   if (opts.out) expectTensor(op, 'out', opts.out, 'f32', B * T * Hq * D, '(B, T, Hq, D)');
   if (opts.lse) expectTensor(op, 'lse', opts.lse, 'f32', B * Hq * T, '(B, Hq, T)');
   const out = opts.out ?? emptyTensor(ctx, 'f32', [B, T, Hq, D], 'attention out');
@@ -293,7 +296,7 @@ export async function attentionBackward(
   const scale = checkCommon(op, q, k, v, opts);
   const window = windowParam(op, opts.window);
   const { B, T, Hq, Hkv, D } = opts;
-  const variant = await resolveVariant(ctx, op, opts);
+  const variant = resolveVariant(ctx, op, opts);
   if (variant.version === 2) {
     const why = fa2IllegalReason(ctx.description.limits, D, T, B * Hq);
     if (why) throw new Error(`${op}: variant ${FA2_ATTENTION_VARIANT} cannot run on this device: ${why}`);
@@ -384,21 +387,28 @@ const fa2Runner: AttentionRunner = async (ctx, p, t) => {
   }
 };
 
+const fa2Legal = (ctx: GpuContext, s: { B: number; T: number; Hq: number; Hkv: number; D: number }) =>
+  fa2IllegalReason(ctx.description.limits, s.D, s.T, s.B * Math.max(s.Hq, s.Hkv)) === null;
+
 /**
- * The variant the training ops run for this problem when none is asked for: version 2 if it is
- * legal on this device and its check for head dim D passed here (run now on first use, through
- * `run`; the ops use version 2's real kernels), else version 1 (DEFAULT_ATTENTION_VARIANT).
+ * Runs version 2's check for head dim D on this device (once; later calls return the same report)
+ * so that the ops may use it; null when version 2 cannot run here at all (its tiles exceed the
+ * device's limits). Call it, and await it, before recording work that should use version 2.
  */
-export async function attentionVariantFor(
-  ctx: GpuContext,
-  s: { B: number; T: number; Hq: number; Hkv: number; D: number },
-  run: AttentionRunner = fa2Runner,
-): Promise<string> {
-  if (fa2IllegalReason(ctx.description.limits, s.D, s.T, s.B * Math.max(s.Hq, s.Hkv)) !== null) return DEFAULT_ATTENTION_VARIANT;
-  const check = await attentionCheckFor(ctx, s.D, run);
-  return check.passed ? FA2_ATTENTION_VARIANT : DEFAULT_ATTENTION_VARIANT;
+export async function prepareAttentionKernels(ctx: GpuContext, D: number, run: AttentionRunner = fa2Runner): Promise<AttentionCheckReport | null> {
+  if (!fa2Legal(ctx, { B: 1, T: 1, Hq: 1, Hkv: 1, D })) return null;
+  return attentionCheckFor(ctx, D, run);
 }
 
-async function resolveVariant(ctx: GpuContext, op: string, o: AttentionShape): Promise<AttentionVariant> {
-  return pickAttentionVariant(op, o.variant ?? (await attentionVariantFor(ctx, o)));
+/**
+ * The variant the ops run for this problem when none is asked for: version 2 if it is legal here
+ * for this problem and its check for head dim D has finished and passed on this device, else
+ * version 1 (DEFAULT_ATTENTION_VARIANT). Never runs the check itself.
+ */
+export function attentionVariantFor(ctx: GpuContext, s: { B: number; T: number; Hq: number; Hkv: number; D: number }): string {
+  return fa2Legal(ctx, s) && finishedAttentionCheck(ctx, s.D)?.passed === true ? FA2_ATTENTION_VARIANT : DEFAULT_ATTENTION_VARIANT;
+}
+
+function resolveVariant(ctx: GpuContext, op: string, o: AttentionShape): AttentionVariant {
+  return pickAttentionVariant(op, o.variant ?? attentionVariantFor(ctx, o));
 }

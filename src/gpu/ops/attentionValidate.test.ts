@@ -1,15 +1,15 @@
 // The training path's attention version is checked on the running adapter before use: version 2
-// runs only after its check (real kernels vs the TS reference) passed on this device for this
-// head dim; a version that fails there (wrong numbers or an error) or cannot run within the
-// device's limits is never used, and the ops fall back to version 1 — the same numbers, bit for
-// bit, as asking for version 1.
+// runs only after its check (real kernels vs the TS reference, prepareAttentionKernels) passed on
+// this device for this head dim; a version that fails there (wrong numbers or an error) or cannot
+// run within the device's limits is never used, and the ops fall back to version 1 — the same
+// numbers, bit for bit, as asking for version 1. The trainer's part is in trainerAttention.test.ts.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../device';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF32, type Tensor } from '../tensor';
-import { attentionBackward, attentionForward, attentionVariantFor, DEFAULT_ATTENTION_VARIANT, FA2_ATTENTION_VARIANT } from './attention';
-import { attentionCheckFor, checkProblems, forgetAttentionChecks, knownAttentionCheck, type AttentionRunner } from './attentionValidate';
+import { attentionBackward, attentionForward, attentionVariantFor, DEFAULT_ATTENTION_VARIANT, FA2_ATTENTION_VARIANT, prepareAttentionKernels } from './attention';
+import { checkProblems, finishedAttentionCheck, forgetAttentionChecks, type AttentionRunner } from './attentionValidate';
 
 const SHAPE = { B: 1, T: 45, Hq: 4, Hkv: 2, D: 8 };
 
@@ -65,27 +65,45 @@ describe('the attention version is validated on the running adapter before use',
     expect(a.dk).not.toEqual(b.dk);
   }, 300_000);
 
-  it('runs v2 once its check passed on this device (once per head dim, however many calls)', async () => {
+  it('unchecked, the ops run v1 and never check on their own (no submits inside a step)', async () => {
+    const ctx = await getTestGpu();
+    forgetAttentionChecks(ctx);
+    expect(attentionVariantFor(ctx, SHAPE)).toBe(DEFAULT_ATTENTION_VARIANT);
+    const before = ctx.counters.snapshot();
+    const { B, T, Hq, D } = SHAPE;
+    const q = uploadF32(ctx, randn(B * T * Hq * D, 1), [B, T, Hq, D], 'q');
+    const { out, lse } = await attentionForward(ctx, q, q, q, { ...SHAPE, Hkv: Hq });
+    expect(ctx.counters.since(before).submits).toBe(0);
+    expect(finishedAttentionCheck(ctx, D)).toBeUndefined();
+    ctx.flush();
+    for (const t of [q, out, lse]) releaseTensor(ctx, t);
+    expect(await run(ctx)).toEqual(await run(ctx, DEFAULT_ATTENTION_VARIANT));
+  }, 300_000);
+
+  it('runs v2 once its check passed on this device (checked once per head dim, however many calls)', async () => {
     const ctx = await getTestGpu();
     forgetAttentionChecks(ctx);
     const runner = v2Runner();
-    expect(await attentionVariantFor(ctx, SHAPE, runner)).toBe(FA2_ATTENTION_VARIANT);
-    expect(await attentionVariantFor(ctx, { ...SHAPE, T: 3 }, runner)).toBe(FA2_ATTENTION_VARIANT);
+    const [r1, r2] = await Promise.all([prepareAttentionKernels(ctx, SHAPE.D, runner), prepareAttentionKernels(ctx, SHAPE.D, runner)]);
+    expect(r1).toEqual({ D: SHAPE.D, passed: true, failures: [] });
+    expect(r2).toBe(r1);
+    expect(await prepareAttentionKernels(ctx, SHAPE.D, runner)).toBe(r1);
     expect(runner.calls).toBe(checkProblems(SHAPE.D).length);
-    const report = await knownAttentionCheck(ctx, SHAPE.D);
-    expect(report).toEqual({ D: SHAPE.D, passed: true, failures: [] });
+    expect(attentionVariantFor(ctx, SHAPE)).toBe(FA2_ATTENTION_VARIANT);
+    expect(attentionVariantFor(ctx, { ...SHAPE, T: 3 })).toBe(FA2_ATTENTION_VARIANT);
+    // another head dim is not checked by this one
+    expect(attentionVariantFor(ctx, { ...SHAPE, D: 16 })).toBe(DEFAULT_ATTENTION_VARIANT);
     // the ops' own choice is now v2, bit for bit
     expect(await run(ctx)).toEqual(await run(ctx, FA2_ATTENTION_VARIANT));
   }, 300_000);
 
-  it('the ops check v2 themselves on first use (with the real kernels) and then run it', async () => {
+  it('the default check runs the real v2 kernels and passes here', async () => {
     const ctx = await getTestGpu();
     forgetAttentionChecks(ctx);
-    expect(knownAttentionCheck(ctx, SHAPE.D)).toBeUndefined();
-    const got = await run(ctx);
-    const report = await knownAttentionCheck(ctx, SHAPE.D);
-    expect(report?.passed).toBe(true);
-    expect(got).toEqual(await run(ctx, FA2_ATTENTION_VARIANT));
+    const report = await prepareAttentionKernels(ctx, SHAPE.D);
+    expect(report).toEqual({ D: SHAPE.D, passed: true, failures: [] });
+    expect(finishedAttentionCheck(ctx, SHAPE.D)).toBe(report);
+    expect(await run(ctx)).toEqual(await run(ctx, FA2_ATTENTION_VARIANT));
   }, 300_000);
 
   it('a v2 that computes one wrong gradient element fails its check, is never used, and the ops run v1', async () => {
@@ -94,12 +112,13 @@ describe('the attention version is validated on the running adapter before use',
     const runner = v2Runner((r) => {
       r.dq[5] += 1e-2;
     });
-    const report = await attentionCheckFor(ctx, SHAPE.D, runner);
-    expect(report.passed).toBe(false);
-    // the report names the tensor and lists the first mismatches
-    expect(report.failures.join('\n')).toMatch(/dq: 1 mismatches .*first:\n {2}\[5\] got .* expected/s);
-    expect(await attentionVariantFor(ctx, SHAPE, runner)).toBe(DEFAULT_ATTENTION_VARIANT);
-    expect(runner.calls).toBe(checkProblems(SHAPE.D).length); // checked once, remembered
+    const report = await prepareAttentionKernels(ctx, SHAPE.D, runner);
+    expect(report?.passed).toBe(false);
+    // the report names the problem and the tensor and lists the first mismatches
+    expect(report?.failures.join('\n')).toMatch(/problem 0 \(B2 T37 Hq4 Hkv2 D8\): dq: 1 mismatches .*first:\n {2}\[5\] got .*expected/s);
+    expect(attentionVariantFor(ctx, SHAPE)).toBe(DEFAULT_ATTENTION_VARIANT);
+    expect(await prepareAttentionKernels(ctx, SHAPE.D, runner)).toBe(report); // remembered, not rerun
+    expect(runner.calls).toBe(checkProblems(SHAPE.D).length);
     expect(await run(ctx)).toEqual(await run(ctx, DEFAULT_ATTENTION_VARIANT));
   }, 300_000);
 
@@ -109,8 +128,9 @@ describe('the attention version is validated on the running adapter before use',
     const runner: AttentionRunner = async () => {
       throw new Error('pipeline creation failed on this driver');
     };
-    expect(await attentionVariantFor(ctx, SHAPE, runner)).toBe(DEFAULT_ATTENTION_VARIANT);
-    expect((await knownAttentionCheck(ctx, SHAPE.D))?.failures[0]).toMatch(/problem 0: pipeline creation failed on this driver/);
+    const report = await prepareAttentionKernels(ctx, SHAPE.D, runner);
+    expect(report?.failures[0]).toMatch(/problem 0: pipeline creation failed on this driver/);
+    expect(attentionVariantFor(ctx, SHAPE)).toBe(DEFAULT_ATTENTION_VARIANT);
     expect(await run(ctx)).toEqual(await run(ctx, DEFAULT_ATTENTION_VARIANT));
   }, 300_000);
 
@@ -119,8 +139,13 @@ describe('the attention version is validated on the running adapter before use',
     forgetAttentionChecks(ctx);
     const small: GpuContext = { ...ctx, description: { ...ctx.description, limits: { ...ctx.description.limits, maxComputeWorkgroupStorageSize: 1024 } } };
     const runner = v2Runner();
-    expect(await attentionVariantFor(small, SHAPE, runner)).toBe(DEFAULT_ATTENTION_VARIANT);
+    expect(await prepareAttentionKernels(small, SHAPE.D, runner)).toBeNull();
     expect(runner.calls).toBe(0);
+    expect(attentionVariantFor(small, SHAPE)).toBe(DEFAULT_ATTENTION_VARIANT);
+    // even a passed check on the device does not make v2 legal where the limits forbid it
+    await prepareAttentionKernels(ctx, SHAPE.D, runner);
+    expect(attentionVariantFor(ctx, SHAPE)).toBe(FA2_ATTENTION_VARIANT);
+    expect(attentionVariantFor(small, SHAPE)).toBe(DEFAULT_ATTENTION_VARIANT);
     const { B, T, Hq, Hkv, D } = SHAPE;
     const q = uploadF32(ctx, randn(B * T * Hq * D, 1), [B, T, Hq, D], 'q');
     const kv = uploadF32(ctx, randn(B * T * Hkv * D, 2), [B, T, Hkv, D], 'kv');

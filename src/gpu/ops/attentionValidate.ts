@@ -112,7 +112,13 @@ export async function checkAttentionVersion(ctx: GpuContext, D: number, run: Att
   return { D, passed: failures.length === 0, failures };
 }
 
-const verdicts = new WeakMap<GPUDevice, Map<number, Promise<AttentionCheckReport>>>();
+interface Verdict {
+  check: Promise<AttentionCheckReport>;
+  /** set once the check has finished */
+  report?: AttentionCheckReport;
+}
+
+const verdicts = new WeakMap<GPUDevice, Map<number, Verdict>>();
 
 /**
  * The check report of head dim D on this device: the remembered one, or a check run now through
@@ -121,17 +127,18 @@ const verdicts = new WeakMap<GPUDevice, Map<number, Promise<AttentionCheckReport
 export function attentionCheckFor(ctx: GpuContext, D: number, run: AttentionRunner): Promise<AttentionCheckReport> {
   let m = verdicts.get(ctx.device);
   if (!m) verdicts.set(ctx.device, (m = new Map()));
-  let r = m.get(D);
-  if (!r) {
-    r = checkAttentionVersion(ctx, D, run);
-    m.set(D, r);
+  let v = m.get(D);
+  if (!v) {
+    const verdict: Verdict = { check: checkAttentionVersion(ctx, D, run) };
+    verdict.check.then((r) => (verdict.report = r));
+    m.set(D, (v = verdict));
   }
-  return r;
+  return v.check;
 }
 
-/** The remembered report of head dim D on this device, if checked (for tests and reports). */
-export function knownAttentionCheck(ctx: GpuContext, D: number): Promise<AttentionCheckReport> | undefined {
-  return verdicts.get(ctx.device)?.get(D);
+/** The finished check of head dim D on this device (undefined: never run, or still running). */
+export function finishedAttentionCheck(ctx: GpuContext, D: number): AttentionCheckReport | undefined {
+  return verdicts.get(ctx.device)?.get(D)?.report;
 }
 
 /** Forget every verdict for this device (tests; a later call checks again). */
