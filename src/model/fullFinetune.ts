@@ -18,6 +18,7 @@ import { downloadF32, emptyTensor, releaseTensor, type Tensor } from '../gpu/ten
 import { expectedTensors } from '../io/hfConfig';
 import type { CausalLM } from './causalLM';
 import type { ForwardRun } from './blocks';
+import { isQuantized } from '../gpu/ops/matmulQuant';
 
 export interface FullParam {
   /** canonical HF name, e.g. model.layers.0.self_attn.q_proj.weight */
@@ -51,6 +52,12 @@ export async function createFullFinetune(ctx: GpuContext, model: CausalLM): Prom
     for (const name of fullParamNames(model)) {
       const target = model.weights.get(name);
       if (!target) throw new Error(`full fine-tuning: model weight ${name} is not loaded`);
+      if (isQuantized(target)) {
+        throw new Error(
+          `Full fine-tuning trains every weight, but this model's base was quantized when it was loaded (${name} is ${target.quant.format}): ` +
+            'load the model again without quantization, or fine-tune it with LoRA.',
+        );
+      }
       const master = emptyTensor(ctx, 'f32', target.shape, `${name} master`);
       if (target.dtype === 'f16') await castF16ToF32(ctx, target, master);
       else copyTensor(ctx, target, master);

@@ -8,6 +8,7 @@ import type { MemoryEstimate } from '../train/memory';
 import type { TrainConfig, TrainMethod } from '../train/config';
 import type { LossPoint, RunRecord, StoredModelSource } from '../train/checkpointStore';
 import type { TrainProgress } from '../train/trainer';
+import type { BaseQuantization } from '../util/quant';
 
 export type EngineStatus =
   | { state: 'ready'; adapter: AdapterDescription }
@@ -27,6 +28,16 @@ export type ModelSource =
   /** timeoutMs: the longest wait for the Hub to answer or send more (remote.ts DEFAULT_NETWORK_TIMEOUT_MS when omitted) */
   | { kind: 'hub'; repo: string; revision?: string; endpoint?: string; timeoutMs?: number };
 
+/** How to load a model's weights. */
+export interface LoadModelOptions {
+  /**
+   * Quantize the frozen base's linear layers at load time (QLoRA-style): 'int8' per output
+   * channel, 'int4' in 32-value blocks; 'none' (default) keeps fp16. LoRA, optimizer state and
+   * activations are unchanged; full fine-tuning needs 'none'.
+   */
+  quantize?: BaseQuantization;
+}
+
 export interface ModelInfo {
   name: string;
   architecture: string;
@@ -43,6 +54,8 @@ export interface ModelInfo {
   /** LoRA target sets (PEFT suffixes) of the model's architecture module: all linear layers, attention only */
   loraTargets?: { all: string[]; attention: string[] };
   weightBytes: number;
+  /** the load-time quantization of the base's linear layers (absent: 'none', fp16) */
+  quantization?: BaseQuantization;
   fingerprint: string;
   /** notes the user should read (e.g. sliding window not used) */
   notes: string[];
@@ -265,7 +278,7 @@ export interface EngineApi {
   /** What is already tuned for this job's shapes on this GPU (looked up; nothing is timed). */
   kernelTuning(config: TrainConfig): Promise<KernelTuningReport>;
 
-  loadModel(source: ModelSource, onProgress?: (e: LoadProgressEvent) => void): Promise<ModelInfo>;
+  loadModel(source: ModelSource, onProgress?: (e: LoadProgressEvent) => void, opts?: LoadModelOptions): Promise<ModelInfo>;
   loadDataset(source: DatasetSource, opts: DatasetOptions, onProgress?: (e: DatasetProgressEvent) => void): Promise<DatasetInfo>;
   /** A Hub dataset's configs and splits, from its Parquet listing (cached: works offline once listed). */
   listHubDataset(repo: string, endpoint?: string): Promise<HubDatasetListing>;

@@ -25,6 +25,7 @@ import type {
   HubDatasetListing,
   ImportedAdapter,
   KernelTuningReport,
+  LoadModelOptions,
   LoadProgressEvent,
   ModelInfo,
   ModelSource,
@@ -94,8 +95,8 @@ export class Engine implements EngineApi {
     return kernelTuning(this.#core, config, false);
   }
 
-  async loadModel(source: ModelSource, onProgress?: (e: LoadProgressEvent) => void): Promise<ModelInfo> {
-    return loadModel(this.#core, source, onProgress);
+  async loadModel(source: ModelSource, onProgress?: (e: LoadProgressEvent) => void, opts?: LoadModelOptions): Promise<ModelInfo> {
+    return loadModel(this.#core, source, onProgress, opts);
   }
 
   async loadDataset(source: DatasetSource, opts: DatasetOptions, onProgress?: (e: DatasetProgressEvent) => void): Promise<DatasetInfo> {

@@ -11,7 +11,7 @@ import { loadTokenizer } from '../../model/tokenizer';
 import { guardGpuWork, unwrapGuarded } from '../../gpu/guard';
 import type { Tensor } from '../../gpu/tensor';
 import { storedSourceOf } from '../runModel';
-import type { EngineStatus, LoadProgressEvent, ModelInfo, ModelSource } from '../api';
+import type { EngineStatus, LoadModelOptions, LoadProgressEvent, ModelInfo, ModelSource } from '../api';
 import { assetUrl, type EngineCore } from './core';
 import { releaseTrained } from './trained';
 
@@ -35,10 +35,12 @@ async function folderFor(core: EngineCore, source: ModelSource, onProgress?: (e:
   }
 }
 
-export async function loadModel(core: EngineCore, source: ModelSource, onProgress?: (e: LoadProgressEvent) => void): Promise<ModelInfo> {
+export async function loadModel(core: EngineCore, source: ModelSource, onProgress?: (e: LoadProgressEvent) => void, opts: LoadModelOptions = {}): Promise<ModelInfo> {
   const ctx = await core.gpu.ready();
   const folder = await folderFor(core, source, onProgress);
-  const assets = await readModelAssets(folder);
+  const quantize = opts.quantize ?? 'none';
+  if (!['none', 'int8', 'int4'].includes(quantize)) throw new Error(`quantize must be none, int8 or int4 (got "${String(quantize)}")`);
+  const assets = { ...(await readModelAssets(folder)), quantize };
   onProgress?.({ phase: 'tokenizer', bytesDone: 0, bytesTotal: null });
   const tokenizer = loadTokenizer(assets.tokenizerJson, assets.tokenizerConfig, assets.name);
   const template = chatTemplateInfo(assets.tokenizerConfig ?? {}, tokenizer, { chatTemplate: assets.chatTemplate });
@@ -70,6 +72,7 @@ export async function loadModel(core: EngineCore, source: ModelSource, onProgres
     hasChatTemplate: !!assets.chatTemplate,
     loraTargets: { all: [...archOf(c).loraTargets.allLinear], attention: [...archOf(c).loraTargets.attention] },
     weightBytes: [...weights.values()].reduce((s, t) => s + t.buffer.size, 0),
+    quantization: quantize,
     fingerprint: assets.fingerprint,
     notes,
   };
