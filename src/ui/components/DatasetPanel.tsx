@@ -1,6 +1,6 @@
 import type { DatasetProgressEvent } from '../../workers/api';
 import { formatBytes, formatPercent } from '../lib/format';
-import { DATASET_ACCEPT, loadDatasetFile, loadSampleDataset, setBadRowPolicy, setTrainOn, useDatasetStore } from '../stores/datasetStore';
+import { DATASET_ACCEPT, loadDatasetFiles, loadSampleDataset, setBadRowPolicy, setMaxRows, setTrainOn, useDatasetStore } from '../stores/datasetStore';
 import { isActivePhase, useRunStore } from '../stores/runStore';
 import { ActionButton } from './ActionButton';
 import { Alert } from './Alert';
@@ -12,10 +12,17 @@ import { FormatEditor } from './FormatEditor';
 import { Panel } from './Panel';
 import { PreviewList } from './PreviewList';
 import { Progress } from './Progress';
-import { RadioGroup } from './Field';
+import { NumberField, RadioGroup } from './Field';
+import { HubDatasetForm } from './HubDatasetForm';
 import { etaText } from '../lib/eta';
 
 function progressText(p: DatasetProgressEvent, etaSeconds: number | null): string {
+  if (p.phase === 'download') {
+    const which = (p.files ?? 1) > 1 ? ` file ${(p.fileIndex ?? 0) + 1} of ${p.files}` : '';
+    if (p.fromCache) return `Taking${which} from the browser’s cache: ${formatBytes(p.bytesDone)}`;
+    const of = p.bytesTotal > 0 ? ` of ${formatBytes(p.bytesTotal)} (${formatPercent(p.bytesDone, p.bytesTotal)})` : '';
+    return `Downloading${which}: ${formatBytes(p.bytesDone)}${of}${etaText(etaSeconds)}`;
+  }
   return `Reading and tokenizing: ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} (${formatPercent(p.bytesDone, p.bytesTotal)})${etaText(etaSeconds)}`;
 }
 
@@ -28,6 +35,7 @@ export function DatasetPanel() {
   const sourceLabel = useDatasetStore((s) => s.sourceLabel);
   const onBadRow = useDatasetStore((s) => s.onBadRow);
   const trainOn = useDatasetStore((s) => s.trainOn);
+  const maxRows = useDatasetStore((s) => s.maxRows);
   const training = useRunStore((s) => isActivePhase(s.phase));
   const loading = status === 'loading';
   const locked = loading || training;
@@ -46,14 +54,15 @@ export function DatasetPanel() {
           label="Dataset file drop area"
           hint={
             <>
-              <strong>Your own data:</strong> drop a <code>.jsonl</code>, <code>.json</code>, <code>.csv</code> or <code>.txt</code> file here.
+              <strong>Your own data:</strong> drop a <code>.jsonl</code>, <code>.json</code>, <code>.csv</code>, <code>.txt</code> or <code>.parquet</code> file here (or the Parquet files of one split).
             </>
           }
           disabled={locked}
-          onDrop={(d) => void loadDatasetFile(d.files[0])}
+          onDrop={(d) => void loadDatasetFiles(d.files)}
         >
-          <FilePicker label="Choose dataset file…" accept={DATASET_ACCEPT} onFiles={(f) => void loadDatasetFile(f[0])} disabled={locked} />
+          <FilePicker label="Choose dataset file…" multiple accept={DATASET_ACCEPT} onFiles={(f) => void loadDatasetFiles(f)} disabled={locked} />
         </DropZone>
+        <HubDatasetForm locked={locked} />
         <div className="choice options">
           <RadioGroup
             legend="Rows that cannot be used"
@@ -75,6 +84,16 @@ export function DatasetPanel() {
               { value: 'all', label: 'Every token' },
             ]}
           />
+          <NumberField
+            label="Row limit"
+            integer
+            min={0}
+            value={maxRows ?? 0}
+            onChange={(v) => setMaxRows(Number.isInteger(v) && v > 0 ? v : null)}
+            disabled={locked}
+            help="Read only the first rows, for a quick try on a big dataset (0: every row)."
+            testId="dataset-max-rows"
+          />
         </div>
       </div>
 
@@ -85,7 +104,7 @@ export function DatasetPanel() {
       )}
       {loading && (
         <div className="status-block" role="status">
-          <p>Reading {sourceLabel}…</p>
+          <p>{progress?.phase === 'download' ? 'Downloading' : 'Reading'} {sourceLabel}…</p>
           <Progress label="Dataset loading progress" value={progress ? progress.bytesDone : null} max={progress?.bytesTotal || 1} text={progress ? progressText(progress, etaSeconds) : 'Starting…'} />
         </div>
       )}
