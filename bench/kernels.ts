@@ -7,6 +7,8 @@
 //   - dx = dy·W and dW = dyᵀ·x at the LLM shapes (tuned winner)
 //   - attention forward + backward (src/gpu/ops/attention.ts) and a LoRA layer forward + backward
 //     (base matmul + src/gpu/ops/lora.ts)
+//   - the row reductions (RMSNorm, LayerNorm, cross-entropy, gradient norm): the version each op
+//     runs on this device and why, and every version's time (bench/rowKernelsMeasure.ts)
 // Times are medians of a few reps after warm-up (big shapes: fewer reps; each takes seconds here).
 // The measurements themselves are in bench/kernelMeasure.ts (the GPU kit's Node runner uses them too).
 import * as tf from '@tensorflow/tfjs-core';
@@ -30,6 +32,7 @@ import {
   type MatmulRow,
   type Probe,
 } from './kernelMeasure';
+import { benchRowKernels, type RowKernelBench } from './rowKernelsMeasure';
 
 export type { AttentionRow, BackwardRow, LoraRow, MatmulRow };
 
@@ -44,6 +47,8 @@ export interface KernelBenchResults {
   backward: BackwardRow[];
   attention: AttentionRow[] | string;
   lora: LoraRow[] | string;
+  /** the row reductions' versions: this device's choices and each version's time */
+  rowKernels: RowKernelBench;
   tfjs: string;
   seconds: number;
   /** after a page reload, where each matmul shape's winner came from (expected: 'store', IndexedDB) */
@@ -145,6 +150,8 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
   const attention = await benchAttention(ctx, probe, opts.attentionT ?? [128, 256, 512]);
   log('LoRA layer forward + backward (matmul + src/gpu/ops/lora.ts)');
   const lora = await benchLora(ctx, probe, opts.loraShapes ?? LLM_SHAPES);
+  log('row reductions, version 1 (workgroup memory) and 2 (subgroups) (src/gpu/ops/rowKernels.ts)');
+  const rowKernels = await benchRowKernels(ctx, probe);
 
   ctx.destroy();
   return {
@@ -157,6 +164,7 @@ export async function runKernelBench(opts: KernelBenchOptions = {}): Promise<Ker
     backward,
     attention,
     lora,
+    rowKernels,
     tfjs: tfjsStatus,
     seconds: (performance.now() - started) / 1000,
   };

@@ -1,7 +1,7 @@
 // Cross-entropy kernels, version 2: the same math, bindings and entry point names as
 // cross_entropy.wgsl's version 1 (see its header), with each row's softmax statistics reduced by
-// subgroupMax / subgroupAdd within subgroups and workgroup memory across them (merged in subgroup
-// order by every invocation: deterministic on one adapter). WG may be any size (any subgroup size,
+// subgroupMax / subgroupAdd within subgroups and workgroup memory across them (merged in a fixed
+// order by every subgroup alike: deterministic on one adapter). WG may be any size (any subgroup size,
 // a workgroup smaller or larger than a subgroup); when it fits in one subgroup the only barrier is
 // the label's workgroupUniformLoad. The label's logit z_y is carried through the reduction
 // (exactly: one term, the rest zeros) instead of being read by every invocation, so in place each
@@ -49,9 +49,25 @@ fn sg_reduce(t: RowStats, lid: u32, sg_lane: u32, sg_size: u32) -> RowStats {
     ce_red[lid / sg_size] = vec4<f32>(m, sums);
   }
   workgroupBarrier();
+  let n = sg_count(sg_size);
+  if (WG % sg_size == 0u) {
+    // every subgroup is full: lane j merges slots j, j + size, ..., then the subgroup merges the
+    // lanes (as in fragments/sg_sum.wgsl), so each invocation reads n / size slots, not n
+    var st = Stats(F32_LOWEST, 0.0, 0.0);
+    var zy = 0.0;
+    for (var k = sg_lane; k < n; k += sg_size) {
+      let r = ce_red[k];
+      st = stats_merge(st, Stats(r.x, r.y, r.z));
+      zy += r.w;
+    }
+    let m2 = subgroupMax(st.m);
+    let s2 = subgroupAdd(vec3<f32>(st.s * exp(st.m - m2), st.sz, zy));
+    return RowStats(Stats(m2, s2.x, s2.y), s2.z);
+  }
+  // a partial last subgroup lacks lanes: every invocation merges all slots, in order
   var st = Stats(ce_red[0].x, ce_red[0].y, ce_red[0].z);
   var zy = ce_red[0].w;
-  for (var k = 1u; k < sg_count(sg_size); k++) {
+  for (var k = 1u; k < n; k++) {
     let r = ce_red[k];
     st = stats_merge(st, Stats(r.x, r.y, r.z));
     zy += r.w;

@@ -1,7 +1,8 @@
 // Sums over a workgroup with subgroup operations, for the row kernels' version 2 (one workgroup per
 // row, WG threads, any WG): subgroupAdd within each subgroup, then the subgroups' partial sums
-// through workgroup memory, added in subgroup order by every invocation, so every invocation gets
-// the same total and the result is the same run after run on one adapter. Works for any subgroup
+// through workgroup memory, added in a fixed order by every subgroup alike (a strided sum per lane
+// and one more subgroupAdd), so every invocation gets the same total and the result is the same
+// run after run on one adapter. Works for any subgroup
 // size (never assumed: the subgroup_size builtin), a workgroup smaller than one subgroup (no
 // barrier at all then), larger than one, or not a multiple of it (a partial last subgroup).
 // Subgroup k is taken to be invocations [k·size, (k+1)·size) of local_invocation_index: true of
@@ -29,9 +30,22 @@ fn sg_sum2(v: vec2<f32>, lid: u32, sg_lane: u32, sg_size: u32) -> vec2<f32> {
     sg_red[lid / sg_size] = part;
   }
   workgroupBarrier();
-  var total = sg_red[0];
-  for (var k = 1u; k < sg_count(sg_size); k++) {
-    total += sg_red[k];
+  let n = sg_count(sg_size);
+  var total: vec2<f32>;
+  if (WG % sg_size == 0u) {
+    // every subgroup is full: lane j adds slots j, j + size, ... and the subgroup adds the lanes,
+    // so each invocation reads n / size slots, not n (many slots: small subgroups, big workgroups)
+    var mine = vec2<f32>(0.0);
+    for (var k = sg_lane; k < n; k += sg_size) {
+      mine += sg_red[k];
+    }
+    total = subgroupAdd(mine);
+  } else {
+    // a partial last subgroup lacks lanes: every invocation adds all slots, in order
+    total = sg_red[0];
+    for (var k = 1u; k < n; k++) {
+      total += sg_red[k];
+    }
   }
   workgroupBarrier(); // sg_red is reused by the next call
   return total;
