@@ -11,6 +11,8 @@ export interface LoraWeights {
   a: Float32Array;
   /** [out, r], row-major (PEFT lora_B). */
   b: Float32Array;
+  /** DoRA only: [out], PEFT's lora_magnitude_vector. */
+  magnitude?: Float32Array;
 }
 
 export class LoraTargetError extends Error {

@@ -108,7 +108,7 @@ describe('reading PEFT adapters', () => {
       [{ ...base, lora_dropout: 2 }, /lora_dropout must be in \[0, 1\)/],
       [{ ...base, target_modules: [] }, /target_modules must be a list/],
       [{ ...base, bias: 'all' }, /bias is "all"/],
-      [{ ...base, use_dora: true }, /DoRA adapters are not supported/],
+      [{ ...base, use_dora: 'yes' }, /use_dora must be true or false/],
       [{ ...base, rank_pattern: { q_proj: 4 } }, /Per-module ranks/],
       [{ ...base, modules_to_save: ['lm_head'] }, /modules_to_save is \["lm_head"\]/],
       [{ ...base, use_rslora: 'yes' }, /use_rslora must be true or false/],

@@ -1,12 +1,13 @@
 // PEFT adapters (what `peft` saves with save_pretrained and loads with
 // PeftModel.from_pretrained), as adapter_model.safetensors + adapter_config.json:
 //   LoRA           base_model.model.<module>.lora_A.weight [r, in] and .lora_B.weight [out, r]
+//   DoRA           LoRA plus base_model.model.<module>.lora_magnitude_vector [out] (use_dora: true)
 //   prompt tuning  prompt_embeddings [num_virtual_tokens, token_dim] (PROMPT_TUNING, CAUSAL_LM)
 import type { ByteSource } from './byteSource';
 import { describeJson } from './describeJson';
 import type { ModelConfig } from './hfConfig';
 import { canonicalModule, linearModules, loraTargetShape, type LoraWeights } from './loraTargets';
-import { loraCheckpointKey, parsePeftLoraKey } from './loraKeys';
+import { doraMagnitudeKey, loraCheckpointKey, parseDoraMagnitudeKey, parsePeftLoraKey } from './loraKeys';
 import { readSafetensorsHeader, readTensorF32, writeSafetensors } from './safetensors';
 
 export type { LoraWeights } from './loraTargets';
@@ -26,6 +27,8 @@ export interface PeftConfig {
   /** A list of module-name suffixes, or one regex that must match whole module names. */
   targetModules: string[] | string;
   useRslora: boolean;
+  /** DoRA (use_dora): every module also has a lora_magnitude_vector */
+  useDora: boolean;
   fanInFanOut: boolean;
   baseModelNameOrPath: string | null;
   taskType: string | null;
@@ -43,6 +46,8 @@ export interface PeftWriteOptions {
   alpha: number;
   dropout?: number;
   useRslora?: boolean;
+  /** DoRA: every adapter carries its magnitude, written as lora_magnitude_vector; use_dora true */
+  useDora?: boolean;
   /** base_model_name_or_path: the Hub id or path of the base model, if known. */
   baseModel?: string | null;
   adapters: readonly LoraWeights[];
@@ -109,6 +114,14 @@ export function writePeftAdapter(o: PeftWriteOptions): { 'adapter_model.safetens
     }
     tensors.push({ name: loraCheckpointKey(module, 'A'), dtype: 'F32' as const, shape: [r, s.in], data: ad.a });
     tensors.push({ name: loraCheckpointKey(module, 'B'), dtype: 'F32' as const, shape: [s.out, r], data: ad.b });
+    if (o.useDora) {
+      if (!(ad.magnitude instanceof Float32Array) || ad.magnitude.length !== s.out) {
+        throw new PeftError(`writePeftAdapter: DoRA needs "${module}".magnitude, a Float32Array [${s.out}], got ${ad.magnitude?.length}.`);
+      }
+      tensors.push({ name: doraMagnitudeKey(module), dtype: 'F32' as const, shape: [s.out], data: ad.magnitude });
+    } else if (ad.magnitude) {
+      throw new PeftError(`writePeftAdapter: "${module}" has a DoRA magnitude but useDora is off.`);
+    }
   }
   const adapterConfig = {
     peft_type: 'LORA',
@@ -122,7 +135,7 @@ export function writePeftAdapter(o: PeftWriteOptions): { 'adapter_model.safetens
     use_rslora: o.useRslora ?? false,
     // Conv1D (GPT-2) stores weights as [in, out]; the LoRA matrices keep PEFT's usual layout
     fan_in_fan_out: config.format.peft.fanInFanOut,
-    use_dora: false,
+    use_dora: o.useDora ?? false,
     modules_to_save: null,
     init_lora_weights: true,
     inference_mode: true,
@@ -173,7 +186,6 @@ export function parsePeftConfig(json: string | unknown, fileName = 'adapter_conf
     fail(`target_modules must be a list of module names or a regex string, got ${describeJson(tm)}`, 'Fix adapter_config.json.');
   }
   if ((raw.bias ?? 'none') !== 'none') fail(`bias is ${describeJson(raw.bias)}`, 'Only adapters trained with bias "none" are supported.');
-  if (raw.use_dora === true) fail('use_dora is true', 'DoRA adapters are not supported; train a plain LoRA adapter.');
   for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
     const v = raw[k];
     if (v !== undefined && v !== null && (typeof v !== 'object' || Object.keys(v as object).length > 0)) {
@@ -196,6 +208,7 @@ export function parsePeftConfig(json: string | unknown, fileName = 'adapter_conf
     loraDropout: dropout as number,
     targetModules: typeof tm === 'string' ? tm : [...(tm as string[])],
     useRslora: bool('use_rslora'),
+    useDora: bool('use_dora'),
     fanInFanOut: bool('fan_in_fan_out'),
     baseModelNameOrPath: typeof base === 'string' ? base : null,
     taskType: typeof raw.task_type === 'string' ? raw.task_type : null,
@@ -218,7 +231,15 @@ export async function readPeftAdapter(
   }
   const header = await readSafetensorsHeader(weights);
   const pairs = new Map<string, { A?: string; B?: string }>();
+  const magnitudes = new Map<string, string>();
   for (const t of header.tensors) {
+    const dora = parseDoraMagnitudeKey(t.name);
+    if (dora !== null) {
+      if (!config.useDora) fail(`has the DoRA magnitude "${t.name}" but adapter_config.json has no use_dora: true`);
+      if (magnitudes.has(dora)) fail(`has two DoRA magnitudes for "${dora}"`);
+      magnitudes.set(dora, t.name);
+      continue;
+    }
     const k = parsePeftLoraKey(t.name);
     if (!k) {
       fail(`has tensor "${t.name}", which is not a LoRA weight (base_model.model.<module>.lora_A.weight / lora_B.weight)`, 'Only plain LoRA adapters are supported (no embeddings, biases or saved modules).');
@@ -254,12 +275,22 @@ export async function readPeftAdapter(
         fail(`"${module}" is [in ${sa[1]}, out ${sb[0]}] but the base model's layer is [in ${s.in}, out ${s.out}]`, 'Was this adapter trained on a different base model?');
       }
     }
-    adapters.push({
+    const w: LoraWeights = {
       module: canonical,
       a: await readTensorF32(weights, header, p.A),
       b: await readTensorF32(weights, header, p.B),
-    });
+    };
+    if (config.useDora) {
+      const mk = magnitudes.get(module);
+      if (!mk) fail(`has no DoRA magnitude (lora_magnitude_vector) for "${module}", but adapter_config.json says use_dora: true`);
+      const sm = header.byName.get(mk)!.shape;
+      if (sm.length !== 1 || sm[0] !== sb[0]) fail(`"${module}" has a DoRA magnitude of shape [${sm}], but lora_B has ${sb[0]} outputs`);
+      w.magnitude = await readTensorF32(weights, header, mk);
+      magnitudes.delete(module);
+    }
+    adapters.push(w);
   }
+  for (const m of magnitudes.keys()) fail(`has a DoRA magnitude for "${m}" but no lora_A / lora_B for it`);
   return { config, adapters };
 }
 

@@ -1,5 +1,6 @@
-// Export: PEFT (adapter_model.safetensors + adapter_config.json) for LoRA and prompt tuning, a
-// llama.cpp LoRA GGUF, a merged model (W + s·B·A in fp16) as a Hugging Face folder, and the
+// Export: PEFT (adapter_model.safetensors + adapter_config.json) for LoRA, DoRA and prompt tuning,
+// a llama.cpp LoRA GGUF (not for DoRA), a merged model (W + s·B·A in fp16; DoRA: m·(W + s·B·A)/‖·‖
+// per output row) as a Hugging Face folder, and the
 // weights of a fully fine-tuned model. Input is plain data: the adapter weights by module path,
 // the prompt embeddings, or the f32 master weights (from the GPU or from a checkpoint record).
 import { f16BitsToF32, f32ToF16Bits } from '../util/f16';
@@ -17,6 +18,8 @@ export interface AdapterExportInput {
   alpha: number;
   dropout: number;
   useRslora: boolean;
+  /** DoRA: every adapter has its magnitude (PEFT use_dora; no GGUF; merged folds m·(W + s·B·A)/‖·‖) */
+  useDora?: boolean;
   adapters: LoraWeights[];
 }
 
@@ -40,6 +43,7 @@ export function exportPeftFiles(a: AdapterExportInput): OutFile[] {
     alpha: a.alpha,
     dropout: a.dropout,
     useRslora: a.useRslora,
+    useDora: a.useDora,
     baseModel: a.modelName,
     adapters: a.adapters,
   });
@@ -49,7 +53,13 @@ export function exportPeftFiles(a: AdapterExportInput): OutFile[] {
   ];
 }
 
+/** Why a DoRA adapter has no llama.cpp GGUF adapter export, and what to export instead. */
+export const DORA_GGUF_REFUSAL =
+  'llama.cpp’s GGUF LoRA adapters have no DoRA magnitude (they add s·B·A to each weight, nothing more), so a DoRA adapter cannot be exported as a GGUF adapter. ' +
+  'Export the merged model instead (it folds m·(W + s·B·A)/‖W + s·B·A‖ into the weights) and convert it with llama.cpp’s convert_hf_to_gguf.py, or export the PEFT adapter.';
+
 export function exportGgufFile(a: AdapterExportInput): OutFile {
+  if (a.useDora) throw new Error(DORA_GGUF_REFUSAL);
   // rsLoRA (alpha/√r): the writer stores alpha·√r, since llama.cpp scales by the stored alpha / r
   const bytes = writeGgufLora({ config: a.config, alpha: a.alpha, rank: a.rank, useRslora: a.useRslora, adapters: a.adapters, name: `${a.modelName} LoRA` });
   return { name: `${safeFileName(a.modelName, 'model')}-lora.gguf`, bytes, mime: 'application/octet-stream' };
@@ -76,12 +86,19 @@ export function mergeAdapter(
       if (ad) {
         const r = a.rank;
         halves = new Uint16Array(t.halves.length);
+        if (a.useDora && !(ad.magnitude && ad.magnitude.length === out)) throw new Error(`mergeAdapter: the DoRA magnitude of ${module} is missing or not ${out} long.`);
+        const row = new Float64Array(inF);
         for (let o = 0; o < out; o++) {
+          let sq = 0;
           for (let i = 0; i < inF; i++) {
             let d = 0;
             for (let k = 0; k < r; k++) d += ad.b[o * r + k] * ad.a[k * inF + i];
-            halves[o * inF + i] = f32ToF16Bits(f16BitsToF32(t.halves[o * inF + i]) + s * d);
+            row[i] = f16BitsToF32(t.halves[o * inF + i]) + s * d;
+            sq += row[i] * row[i];
           }
+          // DoRA (PEFT's merge): W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖ per output row
+          const g = a.useDora ? ad.magnitude![o] / Math.sqrt(sq) : 1;
+          for (let i = 0; i < inF; i++) halves[o * inF + i] = f32ToF16Bits(g * row[i]);
         }
       }
       const conv1d = archOf(a.config).storedTransposed?.(name) ?? false;
@@ -96,7 +113,7 @@ export function mergeAdapter(
       tensors.push({ name, dtype: 'F16', shape: t.shape, data: Uint16Array.from(t.f32, f32ToF16Bits) });
     }
   }
-  return writeSafetensors(tensors, { format: 'pt', merged_from: `${a.modelName} + LoRA r=${a.rank}` });
+  return writeSafetensors(tensors, { format: 'pt', merged_from: `${a.modelName} + ${a.useDora ? 'DoRA' : 'LoRA'} r=${a.rank}` });
 }
 
 export interface PromptTuningExportInput {

@@ -5,7 +5,8 @@ import { unpackHalves } from '../../util/f16';
 import { downloadF32, downloadU32 } from '../../gpu/tensor';
 import { blobSource } from '../../io/byteSource';
 import type { LoraWeights } from '../../io/loraTargets';
-import { parseLoraCheckpointKey } from '../../io/loraKeys';
+import { parseDoraMagnitudeKey, parseLoraCheckpointKey } from '../../io/loraKeys';
+import { initDoraMagnitudes } from '../../model/doraLinear';
 import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, readPeftAdapter, readPeftPromptTuning } from '../../io/peft';
 import {
   exportGgufFile,
@@ -51,12 +52,19 @@ async function methodOf(core: EngineCore, runId?: string): Promise<TrainMethod> 
 async function exportInput(core: EngineCore, runId?: string): Promise<AdapterExportInput> {
   const { model, info } = requireModel(core);
   let adapters: LoraWeights[];
-  let spec: { rank: number; alpha: number; dropout: number; useRslora: boolean };
+  let spec: { rank: number; alpha: number; dropout: number; useRslora: boolean; useDora: boolean };
   if (runId) {
     const { ckpt, config: cfg } = await runCheckpoint(core, runId);
-    spec = { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: cfg.lora.dropout, useRslora: cfg.lora.useRslora };
+    spec = { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: cfg.lora.dropout, useRslora: cfg.lora.useRslora, useDora: !!cfg.lora.useDora };
     const byModule = new Map<string, LoraWeights>();
     for (const [key, value] of Object.entries(ckpt.params)) {
+      const doraModule = parseDoraMagnitudeKey(key);
+      if (doraModule !== null) {
+        const w = byModule.get(doraModule) ?? { module: doraModule, a: new Float32Array(0), b: new Float32Array(0) };
+        w.magnitude = Float32Array.from(value);
+        byModule.set(doraModule, w);
+        continue;
+      }
       const k = parseLoraCheckpointKey(key);
       if (!k) continue;
       const w = byModule.get(k.module) ?? { module: k.module, a: new Float32Array(0), b: new Float32Array(0) };
@@ -69,8 +77,8 @@ async function exportInput(core: EngineCore, runId?: string): Promise<AdapterExp
     const t = core.trained;
     if (t.kind !== 'lora') throw new Error('There is no adapter to export yet: train one first.');
     const s = t.adapter.spec;
-    spec = { rank: s.rank, alpha: s.alpha, dropout: s.dropout, useRslora: s.useRslora };
-    adapters = [...(await downloadAdapter(core.gpu.require(), t.adapter))].map(([module, w]) => ({ module, a: w.A, b: w.B }));
+    spec = { rank: s.rank, alpha: s.alpha, dropout: s.dropout, useRslora: s.useRslora, useDora: !!s.useDora };
+    adapters = [...(await downloadAdapter(core.gpu.require(), t.adapter))].map(([module, w]) => ({ module, a: w.A, b: w.B, ...(w.magnitude ? { magnitude: w.magnitude } : {}) }));
   }
   return { config: model.config, modelName: info.name, ...spec, adapters };
 }
@@ -191,17 +199,19 @@ export async function importAdapter(core: EngineCore, files: File[]): Promise<Im
   }
   const peftConfig = parsePeftConfig(cfgText);
   const { adapters } = await readPeftAdapter(peftConfig, blobSource(weightsFile, weightsFile.name), model.config);
-  const initial = new Map(adapters.map((a) => [a.module, { A: a.a, B: a.b }]));
+  const initial = new Map(adapters.map((a) => [a.module, { A: a.a, B: a.b, ...(a.magnitude ? { magnitude: a.magnitude } : {}) }]));
   const names = [...new Set(adapters.map((a) => a.module.split('.').pop()!))];
   releaseTrained(core);
   await restoreBaseWeights(core);
   const adapter = createAdapter(
     ctx,
     model.config,
-    { rank: peftConfig.r, alpha: peftConfig.loraAlpha, dropout: 0, useRslora: peftConfig.useRslora, targetModules: names },
+    { rank: peftConfig.r, alpha: peftConfig.loraAlpha, dropout: 0, useRslora: peftConfig.useRslora, useDora: peftConfig.useDora, targetModules: names },
     0,
     initial,
   );
+  // a module the targets reach but the file lacks: B = 0 and m = ‖W‖, so it changes nothing
+  if (peftConfig.useDora) await initDoraMagnitudes(ctx, adapter, (name) => model.weights.get(name), new Set(adapters.map((a) => a.module)));
   core.trained = { kind: 'lora', adapter };
   return { method: 'lora', rank: peftConfig.r, alpha: peftConfig.loraAlpha, targetModules: names };
 }
