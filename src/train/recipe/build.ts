@@ -187,6 +187,9 @@ export function buildRecipe(input: RecipeInput): RecipeFile[] {
   if ((c.method ?? 'lora') !== 'lora') {
     throw new RecipeError(`Only LoRA runs are exported for a cluster (this one is ${c.method === 'prompt' ? 'prompt tuning' : 'full fine-tuning'}). Export its PEFT adapter or model instead.`);
   }
+  if (c.lora.useDora) {
+    throw new RecipeError('DoRA jobs are not exported for a cluster yet (the recipe would train plain LoRA). Turn DoRA off for a cluster recipe, or export the PEFT DoRA adapter.');
+  }
   const modules = targetedModules(input.model.config, c.lora.targetModules).map((m) => m.path);
   const targets = targetModulesFor(input.model.config, modules);
   const adapters = input.start.from === 'checkpoint' ? checkpointWeights(input.start.params) : initialAdapterWeights(input.model.config, c);

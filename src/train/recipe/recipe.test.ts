@@ -29,7 +29,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 /** A config with every optional setting present, so that its paths are all the job's settings. */
 const FULL: TrainConfig = {
   ...DEFAULT_CONFIG,
-  lora: { ...DEFAULT_CONFIG.lora, useLoraPlus: true, loraPlusRatio: 16 },
+  lora: { ...DEFAULT_CONFIG.lora, useLoraPlus: true, loraPlusRatio: 16, useDora: true },
   promptTuning: { ...DEFAULT_PROMPT_TUNING, initText: 'x' },
   deviceBudgetBytes: 2 ** 30,
 };
@@ -49,8 +49,8 @@ describe('the settings table', () => {
   });
 
   it('notices a setting added without a mapping', () => {
-    const grown = { ...FULL, lora: { ...FULL.lora, useDora: true }, newKnob: 3 };
-    expect(settingPaths(grown).filter((p) => !(p in SETTING_MAPPINGS))).toEqual(['lora.useDora', 'newKnob']);
+    const grown = { ...FULL, lora: { ...FULL.lora, futureKnob: true }, newKnob: 3 };
+    expect(settingPaths(grown).filter((p) => !(p in SETTING_MAPPINGS))).toEqual(['lora.futureKnob', 'newKnob']);
   });
 });
 
@@ -215,6 +215,7 @@ describe('buildRecipe', () => {
 
     expect(() => buildRecipe({ ...input, config: { ...input.config, method: 'prompt', pack: false } })).toThrow(RecipeError);
     expect(() => buildRecipe({ ...input, config: { ...input.config, method: 'full' } })).toThrow(/Only LoRA runs/);
+    expect(() => buildRecipe({ ...input, config: { ...input.config, lora: { ...input.config.lora, dropout: 0, useDora: true } } })).toThrow(/DoRA jobs are not exported/);
   });
 });
 
