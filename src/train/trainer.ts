@@ -5,6 +5,7 @@
 // checkpoint sees the same batches, dropout masks and optimizer state as an uninterrupted one.
 import type { GpuContext } from '../gpu/device';
 import { adamwStep } from '../gpu/ops/adamw';
+import { prepareAttentionKernels } from '../gpu/ops/attention';
 import { fillTensor, zeroTensor } from '../gpu/ops/elementwise';
 import { gradNorm, decodeGradState, type GradNormResult } from '../gpu/ops/gradNorm';
 import { downloadF32, emptyTensor, readBuffer, releaseTensor, type Tensor } from '../gpu/tensor';
@@ -333,11 +334,21 @@ export class Trainer {
     }
   }
 
+  /**
+   * The kernels' one-time checks on this device that decide which versions the steps use
+   * (attention version 2 for this model's head dim), before the first step: so that they are not
+   * part of any step, and every step of a run and of its resumption uses the same kernels.
+   */
+  async prepareKernels(): Promise<void> {
+    await prepareAttentionKernels(this.ctx, this.model.config.headDim);
+  }
+
   /** Run until done, paused or stopped. Throws NonFiniteError after rolling back. */
   async runLoop(): Promise<RunRecord['status']> {
     const c = this.config;
     this.pauseRequested = false;
     this.stopRequested = false;
+    await this.prepareKernels();
     await this.syncAfterRestore();
     let tokensSeen = 0;
     const t0 = performance.now();
