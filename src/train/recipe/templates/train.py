@@ -43,7 +43,7 @@ def main():
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     with open(args.job, encoding="utf-8") as f:
         job = json.load(f)
@@ -57,7 +57,13 @@ def main():
         sys.exit("job.json names no base model repo id: pass --base-model HUB_ID_OR_FOLDER (the model the studio trained on).")
     revision = args.revision or job["base_model"].get("revision") or None
     load_dtype = {"studio": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
-    model = AutoModelForCausalLM.from_pretrained(base, revision=revision, torch_dtype=load_dtype, attn_implementation=args.attn)
+    config = AutoConfig.from_pretrained(base, revision=revision)
+    # the studio applies no dropout in the base model (only LoRA's, from the adapter's config):
+    # GPT-2's resid/embd/attn_pdrop and any *_dropout of the config are set to 0
+    for key, value in list(config.to_dict().items()):
+        if (key.endswith("dropout") or key.endswith("pdrop")) and isinstance(value, float) and value > 0:
+            setattr(config, key, 0.0)
+    model = AutoModelForCausalLM.from_pretrained(base, config=config, revision=revision, torch_dtype=load_dtype, attn_implementation=args.attn)
     if args.dtype == "studio":
         model = model.to(torch.float32)  # fp16-rounded weights, float32 math: the studio's numerics
     window = getattr(model.config, "sliding_window", None)
@@ -99,7 +105,9 @@ def main():
         return out.logits
 
     def clip(ps, max_norm):
-        return float(accelerator.clip_grad_norm_(ps, max_norm if max_norm > 0 else math.inf))
+        # every parameter of the prepared model (frozen ones have no gradient): under FSDP accelerate
+        # then uses the sharded model's own clip_grad_norm_, so the norm is the global one
+        return float(accelerator.clip_grad_norm_(list(model.parameters()), max_norm if max_norm > 0 else math.inf))
 
     studio = {p["step"]: p for p in job.get("studio_history", [])}
     os.makedirs(args.out, exist_ok=True)
