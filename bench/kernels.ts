@@ -5,7 +5,8 @@
 //   - y = x·Wᵀ (fp16 W) at 256³, 512³, 1024³ and two LLM shapes: the autotuner's per-variant
 //     timings, its winner re-timed (also with f32 W), and tfjs-backend-webgpu's tf.matMul (f32)
 //   - dx = dy·W and dW = dyᵀ·x at the LLM shapes (tuned winner)
-//   - attention forward + backward (src/gpu/ops/attention.ts) and a LoRA layer forward + backward
+//   - attention forward + backward (src/gpu/ops/attention.ts), version 1 and version 2
+//     (FlashAttention-2 tiles) with the backward/forward rate, and a LoRA layer forward + backward
 //     (base matmul + src/gpu/ops/lora.ts)
 //   - the row reductions (RMSNorm, LayerNorm, cross-entropy, gradient norm): the version each op
 //     runs on this device and why, and every version's time (bench/rowKernelsMeasure.ts)

@@ -206,7 +206,7 @@ export function summarize(parts) {
     ? {
         peakGflops: k.peakGflops,
         matmul: k.matmul.map((m) => ({ shape: `${m.m}x${m.n}x${m.k}`, variant: m.variant, gflops: m.gflops, ofH200F16Peak: m.gflops / 1000 / H200_PEAK_TFLOPS.f16Dense })),
-        attentionBwdOverFwd: k.attention.map((x) => ({ model: x.model, T: x.T, bwdOverFwd: x.bwdOverFwd })),
+        attentionBwdOverFwd: k.attention.map((x) => ({ model: x.model, variant: x.variant, T: x.T, bwdOverFwd: x.bwdOverFwd, bwdRateOverFwd: x.bwdRateOverFwd })),
       }
     : null;
   return { adapter: parts.adapter?.ok ? parts.adapter.adapter.description.name : null, kernels, training, failed: Object.values(parts).filter((p) => !p.ok).map((p) => p.id) };
