@@ -13,7 +13,8 @@ import { archOf } from '../arch/registry';
 import { expectedTensors, type ModelConfig } from '../io/hfConfig';
 import { logitsChunkRows } from '../model/logitsChunk';
 import { virtualTokensOf, type TrainConfig, type TrainMethod } from './config';
-import { targetedModules } from '../model/adapter';
+import { linearModules, targetedModules } from '../model/adapter';
+import { quantBytes, type BaseQuantization } from '../util/quant';
 
 export interface MemoryEstimate {
   /** which method the estimate is for (absent in estimates made before methods existed: 'lora') */
@@ -50,10 +51,27 @@ export function parameterCount(c: ModelConfig): number {
   return expectedTensors(c).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
 }
 
+/**
+ * Bytes of the base weights on the GPU as load.ts uploads them: matrices fp16, vectors (norms,
+ * biases) f32; with a load-time quantization the linear layers' matrices in its layout instead
+ * (util/quant.ts: int8 about 1 byte per weight, int4 about 0.75). The UI shows this per choice
+ * before loading.
+ */
+export function baseWeightsBytes(c: ModelConfig, quantize: BaseQuantization = 'none'): number {
+  let bytes = expectedTensors(c).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * (t.shape.length === 2 ? 2 : 4), 0);
+  if (quantize !== 'none') {
+    for (const m of linearModules(c)) {
+      bytes += quantBytes(quantize === 'int8' ? 'q8' : 'q4', m.outFeatures, m.inFeatures) - m.outFeatures * m.inFeatures * 2;
+    }
+  }
+  return bytes;
+}
+
 export function estimateMemory(
   c: ModelConfig,
   t: Pick<TrainConfig, 'batchSize' | 'seqLen' | 'activationCheckpointing' | 'lora'> & Partial<Pick<TrainConfig, 'method' | 'promptTuning'>>,
   limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number; deviceBytes?: number },
+  base: { quantize?: BaseQuantization } = {},
 ): MemoryEstimate {
   const method: TrainMethod = t.method ?? 'lora';
   const n = virtualTokensOf({ method, promptTuning: t.promptTuning });
@@ -72,7 +90,7 @@ export function estimateMemory(
   const loraBytes = trainedFloats * 4 * 2 + doraOut * 4;
   const optimizerBytes = trainedFloats * 4 * 2; // AdamW m and v
   // as load.ts uploads them: matrices fp16, vectors (norms, biases) f32
-  const weightsBytes = expectedTensors(c).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * (t.shape.length === 2 ? 2 : 4), 0);
+  const weightsBytes = baseWeightsBytes(c, base.quantize);
   const perLayer = perLayerActivationFloats(c, N, r, L > 0 ? modules.length / L : 0, L > 0 ? doraOut / L : 0) * 4;
   const residual = N * C * 4;
   // L + 1 residual streams: every layer's input and the last layer's output

@@ -19,6 +19,7 @@ import { DEMO_MODEL_DIR, FIXTURES_DIR } from '../model/testing/loadForTest';
 import { mulberry32 } from '../util/prng';
 import type { BaseQuantization } from '../util/quant';
 import { DEFAULT_CONFIG, type TrainConfig } from './config';
+import { baseWeightsBytes } from './memory';
 import { FixedBatches, Trainer } from './trainer';
 
 async function loadQuantized(ctx: GpuContext, dir: string, quantize: BaseQuantization): Promise<CausalLM> {
@@ -85,6 +86,7 @@ async function train(ctx: GpuContext, dir: string, quantize: BaseQuantization, d
   const model = await loadQuantized(ctx, dir, quantize);
   const weightBytes = [...model.weights.values()].reduce((s, t) => s + t.buffer.size, 0);
   const quantizedCount = [...model.weights.values()].filter(isQuantized).length;
+  expect(weightBytes).toBe(baseWeightsBytes(model.config, quantize)); // the estimate is what load.ts allocates
   const adapter = createAdapter(ctx, model.config, { ...cfg.lora }, 3001);
   const losses: number[] = [];
   const trainer = new Trainer(ctx, model, adapter, new FixedBatches(data), null, cfg, null, runRecord(quantize), (p) => losses.push(p.loss));

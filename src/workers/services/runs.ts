@@ -49,7 +49,12 @@ async function withRunLock<T>(runId: string, fn: () => Promise<T>): Promise<T> {
 export async function estimate(core: EngineCore, config: TrainConfig): Promise<MemoryEstimate> {
   const { model } = requireModel(core);
   const l = (await core.gpu.ready()).description.limits;
-  return estimateMemory(model.config, config, { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, deviceBytes: budgetFor(core, config) });
+  return estimateMemory(
+    model.config,
+    config,
+    { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, deviceBytes: budgetFor(core, config) },
+    { quantize: model.assets.quantize },
+  );
 }
 
 /** Allocate what the run trains (after the memory check; the model holds its base weights). */
