@@ -4,7 +4,8 @@
 //   positions are pos .. pos + Tq - 1; out is (B, Tq, Hq, D), lse (B, Hq, Tq).
 // Query t attends cache rows 0 .. pos + t (with a sliding window W only rows pos + t - W + 1 ..
 // pos + t), so decoding token t gives exactly row t of the training attention with the same window. Same kernel as the training forward (shaders/attention.wgsl) with the cache
-// as keys; one thread per (b, t, h) query row.
+// as keys; one thread per (b, t, h) query row. Version 1 unless opts.variant asks for another
+// (version 2's 32-row query blocks would leave most threads idle for one new token).
 import type { GpuContext } from '../device';
 import { emptyTensor, numel, type Tensor } from '../tensor';
 import { checkAttentionShape, expectDistinct, expectTensor, pickAttentionVariant, recordAttentionForward, windowParam } from './attention';
