@@ -1,7 +1,7 @@
 // Adapter files: the exports (PEFT, GGUF, a merged or fully fine-tuned model folder) from a run's
 // checkpoint or from what is in memory, and the import of a PEFT adapter (LoRA or prompt tuning).
 import { createAdapter, downloadAdapter } from '../../model/adapter';
-import { unpackHalves } from '../../util/f16';
+import { f32ArrayToF16Bits, unpackHalves } from '../../util/f16';
 import { downloadF32, downloadU32 } from '../../gpu/tensor';
 import { blobSource } from '../../io/byteSource';
 import type { LoraWeights } from '../../io/loraTargets';
@@ -24,6 +24,7 @@ import type { TrainConfig, TrainMethod } from '../../train/config';
 import type { ExportedFile, ExportProgressEvent, ImportedAdapter } from '../api';
 import { requireModel, type EngineCore } from './core';
 import { releaseTrained, restoreBaseWeights, trainedMethod } from './trained';
+import { dequantizeOnCpu, isQuantized } from '../../gpu/ops/matmulQuant';
 
 /** The run's record and checkpoint, checked against the loaded model. */
 async function runCheckpoint(core: EngineCore, runId: string) {
@@ -171,7 +172,9 @@ export async function exportMerged(core: EngineCore, runId?: string, options?: {
   let bytesDone = 0;
   onProgress?.({ phase: 'reading', bytesDone, bytesTotal });
   for (const [name, t] of model.weights) {
-    if (t.dtype === 'f16') base.set(name, { shape: [...t.shape], halves: unpackHalves(await downloadU32(ctx, t), t.shape.reduce((a, b) => a * b, 1)) });
+    // a base quantized at load is merged as the values it trained against, dequantized to fp16
+    if (isQuantized(t)) base.set(name, { shape: [...t.shape], halves: f32ArrayToF16Bits(await dequantizeOnCpu(ctx, t)) });
+    else if (t.dtype === 'f16') base.set(name, { shape: [...t.shape], halves: unpackHalves(await downloadU32(ctx, t), t.shape.reduce((a, b) => a * b, 1)) });
     else base.set(name, { shape: [...t.shape], f32: await downloadF32(ctx, t) });
     bytesDone += t.buffer.size;
     onProgress?.({ phase: 'reading', bytesDone, bytesTotal });
