@@ -17,6 +17,7 @@ import { dataForPage, dataForSidecar, parseDataArg, pickConfigSplit } from './li
 // (a resumed run keeps its own settings, and says so when one is given).
 const OPTIONS = {
   model: { type: 'string' },
+  quantize: { type: 'string' },
   data: { type: 'string' },
   'max-rows': { type: 'string' },
   'hub-endpoint': { type: 'string' },
@@ -58,7 +59,7 @@ const OPTIONS = {
 };
 
 const DEFAULTS = {
-  model: 'demo', data: 'demo', method: 'lora', steps: '30', rank: '8', alpha: '16', dropout: '0',
+  model: 'demo', quantize: 'none', data: 'demo', method: 'lora', steps: '30', rank: '8', alpha: '16', dropout: '0',
   targets: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj', rslora: false, 'virtual-tokens': '20', 'prompt-init': 'random',
   schedule: 'cosine', warmup: '3', 'batch-size': '4', 'seq-len': '128', 'grad-accum': '1', 'weight-decay': '0',
   'max-grad-norm': '1', 'label-smoothing': '0', seed: '42', checkpointing: false, 'eval-every': '10', 'checkpoint-every': '10',
@@ -71,6 +72,8 @@ const JOB_FLAGS = ['data', 'max-rows', 'hub-endpoint', 'method', 'steps', 'rank'
 
 const HELP = `usage: npm run finetune -- [options]
   --model DIR|demo        Hugging Face model folder (config.json, *.safetensors, tokenizer.json); default demo
+  --quantize none|int8|int4   quantize the frozen base's linear layers at load (QLoRA-style; LoRA and prompt
+                          tuning only); default none (fp16)
   --data FILE|demo        .jsonl, .json, .csv, .txt (UTF-8, or UTF-16 with a BOM) or .parquet; default the sample dataset
                           FILE,FILE,...: the Parquet shards of one split; hub:OWNER/NAME[:CONFIG[:SPLIT]]: a Hugging Face
                           dataset's Parquet conversion (default config "default", split "train"), cached in the profile
@@ -189,17 +192,20 @@ async function asInput(fn) {
   }
 }
 
+/** --quantize, checked in main() */
+let quantize = 'none';
+
 async function loadModel(page, files) {
   const info = await asInput(() =>
-    page.evaluate(async (mf) => {
+    page.evaluate(async ([mf, q]) => {
       const cli = window.whetstoneCli;
       const onProgress = cli.proxy((p) => window.cliLoad(p));
-      if (!mf) return cli.engine.loadModel({ kind: 'demo' }, onProgress);
-      return cli.engine.loadModel({ kind: 'files', name: mf.name, files: await Promise.all(mf.files.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress);
-    }, files),
+      if (!mf) return cli.engine.loadModel({ kind: 'demo' }, onProgress, { quantize: q });
+      return cli.engine.loadModel({ kind: 'files', name: mf.name, files: await Promise.all(mf.files.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress, { quantize: q });
+    }, [files, quantize]),
   );
   progress.close('download model', 'load weights');
-  log(`model: ${info.name} (${info.hfArchitecture}, ${(info.parameterCount / 1e6).toFixed(2)}M parameters)`);
+  log(`model: ${info.name} (${info.hfArchitecture}, ${(info.parameterCount / 1e6).toFixed(2)}M parameters${info.quantization && info.quantization !== 'none' ? `, base ${info.quantization}` : ''})`);
   for (const n of info.notes ?? []) log(`note: ${n}`);
   return info;
 }
@@ -355,6 +361,7 @@ async function main() {
     return;
   }
   const v = { ...DEFAULTS, ...given };
+  quantize = choiceFlag(v, 'quantize', ['none', 'int8', 'int4']);
   // --eval-only --resume RUN evaluates that run (its adapter) instead of continuing it
   const modes = ['resume', 'eval-only', 'list-runs'].filter((m) => given[m] !== undefined);
   if (modes.length > 1 && !(modes.length === 2 && given.resume !== undefined && given['eval-only'])) throw new UsageError(`--${modes[0]} and --${modes[1]} cannot be used together.`);

@@ -5,10 +5,11 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { cleanMessage, EXIT, EXIT_CODES_HELP, numberFlag, parseCli, Progress, reportError, UsageError } from './lib/cli.mjs';
+import { choiceFlag, cleanMessage, EXIT, EXIT_CODES_HELP, numberFlag, parseCli, Progress, reportError, UsageError } from './lib/cli.mjs';
 
 const OPTIONS = {
   model: { type: 'string', default: 'demo' },
+  quantize: { type: 'string', default: 'none' },
   prompt: { type: 'string', default: 'Once upon a time' },
   'max-tokens': { type: 'string', default: '64' },
   greedy: { type: 'boolean', default: false },
@@ -25,6 +26,7 @@ const OPTIONS = {
 const HELP = `usage: npm run generate -- --model <dir|demo> --prompt "..." --max-tokens N [--greedy] [--adapter <dir>]
   [--temperature 0.8] [--top-k 40] [--top-p 0.95] [--seed 0] [--chat] [--profile DIR] [--verbose]
   --adapter DIR   a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)
+  --quantize none|int8|int4   quantize the base's linear layers at load (default none: fp16)
 The text goes to stdout, progress and messages to stderr.
 ${EXIT_CODES_HELP}`;
 
@@ -44,6 +46,7 @@ async function main() {
     seed: numberFlag(values, 'seed', { integer: true }),
     greedy: values.greedy,
   };
+  const quantize = choiceFlag(values, 'quantize', ['none', 'int8', 'int4']);
   const folder = (dir, flag) => {
     const abs = resolve(dir);
     if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new UsageError(`--${flag} ${dir}: no such folder.`);
@@ -75,15 +78,15 @@ async function main() {
     progress.log(`GPU: ${status.adapter.name}${status.adapter.isSoftware ? ' (software adapter)' : ''}`);
     const asInput = (p) => p.catch((e) => Promise.reject(Object.assign(new Error(cleanMessage(e)), { exitCode: EXIT.USAGE, stack: e.stack })));
     const info = await asInput(
-      page.evaluate(async (mf) => {
+      page.evaluate(async ([mf, q]) => {
         const cli = window.whetstoneCli;
         const onProgress = cli.proxy((p) => window.cliLoad(p));
-        if (!mf) return cli.engine.loadModel({ kind: 'demo' }, onProgress);
-        return cli.engine.loadModel({ kind: 'files', name: mf.name, files: await Promise.all(mf.files.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress);
-      }, modelFiles),
+        if (!mf) return cli.engine.loadModel({ kind: 'demo' }, onProgress, { quantize: q });
+        return cli.engine.loadModel({ kind: 'files', name: mf.name, files: await Promise.all(mf.files.map((f) => cli.fileFromUrl(f.url, f.name))) }, onProgress, { quantize: q });
+      }, [modelFiles, quantize]),
     );
     progress.close('download model', 'load weights');
-    progress.log(`model: ${info.name} (${info.hfArchitecture}, ${(info.parameterCount / 1e6).toFixed(2)}M parameters)`);
+    progress.log(`model: ${info.name} (${info.hfArchitecture}, ${(info.parameterCount / 1e6).toFixed(2)}M parameters${info.quantization && info.quantization !== 'none' ? `, base ${info.quantization}` : ''})`);
     if (adapterFiles) {
       const a = await asInput(
         page.evaluate(async (af) => {
