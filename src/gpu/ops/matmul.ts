@@ -4,8 +4,11 @@
 //        layout; or (B, N, K) with one matrix per batch entry (a rank-2 W is shared by all)
 //   bias (N) f32 or none
 //   y    (M, N) f32, or (B, M, N) when either input is batched
-// Kernel versions live in shaders/matmul.wgsl and matmul_sg.wgsl (see matmulVariants.ts); `variant`
-// picks one, else the autotuner's winner for this shape class (tune/), else a per-adapter default.
+// Kernel versions live in shaders/matmul.wgsl, matmul_sg.wgsl and matmul_v7*.wgsl (modules:
+// matmulShaders.ts; versions: matmulVariants.ts); `variant` picks one, else the autotuner's winner
+// for this shape class (tune/), else a per-adapter default; an unrequested choice is validated on
+// the device before its first use (matmulTrust.ts). With 'shader-f16' the *_f16 variants read an
+// fp16 W as native f16 (accumulating in f32); the packed-u32 reads serve every other adapter.
 // The family: matmulXWt (this file), matmulDyW (dx = dy·W) and matmulDyTX (dW = dyᵀ·x), all with
 // `alpha` and `accumulate`, fp16 or f32 weights, and a batch dimension (contiguous slabs; a rank-2
 // operand is shared by every batch entry).
@@ -23,10 +26,7 @@
 //   attention op (attention.ts) is fused and never materialises the T x T scores.
 import type { GpuContext } from '../device';
 import { dispatch } from '../dispatch';
-import { FP16_WEIGHTS, MATMUL_MAC, MATMUL_XWT_IO, QUAD_TILE } from '../fragments';
-import type { WgslSource } from '../shader';
-import matmulCode from '../shaders/matmul.wgsl?raw';
-import matmulSgCode from '../shaders/matmul_sg.wgsl?raw';
+import { XWT_SHADERS } from './matmulShaders';
 import { emptyTensor, numel, type Tensor } from '../tensor';
 import { problemOf, type MatmulShapeClass } from './matmulRegistry';
 import { trustedVariant, validateVariant, type TrustRunner } from './matmulTrust';
@@ -49,9 +49,6 @@ export type { MatmulOptions, MatmulVariant } from './matmulVariants';
 export { matmulDyW } from './matmulDyW';
 export { matmulDyTX } from './matmulDyTX';
 
-const FRAGMENTS = [MATMUL_XWT_IO, FP16_WEIGHTS, MATMUL_MAC];
-const MATMUL_SHADER: WgslSource = { file: 'matmul.wgsl', code: matmulCode, fragments: FRAGMENTS };
-const MATMUL_SG_SHADER: WgslSource = { file: 'matmul_sg.wgsl', code: matmulSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
 
 /**
  * Every variant (the same names serve matmulDyW and matmulDyTX). Some need vec4-aligned shapes or
@@ -59,9 +56,9 @@ const MATMUL_SG_SHADER: WgslSource = { file: 'matmul_sg.wgsl', code: matmulSgCod
  */
 export const MATMUL_ALL_VARIANTS = MATMUL_FAMILY_VARIANTS;
 
-/** The variants that run every shape on every adapter (v1-v3). */
+/** The variants that run every shape on every adapter (v1-v3, packed fp16 reads). */
 export const MATMUL_VARIANTS: Record<string, MatmulVariant> = Object.fromEntries(
-  Object.entries(MATMUL_FAMILY_VARIANTS).filter(([, v]) => v.version <= 3),
+  Object.entries(MATMUL_FAMILY_VARIANTS).filter(([, v]) => v.version <= 3 && !v.f16),
 );
 
 const OP = 'matmulXWt';
@@ -101,7 +98,7 @@ export async function matmulXWt(
   const v = variantOf(name);
   const y = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul y');
   const pipeline = await ctx.pipelines.get(
-    pipelineSpecFor(v, 'matmul', MATMUL_SHADER, MATMUL_SG_SHADER, { W_F16: w.dtype === 'f16' ? 1 : 0 }),
+    pipelineSpecFor(v, 'matmul', XWT_SHADERS, { W_F16: w.dtype === 'f16' ? 1 : 0 }),
   );
   const flags = (bias ? 1 : 0) | (opts.accumulate ? 2 : 0);
   dispatch(ctx, {

@@ -8,10 +8,7 @@
 // (matmulVariants.ts); vec4 versions need N % 4 == 0 and K % 4 == 0.
 import type { GpuContext } from '../device';
 import { dispatch } from '../dispatch';
-import { MATMUL_DYTX_IO, MATMUL_MAC, QUAD_TILE } from '../fragments';
-import type { WgslSource } from '../shader';
-import dytxCode from '../shaders/matmul_dytx.wgsl?raw';
-import dytxSgCode from '../shaders/matmul_dytx_sg.wgsl?raw';
+import { DYTX_SHADERS } from './matmulShaders';
 import { emptyTensor, type Tensor } from '../tensor';
 import { problemOf, type MatmulShapeClass } from './matmulRegistry';
 import { trustedVariant, type TrustRunner } from './matmulTrust';
@@ -26,9 +23,6 @@ import {
   type MatmulOptions,
 } from './matmulVariants';
 
-const FRAGMENTS = [MATMUL_DYTX_IO, MATMUL_MAC];
-const MATMUL_DYTX_SHADER: WgslSource = { file: 'matmul_dytx.wgsl', code: dytxCode, fragments: FRAGMENTS };
-const MATMUL_DYTX_SG_SHADER: WgslSource = { file: 'matmul_dytx_sg.wgsl', code: dytxSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
 
 const OP = 'matmulDyTX';
 
@@ -49,7 +43,7 @@ export async function matmulDyTX(ctx: GpuContext, dy: Tensor, x: Tensor, opts: M
   const name = await trustedVariant(ctx, shape, trustRunDyTX, opts.variant, OP);
   const v = variantOf(name);
   const dw = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul dW');
-  const pipeline = await ctx.pipelines.get(pipelineSpecFor(v, 'matmul_dytx', MATMUL_DYTX_SHADER, MATMUL_DYTX_SG_SHADER, {}));
+  const pipeline = await ctx.pipelines.get(pipelineSpecFor(v, 'matmul_dytx', DYTX_SHADERS, {}));
   dispatch(ctx, {
     pipeline,
     bindings: [dy, x, dw],

@@ -8,10 +8,7 @@
 // matmulXWt (matmulVariants.ts); vec4 versions need N % 4 == 0 and K % 4 == 0.
 import type { GpuContext } from '../device';
 import { dispatch } from '../dispatch';
-import { FP16_WEIGHTS, MATMUL_DYW_IO, MATMUL_MAC, QUAD_TILE } from '../fragments';
-import type { WgslSource } from '../shader';
-import dywCode from '../shaders/matmul_dyw.wgsl?raw';
-import dywSgCode from '../shaders/matmul_dyw_sg.wgsl?raw';
+import { DYW_SHADERS } from './matmulShaders';
 import { emptyTensor, type Tensor } from '../tensor';
 import { problemOf, type MatmulShapeClass } from './matmulRegistry';
 import { trustedVariant, type TrustRunner } from './matmulTrust';
@@ -26,9 +23,6 @@ import {
   type MatmulOptions,
 } from './matmulVariants';
 
-const FRAGMENTS = [MATMUL_DYW_IO, FP16_WEIGHTS, MATMUL_MAC];
-const MATMUL_DYW_SHADER: WgslSource = { file: 'matmul_dyw.wgsl', code: dywCode, fragments: FRAGMENTS };
-const MATMUL_DYW_SG_SHADER: WgslSource = { file: 'matmul_dyw_sg.wgsl', code: dywSgCode, fragments: [QUAD_TILE, ...FRAGMENTS] };
 
 const OP = 'matmulDyW';
 
@@ -50,7 +44,7 @@ export async function matmulDyW(ctx: GpuContext, dy: Tensor, w: Tensor, opts: Ma
   const v = variantOf(name);
   const dx = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul dx');
   const pipeline = await ctx.pipelines.get(
-    pipelineSpecFor(v, 'matmul_dyw', MATMUL_DYW_SHADER, MATMUL_DYW_SG_SHADER, { W_F16: w.dtype === 'f16' ? 1 : 0 }),
+    pipelineSpecFor(v, 'matmul_dyw', DYW_SHADERS, { W_F16: w.dtype === 'f16' ? 1 : 0 }),
   );
   dispatch(ctx, {
     pipeline,

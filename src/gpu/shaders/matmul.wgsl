@@ -12,13 +12,14 @@
 //   matmul_v4: 8 x 8 outputs per thread in registers, vec4 loads; needs K % 4 == 0 (and batch strides
 //              % 4 == 0), the op checks. What CPU adapters (SwiftShader) want: no barriers, few loads.
 // matmul_sg.wgsl holds the versions that share loads across a quad of invocations (subgroups).
+// matmul_v7.wgsl and matmul_v7_vec4.wgsl hold the register-tiled version 7 (fragments/matmul_rt.wgsl).
 //
 // On a software adapter every per-invocation load is a gather (one scalar load per SIMD lane), so
 // what matters there is outputs per loaded value; on a GPU, coalescing and workgroup-memory reuse.
 // Register tiles are written out (no loops over arrays indexed by a loop variable): SwiftShader keeps
 // dynamically indexed function arrays in memory and turns every access into a gather.
 //
-// Before this file come the fragments listed in ops/matmul.ts (src/gpu/shaders/fragments/):
+// Before this file come the fragments listed in ops/matmulShaders.ts (src/gpu/shaders/fragments/):
 // matmul_xwt_io.wgsl (Params, bindings, x4_at, store_out), fp16_weights.wgsl (W_F16, w_at, w4_at,
 // w4_vec), matmul_mac.wgsl (mac, rows4, store4).
 

@@ -11,7 +11,8 @@
 //   matmul_dytx_v3: 4 x 4 outputs per thread, tiles of dy and x in workgroup memory; any shape
 //   matmul_dytx_v4: 8 x 8 outputs per thread, vec4 loads; needs N % 4 == 0 and K % 4 == 0
 // matmul_dytx_sg.wgsl holds the quad-sharing versions v5 and v6.
-// Before this file come the fragments listed in ops/matmulDyTX.ts (src/gpu/shaders/fragments/):
+// matmul_dytx_v7.wgsl and matmul_dytx_v7_vec4.wgsl hold the register-tiled version 7 (fragments/matmul_rt.wgsl).
+// Before this file come the fragments listed in ops/matmulShaders.ts (src/gpu/shaders/fragments/):
 // matmul_dytx_io.wgsl (Params, bindings, store_out), matmul_mac.wgsl (mac, store4).
 
 override WG_X: u32 = 16;

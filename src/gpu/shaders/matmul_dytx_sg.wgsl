@@ -8,7 +8,7 @@
 //   matmul_dytx_v5: 8 x 8 outputs per thread, vec4 loads; needs N % 4 == 0 and K % 4 == 0
 //   matmul_dytx_v6: 8 x 8 outputs per thread, scalar loads; any shape
 // No early returns: every lane of a quad must reach the swaps.
-// Before this file come the fragments listed in ops/matmulDyTX.ts: quad_tile.wgsl (enable
+// Before this file come the fragments listed in ops/matmulShaders.ts: quad_tile.wgsl (enable
 // subgroups, QX, QY, QuadTile, quad_tile, store_tile, swapX4, swapY4), then those of
 // matmul_dytx.wgsl.
 

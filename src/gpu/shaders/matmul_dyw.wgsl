@@ -11,7 +11,8 @@
 //   matmul_dyw_v3: 4 x 4 outputs per thread, tiles of dy and W in workgroup memory; any shape
 //   matmul_dyw_v4: 8 x 8 outputs per thread, vec4 loads; needs N % 4 == 0 and K % 4 == 0
 // matmul_dyw_sg.wgsl holds the quad-sharing versions v5 and v6.
-// Before this file come the fragments listed in ops/matmulDyW.ts (src/gpu/shaders/fragments/):
+// matmul_dyw_v7.wgsl and matmul_dyw_v7_vec4.wgsl hold the register-tiled version 7 (fragments/matmul_rt.wgsl).
+// Before this file come the fragments listed in ops/matmulShaders.ts (src/gpu/shaders/fragments/):
 // matmul_dyw_io.wgsl (Params, bindings, dy4_at, store_out), fp16_weights.wgsl (W_F16, w_at,
 // w4_vec, w_cols), matmul_mac.wgsl (mac, store4).
 

@@ -7,7 +7,7 @@
 //   matmul_dyw_v5: 8 x 8 outputs per thread, vec4 loads; needs N % 4 == 0 and K % 4 == 0
 //   matmul_dyw_v6: 8 x 8 outputs per thread, scalar loads; any shape
 // No early returns: every lane of a quad must reach the swaps.
-// Before this file come the fragments listed in ops/matmulDyW.ts: quad_tile.wgsl (enable subgroups,
+// Before this file come the fragments listed in ops/matmulShaders.ts: quad_tile.wgsl (enable subgroups,
 // QX, QY, QuadTile, quad_tile, store_tile, swapY4), then those of matmul_dyw.wgsl.
 
 @compute @workgroup_size(QX * QY * 4u, 1, 1)

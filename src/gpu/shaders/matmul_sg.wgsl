@@ -27,7 +27,7 @@
 // "other" (ro .. ro + 3) come from the partner; same for columns ch / co (fragments/quad_tile.wgsl).
 // No early returns: quad operations need every lane of the quad; out-of-range threads read clamped
 // rows and store nothing.
-// Before this file come the fragments listed in ops/matmul.ts: quad_tile.wgsl (enable subgroups,
+// Before this file come the fragments listed in ops/matmulShaders.ts: quad_tile.wgsl (enable subgroups,
 // QX, QY, QuadTile, quad_tile, store_tile), then those of matmul.wgsl.
 
 @compute @workgroup_size(QX * QY * 4u, 1, 1)

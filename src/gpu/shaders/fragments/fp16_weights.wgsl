@@ -2,6 +2,7 @@
 // kernels that take one (matmul*.wgsl, matmul_dyw*.wgsl). The shader binds the buffer twice:
 //   W:  array<u32>        fp16 packed two halves per u32 (element 2i in the low half), or f32 bits
 //   W2: array<vec2<u32>>  the same buffer as pairs, for the vec4 kernels
+// fp16_weights_native.wgsl has the same functions over native f16 (adapters with 'shader-f16').
 
 // W holds fp16 pairs (true) or f32 bits (false); a constant per pipeline, so the test folds away.
 override W_F16: bool = true;
