@@ -2,7 +2,7 @@
 // does (the Parquet listing /api/datasets/{repo}/parquet[/{config}/{split}], each shard URL
 // redirecting to refs/convert/parquet, a gated repo answering 401), with Parquet files written
 // here by a real writer. The user lists configs and splits, picks one, the shards download with
-// progress (sent slowly, in pieces), the dataset is read and trained on; then the page is reloaded
+// progress and an ETA (sent slowly, in pieces), the dataset is read and trained on; then the page is reloaded
 // while the server's port accepts connections and never answers (see hub-cache.spec.ts): the
 // listing and the files come from Cache Storage without asking it anything.
 import { readFileSync } from 'node:fs';
@@ -138,7 +138,7 @@ test('a Hub dataset: list configs and splits, download with progress, train, the
   await form.getByLabel('Split').selectOption('train');
   await form.getByRole('button', { name: 'Download and read' }).click();
 
-  await expect(page.getByRole('status').filter({ hasText: /Downloading file 1 of 2: .*\(\d+%\)/ })).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole('status').filter({ hasText: /Downloading file 1 of 2: .*\(\d+%\) · ETA \d/ })).toBeVisible({ timeout: 30_000 });
   await expect(page.getByRole('status').filter({ hasText: /Downloading file 2 of 2: .*\(\d+%\)/ })).toBeVisible({ timeout: 30_000 });
   const info = page.getByTestId('dataset-info');
   await expect(info).toBeVisible({ timeout: 60_000 });
