@@ -15,11 +15,18 @@ export interface AxolotlInput {
   startAdapter: string | null;
 }
 
-/** A YAML scalar: numbers and booleans as they are, strings double-quoted (JSON's escapes are YAML's). */
-function scalar(v: string | number | boolean): string {
+/**
+ * A YAML scalar: strings double-quoted (JSON's escapes are YAML's), booleans as they are, numbers
+ * so that PyYAML (YAML 1.1, what Axolotl reads with) takes them as floats: 0.003, and exponents
+ * only with a dot and a signed power (1.0e-8; "1e-8" would be a string there).
+ */
+export function scalar(v: string | number | boolean): string {
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw new Error(`Axolotl YAML: ${v} is not a finite number.`);
-    return Number.isInteger(v) ? String(v) : v.toExponential().replace(/e\+?/, 'e');
+    const s = String(v);
+    if (!s.includes('e')) return s;
+    const [m, e] = s.split('e');
+    return `${m.includes('.') ? m : `${m}.0`}e${/^[-+]/.test(e) ? e : `+${e}`}`;
   }
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   return JSON.stringify(v);

@@ -20,6 +20,7 @@ import { DEFAULT_CONFIG, DEFAULT_PROMPT_TUNING, type TrainConfig } from '../conf
 import { learningRateAt } from '../schedule';
 import { evaluationBatches, plannedSteps } from '../trainer';
 import { buildRecipe, RecipeError, type RecipeInput } from './build';
+import { scalar } from './axolotl';
 import { SETTING_MAPPINGS, settingPaths } from './mapping';
 import { rowsToBatch, trainerBatchOptions, type RecipeRow } from './render';
 
@@ -171,11 +172,12 @@ describe('buildRecipe', () => {
     expect(readme).toContain('## Coming back to the studio');
     expect(readme).toMatch(/sum of the token losses of all its micro-batches/);
     const yaml = text('axolotl.yaml');
-    for (const line of ['base_model: "someone/stories-hf"', 'adapter: lora', 'lora_r: 4', 'lora_alpha: 8', 'lora_dropout: 5e-2', 'sequence_len: 48', 'sample_packing: true',
-      'micro_batch_size: 3', 'gradient_accumulation_steps: 2', `max_steps: ${total}`, 'lr_scheduler: cosine', 'weight_decay: 2e-2', 'seed: 5', '  - path: data/train_examples.jsonl']) {
+    for (const line of ['base_model: "someone/stories-hf"', 'adapter: lora', 'lora_r: 4', 'lora_alpha: 8', 'lora_dropout: 0.05', 'sequence_len: 48', 'sample_packing: true',
+      'micro_batch_size: 3', 'gradient_accumulation_steps: 2', `max_steps: ${total}`, 'lr_scheduler: cosine', 'weight_decay: 0.02', 'learning_rate: 0.002', 'adam_epsilon: 1.0e-8', 'adam_beta2: 0.999', 'seed: 5', '  - path: data/train_examples.jsonl']) {
       expect(yaml.split('\n'), line).toContain(line);
     }
     expect(yaml).toMatch(/label smoothing 0.1: Axolotl has no setting/);
+    expect([scalar(1e-8), scalar(2.5e-7), scalar(1e21 + 0.5), scalar(3), scalar(0.003), scalar('a "b"')]).toEqual(['1.0e-8', '2.5e-7', '1.0e+21', '3', '0.003', '"a \\"b\\""']);
 
     // the scripts compile as written into the folder
     const dir = join(tmp, 'unit');
