@@ -56,6 +56,8 @@ export interface ModelInfo {
   weightBytes: number;
   /** the load-time quantization of the base's linear layers (absent: 'none', fp16) */
   quantization?: BaseQuantization;
+  /** GPU bytes of this model's base weights under each load-time quantization (train/memory.ts baseWeightsBytes) */
+  weightBytesByQuantization?: Record<BaseQuantization, number>;
   fingerprint: string;
   /** notes the user should read (e.g. sliding window not used) */
   notes: string[];

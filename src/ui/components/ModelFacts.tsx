@@ -25,6 +25,15 @@ export function ModelFacts() {
         <dd>
           {formatCount(info.parameterCount)} <span className="muted">({formatInt(info.parameterCount)}, {formatBytes(info.weightBytes)} of weights)</span>
         </dd>
+        <dt>Base weights</dt>
+        <dd data-testid="model-precision">
+          {info.quantization === 'int8'
+            ? 'int8, quantized at load (linear layers; a scale per output row)'
+            : info.quantization === 'int4'
+              ? 'int4, quantized at load (linear layers; a scale and offset per 32 weights)'
+              : 'fp16'}
+          {info.quantization && info.quantization !== 'none' && <span className="muted"> (full fine-tuning needs fp16; a merged export is dequantized to fp16)</span>}
+        </dd>
         <dt>Shape</dt>
         <dd>
           {info.layers} layers, hidden {info.hidden}, {info.heads} heads{info.kvHeads !== info.heads ? ` (${info.kvHeads} KV)` : ''}, vocabulary {formatInt(info.vocab)}, context {formatInt(info.maxPositions)}

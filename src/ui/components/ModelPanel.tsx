@@ -2,14 +2,15 @@ import { useState } from 'react';
 import type { LoadProgressEvent } from '../../workers/api';
 import { etaText } from '../lib/eta';
 import { formatBytes, formatPercent } from '../lib/format';
-import { useModelStore, loadDemoModel, loadHubModel, loadModelFiles } from '../stores/modelStore';
+import { useModelStore, loadDemoModel, loadHubModel, loadModelFiles, setQuantize } from '../stores/modelStore';
+import type { BaseQuantization } from '../../util/quant';
 import { useDeviceStore } from '../stores/deviceStore';
 import { isActivePhase, useRunStore } from '../stores/runStore';
 import { ActionButton } from './ActionButton';
 import { Alert } from './Alert';
 import { DropZone } from './DropZone';
 import { FilePicker } from './FilePicker';
-import { TextField } from './Field';
+import { SelectField, TextField } from './Field';
 import { ModelFacts } from './ModelFacts';
 import { Panel } from './Panel';
 import { Progress } from './Progress';
@@ -20,6 +21,22 @@ const PHASE: Record<LoadProgressEvent['phase'], string> = {
   tokenizer: 'Reading the tokenizer',
   done: 'Done',
 };
+
+const QUANTIZE_OPTIONS: { value: BaseQuantization; label: string }[] = [
+  { value: 'none', label: 'fp16 (2 bytes per weight)' },
+  { value: 'int8', label: 'int8 (about 1 byte per linear-layer weight)' },
+  { value: 'int4', label: 'int4 (about 0.75 bytes per linear-layer weight)' },
+];
+
+/** What each precision takes for the loaded model, or in general before one is loaded. */
+function quantizeHelp(byQuantization: Record<BaseQuantization, number> | undefined, loadedAs: BaseQuantization | undefined): string {
+  const general =
+    'Quantizing the frozen base (QLoRA-style) at load lets a bigger model fit: its linear layers are stored in 8 or 4 bits and dequantized inside the matmul kernels; ' +
+    'embeddings, norms, the LoRA adapter, optimizer state and activations stay as they are. LoRA and prompt tuning train as usual; full fine-tuning needs fp16.';
+  if (!byQuantization) return general;
+  const each = QUANTIZE_OPTIONS.map((o) => `${o.value === 'none' ? 'fp16' : o.value} ${formatBytes(byQuantization[o.value])}`).join(', ');
+  return `Base weights of this model: ${each} (loaded as ${loadedAs && loadedAs !== 'none' ? loadedAs : 'fp16'}; a change applies when a model is loaded). ${general}`;
+}
 
 function progressText(p: LoadProgressEvent, etaSeconds: number | null): string {
   const file = p.file ? ` ${p.file}` : '';
@@ -43,9 +60,19 @@ export function ModelPanel() {
   const gpuStarting = useDeviceStore((s) => s.status === 'idle' || s.status === 'starting');
   const busy = loading ? 'A model is loading.' : training ? 'Training is running: pause or stop it before changing the model.' : null;
   const locked = loading || training;
+  const quantize = useModelStore((s) => s.quantize);
+  const info = useModelStore((s) => s.info);
 
   return (
     <Panel id="model" step={1} title="Model" lede="The base model to adapt. Its weights stay frozen; training adds a small LoRA adapter on top.">
+      <SelectField
+        label="Base weights"
+        value={quantize}
+        onChange={setQuantize}
+        options={QUANTIZE_OPTIONS}
+        disabled={locked}
+        help={quantizeHelp(info?.weightBytesByQuantization, info?.quantization)}
+      />
       <div className="choices">
         <div className="choice">
           <h3>Try it first</h3>

@@ -2,6 +2,7 @@
 // at module level (the worker's progress callback calls setProgress through a comlink proxy).
 import { create } from 'zustand';
 import type { LoadProgressEvent, ModelInfo, ModelSource } from '../../workers/api';
+import type { BaseQuantization } from '../../util/quant';
 import { engine, proxy } from '../engineClient';
 import { engineErrorMessage } from '../lib/errors';
 import { rememberFolder, type FolderHandle } from '../lib/folderHandles';
@@ -22,6 +23,8 @@ export interface ModelState {
   etaSeconds: number | null;
   info: ModelInfo | null;
   error: string | null;
+  /** the frozen base's precision for the next load: fp16 ('none') or quantized at load (QLoRA-style) */
+  quantize: BaseQuantization;
 }
 
 export const useModelStore = create<ModelState>(() => ({
@@ -32,6 +35,7 @@ export const useModelStore = create<ModelState>(() => ({
   etaSeconds: null,
   info: null,
   error: null,
+  quantize: 'none',
 }));
 
 const set = useModelStore.setState;
@@ -55,6 +59,7 @@ export async function loadModel(source: ModelSource, label: string, folder?: Fol
         // a download is measured per file; the upload to the GPU over all weights (its bytes count across tensors)
         if (seq === loadSeq) set({ progress: e, etaSeconds: eta.update(e.bytesDone, e.bytesTotal, performance.now(), e.phase === 'download' ? `download:${e.file ?? ''}` : e.phase) });
       }),
+      { quantize: get().quantize },
     );
     if (seq !== loadSeq) return; // a newer load replaced this one
     set({ status: 'ready', info, progress: null, error: null });
@@ -65,6 +70,11 @@ export async function loadModel(source: ModelSource, label: string, folder?: Fol
     if (seq !== loadSeq) return;
     set({ status: 'error', info: null, progress: null, error: engineErrorMessage(e, 'loadModel', `load ${label}`) });
   }
+}
+
+/** The base precision of the next load (a loaded model keeps its own until it is loaded again). */
+export function setQuantize(quantize: BaseQuantization): void {
+  set({ quantize });
 }
 
 export function loadDemoModel(): Promise<void> {

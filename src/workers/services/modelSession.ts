@@ -14,6 +14,7 @@ import { storedSourceOf } from '../runModel';
 import type { EngineStatus, LoadModelOptions, LoadProgressEvent, ModelInfo, ModelSource } from '../api';
 import { assetUrl, type EngineCore } from './core';
 import { releaseTrained } from './trained';
+import { baseWeightsBytes } from '../../train/memory';
 
 async function folderFor(core: EngineCore, source: ModelSource, onProgress?: (e: LoadProgressEvent) => void): Promise<ModelFolder> {
   const progress = (p: { file: string; bytesDone: number; bytesTotal: number | null; fromCache: boolean }) =>
@@ -73,6 +74,7 @@ export async function loadModel(core: EngineCore, source: ModelSource, onProgres
     loraTargets: { all: [...archOf(c).loraTargets.allLinear], attention: [...archOf(c).loraTargets.attention] },
     weightBytes: [...weights.values()].reduce((s, t) => s + t.buffer.size, 0),
     quantization: quantize,
+    weightBytesByQuantization: { none: baseWeightsBytes(c, 'none'), int8: baseWeightsBytes(c, 'int8'), int4: baseWeightsBytes(c, 'int4') },
     fingerprint: assets.fingerprint,
     notes,
   };
