@@ -1,12 +1,16 @@
 // `npm run export-recipe` for real: an `npm run finetune` run (accumulation, label smoothing,
 // evaluation) in a temporary profile, then the recipe of its output folder; the recipe's loop
 // (whetstone_recipe.train, what train.py runs) in PyTorch with the repository's reference Llama
-// reproduces the losses metrics.json recorded, and the checkpoint start carries the AdamW moments.
+// reproduces the losses metrics.json recorded; train.py itself (on stand-ins for the Hugging Face
+// packages) trains to the studio's adapter, which the studio's PEFT import reads; and the
+// checkpoint start carries the AdamW moments.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileSource } from '../io/byteSourceNode';
+import { parsePeftConfig, readPeftAdapter } from '../io/peft';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'whetstone-recipe-cli-'));
@@ -80,6 +84,51 @@ describe('npm run export-recipe', () => {
       expect(Math.abs(py[i].loss - s.loss) / s.loss).toBeLessThan(1e-4);
       if (s.valLoss !== undefined) expect(Math.abs(py[i].val_loss! - s.valLoss) / s.valLoss).toBeLessThan(1e-4);
     });
+
+    // train.py itself, on stand-ins for transformers / peft / accelerate over the same reference model
+    // (src/train/recipe/testing/fake_hf: this machine has no Hugging Face stack), to its saved adapter
+    const trained = join(tmp, 'cluster-out');
+    const t = spawnSync('/usr/bin/python3', [join(recipe, 'train.py'), '--out', trained, '--base-model', join(ROOT, 'public/models/stories260K')], {
+      encoding: 'utf8',
+      cwd: recipe,
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', WHETSTONE_REPO: ROOT, PYTHONPATH: join(ROOT, 'src/train/recipe/testing/fake_hf') },
+    });
+    expect(t.status, t.stderr + t.stdout).toBe(0);
+    expect(t.stdout).toMatch(/step 4\/4 loss [0-9.]+ \(studio [0-9.]+, [-+]0\.00%\)/);
+    const cm = json(join(trained, 'metrics.json'));
+    expect(cm.status).toBe('finished');
+    expect(cm.max_relative_loss_difference_vs_studio).toBeLessThan(1e-4);
+    // the adapter it saved is the studio's run's adapter (to Adam's amplification of float rounding), and it reads as the studio's import reads it
+    const peftConfig = parsePeftConfig(readFileSync(join(trained, 'adapter/adapter_config.json'), 'utf8'));
+    const back = await readPeftAdapter(peftConfig, await fileSource(join(trained, 'adapter/adapter_model.safetensors')));
+    const studio = await readPeftAdapter(parsePeftConfig(readFileSync(join(out, 'adapter_config.json'), 'utf8')), await fileSource(join(out, 'adapter_model.safetensors')));
+    expect(back.adapters.map((a) => a.module).sort()).toEqual(studio.adapters.map((a) => a.module).sort());
+    // compared as what an adapter does, B·A per module (single Adam-updated elements flip with float
+    // rounding of near-zero gradients): the relative Frobenius distance over all modules
+    const byModule = new Map(studio.adapters.map((a) => [a.module, a]));
+    const rank = peftConfig.r;
+    let diff2 = 0;
+    let ref2 = 0;
+    for (const a of back.adapters) {
+      const s = byModule.get(a.module)!;
+      const inF = a.a.length / rank;
+      const outF = a.b.length / rank;
+      for (let o = 0; o < outF; o++) {
+        for (let i = 0; i < inF; i++) {
+          let x = 0;
+          let y = 0;
+          for (let k = 0; k < rank; k++) {
+            x += a.b[o * rank + k] * a.a[k * inF + i];
+            y += s.b[o * rank + k] * s.a[k * inF + i];
+          }
+          diff2 += (x - y) ** 2;
+          ref2 += y ** 2;
+        }
+      }
+    }
+    expect(ref2).toBeGreaterThan(0);
+    console.log(`cluster adapter vs studio adapter: |dBA| / |BA| = ${Math.sqrt(diff2 / ref2).toExponential(2)}`);
+    expect(Math.sqrt(diff2 / ref2)).toBeLessThan(1e-3);
 
     // from the run's last checkpoint: its adapter and AdamW moments
     const cont = join(tmp, 'recipe-ckpt');
