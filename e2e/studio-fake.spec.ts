@@ -127,8 +127,8 @@ test('dataset step: a user file name and content are shown as text; the column m
   await expect(ds.getByLabel('Instruction column')).toHaveValue('instruction');
 
   // A file type the studio does not read is refused with the list of types it does.
-  await ds.getByLabel('Choose dataset file…').setInputFiles({ name: 'data.parquet', mimeType: 'application/octet-stream', buffer: Buffer.alloc(4) });
-  await expect(ds.getByRole('alert')).toContainText('Use .jsonl, .json, .csv or .txt');
+  await ds.getByLabel('Choose dataset file…').setInputFiles({ name: 'data.xlsx', mimeType: 'application/octet-stream', buffer: Buffer.alloc(4) });
+  await expect(ds.getByRole('alert')).toContainText('Use .jsonl, .json, .csv, .txt or .parquet');
 });
 
 test('dataset step: data picked before a model waits for it, and is read again for a new model', async ({ page }) => {
