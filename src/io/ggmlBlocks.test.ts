@@ -180,3 +180,23 @@ describe('our kernel layouts (util/quant.ts)', () => {
     expect(() => ggmlToQuantMatrix(GGML_Q4_K, new Uint8Array(144 * 2), 2, 256 + 32)).toThrow(/row of 288 values/);
   });
 });
+
+describe('GGUF files with block tensors (gguf.ts)', () => {
+  it('writes and reads Q8_0, Q4_0 and Q4_K tensors (sized by blocks) and refuses a row that is not whole blocks', async () => {
+    const { GgmlType, readGguf, writeGguf } = await import('./gguf');
+    const w = randn(2 * 256, 4);
+    const file = writeGguf([], [
+      { name: 'a', dims: [256, 2], type: GgmlType.Q8_0, data: encodeQ8_0(w) },
+      { name: 'b', dims: [256, 2], type: GgmlType.Q4_0, data: encodeQ4_0(w) },
+      { name: 'c', dims: [256, 2], type: GgmlType.Q4_K, data: encodeQ4_K(w) },
+    ]);
+    const g = readGguf(file, 'blocks.gguf');
+    expect(g.tensors.map((t) => [t.name, t.type, t.byteLength])).toEqual([
+      ['a', GGML_Q8_0, 16 * 34],
+      ['b', GGML_Q4_0, 16 * 18],
+      ['c', GGML_Q4_K, 2 * 144],
+    ]);
+    expectSameBits('Q4_K through a file', decodeQ4_K(g.tensors[2].bytes, 512), decodeQ4_K(encodeQ4_K(w), 512));
+    expect(() => writeGguf([], [{ name: 'x', dims: [48, 1], type: GgmlType.Q8_0, data: new Uint8Array(51) }])).toThrow(/whole 32-value blocks/);
+  });
+});
