@@ -57,6 +57,9 @@ export interface RowChoice {
 }
 
 const byDevice = new WeakMap<GPUDevice, Map<string, Promise<RowChoice>>>();
+/** checks per device that could not run (out of memory); after MAX_CHECK_TRIES the version 1 answer is kept */
+const retries = new WeakMap<GPUDevice, number>();
+const MAX_CHECK_TRIES = 4;
 
 function choicesOf(ctx: GpuContext): Map<string, Promise<RowChoice>> {
   let m = byDevice.get(ctx.device);
@@ -67,14 +70,23 @@ function choicesOf(ctx: GpuContext): Map<string, Promise<RowChoice>> {
   return m;
 }
 
+export interface IsolatedContext extends GpuContext {
+  /** validation errors of this context's submits so far (e.g. a buffer that ran out of memory) */
+  submitErrors(): Promise<string[]>;
+  close(): void;
+}
+
 /**
  * A context on the same device with its own encoder and uniform arena: its flushes submit only its
  * own work (the check's), never the caller's pending commands. Tensors come from ctx's allocator.
+ * Each submit sits in its own validation error scope (pushed and popped around the call, so no
+ * other code's errors are caught), so a failed one is reported to the check, not to the page.
  */
-export function isolatedContext(ctx: GpuContext): GpuContext & { close(): void } {
+export function isolatedContext(ctx: GpuContext): IsolatedContext {
   const uniforms = new UniformArena(ctx.device, ctx.description.limits.minUniformBufferOffsetAlignment);
   let enc: GPUCommandEncoder | null = null;
-  const iso: GpuContext & { close(): void } = {
+  const errors: Promise<string | null>[] = [];
+  const iso: IsolatedContext = {
     ...ctx,
     uniforms,
     mergePasses: false,
@@ -90,13 +102,18 @@ export function isolatedContext(ctx: GpuContext): GpuContext & { close(): void }
     flush() {
       uniforms.upload();
       if (enc) {
+        ctx.device.pushErrorScope('validation');
         ctx.device.queue.submit([enc.finish()]);
+        errors.push(ctx.device.popErrorScope().then((e) => (e ? e.message.split('\n')[0] : null), (e: Error) => e.message));
         enc = null;
       }
       uniforms.recycle();
     },
     destroy() {
       throw new Error('an isolated context does not own its device');
+    },
+    async submitErrors() {
+      return (await Promise.all(errors)).filter((m): m is string => m !== null);
     },
     close() {
       uniforms.destroy();
@@ -119,11 +136,20 @@ export async function validateRowVersion2(
 ): Promise<RowChoice> {
   const run = (async (): Promise<RowChoice> => {
     if (!ctx.description.features.subgroups) return { op, wg, version: 1, reason: "the device has no 'subgroups' feature" };
-    let iso: (GpuContext & { close(): void }) | null = null;
+    let iso: IsolatedContext | null = null;
     try {
       iso = isolatedContext(ctx);
       const r = await check(iso, wg);
+      const failed = [...(await iso.submitErrors()), ...r.tensors.filter((t) => !ctx.allocator.usable(t.buffer)).map((t) => `${t.label} ran out of memory`)];
       for (const t of r.tensors) releaseTensor(ctx, t);
+      if (failed.length > 0) {
+        // the check itself did not run (the step that needed it fails on the same lack of memory):
+        // not a verdict on version 2, so nothing is recorded unless it keeps happening
+        const tries = (retries.get(ctx.device) ?? 0) + 1;
+        retries.set(ctx.device, tries);
+        if (tries < MAX_CHECK_TRIES) choicesOf(ctx).delete(`${op}/${wg}`);
+        return { op, wg, version: 1, reason: `version 2's check could not run (${failed.slice(0, 2).join('; ')}): version 1 is used${tries < MAX_CHECK_TRIES ? ' until it can' : ''}` };
+      }
       let maxAbsErr = 0;
       let mismatches = 0;
       const first: string[] = [];
