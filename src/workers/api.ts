@@ -199,6 +199,8 @@ export interface TrainEvents {
 export interface RunSummary {
   /** what the run trains (runs saved before methods existed: 'lora'); absent from older workers */
   method?: TrainMethod;
+  /** a LoRA run with DoRA (lora.useDora): no GGUF adapter export */
+  dora?: boolean;
   id: string;
   name: string;
   status: RunRecord['status'];
@@ -228,6 +230,8 @@ export interface ImportedAdapter {
   targetModules: string[];
   /** prompt tuning: num_virtual_tokens */
   numVirtualTokens?: number;
+  /** a DoRA adapter (PEFT use_dora): no GGUF adapter export */
+  dora?: boolean;
 }
 
 /** What to evaluate: the base model with a job's batch settings (config), or a run's trained weights (runId; its own settings). */

@@ -18,8 +18,9 @@ import { Progress } from './Progress';
 const CURRENT = '__current__';
 
 /** Why an export does not exist for what this method trains (the engine refuses the same way). */
-function refusal(kind: ExportKind, method: TrainMethod): string | null {
+function refusal(kind: ExportKind, method: TrainMethod, dora: boolean): string | null {
   if (kind === 'peft' && method === 'full') return 'Full fine-tuning has no adapter: download the fine-tuned model instead.';
+  if (kind === 'gguf' && method === 'lora' && dora) return 'llama.cpp’s GGUF adapters have no DoRA magnitude: download the merged model instead (DoRA folded into the weights) and convert it with convert_hf_to_gguf.py.';
   if (kind === 'gguf' && method !== 'lora') return 'GGUF adapters are LoRA only: use the PEFT files or the model instead.';
   if (kind === 'merged' && method === 'prompt') return 'Prompt tuning changes no weights: download the PEFT prompt-tuning files instead.';
   return null;
@@ -52,11 +53,12 @@ export function ExportPanel() {
   const choice = picked !== null && options.some((o) => o.value === picked) ? picked : (options[0]?.value ?? CURRENT);
   const runId = choice === CURRENT ? undefined : choice;
   const method: TrainMethod = runId ? (runs.find((r) => r.id === runId)?.method ?? 'lora') : heldMethod;
+  const dora = runId ? !!runs.find((r) => r.id === runId)?.dora : held?.kind === 'import' ? !!imported?.dora : !!heldRun?.dora;
   const heldRunId = held?.kind === 'run' ? held.runId : liveRunId;
   const runName = runs.find((r) => r.id === (runId ?? heldRunId))?.name ?? (held?.kind === 'import' ? 'imported' : 'whetstone');
   const haveAdapter = options.length > 0;
   const blocker = !haveAdapter ? 'Train (step 4) or import an adapter first.' : busy ? 'An export is running.' : null;
-  const why = (kind: ExportKind) => blocker ?? refusal(kind, method);
+  const why = (kind: ExportKind) => blocker ?? refusal(kind, method, dora);
   const go = (kind: ExportKind, toFolder = false) => void exportAdapter(kind, runId, runName, kind === 'merged' && method === 'full' ? { dtype } : undefined, toFolder);
   const folders = canSaveToFolder();
   // Export for a cluster: the picked (or just trained) run, else the job form with the loaded dataset

@@ -216,5 +216,5 @@ export async function importAdapter(core: EngineCore, files: File[]): Promise<Im
   // a module the targets reach but the file lacks: B = 0 and m = ‖W‖, so it changes nothing
   if (peftConfig.useDora) await initDoraMagnitudes(ctx, adapter, (name) => model.weights.get(name), new Set(adapters.map((a) => a.module)));
   core.trained = { kind: 'lora', adapter };
-  return { method: 'lora', rank: peftConfig.r, alpha: peftConfig.loraAlpha, targetModules: names };
+  return { method: 'lora', rank: peftConfig.r, alpha: peftConfig.loraAlpha, targetModules: names, ...(peftConfig.useDora ? { dora: true } : {}) };
 }

@@ -99,6 +99,7 @@ function checkJobForModel(core: EngineCore, config: TrainConfig): void {
 export function summary(run: RunRecord, step = run.checkpointStep): RunSummary {
   return {
     method: (run.config as Partial<TrainConfig> | null)?.method ?? 'lora',
+    ...((run.config as Partial<TrainConfig> | null)?.lora?.useDora ? { dora: true } : {}),
     id: run.id,
     name: run.name,
     status: run.status,
