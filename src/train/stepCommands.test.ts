@@ -29,7 +29,7 @@ const run = (id: string): RunRecord => ({ id, name: id, createdAt: 0, updatedAt:
 
 async function train(merge: boolean, gradAccumulation: number, steps: number) {
   const ctx = await getTestGpu();
-  // the row kernels' one-time checks on this device (the engine starts them when it gets the device)
+  // the row kernels' one-time checks on this device (otherwise run inside the first step)
   await prepareRowKernels(ctx);
   ctx.mergePasses = merge;
   const model = createRandomModel(ctx, SHAPE, { seed: 3 });

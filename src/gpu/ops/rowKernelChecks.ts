@@ -1,7 +1,8 @@
 // Runs every row reduction's version 2 check (rowKernels.ts) at the threads per row the ops use by
-// default on this adapter, ahead of the first training step: the engine starts it as soon as it
-// has a device, so the checks' few submits and readbacks are a one-time setup cost, not part of
-// step 1 (an op reached before they are done waits for the same checks; nothing runs twice).
+// default on this adapter, ahead of the first training step. Without it each op checks itself on
+// first use (in training: during step 1, whose GPU command counts then include the checks' few
+// submits and readbacks); tests and benchmarks that count commands per step call it first, and the
+// kernel bench reports its choices. Checks already done are not run again.
 import type { GpuContext } from '../device';
 import { checkCrossEntropyV2, checkSumRowsV2, CROSS_ENTROPY_WG, SUM_WG } from './crossEntropy';
 import { checkGradNormV2, GRADNORM_WG } from './gradNorm';

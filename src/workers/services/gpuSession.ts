@@ -2,7 +2,6 @@
 // status, device-loss events for the page, and forgetting a lost device so a new one can be
 // acquired (recoverDevice).
 import { acquireGpu, type GpuContext } from '../../gpu/device';
-import { prepareRowKernels } from '../../gpu/ops/rowKernelChecks';
 import type { EngineEvents, EngineStatus } from '../api';
 
 export class GpuSession {
@@ -57,8 +56,6 @@ export class GpuSession {
       });
       this.ctx = c;
       this.current = { state: 'ready', adapter: c.description };
-      // the row kernels' one-time checks, in the background: done before the first step needs them
-      void prepareRowKernels(c);
     } catch (e) {
       this.current = { state: 'unavailable', error: (e as Error).message };
     }
