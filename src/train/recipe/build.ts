@@ -39,6 +39,8 @@ export interface RecipeModel {
   /** how the studio got it, for the README when there is no repo id ("a folder named X") */
   sourceNote: string;
   config: ModelConfig;
+  /** the studio's load-time quantization of the base's linears (absent or 'none': fp16) */
+  quantization?: string;
 }
 
 /** Where the cluster run starts: the seeded first adapter (step 0), or a checkpoint. */
@@ -117,7 +119,14 @@ export function recipeJob(input: RecipeInput, targetModules: string[] | string, 
     format: 'whetstone-recipe',
     version: 1,
     title: input.title,
-    base_model: { repo_id: input.model.repoId, revision: input.model.revision ?? null, name: input.model.name, architecture: input.model.config.hfArchitecture, source: input.model.sourceNote },
+    base_model: {
+      repo_id: input.model.repoId,
+      revision: input.model.revision ?? null,
+      name: input.model.name,
+      architecture: input.model.config.hfArchitecture,
+      source: input.model.sourceNote,
+      studio_quantization: input.model.quantization ?? 'none',
+    },
     method: 'lora',
     lora: { r: c.lora.rank, lora_alpha: c.lora.alpha, lora_dropout: c.lora.dropout, target_modules: targetModules, use_rslora: c.lora.useRslora, scale: loraScale(c.lora) },
     optimizer: { name: 'adamw', lr: c.learningRate, betas: [c.beta1, c.beta2], eps: c.eps, weight_decay: c.weightDecay, lora_plus_ratio: loraPlusRatioOf(c.lora) },
@@ -242,6 +251,10 @@ export function buildRecipe(input: RecipeInput): RecipeFile[] {
     template_note: input.template.chatTemplate ? 'the model\'s chat template the rows were rendered with.' : 'the model has none; the studio\'s default (Alpaca-style) template, written as jinja.',
     start_note: startNote,
     dropout: String(c.lora.dropout),
+    quant_note:
+      input.model.quantization && input.model.quantization !== 'none'
+        ? `\n- **The base's precision.** The studio trained this job on its ${input.model.quantization}-quantized base (its own load-time format); train.py loads the\n  base as \`--dtype\` says (float16-rounded by default), so its losses differ from the studio's by the quantization error. For QLoRA on the\n  cluster load the base with bitsandbytes (\`BitsAndBytesConfig(load_in_4bit=True)\`), a different 4-bit format from the studio's.`
+        : '',
   });
   files.push(text('README.md', readme));
   return files;

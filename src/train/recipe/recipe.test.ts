@@ -171,6 +171,10 @@ describe('buildRecipe', () => {
     expect(readme).toContain('## When to move to a cluster');
     expect(readme).toContain('## Coming back to the studio');
     expect(readme).toMatch(/sum of the token losses of all its micro-batches/);
+    expect(readme).not.toMatch(/quantized base/);
+    const q = new TextDecoder().decode(filesByPath(buildRecipe({ ...input, model: { ...input.model, quantization: 'int4' } })).get('README.md')!);
+    expect(q).toMatch(/The studio trained this job on its int4-quantized base/);
+    expect(job.base_model.studio_quantization).toBe('none');
     const yaml = text('axolotl.yaml');
     for (const line of ['base_model: "someone/stories-hf"', 'adapter: lora', 'lora_r: 4', 'lora_alpha: 8', 'lora_dropout: 0.05', 'sequence_len: 48', 'sample_packing: true',
       'micro_batch_size: 3', 'gradient_accumulation_steps: 2', `max_steps: ${total}`, 'lr_scheduler: cosine', 'weight_decay: 0.02', 'learning_rate: 0.002', 'adam_epsilon: 1.0e-8', 'adam_beta2: 0.999', 'seed: 5', '  - path: data/train_examples.jsonl']) {

@@ -59,7 +59,7 @@ export async function exportRecipe(core: EngineCore, req: RecipeExportRequest): 
   const files = buildRecipe({
     title,
     config,
-    model: { name: info.name, repoId: req.repoId ?? src.repoId, revision: src.revision, sourceNote: src.note, config: model.config },
+    model: { name: info.name, repoId: req.repoId ?? src.repoId, revision: src.revision, sourceNote: src.note, config: model.config, quantization: info.quantization },
     train: ds.train,
     validation: ds.validation.offsets.length > 1 ? ds.validation : null,
     totalSteps,
