@@ -111,3 +111,21 @@ describe.each(FX.map((f) => [f.name, f] as const))('DoRA on %s against PyTorch',
     model.release();
   }, 240_000);
 });
+
+describe('DoRA on a quantized base', () => {
+  it('is refused with a message naming the module and the fix (its norm needs fp16 or f32 weights)', async () => {
+    const ctx = await getTestGpu();
+    const fx = FX[0];
+    const model = await loadModelDir(ctx, join(ROOT, fx.folder));
+    const spec = { rank: fx.r, alpha: fx.alpha, dropout: 0, useRslora: false, useDora: true, targetModules: ['q_proj'] };
+    const adapter = createAdapter(ctx, model.config, spec, 3);
+    // a packed quantized matrix is a 'u32' tensor (gpu/ops/matmulQuant.ts)
+    const quantized = (n: string) => {
+      const t = model.weights.get(n);
+      return t ? { ...t, dtype: 'u32' as const } : undefined;
+    };
+    await expect(initDoraMagnitudes(ctx, adapter, quantized)).rejects.toThrow(/DoRA needs the base weights in fp16 or f32, but model\.layers\.0\.self_attn\.q_proj is u32 \(quantized\)\. Load the model unquantized, or train plain LoRA\./);
+    releaseAdapter(ctx, adapter);
+    model.release();
+  });
+});

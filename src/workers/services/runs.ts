@@ -2,7 +2,7 @@
 // dataset it kept), training it under a per-run lock, recovering from a lost GPU mid-run (a new
 // device, the model uploaded again, training continued from the last checkpoint), and the list
 // of saved runs.
-import { createAdapter } from '../../model/adapter';
+import { createAdapter, releaseAdapter } from '../../model/adapter';
 import { initDoraMagnitudes } from '../../model/doraLinear';
 import { createFullFinetune } from '../../model/fullFinetune';
 import { createPromptTuning } from '../../model/promptTuning';
@@ -79,7 +79,15 @@ export async function createTrainable(core: EngineCore, config: TrainConfig): Pr
   const l = config.lora;
   const adapter = createAdapter(ctx, model.config, { rank: l.rank, alpha: l.alpha, dropout: l.dropout, useRslora: l.useRslora, useDora: l.useDora, targetModules: l.targetModules }, config.seed);
   // DoRA: the magnitude starts at ‖W + s·B·A‖ (a restored checkpoint then overwrites it)
-  if (l.useDora) await initDoraMagnitudes(ctx, adapter, (name) => model.weights.get(name));
+  if (l.useDora) {
+    try {
+      await initDoraMagnitudes(ctx, adapter, (name) => model.weights.get(name));
+    } catch (e) {
+      // e.g. a quantized base, which DoRA's norm cannot read: nothing is left allocated
+      releaseAdapter(ctx, adapter);
+      throw e;
+    }
+  }
   core.trained = { kind: 'lora', adapter };
   return adapter;
 }
