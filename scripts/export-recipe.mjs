@@ -97,11 +97,13 @@ async function main() {
     if (status.state !== 'ready') throw Object.assign(new Error(`no WebGPU adapter: ${status.error}`), { exitCode: EXIT.NO_GPU });
     log('loading the model');
     const mf = modelFiles(host, model);
-    await page.evaluate(async (mf) => {
+    // loaded as the run had it (metrics.json's model: its load-time quantization), so it is the run's model
+    const quantize = metrics.model?.quantization ?? 'none';
+    await page.evaluate(async ([mf, quantize]) => {
       const cli = window.whetstoneCli;
-      if (!mf) return cli.engine.loadModel({ kind: 'demo' });
-      return cli.engine.loadModel({ kind: 'files', name: mf.name, files: await Promise.all(mf.files.map((f) => cli.fileFromUrl(f.url, f.name))) });
-    }, mf);
+      if (!mf) return cli.engine.loadModel({ kind: 'demo' }, undefined, { quantize });
+      return cli.engine.loadModel({ kind: 'files', name: mf.name, files: await Promise.all(mf.files.map((f) => cli.fileFromUrl(f.url, f.name))) }, undefined, { quantize });
+    }, [mf, quantize]);
     const runs = await page.evaluate(() => window.whetstoneCli.engine.listRuns());
     const run = runs.find((r) => r.id === metrics.run.id);
     if (!run) log(`warning: run ${metrics.run.id} is not in the profile ${host.profile} any more: exporting its settings with the data loaded again (no studio losses to compare with${start === 'checkpoint' ? ', and no checkpoint: starting from the first adapter' : ''})`);
