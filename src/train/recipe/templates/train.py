@@ -66,7 +66,8 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(base, config=config, revision=revision, torch_dtype=load_dtype, attn_implementation=args.attn)
     if args.dtype == "studio":
         model = model.to(torch.float32)  # fp16-rounded weights, float32 math: the studio's numerics
-    window = getattr(model.config, "sliding_window", None)
+    # Qwen2/Qwen3 carry a sliding_window they do not use unless use_sliding_window is on
+    window = getattr(model.config, "sliding_window", None) if getattr(model.config, "use_sliding_window", True) else None
     if job["batch"]["pack"] and window and job["batch"]["seq_len"] > window:
         sys.exit(f"The job packs rows of {job['batch']['seq_len']} tokens but the model slides its attention over {window}: "
                  "the 4D packing mask would replace the window. Export the job with packing off or a sequence length <= the window.")
