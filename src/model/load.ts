@@ -14,6 +14,7 @@ import { checkTensors, type ModelConfig } from '../io/hfConfig';
 import { parseHfConfig } from '../arch/config';
 import { checkShardHeaders, checkShardsPresent, parseShardIndex, readSafetensorsHeader, streamTensorsF16, type SafetensorsHeader } from '../io/safetensors';
 import { ModelFolderError, readJson, readText, type ModelFolder } from './folder';
+import { loadGgufWeights, readGgufAssets } from './ggufLoad';
 
 export interface ModelAssets {
   name: string;
@@ -34,6 +35,8 @@ export interface ModelAssets {
    * whoever loads the model, before loadWeights; a reload (device loss) uses the same.
    */
   quantize?: BaseQuantization;
+  /** a GGUF model file (ggufLoad.ts) instead of a safetensors folder */
+  gguf?: { file: string };
 }
 
 export interface LoadProgress {
@@ -51,6 +54,8 @@ function fnv1a(text: string, h = 0x811c9dc5): number {
 /** Read and validate everything except the tensor data. */
 export async function readModelAssets(folder: ModelFolder): Promise<ModelAssets> {
   const rawConfig = (await readJson(folder, 'config.json')) as Record<string, unknown> | null;
+  const ggufFile = [...folder.files.keys()].find((n) => n.toLowerCase().endsWith('.gguf'));
+  if (rawConfig === null && ggufFile) return readGgufAssets(folder, ggufFile);
   if (rawConfig === null) {
     const have = [...folder.files.keys()].slice(0, 8).join(', ') || 'no files';
     throw new ModelFolderError(
@@ -73,7 +78,7 @@ export async function readModelAssets(folder: ModelFolder): Promise<ModelAssets>
     shardNames = ['model.safetensors'];
     shards.set('model.safetensors', await readSafetensorsHeader(folder.files.get('model.safetensors')!));
   } else {
-    const bin = [...folder.files.keys()].find((n) => n.endsWith('.bin') || n.endsWith('.pt') || n.endsWith('.gguf'));
+    const bin = [...folder.files.keys()].find((n) => n.endsWith('.bin') || n.endsWith('.pt'));
     throw new ModelFolderError(
       `"${folder.name}" has no model.safetensors or model.safetensors.index.json` +
         (bin ? ` (${bin} is not a format Whetstone reads: convert it to safetensors, or pick the model's safetensors revision on the Hub)` : '') +
@@ -157,6 +162,7 @@ export async function loadWeights(
   assets: ModelAssets,
   onProgress?: (p: LoadProgress) => void,
 ): Promise<Map<string, Tensor>> {
+  if (assets.gguf) return loadGgufWeights(ctx, folder, assets, onProgress);
   const { config } = assets;
   const match = checkTensors(config, [...assets.shards.values()].flatMap((h) => h.tensors));
   const wanted = new Set(match.names.values());
