@@ -7,13 +7,25 @@
 import { describe, expect, it } from 'vitest';
 import type { AdapterLimits, GpuContext } from '../device';
 import { expectClose } from '../../util/check';
-import { getTestGpu } from '../testing/nodeGpu';
+import { getTestGpu, nodeGpu } from '../testing/nodeGpu';
 import { randn } from '../../util/random';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, uploadI32, type Tensor } from '../tensor';
 import { attentionBackward, attentionForward, FA2_ATTENTION_VARIANT } from './attention';
 import { attentionBackwardRef, attentionForwardRef, type AttentionRefConfig } from './attention.ref';
 import { attentionDecode, kvCacheWrite } from './attentionDecode';
-import { FA2_ROWS, FA2_WORKGROUP_BYTES, fa2DkdvBytes, fa2DqBytes, fa2FwdBytes, fa2IllegalReason, fa2Tiles } from './attentionFa2';
+import { compileComputePipeline } from '../shader';
+import {
+  ATTENTION_FA2_BWD_DKDV_SHADER,
+  ATTENTION_FA2_BWD_DQ_SHADER,
+  ATTENTION_FA2_SHADER,
+  FA2_ROWS,
+  FA2_WORKGROUP_BYTES,
+  fa2DkdvBytes,
+  fa2DqBytes,
+  fa2FwdBytes,
+  fa2IllegalReason,
+  fa2Tiles,
+} from './attentionFa2';
 
 // f32 kernels against the f64 reference on the same f32 inputs (as attention.test.ts).
 const TOL = { atol: 2e-5, rtol: 1e-4 };
@@ -190,4 +202,33 @@ describe('attention v2 tiles and device limits', () => {
     expect(fa2IllegalReason({ ...DEFAULT_LIMITS, maxComputeWorkgroupsPerDimension: 100 }, 64, 128, 101)).toMatch(/101 workgroups in one dimension/);
     expect(fa2IllegalReason(DEFAULT_LIMITS, 64, FA2_ROWS * 65535 + 1, 8)).toMatch(/65536 workgroups/);
   });
+});
+
+describe('attention v2 pipelines on a device with WebGPU\'s default limits', () => {
+  // The test device asks for all the adapter offers; this one keeps the defaults (16 KiB of
+  // workgroup memory), so Dawn itself checks the byte counts above against its own accounting.
+  it('compile for every head dim at the chosen tiles, and a tile one key larger is refused', async () => {
+    const adapter = await nodeGpu().requestAdapter();
+    if (!adapter) throw new Error('no WebGPU adapter');
+    const device = await adapter.requestDevice({ label: 'default limits' });
+    try {
+      expect(device.limits.maxComputeWorkgroupStorageSize).toBe(FA2_WORKGROUP_BYTES);
+      // 64 and 96: the tightest single-thread tiles (16016 and 16240 bytes forward); 256: two
+      // threads per row with the partial scores (each compile takes seconds here)
+      for (const D of [64, 96, 256]) {
+        const t = fa2Tiles(D);
+        const D4 = D / 4;
+        await compileComputePipeline(device, { shader: ATTENTION_FA2_SHADER, entryPoint: 'attention_fwd_v2', constants: { BR: t.fwd.br, BC: t.fwd.bc, D4, DS: t.ds } });
+        await compileComputePipeline(device, { shader: ATTENTION_FA2_BWD_DQ_SHADER, entryPoint: 'attention_bwd_dq_v2', constants: { BR: t.dq.br, BC: t.dq.bc, D4, DS: t.ds } });
+        await compileComputePipeline(device, { shader: ATTENTION_FA2_BWD_DKDV_SHADER, entryPoint: 'attention_bwd_dkdv_v2', constants: { BK: t.dkdv.bk, BQ: t.dkdv.bq, D4, DS: t.ds } });
+      }
+      // the control: D 64 with 32 keys per tile needs 16528 bytes
+      expect(fa2FwdBytes(64, 1, FA2_ROWS, 32)).toBeGreaterThan(FA2_WORKGROUP_BYTES);
+      await expect(
+        compileComputePipeline(device, { shader: ATTENTION_FA2_SHADER, entryPoint: 'attention_fwd_v2', constants: { BR: FA2_ROWS, BC: 32, D4: 16, DS: 1 } }),
+      ).rejects.toThrow(/attention_fa2\.wgsl/);
+    } finally {
+      device.destroy();
+    }
+  }, 600_000);
 });
