@@ -211,6 +211,21 @@ describe('reading Parquet files', () => {
     await expect(readDatasetFiles([new File([bytes], 'a.parquet'), new File(['{}'], 'b.jsonl')])).rejects.toThrow(/b\.jsonl is not a Parquet file: several files/);
   });
 
+  test('a string that is not UTF-8 makes its row a bad row (never U+FFFD in the training text)', async () => {
+    const { ByteWriter, ParquetWriter } = await import('hyparquet-writer');
+    const writer = new ByteWriter();
+    const w = new ParquetWriter({ writer, schema: [{ name: 'root', num_children: 1 }, { name: 'text', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' }] });
+    const utf8 = (t: string) => new TextEncoder().encode(t);
+    w.write({ columnData: [{ name: 'text', data: [utf8('good row'), Uint8Array.from([0x61, 0x62, 0xff, 0x63]), utf8('naïve café'), null] }], rowGroupSize: 2 });
+    w.finish();
+    const raw = await readDatasetFile(new File([writer.getBuffer()], 'bytes.parquet'));
+    expect(raw.examples.map((e) => (e.kind === 'text' ? e.text : ''))).toEqual(['good row', 'naïve café']);
+    expect(raw.badRows).toEqual([
+      { line: 2, rowGroup: 0, reason: 'field "text" is not valid UTF-8 text (0xff, byte 3 of the value). Write the file again with its text as UTF-8' },
+      { line: 4, rowGroup: 1, reason: 'field "text" must be a string, got null' },
+    ]);
+  });
+
   test('a corrupt row group is one bad row naming it; the other groups are read', async () => {
     const rows = Array.from({ length: 6 }, (_, i) => ({ text: `row number ${i} `.repeat(20) }));
     const bytes = await parquetBytes([{ name: 'text', type: 'string' }], rows, { codec: 'GZIP', rowGroupSize: 2 });

@@ -11,7 +11,7 @@ import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMe
 import { compressors } from 'hyparquet-compressors';
 import type { ParsedRecord } from './parseJson';
 import type { RowGroupStart } from './records';
-import type { ProgressCallback } from './stream';
+import { firstInvalidUtf8, type ProgressCallback } from './stream';
 import { DatasetError } from './types';
 
 /** A Blob read by byte ranges. */
@@ -43,17 +43,58 @@ export async function parquetFileMetadata(file: Blob & { name: string }): Promis
   }
 }
 
-/** JSON's view of a decoded Parquet value: bigint to number, dates to ISO text, the rest as is. */
-export function jsonValue(v: unknown): unknown {
+/** A string column's value whose bytes are not UTF-8: where the first bad byte is, and its value. */
+class InvalidText {
+  constructor(
+    readonly at: number,
+    readonly byte: number,
+  ) {}
+}
+
+// Strings decoded strictly (hyparquet's default would put U+FFFD in silently): a value that is not
+// UTF-8 makes its row a bad row, as an undecodable line does in a text file.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const PARSERS = {
+  stringFromBytes(bytes: Uint8Array | undefined): unknown {
+    if (bytes === undefined) return bytes;
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      const at = Math.max(0, firstInvalidUtf8(bytes));
+      return new InvalidText(at, bytes[at]);
+    }
+  },
+};
+
+/**
+ * JSON's view of a decoded Parquet value: bigint to number, dates to ISO text, the rest as is.
+ * `bad` hears of the first value that is not UTF-8 text (it becomes null).
+ */
+export function jsonValue(v: unknown, bad?: (b: InvalidText) => void): unknown {
   if (typeof v === 'bigint') return Number(v);
   if (v instanceof Date) return v.toISOString();
-  if (Array.isArray(v)) return v.map(jsonValue);
+  if (v instanceof InvalidText) {
+    bad?.(v);
+    return null;
+  }
+  if (Array.isArray(v)) return v.map((x) => jsonValue(x, bad));
   if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = jsonValue(x);
+    for (const [k, x] of Object.entries(v)) out[k] = jsonValue(x, bad);
     return out;
   }
   return v;
+}
+
+function rowValue(row: Record<string, unknown>): { value: unknown } | { error: string } {
+  let invalid: string | undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(row)) {
+    out[k] = jsonValue(x, (b) => {
+      invalid ??= `field "${k}" is not valid UTF-8 text (0x${b.byte.toString(16).padStart(2, '0')}, byte ${b.at + 1} of the value). Write the file again with its text as UTF-8`;
+    });
+  }
+  return invalid === undefined ? { value: out } : { error: invalid };
 }
 
 
@@ -101,7 +142,7 @@ export async function* parseParquetRows(
       let rows: Record<string, unknown>[] | null = null;
       let error = '';
       try {
-        rows = await parquetReadObjects({ file: buffer, metadata, rowStart, rowEnd: rowStart + n, compressors });
+        rows = await parquetReadObjects({ file: buffer, metadata, rowStart, rowEnd: rowStart + n, compressors, parsers: PARSERS });
       } catch (e) {
         error = e instanceof Error ? e.message : String(e);
       }
@@ -111,7 +152,7 @@ export async function* parseParquetRows(
         for (let i = 0; i < rows.length; i++) {
           const row = rows[i];
           rows[i] = undefined as never; // let the row go once it is handed on
-          yield { line: line + i, ...place, value: jsonValue(row) };
+          yield { line: line + i, ...place, ...rowValue(row) };
         }
       }
       rowStart += n;
