@@ -167,5 +167,20 @@ describe('the recipe of a studio run', () => {
     expect(ref1.status, ref1.stderr).toBe(0);
     const py1 = JSON.parse(ref1.stdout) as typeof py;
     py1.history.forEach((h, i) => expect(Math.abs(h.loss - py.history[i].loss) / py.history[i].loss).toBeLessThan(1e-5));
+
+    // 5. stopped after 3 steps and continued from the weights and AdamW moments (train.py --start
+    // checkpoint's path): the same steps as the uninterrupted loop
+    const ref3 = spawnSync('/usr/bin/python3', [join(REPO_ROOT, 'src/train/recipe/testing/run_recipe_reference.py'), dir, DEMO_MODEL_DIR, REPO_ROOT], {
+      encoding: 'utf8',
+      cwd: REPO_ROOT,
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', RESUME_AT: '3' },
+    });
+    expect(ref3.status, ref3.stderr).toBe(0);
+    const py3 = JSON.parse(ref3.stdout) as typeof py;
+    expect(py3.history.map((h) => h.step)).toEqual(py.history.map((h) => h.step));
+    py3.history.forEach((h, i) => {
+      expect(h.loss).toBe(py.history[i].loss);
+      expect(h.lr).toBe(py.history[i].lr);
+    });
   });
 });

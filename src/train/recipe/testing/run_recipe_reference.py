@@ -39,5 +39,17 @@ def forward(batch):
 train_rows = wr.read_rows(os.path.join(recipe_dir, job["data"]["train_batches"]))
 eval_rows = wr.read_rows(os.path.join(recipe_dir, job["data"]["eval_batches"])) if job["data"]["eval_batches"] else []
 torch.manual_seed(job["seed"])
-history = wr.train(job, train_rows, eval_rows, forward, params, names=names, micro_batch_size=int(os.environ.get("MICRO_BATCH", "0")) or None)
+mb = int(os.environ.get("MICRO_BATCH", "0")) or None
+resume_at = int(os.environ.get("RESUME_AT", "0"))
+if not resume_at:
+    history = wr.train(job, train_rows, eval_rows, forward, params, names=names, micro_batch_size=mb)
+else:
+    # stop after RESUME_AT steps, then continue in a fresh optimizer from the saved weights and
+    # AdamW moments (what train.py --start checkpoint does with a studio checkpoint)
+    opt = wr.make_optimizer(params, job, names)
+    first = wr.train(job, train_rows, eval_rows, forward, params, names=names, micro_batch_size=mb, optimizer=opt, max_steps=resume_at)
+    moments = [(opt.state[p]["exp_avg"].clone(), opt.state[p]["exp_avg_sq"].clone()) for p in params]
+    opt2 = wr.make_optimizer(params, job, names)
+    wr.load_optimizer_state(opt2, params, moments, resume_at)
+    history = first + wr.train(job, train_rows, eval_rows, forward, params, names=names, micro_batch_size=mb, optimizer=opt2, start_step=resume_at)
 print(json.dumps({"history": history}))
