@@ -133,7 +133,7 @@ describe('row kernel versions', () => {
     }
   });
 
-  it('a check that runs out of memory is no verdict: version 1 for now, nothing recorded, its submits\' errors kept from the page; checked again later', async () => {
+  it('a check that runs out of memory is no verdict: version 1 for now, nothing recorded, its errors kept from the page; checked again later', async () => {
     const uncaptured: string[] = [];
     const ctx = await acquireGpu({ gpu: nodeGpu(), timeoutMs: 30_000, onUncapturedError: (m) => uncaptured.push(m) });
     try {
@@ -147,10 +147,8 @@ describe('row kernel versions', () => {
       await ctx.allocator.checkOutOfMemory();
       expect((await validateRowVersion2(ctx, 'gradNorm', 256, checkGradNormV2)).version).toBe(2);
       await ctx.device.queue.onSubmittedWorkDone();
-      // the check's submits failed inside their own error scopes; (uploads into the failed buffers
-      // are reported as every upload is under out-of-memory)
-      expect(uncaptured.length).toBeGreaterThan(0);
-      expect(uncaptured.filter((m) => m.includes('row kernel check'))).toEqual([]);
+      // the check's uploads and submits failed inside their own error scopes
+      expect(uncaptured).toEqual([]);
     } finally {
       ctx.destroy();
     }

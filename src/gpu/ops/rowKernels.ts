@@ -79,19 +79,44 @@ export interface IsolatedContext extends GpuContext {
 /**
  * A context on the same device with its own encoder and uniform arena: its flushes submit only its
  * own work (the check's), never the caller's pending commands. Tensors come from ctx's allocator.
- * Each submit sits in its own validation error scope (pushed and popped around the call, so no
- * other code's errors are caught), so a failed one is reported to the check, not to the page.
+ * Each of its uploads and submits sits in its own validation error scope (pushed and popped around
+ * the one call, so no other code's errors are caught): a failed one (e.g. into a buffer that ran
+ * out of memory) is reported to the check, not to the page.
  */
 export function isolatedContext(ctx: GpuContext): IsolatedContext {
-  const uniforms = new UniformArena(ctx.device, ctx.description.limits.minUniformBufferOffsetAlignment);
+  const real = ctx.device;
+  const uniforms = new UniformArena(real, ctx.description.limits.minUniformBufferOffsetAlignment);
   let enc: GPUCommandEncoder | null = null;
   const errors: Promise<string | null>[] = [];
+  const scoped = <T>(call: () => T): T => {
+    real.pushErrorScope('validation');
+    try {
+      return call();
+    } finally {
+      errors.push(real.popErrorScope().then((e) => (e ? e.message.split('\n')[0] : null), (e: Error) => e.message));
+    }
+  };
+  const queue = new Proxy(real.queue, {
+    get(q, key) {
+      if (key === 'writeBuffer') return (...a: Parameters<GPUQueue['writeBuffer']>) => scoped(() => q.writeBuffer(...a));
+      const v = Reflect.get(q, key, q) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(q) : v;
+    },
+  });
+  const device = new Proxy(real, {
+    get(d, key) {
+      if (key === 'queue') return queue;
+      const v = Reflect.get(d, key, d) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(d) : v;
+    },
+  });
   const iso: IsolatedContext = {
     ...ctx,
+    device,
     uniforms,
     mergePasses: false,
     encoder() {
-      enc ??= ctx.device.createCommandEncoder({ label: 'row kernel check' });
+      enc ??= real.createCommandEncoder({ label: 'row kernel check' });
       return enc;
     },
     computePass(label) {
@@ -100,13 +125,11 @@ export function isolatedContext(ctx: GpuContext): IsolatedContext {
       return { pass, shared: false };
     },
     flush() {
-      uniforms.upload();
-      if (enc) {
-        ctx.device.pushErrorScope('validation');
-        ctx.device.queue.submit([enc.finish()]);
-        errors.push(ctx.device.popErrorScope().then((e) => (e ? e.message.split('\n')[0] : null), (e: Error) => e.message));
-        enc = null;
-      }
+      scoped(() => {
+        uniforms.upload();
+        if (enc) real.queue.submit([enc.finish()]);
+      });
+      enc = null;
       uniforms.recycle();
     },
     destroy() {
