@@ -74,6 +74,34 @@ export function validateMatmulVariant(ctx: GpuContext, s: MatmulShapeClass, vari
   return validateVariant(ctx, s, variant, TRUST_RUNNERS[s.op]);
 }
 
+/** What prepareMatmulKernels chose for one validation class on this device. */
+export interface MatmulPrepared {
+  op: MatmulShapeClass['op'];
+  wDtype: 'f16' | 'f32';
+  vec4: boolean;
+  variant: string;
+}
+
+/**
+ * Validates the untuned choice of every validation class (op x W dtype x vec4 alignment) on this
+ * device ahead of use, so that the checks' submits and readbacks are not counted in a first
+ * training step (for tests and benches that count commands per step; the ops themselves validate
+ * at first use, and an op reached while this runs waits for the same check).
+ */
+export async function prepareMatmulKernels(ctx: GpuContext): Promise<MatmulPrepared[]> {
+  const out: MatmulPrepared[] = [];
+  for (const op of ['xwt', 'dyw', 'dytx'] as const) {
+    for (const wDtype of op === 'dytx' ? (['f32'] as const) : (['f16', 'f32'] as const)) {
+      for (const vec4 of [true, false]) {
+        const d = vec4 ? 64 : 63;
+        const s: MatmulShapeClass = { op, m: 64, n: d, k: d, wDtype };
+        out.push({ op, wDtype, vec4, variant: await trustedVariant(ctx, s, TRUST_RUNNERS[op]) });
+      }
+    }
+  }
+  return out;
+}
+
 export async function matmulXWt(
   ctx: GpuContext,
   x: Tensor,

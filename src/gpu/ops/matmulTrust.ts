@@ -14,15 +14,18 @@
 // are not validated here: the caller is testing that very kernel. Those that already failed on the
 // device are refused (illegal).
 //
-// Validation flushes the encoder and reads back once per class and variant per device, usually
-// during the first training step; passes that PassTimer turns into no-ops would fail it, so
-// category-only timing must follow real steps (it does: the bench times it last).
+// Validation runs on a context of its own (rowKernels.ts's isolatedContext: its own encoder and
+// uniforms), so it neither submits nor reorders work the caller has recorded, and a PassTimer
+// wrapped around the caller's encoder does not see it. Its few submits and readbacks are a
+// one-time cost per device, at first use; prepareMatmulKernels (matmul.ts) runs the default
+// choice's validation for every class up front, for tests and benches that count a step's commands.
 import type { GpuContext } from '../device';
 import { roundToF16 } from '../../util/f16';
 import { compareArrays } from '../../util/check';
 import { randn } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF16, uploadF32, type Tensor } from '../tensor';
 import { matmulDyTXRef, matmulDyWRef, matmulXWtRef } from './matmul.ref';
+import { isolatedContext } from './rowKernels';
 import { problemOf, variantFor, type MatmulShapeClass } from './matmulRegistry';
 import { recordValidationFailure, trustKey, type MatmulOp } from './matmulVariants';
 
@@ -69,7 +72,16 @@ function refOf(op: MatmulOp, a: Float32Array, b: Float32Array, m: number, n: num
   return matmulDyTXRef(a, b, m, n, k);
 }
 
-async function runValidation(ctx: GpuContext, s: MatmulShapeClass, variant: string, run: TrustRunner): Promise<string | null> {
+async function runValidation(device: GpuContext, s: MatmulShapeClass, variant: string, run: TrustRunner): Promise<string | null> {
+  const ctx = isolatedContext(device);
+  try {
+    return await validateOn(ctx, s, variant, run);
+  } finally {
+    ctx.close();
+  }
+}
+
+async function validateOn(ctx: GpuContext, s: MatmulShapeClass, variant: string, run: TrustRunner): Promise<string | null> {
   const vs = validationShape(s);
   const { op, m, n, k } = vs;
   const [aShape, bShape, oShape] =
