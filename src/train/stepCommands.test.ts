@@ -4,6 +4,7 @@
 // weights whether dispatches share a pass or each has its own.
 import { describe, expect, it } from 'vitest';
 import type { GpuCounts } from '../gpu/counters';
+import { prepareMatmulKernels } from '../gpu/ops/matmul';
 import { prepareRowKernels } from '../gpu/ops/rowKernelChecks';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
 import { createAdapter, downloadAdapter, releaseAdapter } from '../model/adapter';
@@ -31,6 +32,8 @@ async function train(merge: boolean, gradAccumulation: number, steps: number) {
   const ctx = await getTestGpu();
   // the row kernels' one-time checks on this device (otherwise run inside the first step)
   await prepareRowKernels(ctx);
+  // and the matmul variants' (matmulTrust.ts), likewise run once per device at first use
+  await prepareMatmulKernels(ctx);
   ctx.mergePasses = merge;
   const model = createRandomModel(ctx, SHAPE, { seed: 3 });
   const lora = { rank: 4, alpha: 8, dropout: 0.1, targetModules: LLAMA_ALL_LINEAR, useRslora: false };
