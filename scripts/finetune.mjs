@@ -71,7 +71,8 @@ const DEFAULT_EXPORTS = { lora: ['peft', 'gguf'], prompt: ['peft'], full: ['merg
 const JOB_FLAGS = ['data', 'max-rows', 'hub-endpoint', 'method', 'steps', 'rank', 'alpha', 'dropout', 'targets', 'rslora', 'dora', 'lora-plus', 'lora-plus-ratio', 'virtual-tokens', 'prompt-init', 'lr', 'schedule', 'warmup', 'batch-size', 'seq-len', 'grad-accum', 'weight-decay', 'max-grad-norm', 'label-smoothing', 'seed', 'checkpointing', 'eval-every', 'checkpoint-every', 'validation', 'train-on'];
 
 const HELP = `usage: npm run finetune -- [options]
-  --model DIR|demo        Hugging Face model folder (config.json, *.safetensors, tokenizer.json); default demo
+  --model DIR|FILE.gguf|demo  Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or a GGUF
+                          model file (F16, BF16, Q8_0, Q4_0, Q4_K tensors); default demo
   --quantize none|int8|int4   quantize the frozen base's linear layers at load (QLoRA-style; LoRA and prompt
                           tuning only); default none (fp16)
   --data FILE|demo        .jsonl, .json, .csv, .txt (UTF-8, or UTF-16 with a BOM) or .parquet; default the sample dataset
@@ -168,7 +169,9 @@ function exportList(v, method) {
 function modelFiles(host, model) {
   if (model === 'demo') return null;
   const dir = resolve(model);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--model ${model}: no such folder. Pass a Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or demo.`);
+  // a GGUF model file (llama.cpp, Ollama, LM Studio) is a folder of one file to the engine
+  if (/\.gguf$/i.test(dir) && existsSync(dir) && statSync(dir).isFile()) return { name: basename(dir).replace(/\.gguf$/i, ''), files: [{ name: basename(dir), url: host.serveFile(dir) }] };
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--model ${model}: no such folder. Pass a Hugging Face model folder (config.json, *.safetensors, tokenizer.json), a .gguf model file, or demo.`);
   return { name: basename(dir), files: readdirSync(dir).filter((f) => statSync(join(dir, f)).isFile()).map((f) => ({ name: f, url: host.serveFile(join(dir, f)) })) };
 }
 

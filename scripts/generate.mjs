@@ -25,6 +25,7 @@ const OPTIONS = {
 };
 const HELP = `usage: npm run generate -- --model <dir|demo> --prompt "..." --max-tokens N [--greedy] [--adapter <dir>]
   [--temperature 0.8] [--top-k 40] [--top-p 0.95] [--seed 0] [--chat] [--profile DIR] [--verbose]
+  --model         a Hugging Face model folder, a GGUF model file (FILE.gguf) or demo
   --adapter DIR   a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)
   --quantize none|int8|int4   quantize the base's linear layers at load (default none: fp16)
 The text goes to stdout, progress and messages to stderr.
@@ -52,7 +53,8 @@ async function main() {
     if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new UsageError(`--${flag} ${dir}: no such folder.`);
     return abs;
   };
-  const modelDir = values.model === 'demo' ? null : folder(values.model, 'model');
+  const ggufFile = /\.gguf$/i.test(values.model) && existsSync(resolve(values.model)) && statSync(resolve(values.model)).isFile() ? resolve(values.model) : null;
+  const modelDir = values.model === 'demo' || ggufFile ? null : folder(values.model, 'model');
   const adapterDir = values.adapter ? folder(values.adapter, 'adapter') : null;
   if (values.model === 'demo' && !existsSync('public/models/stories260K/config.json')) {
     const r = spawnSync(process.execPath, ['scripts/demo-model.mjs'], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -65,7 +67,11 @@ async function main() {
   try {
     const { page } = host;
     const files = (abs) => readdirSync(abs).filter((f) => statSync(join(abs, f)).isFile()).map((f) => ({ name: f, url: host.serveFile(join(abs, f)) }));
-    const modelFiles = modelDir ? { name: basename(modelDir), files: files(modelDir) } : null;
+    const modelFiles = ggufFile
+      ? { name: basename(ggufFile).replace(/\.gguf$/i, ''), files: [{ name: basename(ggufFile), url: host.serveFile(ggufFile) }] }
+      : modelDir
+        ? { name: basename(modelDir), files: files(modelDir) }
+        : null;
     const adapterFiles = adapterDir ? files(adapterDir).filter((f) => /^adapter_(model\.safetensors|config\.json)$/.test(f.name)) : null;
     await page.exposeFunction('cliToken', (text) => process.stdout.write(text));
     await page.exposeFunction('cliLoad', (p) => {

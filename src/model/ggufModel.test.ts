@@ -3,7 +3,9 @@
 // tokenizer.ggml.*) loads back to the same model: config, tokenizer (same ids as tokenizer.json),
 // logits (F16: equal to the safetensors model), quantized weights un-permuted (dequantized within
 // the format's step of the original), and through the engine: generate, fine-tune, export.
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getTestGpu, nodeGpu } from '../gpu/testing/nodeGpu';
@@ -143,6 +145,56 @@ describe('GGUF base models (the demo model written with our GGUF writer)', () =>
     st.release();
     model.release();
   }, 120_000);
+
+  // llama.cpp itself on the same files: greedy text equal to the engine's (the F16 file checks names,
+  // permutation, metadata and tokenizer; Q8_0 the block layout llama.cpp reads)
+  const LLAMA = '/work/shared/tools/llama.cpp/llama-completion';
+  it.skipIf(!existsSync(LLAMA)).each(['F16', 'Q8_0'] as const)('llama.cpp generates the engine’s greedy text from our %s file', async (kind) => {
+    const dir = mkdtempSync(join(tmpdir(), 'whetstone-gguf-'));
+    const file = join(dir, `stories260K-${kind}.gguf`);
+    const bytes = await demoGguf(kind);
+    writeFileSync(file, bytes);
+    const prompt = 'Once upon a time';
+    let llamaText = '';
+    let log = '';
+    // llama-completion's log thread is not flushed at exit: a run is complete when its last line is there (see cli.test.ts)
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      const r = spawnSync(LLAMA, ['-m', file, '-p', prompt, '-n', '24', '--temp', '0', '--top-k', '1', '-no-cnv', '--no-warmup', '-t', '1', '--seed', '1'], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      log = r.stderr;
+      if (/common_perf_print:\s+graphs reused/.test(r.stderr)) {
+        llamaText = r.stdout.trim();
+        break;
+      }
+    }
+    expect(llamaText, log.slice(-2000)).not.toBe('');
+    const engine = new Engine({ gpu: nodeGpu(), kv: new MemoryKeyValueStore() });
+    expect((await engine.init()).state).toBe('ready');
+    await engine.loadModel({ kind: 'files', files: [new File([bytes], `stories260K-${kind}.gguf`)] });
+    const ours = await engine.generate({ chat: false, prompt, useAdapter: false, sampling: { maxTokens: 24, temperature: 0, topK: 0, topP: 1, seed: 0, greedy: true } });
+    console.log(`${kind}: llama.cpp "${llamaText}" / engine "${prompt}${ours}"`);
+    expect(llamaText).toBe(`${prompt}${ours}`.trim());
+  }, 180_000);
+
+  const SHARED = '/work/shared/models/stories260K';
+  it.skipIf(!existsSync(LLAMA) || !existsSync(join(SHARED, 'stories260K.bin')))('a GGUF written by llama.cpp’s own converter loads and generates llama.cpp’s greedy text', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'whetstone-gguf-'));
+    const file = join(dir, 'base.gguf');
+    const conv = spawnSync(join(LLAMA, '../llama-convert-llama2c-to-ggml'), ['--copy-vocab-from-model', join(SHARED, 'tok512.bin'), '--llama2c-model', join(SHARED, 'stories260K.bin'), '--llama2c-output-model', file], { encoding: 'utf8' });
+    expect(conv.status, conv.stderr).toBe(0);
+    const prompt = 'Once upon a time';
+    let llamaText = '';
+    for (let attempt = 1; attempt <= 20 && !llamaText; attempt++) {
+      const r = spawnSync(LLAMA, ['-m', file, '-p', prompt, '-n', '24', '--temp', '0', '--top-k', '1', '-no-cnv', '--no-warmup', '-t', '1', '--seed', '1'], { encoding: 'utf8' });
+      if (/common_perf_print:\s+graphs reused/.test(r.stderr)) llamaText = r.stdout.trim();
+    }
+    const engine = new Engine({ gpu: nodeGpu(), kv: new MemoryKeyValueStore() });
+    expect((await engine.init()).state).toBe('ready');
+    const info = await engine.loadModel({ kind: 'files', files: [new File([readFileSync(file)], 'base.gguf')] });
+    expect(info.tiedEmbeddings).toBe(false); // llama.cpp writes output.weight
+    const ours = await engine.generate({ chat: false, prompt, useAdapter: false, sampling: { maxTokens: 24, temperature: 0, topK: 0, topP: 1, seed: 0, greedy: true } });
+    expect(llamaText).toBe(`${prompt}${ours}`.trim());
+  }, 180_000);
 
   it.each(['Q8_0', 'Q4_0'] as const)('through the engine, a %s file: loads, generates, fine-tunes with LoRA and exports PEFT, GGUF LoRA and merged', async (kind) => {
     const engine = new Engine({ gpu: nodeGpu(), kv: new MemoryKeyValueStore() });
