@@ -85,14 +85,15 @@ export function ModelPanel() {
           label="Model folder drop area"
           hint={
             <>
-              <strong>Your own model:</strong> drop the folder here, or pick it. It needs <code>config.json</code>, <code>*.safetensors</code> and <code>tokenizer.json</code>.
+              <strong>Your own model:</strong> drop the folder here, or pick it. It needs <code>config.json</code>, <code>*.safetensors</code> and <code>tokenizer.json</code>; or drop a
+              GGUF model file (<code>.gguf</code>: F16, BF16, Q8_0, Q4_0 or Q4_K tensors).
             </>
           }
           disabled={locked}
           onDrop={(d) => void loadModelFiles(d.files, d.folderName, d.handle)}
         >
           <FilePicker label="Choose model folder…" directory onFiles={(f) => void loadModelFiles(f)} disabled={locked} />
-          <FilePicker label="Choose model files…" multiple secondary accept=".json,.safetensors,.model,.txt,.jinja" onFiles={(f) => void loadModelFiles(f)} disabled={locked} />
+          <FilePicker label="Choose model files…" multiple secondary accept=".json,.safetensors,.model,.txt,.jinja,.gguf" onFiles={(f) => void loadModelFiles(f)} disabled={locked} />
         </DropZone>
         <form
           className="choice hub"
