@@ -58,8 +58,12 @@ export async function readGgufAssets(folder: ModelFolder, file: string): Promise
     shards: new Map(),
     fingerprint: fp.toString(16).padStart(8, '0'),
     parameterCount,
-    gguf: { file },
+    gguf: { file, types: [...new Set(expectedTensors(config).map((t) => ggmlTypeName(ggufTensorFor(g, config, t.name, file).tensor.type)))] },
   };
+}
+
+function ggmlTypeName(type: number): string {
+  return GGML_BLOCKS[type]?.name ?? (Object.entries(GgmlType).find(([, v]) => v === type)?.[0] ?? `type ${type}`);
 }
 
 /** f32 values of a float tensor (F32, F16, BF16). */

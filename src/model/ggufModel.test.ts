@@ -207,8 +207,11 @@ describe('GGUF base models (the demo model written with our GGUF writer)', () =>
     expect(text.length).toBeGreaterThan(10);
     const sample = new File([readFileSync(join(REPO_ROOT, 'public/datasets/sample.jsonl'))], 'sample.jsonl');
     await engine.loadDataset({ kind: 'file', file: sample }, { maxSeqLen: 48, trainOn: 'all', onBadRow: 'skip', validationFraction: 0.1, seed: 1 });
+    expect(info.notes.join(' ')).toContain(kind);
+    const job = { ...DEFAULT_CONFIG, batchSize: 2, seqLen: 48, warmupSteps: 0, schedule: 'constant' as const, evalEvery: 0, checkpointEvery: 0, maxSteps: 8, learningRate: 5e-3 };
+    expect((await engine.estimate(job)).weightsBytes).toBe(info.weightBytes); // the quantized tensors as loaded
     const losses: number[] = [];
-    await engine.startTraining({ ...DEFAULT_CONFIG, batchSize: 2, seqLen: 48, warmupSteps: 0, schedule: 'constant', evalEvery: 0, checkpointEvery: 0, maxSteps: 8, learningRate: 5e-3 }, { onProgress: (p) => losses.push(p.loss), onStatus: () => {} });
+    await engine.startTraining(job, { onProgress: (p) => losses.push(p.loss), onStatus: () => {} });
     expect(losses.length).toBe(8);
     expect(losses.slice(-3).reduce((a, b) => a + b) / 3).toBeLessThan(losses.slice(0, 3).reduce((a, b) => a + b) / 3);
     const peft = await engine.exportPeft();

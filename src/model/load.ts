@@ -35,8 +35,8 @@ export interface ModelAssets {
    * whoever loads the model, before loadWeights; a reload (device loss) uses the same.
    */
   quantize?: BaseQuantization;
-  /** a GGUF model file (ggufLoad.ts) instead of a safetensors folder */
-  gguf?: { file: string };
+  /** a GGUF model file (ggufLoad.ts) instead of a safetensors folder, and the GGML types of its tensors */
+  gguf?: { file: string; types: string[] };
 }
 
 export interface LoadProgress {

@@ -71,7 +71,7 @@ export function estimateMemory(
   c: ModelConfig,
   t: Pick<TrainConfig, 'batchSize' | 'seqLen' | 'activationCheckpointing' | 'lora'> & Partial<Pick<TrainConfig, 'method' | 'promptTuning'>>,
   limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number; deviceBytes?: number },
-  base: { quantize?: BaseQuantization } = {},
+  base: { quantize?: BaseQuantization; weightsBytes?: number } = {},
 ): MemoryEstimate {
   const method: TrainMethod = t.method ?? 'lora';
   const n = virtualTokensOf({ method, promptTuning: t.promptTuning });
@@ -90,7 +90,8 @@ export function estimateMemory(
   const loraBytes = trainedFloats * 4 * 2 + doraOut * 4;
   const optimizerBytes = trainedFloats * 4 * 2; // AdamW m and v
   // as load.ts uploads them: matrices fp16, vectors (norms, biases) f32
-  const weightsBytes = baseWeightsBytes(c, base.quantize);
+  // the loaded model's own bytes when known (a GGUF file's quantized tensors), else what load.ts would allocate
+  const weightsBytes = base.weightsBytes ?? baseWeightsBytes(c, base.quantize);
   const perLayer = perLayerActivationFloats(c, N, r, L > 0 ? modules.length / L : 0, L > 0 ? doraOut / L : 0) * 4;
   const residual = N * C * 4;
   // L + 1 residual streams: every layer's input and the last layer's output

@@ -57,6 +57,7 @@ export async function loadModel(core: EngineCore, source: ModelSource, onProgres
   const model = new CausalLM(ctx, assets, weights);
   const c = assets.config;
   const notes: string[] = [];
+  if (assets.gguf) notes.push(`Loaded from the GGUF file ${assets.gguf.file} (tensor types ${assets.gguf.types.join(', ')}); Q8_0, Q4_0 and Q4_K linear layers stay quantized on the GPU.`);
   if (!assets.chatTemplate) notes.push('No chat template: chat and instruction data use the documented default template.');
   const info: ModelInfo = {
     name: assets.name,

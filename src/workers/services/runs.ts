@@ -53,7 +53,7 @@ export async function estimate(core: EngineCore, config: TrainConfig): Promise<M
     model.config,
     config,
     { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, deviceBytes: budgetFor(core, config) },
-    { quantize: model.assets.quantize },
+    { quantize: model.assets.quantize, weightsBytes: [...model.weights.values()].reduce((s, t) => s + t.buffer.size, 0) },
   );
 }
 
