@@ -11,7 +11,8 @@ import type { Batch } from '../data';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
 import { isQuantized } from '../gpu/ops/matmulQuant';
 import type { GpuContext } from '../gpu/device';
-import { createAdapter, releaseAdapter } from '../model/adapter';
+import { createAdapter, linearModules, releaseAdapter } from '../model/adapter';
+import { readBuffer } from '../gpu/tensor';
 import { CausalLM } from '../model/causalLM';
 import { folderFromDirectory } from '../model/folderNode';
 import { loadWeights, readModelAssets } from '../model/load';
@@ -126,4 +127,36 @@ describe.each([
     expect(int8.weightBytes).toBeLessThan(fp16.weightBytes);
     expect(int4.weightBytes).toBeLessThan(int8.weightBytes);
   }, 600_000);
+});
+
+/** Logits of the last position of a short sequence. */
+async function lastLogits(model: CausalLM, ids: number[]): Promise<Float32Array> {
+  const V = model.config.vocabSize;
+  const inp = model.upload({ B: 1, T: ids.length, tokens: Int32Array.from(ids), positions: Int32Array.from(ids, (_, i) => i), docIds: null }, 'test');
+  const l = await model.lastLogits(inp, null);
+  return new Float32Array(await readBuffer(model.ctx, l.buffer, V * 4));
+}
+
+describe.each(['tiny-gpt2', 'arch-phi3', 'arch-gemma3', 'arch-qwen3', 'arch-mistral'])('every architecture runs on a quantized base: %s', (fixture) => {
+  it('int8 and int4: every linear layer quantized, logits near the fp16 base', async () => {
+    const ctx = await getTestGpu();
+    const dir = join(FIXTURES_DIR, fixture);
+    const fp16 = await loadQuantized(ctx, dir, 'none');
+    const ids = [1, 5, 9, 14, 20, 3, 7, 11].map((i) => i % fp16.config.vocabSize);
+    const ref = await lastLogits(fp16, ids);
+    const scale = Math.max(...ref.map(Math.abs));
+    for (const q of ['int8', 'int4'] as const) {
+      const model = await loadQuantized(ctx, dir, q);
+      const names = [...model.weights.entries()].filter(([, t]) => isQuantized(t)).map(([n]) => n);
+      expect(names.length).toBe(linearModules(model.config).length);
+      const got = await lastLogits(model, ids);
+      const err = Math.max(...got.map((v, i) => Math.abs(v - ref[i])));
+      console.log(`${fixture} ${q}: max |logit - fp16| ${err.toExponential(2)} of logits up to ${scale.toFixed(3)}`);
+      expect(err).toBeGreaterThan(0);
+      expect(err).toBeLessThan((q === 'int8' ? 0.05 : 0.25) * scale);
+      model.release();
+      for (const t of model.weights.values()) ctx.allocator.release(t.buffer);
+    }
+    fp16.release();
+  }, 300_000);
 });
