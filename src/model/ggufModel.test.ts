@@ -12,7 +12,9 @@ import { getTestGpu, nodeGpu } from '../gpu/testing/nodeGpu';
 import { dequantizeOnCpu, isQuantized } from '../gpu/ops/matmulQuant';
 import { readBuffer } from '../gpu/tensor';
 import { fileSource } from '../io/byteSourceNode';
-import { encodeQ4_0, encodeQ8_0 } from '../io/ggmlBlocks';
+import { decodeQ4_K, encodeQ4_0, encodeQ4_K, encodeQ8_0 } from '../io/ggmlBlocks';
+import { permuteRows, unpermuteRowIndex } from '../io/ggufModel';
+import { randn } from '../util/random';
 import { GgmlType, GgufType, hfToGgufName, writeGguf, type GgufKv, type GgufTensorIn } from '../io/gguf';
 import { halvesToInterleaved } from '../io/llama2c.js';
 import { readSafetensorsHeader, readTensorF32 } from '../io/safetensors';
@@ -143,6 +145,47 @@ describe('GGUF base models (the demo model written with our GGUF writer)', () =>
     expect(err).toBeLessThan(kind === 'Q8_0' ? 0.05 * scale : 0.3 * scale);
     expect(err).toBeGreaterThan(0);
     st.release();
+    model.release();
+  }, 120_000);
+
+  it('Q4_K (rows of 256): every linear layer is, bit for bit, the decoder\'s values with llama.cpp\'s q/k permutation undone', async () => {
+    const ctx = await getTestGpu();
+    const [C, F, H, KV, D] = [256, 512, 4, 2, 64];
+    const vocab = Object.entries(demoTokenizer.model.vocab as Record<string, number>).sort((a, b) => a[1] - b[1]).map(([t]) => t);
+    const u32 = (key: string, value: number): GgufKv => ({ key, type: GgufType.UINT32, value });
+    const shapes: [string, number, number][] = [['attn_q', H * D, C], ['attn_k', KV * D, C], ['attn_v', KV * D, C], ['attn_output', C, H * D], ['ffn_gate', F, C], ['ffn_up', F, C], ['ffn_down', C, F]];
+    const blocks = new Map(shapes.map(([n, r, c], i) => [n, encodeQ4_K(randn(r * c, 100 + i, 0.05))]));
+    const tensors: GgufTensorIn[] = [
+      { name: 'token_embd.weight', dims: [C, 512], type: GgmlType.F16, data: f32ArrayToF16Bits(randn(512 * C, 1, 0.02)) },
+      { name: 'output_norm.weight', dims: [C], type: GgmlType.F32, data: new Float32Array(C).fill(1) },
+      { name: 'blk.0.attn_norm.weight', dims: [C], type: GgmlType.F32, data: new Float32Array(C).fill(1) },
+      { name: 'blk.0.ffn_norm.weight', dims: [C], type: GgmlType.F32, data: new Float32Array(C).fill(1) },
+      ...shapes.map(([n, r, c]) => ({ name: `blk.0.${n}.weight`, dims: [c, r], type: GgmlType.Q4_K, data: blocks.get(n)! })),
+    ];
+    const kv: GgufKv[] = [
+      { key: 'general.architecture', type: GgufType.STRING, value: 'llama' },
+      u32('llama.block_count', 1), u32('llama.context_length', 128), u32('llama.embedding_length', C), u32('llama.feed_forward_length', F),
+      u32('llama.attention.head_count', H), u32('llama.attention.head_count_kv', KV),
+      { key: 'llama.attention.layer_norm_rms_epsilon', type: GgufType.FLOAT32, value: 1e-5 },
+      { key: 'tokenizer.ggml.model', type: GgufType.STRING, value: 'llama' },
+      { key: 'tokenizer.ggml.tokens', type: GgufType.ARRAY, value: { itemType: GgufType.STRING, items: vocab } },
+      u32('tokenizer.ggml.bos_token_id', 1), u32('tokenizer.ggml.eos_token_id', 2), u32('tokenizer.ggml.unknown_token_id', 0),
+    ];
+    const folder = folderFromBuffers('q4k', { 'q4k.gguf': writeGguf(kv, tensors) });
+    const assets = await readModelAssets(folder);
+    const model = new Model(ctx, assets, await loadWeights(ctx, folder, assets));
+    const hf: Record<string, string> = { attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj', ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj' };
+    for (const [n, r, c] of shapes) {
+      const t = model.weights.get(`model.layers.0.${hf[n]}.weight`)!;
+      if (!isQuantized(t)) throw new Error(`${n} was not kept quantized`);
+      let want = decodeQ4_K(blocks.get(n)!, r * c);
+      if (n === 'attn_q' || n === 'attn_k') want = permuteRows(want, c, unpermuteRowIndex(n === 'attn_q' ? H : KV, r));
+      const got = await dequantizeOnCpu(ctx, t);
+      const bad = got.findIndex((v, i) => v !== want[i]);
+      expect(bad, `${n}: element ${bad} is ${got[bad]}, expected ${want[bad]}`).toBe(-1);
+    }
+    const out = await logits(model, [1, 20, 30]);
+    expect(out.every(Number.isFinite)).toBe(true);
     model.release();
   }, 120_000);
 
