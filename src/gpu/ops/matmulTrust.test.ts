@@ -118,6 +118,23 @@ describe('matmul variant validation on the running adapter', () => {
     expect((await validationVerdicts(ctx)).size).toBe(10);
   });
 
+  it('a validation that cannot run (out of memory) is no verdict: the fallback runs, nothing is recorded, the next use checks again', async () => {
+    const ctx = await freshGpu();
+    const tx = uploadF32(ctx, randn(4 * 8, 1), [4, 8], 'x');
+    const tw = uploadF16(ctx, randn(6 * 8, 2), [6, 8], 'W');
+    const p = problemOf({ op: 'xwt', m: 4, n: 6, k: 8, wDtype: 'f16' });
+    const first = defaultVariant(ctx, p);
+    ctx.allocator.simulatedLimitBytes = ctx.allocator.liveBytes; // every new buffer fails
+    const out = await matmulXWt(ctx, tx, tw); // recorded with the fallback; never submitted here
+    expect(out.label).toBe('matmul y');
+    expect((await validationVerdicts(ctx)).size).toBe(0);
+    expect(illegalReason(ctx, first, p)).toBeNull();
+    await ctx.allocator.checkOutOfMemory();
+    ctx.allocator.simulatedLimitBytes = null;
+    await validateMatmulVariant(ctx, { op: 'xwt', m: 4, n: 6, k: 8, wDtype: 'f16' }, first);
+    expect((await validationVerdicts(ctx)).get(trustKey(p, first))).toBeNull();
+  });
+
   it('rejects a deliberately wrong variant with the reason; it is then illegal and refused by name', async () => {
     const ctx = await freshGpu();
     plant(FAULTY, { version: 2, wgX: 8, wgY: 8, fault: true });

@@ -20,14 +20,15 @@
 // one-time cost per device, at first use; prepareMatmulKernels (matmul.ts) runs the default
 // choice's validation for every class up front, for tests and benches that count a step's commands.
 import type { GpuContext } from '../device';
+import { ShaderError } from '../shader';
 import { roundToF16 } from '../../util/f16';
 import { compareArrays } from '../../util/check';
 import { randn } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF16, uploadF32, type Tensor } from '../tensor';
 import { matmulDyTXRef, matmulDyWRef, matmulXWtRef } from './matmul.ref';
-import { isolatedContext } from './rowKernels';
+import { isolatedContext, type IsolatedContext } from './rowKernels';
 import { problemOf, variantFor, type MatmulShapeClass } from './matmulRegistry';
-import { recordValidationFailure, trustKey, type MatmulOp } from './matmulVariants';
+import { FALLBACK_VARIANT, illegalReason, recordValidationFailure, trustKey, type MatmulOp } from './matmulVariants';
 
 /** The validation problem's tensors; a is x (xwt) or dy, b is W (xwt, dyw) or x (dytx). */
 export interface TrustInputs {
@@ -72,6 +73,12 @@ function refOf(op: MatmulOp, a: Float32Array, b: Float32Array, m: number, n: num
   return matmulDyTXRef(a, b, m, n, k);
 }
 
+/**
+ * The validation itself could not run (its buffers ran out of memory, a submit failed): no verdict
+ * on the variant, nothing recorded, checked again at the next use.
+ */
+export class ValidationNotRun extends Error {}
+
 async function runValidation(device: GpuContext, s: MatmulShapeClass, variant: string, run: TrustRunner): Promise<string | null> {
   const ctx = isolatedContext(device);
   try {
@@ -81,7 +88,7 @@ async function runValidation(device: GpuContext, s: MatmulShapeClass, variant: s
   }
 }
 
-async function validateOn(ctx: GpuContext, s: MatmulShapeClass, variant: string, run: TrustRunner): Promise<string | null> {
+async function validateOn(ctx: IsolatedContext, s: MatmulShapeClass, variant: string, run: TrustRunner): Promise<string | null> {
   const vs = validationShape(s);
   const { op, m, n, k } = vs;
   const [aShape, bShape, oShape] =
@@ -102,6 +109,9 @@ async function validateOn(ctx: GpuContext, s: MatmulShapeClass, variant: string,
   try {
     await run(ctx, variant, tensors);
     const got = await downloadF32(ctx, tensors.out);
+    const all = [tensors.a, tensors.b, tensors.bias, tensors.out].filter((t): t is Tensor => t !== null);
+    const notRun = [...(await ctx.submitErrors()), ...all.filter((t) => !ctx.allocator.usable(t.buffer)).map((t) => `${t.label} ran out of memory`)];
+    if (notRun.length > 0) throw new ValidationNotRun(`the validation of ${variant} could not run: ${notRun.slice(0, 2).join('; ')}`);
     const bRef = f16 ? Float32Array.from(bv, roundToF16) : bv;
     const want = new Float32Array(got.length);
     const per = size(oShape);
@@ -116,7 +126,10 @@ async function validateOn(ctx: GpuContext, s: MatmulShapeClass, variant: string,
       `atol ${TOL.atol} + rtol ${TOL.rtol}·|ref| (max abs err ${c.maxAbsErr.toExponential(2)}); first:${c.first.slice(0, 3).join(';')}`
     );
   } catch (e) {
-    return `could not run: ${(e as Error).message}`;
+    // a kernel this device cannot compile is a failed variant; anything else (out of memory, a
+    // lost device) says nothing about the variant and reaches the caller, with no verdict kept
+    if (e instanceof ShaderError) return `could not run: ${e.message}`;
+    throw e;
   } finally {
     for (const t of [tensors.a, tensors.b, tensors.bias, tensors.out]) if (t) releaseTensor(ctx, t);
   }
@@ -132,10 +145,17 @@ export function validateVariant(ctx: GpuContext, s: MatmulShapeClass, variant: s
   if (!m) verdicts.set(ctx.device, (m = new Map()));
   let v = m.get(key);
   if (!v) {
-    v = runValidation(ctx, s, variant, run).then((why) => {
-      if (why !== null) recordValidationFailure(ctx, problemOf(s), variant, why);
-      return why;
-    });
+    const cache = m;
+    v = runValidation(ctx, s, variant, run).then(
+      (why) => {
+        if (why !== null) recordValidationFailure(ctx, problemOf(s), variant, why);
+        return why;
+      },
+      (e: unknown) => {
+        cache.delete(key); // not a verdict: a later use checks again
+        throw e;
+      },
+    );
     m.set(key, v);
   }
   return v;
@@ -159,6 +179,13 @@ export async function trustedVariant(ctx: GpuContext, s: MatmulShapeClass, run: 
     // a variant that fails becomes illegal, so the next round picks another; defaultVariant
     // throws, with every reason, once none is left
     const name = variantFor(ctx, s, undefined, opName);
-    if ((await validateVariant(ctx, s, name, run)) === null) return name;
+    try {
+      if ((await validateVariant(ctx, s, name, run)) === null) return name;
+    } catch (e) {
+      // no verdict (e.g. out of memory, which fails the step that needed it anyway): this call
+      // runs the always-legal fallback unless it is known to fail; the next one checks again
+      if (!(e instanceof ValidationNotRun) || illegalReason(ctx, FALLBACK_VARIANT, problemOf(s)) !== null) throw e;
+      return FALLBACK_VARIANT;
+    }
   }
 }

@@ -103,8 +103,8 @@ export const MATMUL_FAMILY_VARIANTS: Record<string, MatmulVariant> = {
   v7_64x64_k8_4x4_db_f16: { ...v7(16, 16, 8, 4, 4, false, true), f16: true },
 };
 
-/** Always legal, on every adapter and shape. */
-const FALLBACK_VARIANT = 'v2_8x8';
+/** Legal on every adapter and shape (unless it failed validation there). */
+export const FALLBACK_VARIANT = 'v2_8x8';
 
 export interface MatmulOptions {
   /** a name from MATMUL_VARIANTS; throws if it cannot run this shape on this device */
