@@ -8,8 +8,9 @@
 //   "llama" (SentencePiece): BPE with byte fallback, ▁ for spaces; merges recovered from the
 //           vocabulary and scores as transformers' SentencePieceExtractor does (every split of a
 //           piece into two pieces, ordered by the piece's score)
-//   "gpt2"  (byte-level BPE): vocabulary and tokenizer.ggml.merges as they are, GPT-2's byte-level
-//           pre-tokenizer (tokenizer.ggml.pre variants with other split regexes are not told apart)
+//   "gpt2"  (byte-level BPE): vocabulary and tokenizer.ggml.merges as they are; the split regex
+//           from tokenizer.ggml.pre: "qwen2" (single digits, NFC), "llama-bpe" (Llama 3: up to 3
+//           digits, merges ignored for whole-vocabulary words), else GPT-2's own
 import { GgufError, hfToGgufName, type GgufFile, type GgufTensorInfo, type GgufValue } from './gguf';
 import type { ModelConfig } from './hfConfig';
 
@@ -71,6 +72,12 @@ export function ggufConfigJson(g: GgufFile, file: string): Record<string, unknow
   return config;
 }
 
+/** Split regexes of byte-level BPE pre-tokenizers by tokenizer.ggml.pre (as the models' tokenizer.json files have them). */
+const SPLIT_REGEX: Record<string, string> = {
+  qwen2: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  'llama-bpe': "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+
 // token_type values of llama.cpp's vocab
 const NORMAL = 1;
 const UNKNOWN = 2;
@@ -125,16 +132,20 @@ export function ggufTokenizer(g: GgufFile, file: string): { tokenizerJson: Recor
   } else if (model === 'gpt2') {
     const merges = items(g, 'tokenizer.ggml.merges')?.map(String);
     if (!merges) throw new GgufError(`${file}: a gpt2 tokenizer needs tokenizer.ggml.merges.`);
+    const pre = kvValue(g, 'tokenizer.ggml.pre');
+    const regex = typeof pre === 'string' ? SPLIT_REGEX[pre] : undefined;
     tokenizerJson = {
       version: '1.0',
       truncation: null,
       padding: null,
       added_tokens: addedTokens,
-      normalizer: null,
-      pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-      post_processor: postProcessor ?? { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
-      decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
+      normalizer: pre === 'qwen2' ? { type: 'NFC' } : null,
+      pre_tokenizer: regex
+        ? { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false }] }
+        : { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+      post_processor: postProcessor ?? { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+      decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false },
+      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: pre === 'llama-bpe', vocab, merges },
     };
   } else {
     throw new GgufError(`${file}: tokenizer.ggml.model "${model}" is not one Whetstone rebuilds (llama, gpt2).`);
