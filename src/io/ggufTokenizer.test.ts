@@ -52,8 +52,8 @@ describe('byte-level BPE tokenizers from GGUF metadata', () => {
       expect(ours.encode(text).ids, text).toEqual(want);
       expect(ours.decode(want, { skip_special_tokens: false })).toBe(real.decode(want, { skip_special_tokens: false }));
     }
-    // the split regex matters: GPT-2's own (an unknown tokenizer.ggml.pre) groups digits differently
+    // the split regex matters: GPT-2's own (an unknown tokenizer.ggml.pre) splits some of these texts otherwise
     const gpt2 = new Tokenizer(ggufTokenizer(ggufOf(name, 'gpt2', bos), `${name}.gguf`).tokenizerJson, {});
-    expect(gpt2.encode(TEXTS[0]).ids).not.toEqual(real.encode(TEXTS[0]).ids);
+    expect(TEXTS.some((t) => JSON.stringify(gpt2.encode(t).ids) !== JSON.stringify(real.encode(t).ids))).toBe(true);
   }, 120_000);
 });
