@@ -109,7 +109,7 @@ describe('GGUF writer and reader', () => {
       [[], [{ ...t0, dims: [6, 1, 1, 1, 1] }], /1 to 4 positive integers/],
       [[], [{ ...t0, dims: [4, 2] }], /need 8 elements, data has 6/],
       [[], [{ ...t0, type: GgmlType.F16 }], /F16 data must be a Uint16Array/],
-      [[], [{ ...t0, type: 13 as typeof GgmlType.F32 }], /type 13 cannot be written/], // Q5_K
+      [[], [{ ...t0, type: 10 as typeof GgmlType.F32 }], /type 10 cannot be written/], // Q2_K
     ];
     for (const [kv, ts, re] of cases) {
       expect(() => writeGguf(kv, ts), String(re)).toThrow(GgufError);
@@ -141,8 +141,8 @@ describe('GGUF writer and reader', () => {
     expect(() => readGguf(arr)).toThrow(/claims 1000 items but only/);
     const one = (dims: number[]) => writeGguf([], [{ name: 't', dims, type: GgmlType.F32, data: new Float32Array(dims.reduce((a, b) => a * b)) }]).slice();
     const q = one([4]);
-    new DataView(q.buffer).setUint32(24 + 9 + 4 + 8, 13, true); // type Q5_K
-    expect(() => readGguf(q)).toThrow(/GGML type 13, which this reader cannot size/);
+    new DataView(q.buffer).setUint32(24 + 9 + 4 + 8, 10, true); // type Q2_K
+    expect(() => readGguf(q)).toThrow(/GGML type 10, which this reader cannot size/);
     const off = one([4]);
     new DataView(off.buffer).setBigUint64(24 + 9 + 4 + 8 + 4, 4n, true);
     expect(() => readGguf(off)).toThrow(/offset 4, not a multiple of the alignment 32/);

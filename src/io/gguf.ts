@@ -45,9 +45,9 @@ const TYPE_NAMES = Object.fromEntries(Object.entries(GgufType).map(([k, v]) => [
 
 /**
  * GGML tensor types we write or can size (ggml.h). Of the quantized ones, the block formats of
- * ggmlBlocks.ts (Q4_0, Q8_0, Q4_K): sized by whole blocks along dims[0], written as raw blocks.
+ * ggmlBlocks.ts (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K): sized by whole blocks along dims[0], written as raw blocks.
  */
-export const GgmlType = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, I8: 24, I16: 25, I32: 26, I64: 27, F64: 28, BF16: 30 } as const;
+export const GgmlType = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, I8: 24, I16: 25, I32: 26, I64: 27, F64: 28, BF16: 30 } as const;
 export type GgmlType = (typeof GgmlType)[keyof typeof GgmlType];
 const GGML_SIZE: Record<number, number> = { 0: 4, 1: 2, 24: 1, 25: 2, 26: 4, 27: 8, 28: 8, 30: 2 };
 const GGML_NAME = Object.fromEntries(Object.entries(GgmlType).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -69,8 +69,8 @@ export interface GgufTensorIn {
   name: string;
   /** GGML order: dims[0] is the fastest-varying (the numpy shape reversed). */
   dims: number[];
-  type: typeof GgmlType.F32 | typeof GgmlType.F16 | typeof GgmlType.BF16 | typeof GgmlType.Q4_0 | typeof GgmlType.Q8_0 | typeof GgmlType.Q4_K;
-  /** F32: Float32Array; F16 / BF16: Uint16Array of their bits; Q4_0, Q8_0, Q4_K: the blocks' bytes (ggmlBlocks.ts). */
+  type: typeof GgmlType.F32 | typeof GgmlType.F16 | typeof GgmlType.BF16 | typeof GgmlType.Q4_0 | typeof GgmlType.Q8_0 | typeof GgmlType.Q4_K | typeof GgmlType.Q5_K | typeof GgmlType.Q6_K;
+  /** F32: Float32Array; F16 / BF16: Uint16Array of their bits; Q4_0, Q8_0, Q4_K, Q5_K, Q6_K: the blocks' bytes (ggmlBlocks.ts). */
   data: Float32Array | Uint16Array | Uint8Array;
 }
 
@@ -224,7 +224,7 @@ export function writeGguf(kv: readonly GgufKv[], tensors: readonly GgufTensorIn[
     }
     const block = GGML_BLOCKS[t.type];
     const want = t.type === GgmlType.F32 ? Float32Array : t.type === GgmlType.F16 || t.type === GgmlType.BF16 ? Uint16Array : block ? Uint8Array : null;
-    if (!want) throw new GgufError(`writeGguf: ${where}: type ${t.type} cannot be written; use GgmlType.F32, F16, BF16, Q4_0, Q8_0 or Q4_K.`);
+    if (!want) throw new GgufError(`writeGguf: ${where}: type ${t.type} cannot be written; use GgmlType.F32, F16, BF16, Q4_0, Q8_0, Q4_K, Q5_K or Q6_K.`);
     if (!(t.data instanceof want)) throw new GgufError(`writeGguf: ${where}: ${GGML_NAME[t.type]} data must be a ${want.name}.`);
     const n = t.dims.reduce((a, b) => a * b, 1);
     if (block) {
@@ -287,7 +287,7 @@ export interface GgufFile {
 // ignoreBOM: a leading U+FEFF is part of a name or value, not a byte-order mark to strip
 const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Parses a GGUF (v2 or v3) file held in memory. Quantized types other than Q4_0, Q8_0 and Q4_K are rejected. */
+/** Parses a GGUF (v2 or v3) file held in memory. Quantized types other than Q4_0, Q8_0, Q4_K, Q5_K and Q6_K are rejected. */
 export function readGguf(file: Uint8Array, fileName = 'adapter.gguf'): GgufFile {
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
   let at = 0;
@@ -388,7 +388,7 @@ export function readGguf(file: Uint8Array, fileName = 'adapter.gguf'): GgufFile 
     const type = u32(`type of "${name}"`);
     const elem = GGML_SIZE[type];
     const block = GGML_BLOCKS[type];
-    if (elem === undefined && !block) fail(`tensor "${name}" has GGML type ${type}, which this reader cannot size (quantized?)`, 'Supported: F32, F16, BF16, integer types, Q4_0, Q8_0 and Q4_K.');
+    if (elem === undefined && !block) fail(`tensor "${name}" has GGML type ${type}, which this reader cannot size (quantized?)`, 'Supported: F32, F16, BF16, integer types, Q4_0, Q8_0, Q4_K, Q5_K and Q6_K.');
     if (block && dims[0] % block.values !== 0) fail(`tensor "${name}" is ${block.name} but its rows (dims[0] = ${dims[0]}) are not whole ${block.values}-value blocks`);
     const offset = u64(`offset of "${name}"`);
     if (offset % alignment !== 0) fail(`tensor "${name}" starts at offset ${offset}, not a multiple of the alignment ${alignment}`);

@@ -2,15 +2,18 @@
 // the metadata becomes config.json, tokenizer and chat template (io/ggufModel.ts), and every
 // tensor the architecture needs is read under its llama.cpp name and uploaded in HF layout:
 //   F32 / F16 / BF16 matrices   fp16 (quantized at load when assets.quantize asks, like safetensors)
-//   Q8_0 / Q4_0 / Q4_K matrices of the linear layers: as they are, in the kernels' q8 / q4 layouts
-//                               (util/quant.ts, lossless); embeddings / LM head: dequantized to fp16
+//   Q8_0 / Q6_K / Q4_0 / Q4_K matrices of the linear layers: as they are, in the kernels' q8 / q4
+//                               layouts (util/quant.ts, lossless; Q6_K as q8 with 16-value groups);
+//                               embeddings / LM head: dequantized to fp16
+//   Q5_K matrices               dequantized to fp16 (no lossless kernel layout: 5-bit codes with an
+//                               offset), one rounding (relative error <= 2^-11), or quantized at load
 //   vectors (norms, biases)     f32 holding fp16-rounded values (as load.ts does)
 // llama.cpp's q/k row permutation is undone on every format (rows are whole blocks).
 // The whole file is read into memory (GGUF's reader works on bytes in memory).
 import type { GpuContext } from '../gpu/device';
 import { uploadQuant } from '../gpu/ops/matmulQuant';
 import { releaseTensor, uploadF32, uploadHalves, type Tensor } from '../gpu/tensor';
-import { decodeGgmlBlocks, GGML_BLOCKS, ggmlToQuantMatrix } from '../io/ggmlBlocks';
+import { decodeGgmlBlocks, GGML_BLOCKS, GGML_KEPT_QUANTIZED, ggmlToQuantMatrix } from '../io/ggmlBlocks';
 import { GgmlType, readGguf, type GgufFile, type GgufTensorInfo } from '../io/gguf';
 import { ggufConfigJson, ggufTensorFor, ggufTokenizer, permuteRows, unpermuteRowIndex } from '../io/ggufModel';
 import { expectedTensors } from '../io/hfConfig';
@@ -72,7 +75,7 @@ function floatValues(t: GgufTensorInfo): Float32Array {
   if (t.type === GgmlType.F32) return new Float32Array(b.buffer);
   if (t.type === GgmlType.F16) return f16BitsToF32Array(new Uint16Array(b.buffer));
   if (t.type === GgmlType.BF16) return Float32Array.from(new Uint16Array(b.buffer), bf16BitsToF32);
-  throw new Error(`tensor ${t.name} has GGML type ${t.type}: Whetstone reads F32, F16, BF16, Q8_0, Q4_0 and Q4_K`);
+  throw new Error(`tensor ${t.name} has GGML type ${t.type}: Whetstone reads F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K`);
 }
 
 export async function loadGgufWeights(ctx: GpuContext, folder: ModelFolder, assets: ModelAssets, onProgress?: (p: LoadProgress) => void): Promise<Map<string, Tensor>> {
@@ -96,7 +99,7 @@ export async function loadGgufWeights(ctx: GpuContext, folder: ModelFolder, asse
         weights.set(name, uploadF32(ctx, src ? permuteRows(v, 1, src) : v, shape, name));
       } else {
         const [rows, cols] = shape;
-        if (GGML_BLOCKS[tensor.type] && linear.has(name)) {
+        if (GGML_KEPT_QUANTIZED.has(tensor.type) && linear.has(name)) {
           const m = ggmlToQuantMatrix(tensor.type, tensor.bytes, rows, cols);
           if (src) {
             m.codes = permuteRows(m.codes, rowWords(m.format, cols), src);

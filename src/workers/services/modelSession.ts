@@ -57,7 +57,8 @@ export async function loadModel(core: EngineCore, source: ModelSource, onProgres
   const model = new CausalLM(ctx, assets, weights);
   const c = assets.config;
   const notes: string[] = [];
-  if (assets.gguf) notes.push(`Loaded from the GGUF file ${assets.gguf.file} (tensor types ${assets.gguf.types.join(', ')}); Q8_0, Q4_0 and Q4_K linear layers stay quantized on the GPU.`);
+  if (assets.gguf) notes.push(`Loaded from the GGUF file ${assets.gguf.file} (tensor types ${assets.gguf.types.join(', ')}); Q8_0, Q6_K, Q4_0 and Q4_K linear layers stay quantized on the GPU.`);
+  if (assets.gguf?.types.includes('Q5_K')) notes.push('Q5_K tensors are dequantized to fp16 on the GPU (no lossless 5-bit layout: one rounding, relative error at most 2^-11), so they take fp16 memory.');
   if (!assets.chatTemplate) notes.push('No chat template: chat and instruction data use the documented default template.');
   const info: ModelInfo = {
     name: assets.name,
