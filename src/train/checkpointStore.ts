@@ -25,8 +25,14 @@ export interface RunRecord {
   createdAt: number;
   updatedAt: number;
   status: 'running' | 'paused' | 'stopped' | 'finished' | 'failed';
-  /** model identity, so a resume can check it is the same base model */
-  model: { name: string; architecture: string; fingerprint: string };
+  /** model identity, so a resume can check it is the same base model at the same precision */
+  model: {
+    name: string;
+    architecture: string;
+    fingerprint: string;
+    /** the base's load-time quantization (workers/services/runBase.ts); absent in runs from before: 'none' */
+    quantization?: 'none' | 'int8' | 'int4';
+  };
   dataset: { name: string; fingerprint: string };
   config: unknown;
   totalSteps: number;

@@ -19,6 +19,7 @@ import { datasetToResume, freeRunFiles, keepRunDataset, type RunDataset } from '
 import type { RunSummary, TrainEvents } from '../api';
 import { budgetFor, requireDataset, requireModel, type EngineCore } from './core';
 import { recoverDevice } from './modelSession';
+import { checkRunBase, runModelRecord } from './runBase';
 import { kernelTuning } from './kernelTuning';
 import { releaseTrained, restoreBaseWeights } from './trained';
 
@@ -261,7 +262,7 @@ export async function startTraining(core: EngineCore, config: TrainConfig, event
     createdAt: Date.now(),
     updatedAt: Date.now(),
     status: 'running',
-    model: { name: info.name, architecture: info.hfArchitecture, fingerprint: info.fingerprint },
+    model: runModelRecord(info),
     dataset: { name: ds.info.name, fingerprint: ds.info.fingerprint },
     config,
     totalSteps: 0,
@@ -281,7 +282,7 @@ export async function resume(core: EngineCore, runId: string, events: TrainEvent
   const run = await core.store.getRun(runId);
   if (!run) throw new Error('That run no longer exists.');
   const { info } = requireModel(core);
-  if (run.model.fingerprint !== info.fingerprint) throw new Error(`This run was trained on ${run.model.name}; load that model to resume it.`);
+  checkRunBase(run, info, 'resume it');
   const ds = await datasetToResume(core.runFiles, run, core.dataset);
   const ckpt = await core.store.loadCheckpoint(run);
   return runTrainer(core, run, run.config as TrainConfig, ds, events, ckpt);
