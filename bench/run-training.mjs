@@ -18,7 +18,9 @@
 //
 // Options: --quick (T=32, B=2, 1+1 steps, 1 SmolLM layer: checks the runner itself; results go
 // to the temp dir), --timing auto|timestamp|wall, --checkpointing, --no-torch,
-// --smollm-layers N (layers on every adapter), --budget-minutes M (default 13), --only stories|smollm|qwen3|gemma3.
+// --smollm-layers N (layers on every adapter), --budget-minutes M (default 13), --only stories|smollm|qwen3|gemma3
+// (a prefix of the case id: stories260K, stories260K-int8, stories260K-int4, ...; --only stories260K-int runs the
+// quantized rows).
 import { chromium } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -56,7 +58,8 @@ export function kernelsPeak(file = join(root, 'bench', 'results', 'kernels.json'
 }
 
 /**
- * The cases of issue 9 and 13 (or the quick ones); `only`: the cases whose model starts with it.
+ * The cases of issue 9 and 13 (or the quick ones), and the demo model with an int8 and an int4 base
+ * (issue 17: the linear layers quantized at load); `only`: the cases whose id (caseId) starts with it.
  * @param {{ quick?: boolean, timing?: string, checkpointing?: boolean, smollmLayers?: number | null, only?: string | null, deadline?: number | null, peakGflops?: number | null, peakAdapter?: string | null }} [opts]
  */
 export function trainingCases({ quick = false, timing = 'auto', checkpointing = false, smollmLayers = null, only = null, deadline = null, peakGflops = null, peakAdapter = null } = {}) {
@@ -77,6 +80,7 @@ export function trainingCases({ quick = false, timing = 'auto', checkpointing = 
   };
   const cases = [
     { ...common, model: 'stories260K', layers: null, layersOnSoftware: null },
+    ...['int8', 'int4'].map((quantize) => ({ ...common, model: 'stories260K', layers: null, layersOnSoftware: null, quantize })),
     { ...common, model: 'smollm2-135m-shape', layers: smollmLayers ?? (quick ? 1 : null), layersOnSoftware: smollmLayers ?? (quick ? 1 : 2) },
     ...['qwen3-0.6b-shape', 'gemma3-270m-shape'].map((model) => ({
       ...common,
@@ -89,7 +93,12 @@ export function trainingCases({ quick = false, timing = 'auto', checkpointing = 
       decode: null,
     })),
   ];
-  return cases.filter((c) => !only || c.model.toLowerCase().startsWith(only.toLowerCase()));
+  return cases.filter((c) => !only || caseId(c).toLowerCase().startsWith(only.toLowerCase()));
+}
+
+/** "stories260K", "stories260K-int8": the model, and the base's quantization when it has one. */
+export function caseId(c) {
+  return c.quantize && c.quantize !== 'none' ? `${c.model}-${c.quantize}` : c.model;
 }
 
 /** The models reference/bench_torch.py has (the others get no PyTorch figure). */
@@ -186,15 +195,17 @@ export async function runTrainingBench(opts = {}) {
 
   const results = [];
   let torchNote = null;
-  for (const o of outcomes) {
+  for (const [i, o] of outcomes.entries()) {
     if (!o.ok) {
-      results.push({ model: o.model, error: o.error });
+      results.push({ model: o.model, ...(all[i].quantize ? { quantize: all[i].quantize } : {}), error: o.error });
       continue;
     }
     const r = o.result;
     let torch = null;
     if (opts.torch === false) torchNote = 'PyTorch peer skipped (--no-torch)';
-    else if (!torchNote) {
+    else if (r.quantization && r.quantization !== 'none') {
+      // the PyTorch peer trains an fp32 base: no peer for a quantized row
+    } else if (!torchNote) {
       torch = await runTorchPeer({ model: r.model, layers: r.model === 'stories260K' ? null : r.layers, batchSize: r.batchSize, seqLen: r.seqLen, rank: r.rank, log });
       if (torch === null) {
         // no peer for this model

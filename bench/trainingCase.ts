@@ -122,7 +122,8 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
   await ctx.device.queue.onSubmittedWorkDone();
   const loadMs = performance.now() - t0;
   const c = model.config;
-  log(`${name}: ${c.numLayers} of ${fullLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, batch ${batchSize} x ${seqLen}; loaded in ${(loadMs / 1000).toFixed(1)} s`);
+  const quantization = kase.quantize ?? 'none';
+  log(`${name}: ${c.numLayers} of ${fullLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, batch ${batchSize} x ${seqLen}, base ${quantization === 'none' ? 'fp16' : quantization}; loaded in ${(loadMs / 1000).toFixed(1)} s`);
 
   const lora = { rank: kase.rank, alpha: 2 * kase.rank, dropout: 0, targetModules: [...archOf(c).loraTargets.allLinear], useRslora: false };
   const planned = kase.warmup + kase.steps;
@@ -270,9 +271,10 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
       peakGflops = await measureFmaPeak(ctx);
       log(`  FMA-only peak of this adapter: ${peakGflops.toFixed(2)} GFLOP/s (bench/fma_peak.wgsl)`);
     }
-    const memory = analyticMemory(c, config);
+    const memory = analyticMemory(c, config, quantization);
     const result: TrainingCaseResult = {
       model: kase.model,
+      quantization,
       name,
       adapter: d,
       layers: c.numLayers,

@@ -13,6 +13,7 @@ import type { ModelConfig } from '../src/io/hfConfig';
 import { targetedModules } from '../src/model/adapter';
 import type { TrainConfig } from '../src/train/config';
 import { estimateMemory } from '../src/train/memory';
+import type { BaseQuantization } from '../src/util/quant';
 
 export type StepShape = Pick<TrainConfig, 'batchSize' | 'seqLen' | 'activationCheckpointing' | 'lora'>;
 
@@ -61,8 +62,9 @@ export interface AnalyticMemory {
 }
 
 /** The analytic minimum, from the same plan the UI's memory estimate uses (src/train/memory.ts). */
-export function analyticMemory(c: ModelConfig, t: StepShape): AnalyticMemory {
-  const e = estimateMemory(c, t);
+/** `quantize`: the base's linear layers in the q8 / q4 layouts (train/memory.ts baseWeightsBytes), the rest fp16. */
+export function analyticMemory(c: ModelConfig, t: StepShape, quantize: BaseQuantization = 'none'): AnalyticMemory {
+  const e = estimateMemory(c, t, undefined, { quantize });
   return {
     weightsBytes: e.weightsBytes,
     loraBytes: e.loraBytes,

@@ -8,7 +8,7 @@ export interface TorchPeer {
   [k: string]: unknown;
 }
 
-export type TrainingCaseRow = (TrainingCaseResult & { torch: TorchPeer | null; error?: undefined }) | { model: string; error: string };
+export type TrainingCaseRow = (TrainingCaseResult & { torch: TorchPeer | null; error?: undefined }) | { model: string; quantize?: string; error: string };
 
 export interface TrainingRun {
   date: string;

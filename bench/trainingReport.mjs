@@ -60,8 +60,18 @@ function range(a, b, f) {
   return a === b ? f(a) : `${f(a)}–${f(b)}`;
 }
 
+/** 'fp16' for an unquantized base (and older results without the field), else 'int8' / 'int4'. */
+function precision(c) {
+  return !c.quantization || c.quantization === 'none' ? 'fp16' : c.quantization;
+}
+
 function caseTitle(c) {
-  if (c.error) return c.model;
+  if (c.error) return c.quantize && c.quantize !== 'none' ? `${c.model} (${c.quantize} base)` : c.model;
+  const q = precision(c) === 'fp16' ? '' : ` (${precision(c)} base)`;
+  return `${modelTitle(c)}${q}`;
+}
+
+function modelTitle(c) {
   return { 'stories260K': 'stories260K', 'smollm2-135m-shape': 'SmolLM2-135M shape', 'qwen2.5-0.5b-shape': 'Qwen2.5-0.5B shape', 'qwen3-0.6b-shape': 'Qwen3-0.6B shape', 'gemma3-270m-shape': 'Gemma-3-270M shape' }[c.model] ?? c.model;
 }
 
@@ -106,6 +116,7 @@ function rows(kernels, cases, torchNote) {
   const per = (f) => cases.map((c) => ok(c, f));
   const out = [];
   out.push(['layers measured', '', '', ...cases.map(layersCell)]);
+  out.push(['base weights (precision, analytic bytes)', '', '', ...per((c) => `${precision(c)} (${mib(c.memory.weightsBytes)})`)]);
   out.push(['steps measured', '5 after 2 warm-up', '', ...per(stepsCell)]);
   const ran = cases.filter((c) => !c.error);
   const c0 = ran[0];
@@ -159,7 +170,7 @@ function rows(kernels, cases, torchNote) {
     ...cases.map(() => ''),
   ]);
   out.push(['peak GPU bytes (allocation tracker)', '', '', ...per((c) => mib(c.peakBytes))]);
-  out.push(['analytic minimum (fp16 W + f32 LoRA + AdamW + kept activations)', '', '', ...per((c) => mib(c.memory.analyticBytes))]);
+  out.push(['analytic minimum (W as loaded + f32 LoRA + AdamW + kept activations)', '', '', ...per((c) => mib(c.memory.analyticBytes))]);
   out.push(['peak ÷ analytic', `≤ ${TARGETS.memoryRatio}`, '', ...per((c) => `${fmt(c.memoryRatio)}${verdict(c.memoryRatio, TARGETS.memoryRatio, false)}`)]);
   return out;
 }
@@ -181,7 +192,7 @@ function adapterLine(adapter, userAgent) {
 function notes(training) {
   const n = [];
   for (const c of training.cases) {
-    if (c.error) n.push(`${c.model}: FAILED: ${c.error.split('\n')[0]}`);
+    if (c.error) n.push(`${caseTitle(c)}: FAILED: ${c.error.split('\n')[0]}`);
     else {
       if (c.timing !== 'timestamp') n.push(`${caseTitle(c)}: categories timed by separate runs with only one category's passes (no usable timestamps)`);
       if (c.reduced) n.push(`${caseTitle(c)}: ${c.reduced}`);
@@ -242,6 +253,7 @@ export function buildLatest({ kernels, kernelsNote, training, commit, date }) {
         ? { model: c.model, error: c.error }
         : {
             model: c.model,
+            quantization: c.quantization ?? 'none',
             name: c.name,
             layers: c.layers,
             fullLayers: c.fullLayers,

@@ -247,3 +247,24 @@ describe('latest.json', () => {
     expect(none.training[0]).toMatchObject({ torchTokensPerSecond: null, vsTorch: null });
   });
 });
+
+describe('quantized-base rows (issue 17)', () => {
+  it('int8 / int4 columns are titled by their base, show tokens/s, peak bytes and the base weights, and latest.json carries the precision', () => {
+    const cases = [
+      fakeCase(),
+      fakeCase({ quantization: 'int8', tokensPerSecond: 240, peakBytes: 27 * 2 ** 20, memory: { weightsBytes: 0.3 * 2 ** 20, loraBytes: 1, optimizerBytes: 1, activationsBytes: 1, analyticBytes: 24 * 2 ** 20, estimateBytes: 31 * 2 ** 20 }, memoryRatio: 27 / 24, torch: null }),
+      fakeCase({ quantization: 'int4', tokensPerSecond: 230.5, peakBytes: 26 * 2 ** 20, memory: { weightsBytes: 0.2 * 2 ** 20, loraBytes: 1, optimizerBytes: 1, activationsBytes: 1, analyticBytes: 23 * 2 ** 20, estimateBytes: 30 * 2 ** 20 }, memoryRatio: 26 / 23, torch: null }),
+      { model: 'stories260K', quantize: 'int4', error: 'Error: no adapter' },
+    ];
+    const t = formatTrainingTable(run(cases));
+    expect(t.split('\n').find((l) => l.startsWith('| metric'))!.split('|').slice(3, -1).map((c) => c.trim())).toEqual(['stories260K', 'stories260K (int8 base)', 'stories260K (int4 base)', 'stories260K (int4 base)']);
+    expect(rowOf(t, 'base weights').slice(2)).toEqual(['fp16 (0.0 MiB)', 'int8 (0.3 MiB)', 'int4 (0.2 MiB)', '-']);
+    expect(rowOf(t, 'tokens/s').slice(2)).toEqual(['256', '240', '231', '-']);
+    expect(rowOf(t, 'peak GPU bytes').slice(2)).toEqual(['30.0 MiB', '27.0 MiB', '26.0 MiB', '-']);
+    expect(rowOf(t, 'analytic minimum (W as loaded').slice(2)).toEqual(['25.0 MiB', '24.0 MiB', '23.0 MiB', '-']);
+    expect(t).toContain('- stories260K (int4 base): FAILED: Error: no adapter');
+    expect(t).toContain('stories260K (int8 base): GPU memory at the peak (27.0 MiB');
+    const latest = buildLatest({ kernels: null, kernelsNote: null, training: run(cases), commit: 'abc', date: 'd' });
+    expect(latest.training.map((r) => ('quantization' in r ? r.quantization : null))).toEqual(['none', 'int8', 'int4', null]);
+  });
+});

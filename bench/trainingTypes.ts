@@ -3,6 +3,7 @@
 import type { GpuCounts } from '../src/gpu/counters';
 import type { AdapterDescription } from '../src/gpu/device';
 import type { DecodeCase, DecodeResult } from './decodeCase';
+import type { BaseQuantization } from '../src/util/quant';
 import type { AnalyticMemory, StepFlops, StepSplit } from './trainingMath';
 
 export type TrainingModel = 'stories260K' | 'smollm2-135m-shape' | 'qwen2.5-0.5b-shape' | 'qwen3-0.6b-shape' | 'gemma3-270m-shape';
@@ -32,6 +33,8 @@ export interface TrainingCase {
   seed: number;
   /** after the training steps, time generation with the trained adapter (null: no decode measurement) */
   decode?: DecodeCase | null;
+  /** the base's load-time quantization (stories260K only: it is loaded from its files); absent: 'none' (fp16) */
+  quantize?: BaseQuantization;
 }
 
 export interface PassTotal {
@@ -44,6 +47,8 @@ export interface PassTotal {
 
 export interface TrainingCaseResult {
   model: TrainingModel;
+  /** the base's load-time quantization (absent in older results: 'none') */
+  quantization?: BaseQuantization;
   name: string;
   adapter: AdapterDescription;
   layers: number;

@@ -18,9 +18,12 @@ async function loadModel(ctx: GpuContext, kase: TrainingCase, layers: number | n
     // the demo model the studio bundles (npm run demo-model), served by the bench's dev server
     const folder = await folderFromUrl('stories260K', (f) => new URL(`/models/stories260K/${f}`, self.location.origin).toString());
     const assets = await readModelAssets(folder);
+    // a quantized row: the linear layers quantized at load, as the studio's Base weights int8 / int4
+    if (kase.quantize) assets.quantize = kase.quantize;
     const weights = await loadWeights(ctx, folder, assets);
     return { model: new CausalLM(ctx, assets, weights), name: 'stories260K', fullLayers: assets.config.numLayers };
   }
+  if (kase.quantize && kase.quantize !== 'none') throw new Error(`${kase.model}: quantized rows are for stories260K (random-weight models are built in fp16)`);
   // Qwen3-0.6B, Gemma-3-270M: the published config.json, cut to `layers`
   const arch = createArchShapeModel(ctx, kase.model, layers, kase.seed);
   if (arch) return arch;
