@@ -72,7 +72,7 @@ const JOB_FLAGS = ['data', 'max-rows', 'hub-endpoint', 'method', 'steps', 'rank'
 
 const HELP = `usage: npm run finetune -- [options]
   --model DIR|FILE.gguf|demo  Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or a GGUF
-                          model file (F16, BF16, Q8_0, Q4_0, Q4_K tensors); default demo
+                          model file (F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K tensors); default demo
   --quantize none|int8|int4   quantize the frozen base's linear layers at load (QLoRA-style; LoRA and prompt
                           tuning only); default none (fp16)
   --data FILE|demo        .jsonl, .json, .csv, .txt (UTF-8, or UTF-16 with a BOM) or .parquet; default the sample dataset

@@ -86,7 +86,7 @@ export function ModelPanel() {
           hint={
             <>
               <strong>Your own model:</strong> drop the folder here, or pick it. It needs <code>config.json</code>, <code>*.safetensors</code> and <code>tokenizer.json</code>; or drop a
-              GGUF model file (<code>.gguf</code>: F16, BF16, Q8_0, Q4_0 or Q4_K tensors).
+              GGUF model file (<code>.gguf</code>: F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K or Q6_K tensors, e.g. Q4_K_M).
             </>
           }
           disabled={locked}
