@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { expectClose } from '../../util/check';
 import { randn } from '../../util/random';
 import { dequantizeMatrix, quantizeInt4Blocks, quantizeInt8Rows, type QuantMatrix } from '../../util/quant';
-import { encodeQ4_0, encodeQ4_K, encodeQ8_0, GGML_Q4_0, GGML_Q4_K, GGML_Q8_0, ggmlToQuantMatrix } from '../../io/ggmlBlocks';
+import { encodeQ4_0, encodeQ4_K, encodeQ6_K, encodeQ8_0, GGML_Q4_0, GGML_Q4_K, GGML_Q6_K, GGML_Q8_0, ggmlToQuantMatrix } from '../../io/ggmlBlocks';
 import { getTestGpu } from '../testing/nodeGpu';
 import { downloadF32, releaseTensor, uploadF32 } from '../tensor';
 import { matmulDyWRef, matmulXWtRef } from './matmul.ref';
@@ -18,6 +18,8 @@ const FORMATS: [string, Maker, (K: number) => boolean][] = [
   ['GGUF Q8_0', (w, N, K) => ggmlToQuantMatrix(GGML_Q8_0, encodeQ8_0(w), N, K), (K) => K % 32 === 0],
   ['GGUF Q4_0', (w, N, K) => ggmlToQuantMatrix(GGML_Q4_0, encodeQ4_0(w), N, K), (K) => K % 32 === 0],
   ['GGUF Q4_K', (w, N, K) => ggmlToQuantMatrix(GGML_Q4_K, encodeQ4_K(w), N, K), (K) => K % 256 === 0],
+  // q8 with 16-weight groups
+  ['GGUF Q6_K', (w, N, K) => ggmlToQuantMatrix(GGML_Q6_K, encodeQ6_K(w), N, K), (K) => K % 256 === 0],
 ];
 // [M, N, K]: size 1, nothing a multiple of 4, partial 32 x 32 tiles, K not whole 32-blocks
 const SHAPES: [number, number, number][] = [
