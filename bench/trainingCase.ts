@@ -149,6 +149,8 @@ export async function runTrainingCase(ctx: GpuContext, kase: TrainingCase, hooks
   const trainer = new Trainer(ctx, model, adapter, batches, null, config, null, benchRun(), () => {});
   // as Trainer.runLoop does: the kernel versions' one-time checks before the first step
   await trainer.prepareKernels();
+  // the checks' buffers were transient: the run's peak counts from its own live set
+  ctx.allocator.resetPeak();
   const useTimestamps = kase.timing !== 'wall' && d.features.timestampQuery;
   if (kase.timing === 'timestamp' && !useTimestamps) throw new Error(`${d.name} has no 'timestamp-query': run with timing 'wall' or 'auto'`);
   // installed after the warm-up: until then steps run as in the studio (dispatches share passes)

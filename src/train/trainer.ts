@@ -6,6 +6,8 @@
 import type { GpuContext } from '../gpu/device';
 import { adamwStep } from '../gpu/ops/adamw';
 import { prepareAttentionKernels } from '../gpu/ops/attention';
+import { prepareMatmulKernels } from '../gpu/ops/matmul';
+import { prepareRowKernels } from '../gpu/ops/rowKernelChecks';
 import { fillTensor, zeroTensor } from '../gpu/ops/elementwise';
 import { gradNorm, decodeGradState, type GradNormResult } from '../gpu/ops/gradNorm';
 import { downloadF32, emptyTensor, readBuffer, releaseTensor, type Tensor } from '../gpu/tensor';
@@ -336,11 +338,15 @@ export class Trainer {
 
   /**
    * The kernels' one-time checks on this device that decide which versions the steps use
-   * (attention version 2 for this model's head dim), before the first step: so that they are not
-   * part of any step, and every step of a run and of its resumption uses the same kernels.
+   * (attention version 2 for this model's head dim, the matmul family's default variant per
+   * validation class, the row reductions' version 2), before the first step: so that their
+   * submits and readbacks are not part of any step (one submit per step), and every step of a run
+   * and of its resumption uses the same kernels. Checks already done on this device are not rerun.
    */
   async prepareKernels(): Promise<void> {
     await prepareAttentionKernels(this.ctx, this.model.config.headDim);
+    await prepareMatmulKernels(this.ctx);
+    await prepareRowKernels(this.ctx);
   }
 
   /** Run until done, paused or stopped. Throws NonFiniteError after rolling back. */
