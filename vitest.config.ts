@@ -22,6 +22,9 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts'],
     pool: 'forks',
+    // Two forks on the 2-core CI machine: one fork used ~1.1 cores (shader compiles and most of the
+    // JS are single-threaded), and the suite had grown to ~45 min serially.
+    maxWorkers: 2,
     setupFiles: ['src/gpu/testing/setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
