@@ -78,6 +78,12 @@ const SPLIT_REGEX: Record<string, string> = {
   'llama-bpe': "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 };
 
+// tokenizer.ggml.model names llama.cpp's vocabulary type (not the model's architecture: Qwen's
+// GGUFs say "gpt2", Mistral's "llama")
+const GGUF_VOCAB_KINDS: Partial<Record<string, 'sentencepiece' | 'byte-level-bpe'>> = { llama: 'sentencepiece', gpt2: 'byte-level-bpe' };
+// byte-level BPE pre-tokenizers (tokenizer.ggml.pre) whose tokenizer.json has an NFC normalizer
+const NFC_PRE_TOKENIZERS = new Set(['qwen2']);
+
 // token_type values of llama.cpp's vocab
 const NORMAL = 1;
 const UNKNOWN = 2;
@@ -96,7 +102,8 @@ export function ggufTokenizer(g: GgufFile, file: string): { tokenizerJson: Recor
   const eos = special(num(g, 'tokenizer.ggml.eos_token_id'));
   const unk = special(num(g, 'tokenizer.ggml.unknown_token_id'));
   const pad = special(num(g, 'tokenizer.ggml.padding_token_id'));
-  const addBos = kvValue(g, 'tokenizer.ggml.add_bos_token') ?? model === 'llama';
+  const kind = GGUF_VOCAB_KINDS[model];
+  const addBos = kvValue(g, 'tokenizer.ggml.add_bos_token') ?? kind === 'sentencepiece';
   const addedTokens = tokens
     .map((content, id) => ({ id, content, type: types[id] }))
     .filter((t) => t.type === CONTROL || t.type === UNKNOWN || t.type === USER_DEFINED)
@@ -112,7 +119,7 @@ export function ggufTokenizer(g: GgufFile, file: string): { tokenizerJson: Recor
         }
       : null;
   let tokenizerJson: Record<string, unknown>;
-  if (model === 'llama') {
+  if (kind === 'sentencepiece') {
     const scores = items(g, 'tokenizer.ggml.scores')?.map(Number) ?? tokens.map((_, i) => -i);
     tokenizerJson = {
       version: '1.0',
@@ -129,7 +136,7 @@ export function ggufTokenizer(g: GgufFile, file: string): { tokenizerJson: Recor
         merges: sentencePieceMerges(tokens, scores, types),
       },
     };
-  } else if (model === 'gpt2') {
+  } else if (kind === 'byte-level-bpe') {
     const merges = items(g, 'tokenizer.ggml.merges')?.map(String);
     if (!merges) throw new GgufError(`${file}: a gpt2 tokenizer needs tokenizer.ggml.merges.`);
     const pre = kvValue(g, 'tokenizer.ggml.pre');
@@ -139,7 +146,7 @@ export function ggufTokenizer(g: GgufFile, file: string): { tokenizerJson: Recor
       truncation: null,
       padding: null,
       added_tokens: addedTokens,
-      normalizer: pre === 'qwen2' ? { type: 'NFC' } : null,
+      normalizer: typeof pre === 'string' && NFC_PRE_TOKENIZERS.has(pre) ? { type: 'NFC' } : null,
       pre_tokenizer: regex
         ? { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false }] }
         : { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
