@@ -47,7 +47,7 @@ test('demo model + dropped sample dataset -> 10 steps -> chart -> playground dif
   const job = page.getByRole('region', { name: 'Training job' });
   await job.getByRole('button', { name: /^Quick try/ }).click();
   await job.getByLabel('Max steps').fill('10');
-  await job.getByLabel('Learning rate').fill('0.005');
+  await job.getByLabel('Learning rate', { exact: true }).fill('0.005');
   await job.getByLabel('Evaluate every (steps)').fill('5');
   await job.getByLabel('Checkpoint every (steps)').fill('5');
   await expect(job.getByTestId('memory-estimate')).toContainText('Fits on this GPU.');
