@@ -33,7 +33,26 @@ export const DEFAULT_LORA_PLUS_RATIO = 16;
  * embeddings prepended to every sequence (PEFT prompt tuning; packing must be off); 'full'
  * every weight (f32 master copies + AdamW state: 16 bytes per parameter beyond the model).
  */
-export type TrainMethod = 'lora' | 'prompt' | 'full';
+export type TrainMethod = 'lora' | 'prompt' | 'full' | 'bottleneck';
+
+/**
+ * Bottleneck adapters (the AdapterHub `adapters` library's BnConfig): per layer a small MLP
+ * h + W_up·f(W_down·h + b_down) + b_up on the residual stream, the base frozen.
+ * 'houlsby' = the library's double_seq_bn (Houlsby et al. 2019: after attention and after the
+ * MLP, swish); 'pfeiffer' = seq_bn (Pfeiffer et al. 2020: one adapter after the MLP, relu).
+ * The bottleneck width is hidden_size // reductionFactor (at least 1), as the library sizes it.
+ */
+export interface BottleneckSettings {
+  variant: 'houlsby' | 'pfeiffer';
+  reductionFactor: number;
+}
+
+export const DEFAULT_BOTTLENECK: BottleneckSettings = { variant: 'pfeiffer', reductionFactor: 16 };
+
+/** The bottleneck settings of a config (defaults where it has none). */
+export function bottleneckOf(c: Pick<TrainConfig, 'bottleneck'>): BottleneckSettings {
+  return { ...DEFAULT_BOTTLENECK, ...(c.bottleneck ?? {}) };
+}
 
 export interface PromptTuningSettings {
   /** num_virtual_tokens */
@@ -55,6 +74,8 @@ export interface TrainConfig {
   lora: LoraSettings;
   /** used when method is 'prompt' (absent: DEFAULT_PROMPT_TUNING) */
   promptTuning?: PromptTuningSettings;
+  /** used when method is 'bottleneck' (absent: DEFAULT_BOTTLENECK) */
+  bottleneck?: BottleneckSettings;
   /**
    * Total GPU memory (bytes) the job may plan for. WebGPU does not report the GPU's memory, so
    * full fine-tuning is checked against this, or the engine's default (4 GiB unless
@@ -138,6 +159,8 @@ export const HELP: Record<string, string> = {
   method: 'LoRA trains a small adapter. Prompt tuning trains only a few virtual tokens put before every example (smallest, weakest). Full fine-tuning trains every weight (strongest, needs about 8x the model size in GPU memory).',
   numVirtualTokens: 'Prompt tuning: how many trainable virtual tokens precede every example. 8 to 32 is usual.',
   promptInit: 'Prompt tuning: start the virtual tokens random, or from the embeddings of a text that describes the task.',
+  bottleneckVariant: 'Bottleneck adapters: Pfeiffer puts one small adapter after each layer’s MLP (fewer parameters); Houlsby one after attention and one after the MLP (learns more).',
+  reductionFactor: 'Bottleneck adapters: hidden size ÷ this = the adapter’s width (16 is the usual; lower learns more, uses more memory).',
   initText: 'Prompt tuning with text init: the text whose tokens start the virtual tokens (cut or repeated to their number).',
   deviceBudgetBytes: 'GPU memory the job may use. Browsers do not report it; the default is 4 GiB for full fine-tuning.',
   rank: 'Size of the low-rank update. Higher learns more but trains slower and uses more memory.',
@@ -190,7 +213,12 @@ export function validateConfig(c: TrainConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const bad = (field: string, message: string) => issues.push({ field, message });
   const method = c.method ?? 'lora';
-  if (method !== 'lora' && method !== 'prompt' && method !== 'full') bad('method', `Method must be 'lora', 'prompt' or 'full', got ${JSON.stringify(method)}.`);
+  if (method !== 'lora' && method !== 'prompt' && method !== 'full' && method !== 'bottleneck') bad('method', `Method must be 'lora', 'prompt', 'full' or 'bottleneck', got ${JSON.stringify(method)}.`);
+  if (method === 'bottleneck') {
+    const b = bottleneckOf(c);
+    if (b.variant !== 'houlsby' && b.variant !== 'pfeiffer') bad('bottleneckVariant', "The bottleneck variant must be 'houlsby' or 'pfeiffer'.");
+    if (!(Number.isFinite(b.reductionFactor) && b.reductionFactor >= 1 && b.reductionFactor <= 4096)) bad('reductionFactor', 'The reduction factor must be a number from 1 to 4096 (try 16).');
+  }
   if (method === 'lora') {
     if (!posInt(c.lora.rank) || c.lora.rank > 256) bad('rank', 'Rank must be a whole number from 1 to 256 (try 8).');
     if (!(c.lora.alpha > 0)) bad('alpha', 'Alpha must be positive (try twice the rank).');
