@@ -5,6 +5,7 @@
 import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter } from './adapter';
+import type { Ia3Adapter } from './ia3';
 import type { Workspace } from './workspace';
 
 export interface StepInputs {
@@ -47,6 +48,8 @@ export interface ForwardRun {
    * training backward ACCUMULATES into (summed over the batch's rows).
    */
   prompt?: { embeddings: Tensor; grad?: Tensor | null } | null;
+  /** (IA)³: learned vectors scaling the targeted linears' outputs (k/v) or inputs (down_proj); the training backward ACCUMULATES their gradients */
+  ia3?: Ia3Adapter | null;
   /** dropout seed for this step (the same in recomputation and backward) */
   seed: number;
   training: boolean;
@@ -54,6 +57,8 @@ export interface ForwardRun {
 
 export interface TransformerBlocks {
   readonly c: ModelConfig;
+  /** true where layerForward/layerBackward apply ForwardRun.ia3 (absent: (IA)³ is refused for the architecture) */
+  readonly supportsIa3?: boolean;
   /** Layer i: x (N, C) -> xOut (N, C), keeping activations under `key` (with a cache: decode). */
   layerForward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void>;
   /**

@@ -28,6 +28,7 @@ import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
 import { doraForward, doraUpstream } from './doraLinear';
+import { ia3LinearBackward, ia3LinearForward } from './ia3';
 import type { ForwardRun, LayerCache, StepInputs, TransformerBlocks } from './blocks';
 import { linearWeightGrads } from './fullFinetuneGrads';
 import { ropeInvFreqTensor } from './ropeFrequencies';
@@ -44,6 +45,7 @@ const ATTN: Proj[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
 
 export class LlamaBlocks implements TransformerBlocks {
   readonly c: ModelConfig;
+  readonly supportsIa3 = true;
   constructor(
     private ctx: GpuContext,
     config: ModelConfig,
@@ -76,6 +78,8 @@ export class LlamaBlocks implements TransformerBlocks {
   /** y = x·Wᵀ (+b) (+ LoRA); saves the LoRA u under `${key}.u` when training. */
   private async linear(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, y: Tensor, key: string): Promise<void> {
     const base = this.path(i, p);
+    const ia3 = run?.ia3?.modules.get(base);
+    if (ia3) return ia3LinearForward(this.ctx, ws, ia3, x, this.weight(`${base}.weight`), this.w.get(`${base}.bias`) ?? null, y, key);
     await baseXWt(this.ctx, x, this.weight(`${base}.weight`), this.w.get(`${base}.bias`) ?? null, { out: y });
     const m = this.lora(run, i, p);
     if (m && run?.adapter) {
@@ -87,6 +91,8 @@ export class LlamaBlocks implements TransformerBlocks {
 
   /** dx (+)= dy·W (+ LoRA backward, which also accumulates dA, dB; full fine-tuning: dW, db). */
   private async linearBackward(ws: Workspace, run: ForwardRun | null, i: number, p: Proj, x: Tensor, dy: Tensor, dx: Tensor, accumulate: boolean, key: string) {
+    const ia3 = run?.ia3?.modules.get(this.path(i, p));
+    if (ia3) return ia3LinearBackward(this.ctx, ws, ia3, x, this.weight(`${this.path(i, p)}.weight`), dy, dx, accumulate, key);
     const m = this.lora(run, i, p);
     // DoRA: the base and LoRA paths both take g ⊙ dy
     const up = m?.dora ? await doraUpstream(this.ctx, ws, m, dy, key) : dy;
