@@ -31,9 +31,10 @@ export const DEFAULT_LORA_PLUS_RATIO = 16;
 /**
  * What is trained: 'lora' an adapter on the targeted linears; 'prompt' n virtual-token
  * embeddings prepended to every sequence (PEFT prompt tuning; packing must be off); 'full'
- * every weight (f32 master copies + AdamW state: 16 bytes per parameter beyond the model).
+ * every weight (f32 master copies + AdamW state: 16 bytes per parameter beyond the model);
+ * 'ia3' (IA)³ (PEFT IA3): learned vectors scaling keys, values and the MLP's down_proj input.
  */
-export type TrainMethod = 'lora' | 'prompt' | 'full' | 'bottleneck';
+export type TrainMethod = 'lora' | 'prompt' | 'full' | 'bottleneck' | 'ia3';
 
 /**
  * Bottleneck adapters (the AdapterHub `adapters` library's BnConfig): per layer a small MLP
@@ -157,6 +158,7 @@ export const PRESETS: Record<'quick' | 'balanced' | 'thorough', { label: string;
 
 export const HELP: Record<string, string> = {
   method: 'LoRA trains a small adapter. Prompt tuning trains only a few virtual tokens put before every example (smallest, weakest). Full fine-tuning trains every weight (strongest, needs about 8x the model size in GPU memory).',
+  ia3: '(IA)³: learns one scaling vector for the keys, values and MLP of each layer (far fewer parameters than LoRA, a little more memory than prompt tuning); choose it for small datasets or many cheap task adapters. Exports PEFT IA3 or a merged model.',
   numVirtualTokens: 'Prompt tuning: how many trainable virtual tokens precede every example. 8 to 32 is usual.',
   promptInit: 'Prompt tuning: start the virtual tokens random, or from the embeddings of a text that describes the task.',
   bottleneckVariant: 'Bottleneck adapters: Pfeiffer puts one small adapter after each layer’s MLP (fewer parameters); Houlsby one after attention and one after the MLP (learns more).',
@@ -213,7 +215,7 @@ export function validateConfig(c: TrainConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const bad = (field: string, message: string) => issues.push({ field, message });
   const method = c.method ?? 'lora';
-  if (method !== 'lora' && method !== 'prompt' && method !== 'full' && method !== 'bottleneck') bad('method', `Method must be 'lora', 'prompt', 'full' or 'bottleneck', got ${JSON.stringify(method)}.`);
+  if (method !== 'lora' && method !== 'prompt' && method !== 'full' && method !== 'bottleneck' && method !== 'ia3') bad('method', `Method must be 'lora', 'prompt', 'full', 'bottleneck' or 'ia3', got ${JSON.stringify(method)}.`);
   if (method === 'bottleneck') {
     const b = bottleneckOf(c);
     if (b.variant !== 'houlsby' && b.variant !== 'pfeiffer') bad('bottleneckVariant', "The bottleneck variant must be 'houlsby' or 'pfeiffer'.");
