@@ -133,8 +133,15 @@ export function exportPromptTuningFiles(p: PromptTuningExportInput): OutFile[] {
   ];
 }
 
+/** Bottleneck adapters: why there is neither a GGUF adapter nor a merged model. */
+export const BOTTLENECK_NO_GGUF =
+  'llama.cpp has no bottleneck adapters, so a bottleneck-adapter run cannot be exported as GGUF. Export the adapter in the AdapterHub adapters layout (adapter_config.json + adapter.safetensors) instead.';
+export const BOTTLENECK_NO_MERGE =
+  'A bottleneck adapter cannot be merged into the weights: its non-linearity sits between the down- and up-projection, so no weight matrix equals it. Export the adapter in the AdapterHub adapters layout (adapter_config.json + adapter.safetensors) and load it with the adapters library.';
+
 /** Why a run of this method has no llama.cpp GGUF adapter export, and what to export instead. */
-export function ggufRefusal(method: 'prompt' | 'full'): string {
+export function ggufRefusal(method: 'prompt' | 'full' | 'bottleneck'): string {
+  if (method === 'bottleneck') return BOTTLENECK_NO_GGUF;
   return method === 'prompt'
     ? 'llama.cpp has no prompt-tuning adapters, so a prompt-tuning run cannot be exported as GGUF. Export the PEFT adapter (adapter_model.safetensors + adapter_config.json) instead.'
     : 'A fully fine-tuned model is a whole model, not a LoRA adapter, so there is no GGUF adapter to export. Export the full model (safetensors) and convert it with llama.cpp\'s convert_hf_to_gguf.py.';

@@ -24,6 +24,7 @@ const TRAINED_LABEL: Record<NonNullable<MemoryEstimate['method']>, string> = {
   lora: 'LoRA + optimizer',
   prompt: 'Virtual tokens + optimizer',
   full: 'f32 weights, gradients + optimizer',
+  bottleneck: 'Bottleneck adapters + optimizer',
 };
 
 export function memoryBarModel(e: MemoryEstimate): MemoryBarModel {
