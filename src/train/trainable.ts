@@ -1,5 +1,5 @@
 // What a run trains, behind one small surface the trainer uses: a LoRA adapter, prompt-tuning
-// virtual tokens, or every weight (full fine-tuning). Each gives its parameters (optimizer state
+// virtual tokens, (IA)³ vectors, or every weight (full fine-tuning). Each gives its parameters (optimizer state
 // and checkpoints follow this order and these names), the run the model's forward/backward gets,
 // the batch the model sees, and what must happen after an optimizer step or a restore.
 import type { Batch } from '../data';
@@ -10,8 +10,9 @@ import type { HostBatch } from '../model/causalLM';
 import { refreshWeights, fullRun, type FullFinetune } from '../model/fullFinetune';
 import type { ForwardRun } from '../model/blocks';
 import { PROMPT_EMBEDDINGS_KEY, promptRun, withVirtualTokens, type PromptTuning } from '../model/promptTuning';
+import { ia3Params, type Ia3Adapter } from '../model/ia3';
 
-export type Trainable = LoraAdapter | PromptTuning | FullFinetune;
+export type Trainable = LoraAdapter | PromptTuning | FullFinetune | Ia3Adapter;
 
 export interface TrainableParam {
   name: string;
@@ -29,14 +30,19 @@ export function isFullFinetune(t: Trainable): t is FullFinetune {
   return (t as FullFinetune).kind === 'full';
 }
 
-export function methodOf(t: Trainable): 'lora' | 'prompt' | 'full' {
-  return isPromptTuning(t) ? 'prompt' : isFullFinetune(t) ? 'full' : 'lora';
+export function isIa3(t: Trainable): t is Ia3Adapter {
+  return (t as Ia3Adapter).kind === 'ia3';
+}
+
+export function methodOf(t: Trainable): 'lora' | 'prompt' | 'full' | 'ia3' {
+  return isPromptTuning(t) ? 'prompt' : isFullFinetune(t) ? 'full' : isIa3(t) ? 'ia3' : 'lora';
 }
 
 /** The trainable tensors in a fixed order (optimizer state and checkpoints use this order and these names). */
 export function trainableParams(t: Trainable): TrainableParam[] {
   if (isPromptTuning(t)) return [{ name: PROMPT_EMBEDDINGS_KEY, param: t.embeddings, grad: t.grad }];
   if (isFullFinetune(t)) return t.params.map((p) => ({ name: p.name, param: p.master, grad: p.grad, decay: p.decay }));
+  if (isIa3(t)) return ia3Params(t);
   return adapterParams(t);
 }
 
@@ -44,6 +50,7 @@ export function trainableParams(t: Trainable): TrainableParam[] {
 export function runFor(t: Trainable, seed: number, training: boolean): ForwardRun {
   if (isPromptTuning(t)) return { ...promptRun(t, training), seed };
   if (isFullFinetune(t)) return fullRun(t, seed, training);
+  if (isIa3(t)) return { ia3: t, seed, training };
   return { adapter: t, seed, training };
 }
 
@@ -59,5 +66,5 @@ export function modelBatch(t: Trainable, b: Batch): HostBatch {
  */
 export async function syncWeights(ctx: GpuContext, t: Trainable): Promise<void> {
   if (isFullFinetune(t)) await refreshWeights(ctx, t);
-  else if (!isPromptTuning(t)) markAdapterChanged(t);
+  else if (!isPromptTuning(t) && !isIa3(t)) markAdapterChanged(t);
 }
