@@ -137,3 +137,23 @@ export async function ia3LinearBackward(ctx: GpuContext, ws: Workspace, m: Ia3Mo
     await baseDyW(ctx, dz, W, { out: dx, accumulate });
   }
 }
+
+/**
+ * f32 values an (IA)³ run adds, for the memory estimate (train/memory.ts), at N tokens per
+ * micro-batch: the trained vectors (each with a gradient, AdamW m and v on top), what one layer
+ * keeps for its backward (z (N, out) of every output-scaled module) and the shared scratch
+ * (the scaled input / g = dy·W (N, in) per distinct feedforward width, dz (N, out) per distinct
+ * output width).
+ */
+export function ia3Footprint(c: ModelConfig, N: number): { trainedFloats: number; perLayerFloats: number; scratchFloats: number } {
+  const mods = ia3Modules(c);
+  const L = Math.max(1, c.numLayers);
+  const out = mods.filter((m) => !m.feedforward);
+  const ff = mods.filter((m) => m.feedforward);
+  const distinct = (xs: number[]) => [...new Set(xs)].reduce((a, b) => a + b, 0);
+  return {
+    trainedFloats: mods.reduce((s, m) => s + m.size, 0),
+    perLayerFloats: (N * out.reduce((s, m) => s + m.outFeatures, 0)) / L,
+    scratchFloats: N * (distinct(ff.map((m) => m.inFeatures)) + distinct(out.map((m) => m.outFeatures))),
+  };
+}
