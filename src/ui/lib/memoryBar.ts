@@ -25,6 +25,7 @@ const TRAINED_LABEL: Record<NonNullable<MemoryEstimate['method']>, string> = {
   prompt: 'Virtual tokens + optimizer',
   full: 'f32 weights, gradients + optimizer',
   bottleneck: 'Bottleneck adapters + optimizer',
+  ia3: '(IA)³ vectors + optimizer',
 };
 
 export function memoryBarModel(e: MemoryEstimate): MemoryBarModel {
