@@ -6,6 +6,7 @@ import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter } from './adapter';
 import type { Ia3Adapter } from './ia3';
+import type { PrefixRun } from './prefixTuning';
 import type { Workspace } from './workspace';
 
 export interface StepInputs {
@@ -50,6 +51,12 @@ export interface ForwardRun {
   prompt?: { embeddings: Tensor; grad?: Tensor | null } | null;
   /** (IA)³: learned vectors scaling the targeted linears' outputs (k/v) or inputs (down_proj); the training backward ACCUMULATES their gradients */
   ia3?: Ia3Adapter | null;
+  /**
+   * Prefix tuning: per layer a (2, P, Hkv·D) key/value prefix every query attends to (past keys:
+   * no RoPE; the batch's positions start at P), and its gradient, which the training backward
+   * ACCUMULATES into (grad null: not trained). KV-cache decode ignores it: the cache holds the prefix.
+   */
+  prefix?: PrefixRun | null;
   /** dropout seed for this step (the same in recomputation and backward) */
   seed: number;
   training: boolean;
@@ -59,6 +66,8 @@ export interface TransformerBlocks {
   readonly c: ModelConfig;
   /** true where layerForward/layerBackward apply ForwardRun.ia3 (absent: (IA)³ is refused for the architecture) */
   readonly supportsIa3?: boolean;
+  /** true where layerForward/layerBackward apply ForwardRun.prefix (absent: prefix tuning is refused for the architecture) */
+  readonly supportsPrefix?: boolean;
   /** Layer i: x (N, C) -> xOut (N, C), keeping activations under `key` (with a cache: decode). */
   layerForward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void>;
   /**

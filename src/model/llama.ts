@@ -29,6 +29,7 @@ import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
 import { doraForward, doraUpstream } from './doraLinear';
 import { ia3LinearBackward, ia3LinearForward } from './ia3';
+import { prefixLayerBackward, prefixLayerForward } from './prefixTuning';
 import type { ForwardRun, LayerCache, StepInputs, TransformerBlocks } from './blocks';
 import { linearWeightGrads } from './fullFinetuneGrads';
 import { ropeInvFreqTensor } from './ropeFrequencies';
@@ -46,6 +47,7 @@ const ATTN: Proj[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
 export class LlamaBlocks implements TransformerBlocks {
   readonly c: ModelConfig;
   readonly supportsIa3 = true;
+  readonly supportsPrefix = true;
   constructor(
     private ctx: GpuContext,
     config: ModelConfig,
@@ -182,6 +184,10 @@ export class LlamaBlocks implements TransformerBlocks {
       // generation: append this step's keys/values, then attend over the whole cache
       kvCacheWrite(this.ctx, a.kr, a.v, cache.k, cache.v, { pos: cache.pos });
       await attentionDecode(this.ctx, a.qr, cache.k, cache.v, { pos: cache.pos, Hq: c.numHeads, window: this.window(i), out: a.o, lse: a.lse });
+    } else if (run?.prefix) {
+      // prefix tuning: every query also sees the layer's prefix keys/values (no RoPE on them)
+      const shape = { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, window: this.window(i) };
+      await prefixLayerForward(this.ctx, ws, run.prefix, i, key, { q: a.qr, k: a.kr, v: a.v, out: a.o, docIds: inp.docIds }, shape);
     } else {
       const shape = { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, docIds: inp.docIds ?? undefined, window: this.window(i) };
       await attentionForward(this.ctx, a.qr, a.kr, a.v, { ...shape, out: a.o, lse: a.lse });
@@ -223,13 +229,12 @@ export class LlamaBlocks implements TransformerBlocks {
     const dO = ws.get('grad.o', 'f32', [N, Q]);
     await this.linearBackward(ws, run, i, 'o_proj', a.o, dX, dO, false, `${key}.o_proj`);
     const shape = { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, docIds: inp.docIds ?? undefined, window: this.window(i) };
-    const g = await attentionBackward(this.ctx, a.qr, a.kr, a.v, a.o, a.lse, dO, {
-      ...shape,
-      dq: ws.get('grad.qr', 'f32', [N, Q]),
-      dk: ws.get('grad.kr', 'f32', [N, KV]),
-      dv: ws.get('grad.v', 'f32', [N, KV]),
-      scratch: ws.get('scratch.attn', 'f32', [N * c.numHeads * 2]),
-    });
+    const g = { dq: ws.get('grad.qr', 'f32', [N, Q]), dk: ws.get('grad.kr', 'f32', [N, KV]), dv: ws.get('grad.v', 'f32', [N, KV]) };
+    if (run?.prefix) {
+      await prefixLayerBackward(this.ctx, ws, run.prefix, i, key, dO, g, { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, window: this.window(i) });
+    } else {
+      await attentionBackward(this.ctx, a.qr, a.kr, a.v, a.o, a.lse, dO, { ...shape, ...g, scratch: ws.get('scratch.attn', 'f32', [N * c.numHeads * 2]) });
+    }
     const invFreq = this.invFreq(inp);
     const dq = ws.get('grad.q', 'f32', [N, Q]);
     const dk = ws.get('grad.k', 'f32', [N, KV]);
