@@ -4,7 +4,7 @@
 // k_proj and v_proj, whose OUTPUT is scaled (y = l ⊙ (x·Wᵀ + b), l [out]), and down_proj (a
 // feedforward module), whose INPUT is scaled (y = (l ⊙ x)·Wᵀ + b, l [in]).
 // PEFT saves l as base_model.model.<module>.ia3_l, shape [out, 1] (output scaling) or [1, in]
-// (feedforward); that key is also our checkpoint's parameter name (changing it needs a migration).
+// (feedforward); that key (io/peftIa3.ts) is also our checkpoint's parameter name.
 // The blocks call ia3LinearForward/ia3LinearBackward in place of their base matmul for a module
 // the adapter has (llama.ts); blocks without them refuse (TransformerBlocks.supportsIa3).
 import type { GpuContext } from '../gpu/device';
@@ -12,7 +12,7 @@ import { baseDyW, baseXWt } from '../gpu/ops/baseLinear';
 import { ia3ColumnDot, ia3Scale } from '../gpu/ops/ia3';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, type Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
-import { PEFT_PREFIX } from '../io/loraKeys';
+import { ia3Key } from '../io/peftIa3';
 import { linearModules } from './adapter';
 import type { Workspace } from './workspace';
 
@@ -38,21 +38,6 @@ export interface Ia3Adapter {
   targetModules: string[];
   feedforwardModules: string[];
   modules: Map<string, Ia3Module>;
-}
-
-/** The PEFT key of one module's vector (adapter_model.safetensors and our checkpoints). */
-export function ia3Key(module: string): string {
-  if (module.length === 0) throw new Error('An (IA)³ key needs a module path (e.g. model.layers.0.self_attn.k_proj).');
-  return `${PEFT_PREFIX}${module}.ia3_l`;
-}
-
-// PEFT files written straight from a model's state dict keep the adapter name
-const IA3_KEY = /^base_model\.model\.(.+)\.ia3_l(?:\.default)?$/;
-
-/** The module of an (IA)³ key (ours or PEFT's); null for any other name. */
-export function parseIa3Key(key: string): string | null {
-  const m = IA3_KEY.exec(key);
-  return m ? m[1] : null;
 }
 
 /** The modules an (IA)³ adapter with these targets scales, in model order, each with its vector's length. */
@@ -157,3 +142,5 @@ export function ia3Footprint(c: ModelConfig, N: number): { trainedFloats: number
     scratchFloats: N * (distinct(ff.map((m) => m.inFeatures)) + distinct(out.map((m) => m.outFeatures))),
   };
 }
+
+export { ia3Key, parseIa3Key } from '../io/peftIa3';

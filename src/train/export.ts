@@ -10,6 +10,7 @@ import { writeGgufLora } from '../io/gguf';
 import type { LoraWeights } from '../io/loraTargets';
 import { writePeftAdapter, writePeftPromptTuning } from '../io/peft';
 import { writeSafetensors, type TensorToWrite } from '../io/safetensors';
+import { IA3_GGUF_REFUSAL } from './exportIa3';
 
 export interface AdapterExportInput {
   config: ModelConfig;
@@ -140,8 +141,9 @@ export const BOTTLENECK_NO_MERGE =
   'A bottleneck adapter cannot be merged into the weights: its non-linearity sits between the down- and up-projection, so no weight matrix equals it. Export the adapter in the AdapterHub adapters layout (adapter_config.json + adapter.safetensors) and load it with the adapters library.';
 
 /** Why a run of this method has no llama.cpp GGUF adapter export, and what to export instead. */
-export function ggufRefusal(method: 'prompt' | 'full' | 'bottleneck'): string {
+export function ggufRefusal(method: 'prompt' | 'full' | 'bottleneck' | 'ia3'): string {
   if (method === 'bottleneck') return BOTTLENECK_NO_GGUF;
+  if (method === 'ia3') return IA3_GGUF_REFUSAL;
   return method === 'prompt'
     ? 'llama.cpp has no prompt-tuning adapters, so a prompt-tuning run cannot be exported as GGUF. Export the PEFT adapter (adapter_model.safetensors + adapter_config.json) instead.'
     : 'A fully fine-tuned model is a whole model, not a LoRA adapter, so there is no GGUF adapter to export. Export the full model (safetensors) and convert it with llama.cpp\'s convert_hf_to_gguf.py.';
