@@ -5,6 +5,7 @@
 import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter } from './adapter';
+import type { BottleneckAdapter } from './bottleneck';
 import type { Ia3Adapter } from './ia3';
 import type { PrefixRun } from './prefixTuning';
 import type { Workspace } from './workspace';
@@ -57,6 +58,8 @@ export interface ForwardRun {
    * ACCUMULATES into (grad null: not trained). KV-cache decode ignores it: the cache holds the prefix.
    */
   prefix?: PrefixRun | null;
+  /** Bottleneck adapters (AdapterHub adapters): y ← y + g(y) after attention and/or the MLP; the training backward ACCUMULATES their gradients */
+  bottleneck?: BottleneckAdapter | null;
   /** dropout seed for this step (the same in recomputation and backward) */
   seed: number;
   training: boolean;
@@ -68,6 +71,8 @@ export interface TransformerBlocks {
   readonly supportsIa3?: boolean;
   /** true where layerForward/layerBackward apply ForwardRun.prefix (absent: prefix tuning is refused for the architecture) */
   readonly supportsPrefix?: boolean;
+  /** true where layerForward/layerBackward apply ForwardRun.bottleneck (absent: bottleneck adapters are refused for the architecture) */
+  readonly supportsBottleneck?: boolean;
   /** Layer i: x (N, C) -> xOut (N, C), keeping activations under `key` (with a cache: decode). */
   layerForward(ws: Workspace, run: ForwardRun | null, i: number, inp: StepInputs, x: Tensor, xOut: Tensor, key: string, cache?: LayerCache): Promise<void>;
   /**

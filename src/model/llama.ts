@@ -28,6 +28,7 @@ import type { Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
 import type { LoraAdapter, LoraModule } from './adapter';
 import { doraForward, doraUpstream } from './doraLinear';
+import { bottleneckAt, bottleneckBackward, bottleneckForward, type BottleneckLocation, type BottleneckStage } from './bottleneck';
 import { ia3LinearBackward, ia3LinearForward } from './ia3';
 import { prefixLayerBackward, prefixLayerForward } from './prefixTuning';
 import type { ForwardRun, LayerCache, StepInputs, TransformerBlocks } from './blocks';
@@ -47,6 +48,7 @@ const ATTN: Proj[] = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
 export class LlamaBlocks implements TransformerBlocks {
   readonly c: ModelConfig;
   readonly supportsIa3 = true;
+  readonly supportsBottleneck = true;
   readonly supportsPrefix = true;
   constructor(
     private ctx: GpuContext,
@@ -105,6 +107,21 @@ export class LlamaBlocks implements TransformerBlocks {
       await loraBackward(this.ctx, x, m.A, m.B, u, up, { scale: run.adapter.scale, dropout: this.dropout(run.adapter, run, i, p), du }, { dA: m.dA, dB: m.dB, dx });
     }
     if (run?.weightGrads) await linearWeightGrads(this.ctx, ws, run.weightGrads, this.path(i, p), x, dy);
+  }
+
+  /** Bottleneck adapters (bottleneck.ts): y ← y + g(y) where the run has a module at this point of layer i. */
+  private async bottleneck(ws: Workspace, run: ForwardRun | null, i: number, loc: BottleneckLocation, stage: BottleneckStage, y: Tensor, key: string): Promise<void> {
+    const m = bottleneckAt(run?.bottleneck, i, loc, stage);
+    if (m && run?.bottleneck) await bottleneckForward(this.ctx, ws, run.bottleneck, m, y, key);
+  }
+
+  /** Backward of that point: the gradient at its input (dy itself where there is no module; in place after a residual add, where nothing else reads dy). */
+  private async bottleneckGrad(ws: Workspace, run: ForwardRun | null, i: number, loc: BottleneckLocation, stage: BottleneckStage, dy: Tensor, key: string): Promise<Tensor> {
+    const m = bottleneckAt(run?.bottleneck, i, loc, stage);
+    if (!m || !run?.bottleneck) return dy;
+    const dIn = stage === 'residual' ? dy : ws.get(`grad.bn.${loc}`, 'f32', dy.shape);
+    await bottleneckBackward(this.ctx, ws, run.bottleneck, m, dy, dIn, key);
+    return dIn;
   }
 
   /** Names of the saved activations of layer i ("L3" normally, "cur" when recomputed). */
@@ -193,13 +210,17 @@ export class LlamaBlocks implements TransformerBlocks {
       await attentionForward(this.ctx, a.qr, a.kr, a.v, { ...shape, out: a.o, lse: a.lse });
     }
     await this.linear(ws, run, i, 'o_proj', a.o, a.x2, `${key}.o_proj`);
+    await this.bottleneck(ws, run, i, 'attention', 'sublayer', a.x2, key);
     await addInPlace(this.ctx, a.x2, x);
+    await this.bottleneck(ws, run, i, 'attention', 'residual', a.x2, key);
     await rmsnormForward(this.ctx, a.x2, this.weight(`${p}.post_attention_layernorm.weight`), { eps: c.normEps, out: a.h2, rstdOut: a.rstd2 });
     await this.linear(ws, run, i, 'gate_proj', a.h2, a.g, `${key}.gate_proj`);
     await this.linear(ws, run, i, 'up_proj', a.h2, a.u, `${key}.up_proj`);
     await swigluForward(this.ctx, a.g, a.u, { out: a.m });
     await this.linear(ws, run, i, 'down_proj', a.m, xOut, `${key}.down_proj`);
+    await this.bottleneck(ws, run, i, 'output', 'sublayer', xOut, key);
     await addInPlace(this.ctx, xOut, a.x2);
+    await this.bottleneck(ws, run, i, 'output', 'residual', xOut, key);
   }
 
   /**
@@ -215,9 +236,11 @@ export class LlamaBlocks implements TransformerBlocks {
     const F = c.intermediateSize;
     const Q = c.numHeads * c.headDim;
     const KV = c.numKvHeads * c.headDim;
-    // MLP
+    // MLP (bottleneck adapters: through the output adapter first)
+    await this.bottleneckGrad(ws, run, i, 'output', 'residual', dX, key);
+    const dDown = await this.bottleneckGrad(ws, run, i, 'output', 'sublayer', dX, key);
     const dm = ws.get('grad.m', 'f32', [N, F]);
-    await this.linearBackward(ws, run, i, 'down_proj', a.m, dX, dm, false, `${key}.down_proj`);
+    await this.linearBackward(ws, run, i, 'down_proj', a.m, dDown, dm, false, `${key}.down_proj`);
     const dg = ws.get('grad.g', 'f32', [N, F]);
     const du = ws.get('grad.up', 'f32', [N, F]);
     await swigluBackward(this.ctx, dm, a.g, a.u, { dgate: dg, dup: du });
@@ -225,9 +248,11 @@ export class LlamaBlocks implements TransformerBlocks {
     await this.linearBackward(ws, run, i, 'gate_proj', a.h2, dg, dh, false, `${key}.gate_proj`);
     await this.linearBackward(ws, run, i, 'up_proj', a.h2, du, dh, true, `${key}.up_proj`);
     await rmsnormBackward(this.ctx, dh, a.x2, this.weight(`${p}.post_attention_layernorm.weight`), a.rstd2, { dx: dX, accumulateDx: true, ...normGrad(run, `${p}.post_attention_layernorm.weight`) });
-    // attention
+    // attention (bottleneck adapters: through the attention adapter first)
+    await this.bottleneckGrad(ws, run, i, 'attention', 'residual', dX, key);
+    const dAttn = await this.bottleneckGrad(ws, run, i, 'attention', 'sublayer', dX, key);
     const dO = ws.get('grad.o', 'f32', [N, Q]);
-    await this.linearBackward(ws, run, i, 'o_proj', a.o, dX, dO, false, `${key}.o_proj`);
+    await this.linearBackward(ws, run, i, 'o_proj', a.o, dAttn, dO, false, `${key}.o_proj`);
     const shape = { B: inp.B, T: inp.T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, docIds: inp.docIds ?? undefined, window: this.window(i) };
     const g = { dq: ws.get('grad.qr', 'f32', [N, Q]), dk: ws.get('grad.kr', 'f32', [N, KV]), dv: ws.get('grad.v', 'f32', [N, KV]) };
     if (run?.prefix) {
