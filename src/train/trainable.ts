@@ -11,8 +11,9 @@ import { refreshWeights, fullRun, type FullFinetune } from '../model/fullFinetun
 import type { ForwardRun } from '../model/blocks';
 import { PROMPT_EMBEDDINGS_KEY, promptRun, withVirtualTokens, type PromptTuning } from '../model/promptTuning';
 import { ia3Params, type Ia3Adapter } from '../model/ia3';
+import { bottleneckParams, type BottleneckAdapter } from '../model/bottleneck';
 
-export type Trainable = LoraAdapter | PromptTuning | FullFinetune | Ia3Adapter;
+export type Trainable = LoraAdapter | PromptTuning | FullFinetune | Ia3Adapter | BottleneckAdapter;
 
 export interface TrainableParam {
   name: string;
@@ -34,8 +35,12 @@ export function isIa3(t: Trainable): t is Ia3Adapter {
   return (t as Ia3Adapter).kind === 'ia3';
 }
 
-export function methodOf(t: Trainable): 'lora' | 'prompt' | 'full' | 'ia3' {
-  return isPromptTuning(t) ? 'prompt' : isFullFinetune(t) ? 'full' : isIa3(t) ? 'ia3' : 'lora';
+export function isBottleneck(t: Trainable): t is BottleneckAdapter {
+  return (t as BottleneckAdapter).kind === 'bottleneck';
+}
+
+export function methodOf(t: Trainable): 'lora' | 'prompt' | 'full' | 'ia3' | 'bottleneck' {
+  return isPromptTuning(t) ? 'prompt' : isFullFinetune(t) ? 'full' : isIa3(t) ? 'ia3' : isBottleneck(t) ? 'bottleneck' : 'lora';
 }
 
 /** The trainable tensors in a fixed order (optimizer state and checkpoints use this order and these names). */
@@ -43,6 +48,7 @@ export function trainableParams(t: Trainable): TrainableParam[] {
   if (isPromptTuning(t)) return [{ name: PROMPT_EMBEDDINGS_KEY, param: t.embeddings, grad: t.grad }];
   if (isFullFinetune(t)) return t.params.map((p) => ({ name: p.name, param: p.master, grad: p.grad, decay: p.decay }));
   if (isIa3(t)) return ia3Params(t);
+  if (isBottleneck(t)) return bottleneckParams(t);
   return adapterParams(t);
 }
 
@@ -51,6 +57,7 @@ export function runFor(t: Trainable, seed: number, training: boolean): ForwardRu
   if (isPromptTuning(t)) return { ...promptRun(t, training), seed };
   if (isFullFinetune(t)) return fullRun(t, seed, training);
   if (isIa3(t)) return { ia3: t, seed, training };
+  if (isBottleneck(t)) return { bottleneck: t, seed, training };
   return { adapter: t, seed, training };
 }
 
@@ -66,5 +73,5 @@ export function modelBatch(t: Trainable, b: Batch): HostBatch {
  */
 export async function syncWeights(ctx: GpuContext, t: Trainable): Promise<void> {
   if (isFullFinetune(t)) await refreshWeights(ctx, t);
-  else if (!isPromptTuning(t) && !isIa3(t)) markAdapterChanged(t);
+  else if (!isPromptTuning(t) && !isIa3(t) && !isBottleneck(t)) markAdapterChanged(t);
 }
