@@ -221,10 +221,10 @@ export interface RunSummary {
 
 export type { StoredModelSource };
 
-/** What importAdapter loaded: a LoRA adapter (rank, alpha, targets) or prompt-tuning virtual tokens (rank and alpha 0, no targets). */
+/** What importAdapter loaded: a LoRA adapter (rank, alpha, targets), prompt-tuning virtual tokens (rank and alpha 0, no targets) or (IA)³ vectors (rank and alpha 0, their target modules). */
 export interface ImportedAdapter {
   /** absent from older workers: 'lora' */
-  method?: 'lora' | 'prompt';
+  method?: 'lora' | 'prompt' | 'ia3';
   rank: number;
   alpha: number;
   targetModules: string[];

@@ -25,6 +25,9 @@ import type { ExportedFile, ExportProgressEvent, ImportedAdapter } from '../api'
 import { requireModel, type EngineCore } from './core';
 import { releaseTrained, restoreBaseWeights, trainedMethod } from './trained';
 import { dequantizeOnCpu, isQuantized } from '../../gpu/ops/matmulQuant';
+import { createIa3, downloadIa3, IA3_LLAMA_FEEDFORWARD, IA3_LLAMA_TARGETS, ia3Modules } from '../../model/ia3';
+import { parseIa3Config, parseIa3Key, readPeftIa3 } from '../../io/peftIa3';
+import { exportIa3PeftFiles, mergeIa3, type Ia3ExportInput } from '../../train/exportIa3';
 
 /** The run's record and checkpoint, checked against the loaded model. */
 async function runCheckpoint(core: EngineCore, runId: string) {
@@ -84,6 +87,34 @@ async function exportInput(core: EngineCore, runId?: string): Promise<AdapterExp
   return { config: model.config, modelName: info.name, ...spec, adapters };
 }
 
+/** (IA)³ vectors to export: the run's checkpoint, or the vectors in memory (PEFT's default targets either way). */
+async function ia3Export(core: EngineCore, runId?: string): Promise<Ia3ExportInput> {
+  const { model, info } = requireModel(core);
+  let vectors: Map<string, Float32Array>;
+  let targets: { targetModules: string[]; feedforwardModules: string[] } | undefined;
+  if (runId) {
+    const { ckpt } = await runCheckpoint(core, runId);
+    vectors = new Map();
+    for (const [key, value] of Object.entries(ckpt.params)) {
+      const m = parseIa3Key(key);
+      if (m !== null) vectors.set(m, Float32Array.from(value));
+    }
+  } else {
+    const t = core.trained;
+    if (t.kind !== 'ia3') throw new Error('There are no (IA)³ vectors to export yet: train or import an (IA)³ adapter first.');
+    vectors = await downloadIa3(core.gpu.require(), t.ia3);
+    targets = { targetModules: t.ia3.targetModules, feedforwardModules: t.ia3.feedforwardModules };
+  }
+  const mods = ia3Modules(model.config, targets?.targetModules, targets?.feedforwardModules);
+  const modules = mods.map((m) => {
+    const values = vectors.get(m.path);
+    if (!values) throw new Error(`This run's checkpoint holds no (IA)³ vector for ${m.path}.`);
+    return { path: m.path, feedforward: m.feedforward, inFeatures: m.inFeatures, outFeatures: m.outFeatures, values };
+  });
+  // a run trains PEFT's default targets (createTrainable)
+  return { config: model.config, modelName: info.name, targetModules: targets?.targetModules ?? IA3_LLAMA_TARGETS, feedforwardModules: targets?.feedforwardModules ?? IA3_LLAMA_FEEDFORWARD, modules };
+}
+
 /** Prompt-tuning embeddings to export: the run's checkpoint, or the virtual tokens in memory. */
 async function promptExport(core: EngineCore, runId?: string): Promise<ExportedFile[]> {
   const { model, info } = requireModel(core);
@@ -107,6 +138,7 @@ export async function exportPeft(core: EngineCore, runId?: string): Promise<Expo
   const method = await methodOf(core, runId);
   if (method === 'full') throw new Error('A fully fine-tuned model is a whole model, not an adapter: export the full model (exportMerged) instead.');
   if (method === 'prompt') return promptExport(core, runId);
+  if (method === 'ia3') return exportIa3PeftFiles(await ia3Export(core, runId));
   return exportPeftFiles(await exportInput(core, runId));
 }
 
@@ -164,7 +196,8 @@ export async function exportMerged(core: EngineCore, runId?: string, options?: {
     const bytes = writeFullModel(model.config, weights, { dtype, modelName: info.name });
     return [{ name: 'model.safetensors', bytes, mime: 'application/octet-stream' }, ...modelFolderFiles(core, dtype === 'F32' ? 'float32' : 'float16')];
   }
-  const input = await exportInput(core, runId);
+  const input = method === 'ia3' ? null : await exportInput(core, runId);
+  const ia3Input = method === 'ia3' ? await ia3Export(core, runId) : null;
   // merge into the base weights, not into fine-tuned ones
   await restoreBaseWeights(core);
   const base = new Map<string, { shape: number[]; halves?: Uint16Array; f32?: Float32Array }>();
@@ -180,7 +213,8 @@ export async function exportMerged(core: EngineCore, runId?: string, options?: {
     onProgress?.({ phase: 'reading', bytesDone, bytesTotal });
   }
   onProgress?.({ phase: 'writing', bytesDone: 0, bytesTotal: null });
-  return [{ name: 'model.safetensors', bytes: mergeAdapter(input, base), mime: 'application/octet-stream' }, ...modelFolderFiles(core, 'float16')];
+  const merged = ia3Input ? mergeIa3(ia3Input, base) : mergeAdapter(input!, base);
+  return [{ name: 'model.safetensors', bytes: merged, mime: 'application/octet-stream' }, ...modelFolderFiles(core, 'float16')];
 }
 
 export async function importAdapter(core: EngineCore, files: File[]): Promise<ImportedAdapter> {
@@ -199,6 +233,16 @@ export async function importAdapter(core: EngineCore, files: File[]): Promise<Im
     await restoreBaseWeights(core);
     core.trained = { kind: 'prompt', tuning: await createPromptTuning(ctx, model, { n: pc.numVirtualTokens, init: 'random', seed: 0, initial: embeddings }) };
     return { method: 'prompt', numVirtualTokens: pc.numVirtualTokens, rank: 0, alpha: 0, targetModules: [] };
+  }
+  if (peftTypeOf(cfgText) === 'IA3') {
+    const ic = parseIa3Config(cfgText);
+    if (!model.blocks.supportsIa3) throw new Error(`(IA)³ adapters are not available for ${model.config.hfArchitecture} yet (they run on the Llama family).`);
+    const mods = ia3Modules(model.config, ic.targetModules, ic.feedforwardModules);
+    const initial = await readPeftIa3(mods, blobSource(weightsFile, weightsFile.name));
+    releaseTrained(core);
+    await restoreBaseWeights(core);
+    core.trained = { kind: 'ia3', ia3: createIa3(ctx, model.config, { targets: ic.targetModules, feedforward: ic.feedforwardModules, initial }) };
+    return { method: 'ia3', rank: 0, alpha: 0, targetModules: ic.targetModules };
   }
   const peftConfig = parsePeftConfig(cfgText);
   const { adapters } = await readPeftAdapter(peftConfig, blobSource(weightsFile, weightsFile.name), model.config);

@@ -30,7 +30,12 @@ export async function generate(core: EngineCore, req: GenerateRequest, events?: 
   const opts = {
     ...req.sampling,
     eosIds: eos,
-    run: req.useAdapter && trained.kind === 'lora' ? { adapter: trained.adapter, seed: 0, training: false } : null,
+    run:
+      req.useAdapter && trained.kind === 'lora'
+        ? { adapter: trained.adapter, seed: 0, training: false }
+        : req.useAdapter && trained.kind === 'ia3'
+          ? { ia3: trained.ia3, seed: 0, training: false }
+          : null,
     onToken: (out: number[]) => {
       dec.push(out);
       events?.onToken(dec.text, out.length);

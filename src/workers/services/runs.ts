@@ -6,6 +6,7 @@ import { createAdapter, releaseAdapter } from '../../model/adapter';
 import { initDoraMagnitudes } from '../../model/doraLinear';
 import { createFullFinetune } from '../../model/fullFinetune';
 import { createPromptTuning } from '../../model/promptTuning';
+import { createIa3 } from '../../model/ia3';
 import type { CausalLM } from '../../model/causalLM';
 import type { GpuContext } from '../../gpu/device';
 import { guardGpuWork, unwrapGuarded } from '../../gpu/guard';
@@ -69,6 +70,14 @@ export async function createTrainable(core: EngineCore, config: TrainConfig): Pr
     const tuning = await createPromptTuning(ctx, model, { n: p.numVirtualTokens, init: p.init, seed: config.seed, textIds });
     core.trained = { kind: 'prompt', tuning };
     return tuning;
+  }
+  if (method === 'ia3') {
+    if (!model.blocks.supportsIa3) {
+      throw new Error(`(IA)³ is not available for ${model.config.hfArchitecture} yet (it runs on the Llama family: Llama, Qwen2, Qwen3, Mistral). Choose LoRA or prompt tuning for this model.`);
+    }
+    const ia3 = createIa3(ctx, model.config);
+    core.trained = { kind: 'ia3', ia3 };
+    return ia3;
   }
   if (method === 'full') {
     const finetune = await createFullFinetune(ctx, model);

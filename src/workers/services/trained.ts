@@ -8,6 +8,7 @@
 import { releaseAdapter, type LoraAdapter } from '../../model/adapter';
 import { refreshWeights, releaseFullFinetune, type FullFinetune } from '../../model/fullFinetune';
 import { releasePromptTuning, type PromptTuning } from '../../model/promptTuning';
+import { releaseIa3, type Ia3Adapter } from '../../model/ia3';
 import { loadWeights } from '../../model/load';
 import { copyTensor } from '../../gpu/ops/elementwise';
 import { releaseTensor } from '../../gpu/tensor';
@@ -18,6 +19,7 @@ export type Trained =
   | { kind: 'none' }
   | { kind: 'lora'; adapter: LoraAdapter }
   | { kind: 'prompt'; tuning: PromptTuning }
+  | { kind: 'ia3'; ia3: Ia3Adapter }
   | { kind: 'full'; finetune: FullFinetune };
 
 export const NO_TRAINED: Trained = { kind: 'none' };
@@ -35,6 +37,7 @@ export function releaseTrained(core: EngineCore): void {
   if (!ctx) return;
   if (t.kind === 'lora') releaseAdapter(ctx, t.adapter);
   else if (t.kind === 'prompt') releasePromptTuning(ctx, t.tuning);
+  else if (t.kind === 'ia3') releaseIa3(ctx, t.ia3);
   else if (t.kind === 'full') releaseFullFinetune(ctx, t.finetune);
 }
 
