@@ -32,9 +32,32 @@ export const DEFAULT_LORA_PLUS_RATIO = 16;
  * What is trained: 'lora' an adapter on the targeted linears; 'prompt' n virtual-token
  * embeddings prepended to every sequence (PEFT prompt tuning; packing must be off); 'full'
  * every weight (f32 master copies + AdamW state: 16 bytes per parameter beyond the model);
- * 'ia3' (IA)³ (PEFT IA3): learned vectors scaling keys, values and the MLP's down_proj input.
+ * 'ia3' (IA)³ (PEFT IA3): learned vectors scaling keys, values and the MLP's down_proj input;
+ * 'prefix' prefix tuning (PEFT PREFIX_TUNING): per layer n trained key/value positions every query
+ * attends to (packing must be off).
  */
-export type TrainMethod = 'lora' | 'prompt' | 'full' | 'bottleneck' | 'ia3';
+export type TrainMethod = 'lora' | 'prompt' | 'full' | 'bottleneck' | 'ia3' | 'prefix';
+
+/**
+ * Prefix tuning (PEFT PREFIX_TUNING, prefix_projection false: the table is trained directly; a
+ * PEFT adapter saved with prefix_projection on imports as its table).
+ */
+export interface PrefixTuningSettings {
+  /** num_virtual_tokens: prefix positions per layer */
+  numVirtualTokens: number;
+}
+
+export const DEFAULT_PREFIX_TUNING: PrefixTuningSettings = { numVirtualTokens: 20 };
+
+/** The prefix-tuning settings of a config (defaults where it has none). */
+export function prefixTuningOf(c: Pick<TrainConfig, 'prefixTuning'>): PrefixTuningSettings {
+  return { ...DEFAULT_PREFIX_TUNING, ...(c.prefixTuning ?? {}) };
+}
+
+/** Positions before every sequence's tokens (prefix tuning's prefix; 0 for other methods). */
+export function prefixPositionsOf(c: Pick<TrainConfig, 'method' | 'prefixTuning'>): number {
+  return c.method === 'prefix' ? prefixTuningOf(c).numVirtualTokens : 0;
+}
 
 /**
  * Bottleneck adapters (the AdapterHub `adapters` library's BnConfig): per layer a small MLP
@@ -77,6 +100,8 @@ export interface TrainConfig {
   promptTuning?: PromptTuningSettings;
   /** used when method is 'bottleneck' (absent: DEFAULT_BOTTLENECK) */
   bottleneck?: BottleneckSettings;
+  /** used when method is 'prefix' (absent: DEFAULT_PREFIX_TUNING) */
+  prefixTuning?: PrefixTuningSettings;
   /**
    * Total GPU memory (bytes) the job may plan for. WebGPU does not report the GPU's memory, so
    * full fine-tuning is checked against this, or the engine's default (4 GiB unless
@@ -160,6 +185,8 @@ export const HELP: Record<string, string> = {
   method: 'LoRA trains a small adapter. Prompt tuning trains only a few virtual tokens put before every example (smallest, weakest). Full fine-tuning trains every weight (strongest, needs about 8x the model size in GPU memory).',
   ia3: '(IA)³: learns one scaling vector for the keys, values and MLP of each layer (far fewer parameters than LoRA, a little more memory than prompt tuning); choose it for small datasets or many cheap task adapters. Exports PEFT IA3 or a merged model.',
   numVirtualTokens: 'Prompt tuning: how many trainable virtual tokens precede every example. 8 to 32 is usual.',
+  prefix: 'Prefix tuning: learns key/value positions that every layer attends to (more capacity than prompt tuning, far fewer parameters than LoRA, nothing merged into the weights); choose it to steer style or task on a frozen model with one small file. Exports PEFT prefix tuning only (no merged model, no GGUF).',
+  prefixVirtualTokens: 'Prefix tuning: how many trained key/value positions every layer sees before the example. 10 to 30 is usual.',
   promptInit: 'Prompt tuning: start the virtual tokens random, or from the embeddings of a text that describes the task.',
   bottleneckVariant: 'Bottleneck adapters: Pfeiffer puts one small adapter after each layer’s MLP (fewer parameters); Houlsby one after attention and one after the MLP (learns more).',
   reductionFactor: 'Bottleneck adapters: hidden size ÷ this = the adapter’s width (16 is the usual; lower learns more, uses more memory).',
@@ -215,7 +242,14 @@ export function validateConfig(c: TrainConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const bad = (field: string, message: string) => issues.push({ field, message });
   const method = c.method ?? 'lora';
-  if (method !== 'lora' && method !== 'prompt' && method !== 'full' && method !== 'bottleneck' && method !== 'ia3') bad('method', `Method must be 'lora', 'prompt', 'full', 'bottleneck' or 'ia3', got ${JSON.stringify(method)}.`);
+  if (method !== 'lora' && method !== 'prompt' && method !== 'full' && method !== 'bottleneck' && method !== 'ia3' && method !== 'prefix') {
+    bad('method', `Method must be 'lora', 'prompt', 'full', 'bottleneck', 'ia3' or 'prefix', got ${JSON.stringify(method)}.`);
+  }
+  if (method === 'prefix') {
+    const n = prefixTuningOf(c).numVirtualTokens;
+    if (!posInt(n) || n > 512) bad('prefixVirtualTokens', 'Prefix positions must be a whole number from 1 to 512 (try 20).');
+    if (c.pack) bad('pack', 'Prefix tuning needs packing off: every example gets the prefix once, at its start. Turn off packing.');
+  }
   if (method === 'bottleneck') {
     const b = bottleneckOf(c);
     if (b.variant !== 'houlsby' && b.variant !== 'pfeiffer') bad('bottleneckVariant', "The bottleneck variant must be 'houlsby' or 'pfeiffer'.");

@@ -141,7 +141,12 @@ export const BOTTLENECK_NO_MERGE =
   'A bottleneck adapter cannot be merged into the weights: its non-linearity sits between the down- and up-projection, so no weight matrix equals it. Export the adapter in the AdapterHub adapters layout (adapter_config.json + adapter.safetensors) and load it with the adapters library.';
 
 /** Why a run of this method has no llama.cpp GGUF adapter export, and what to export instead. */
-export function ggufRefusal(method: 'prompt' | 'full' | 'bottleneck' | 'ia3'): string {
+/** Why a prefix-tuning run has no GGUF adapter and no merged model (the export step says it). */
+export const PREFIX_NO_MERGE =
+  'A prefix-tuning run trains key/value positions that every layer attends to, not a change of any weight: it cannot be merged into the model, and llama.cpp has no prefix-tuning adapters, so there is no GGUF or merged export. Export the PEFT adapter (adapter_model.safetensors + adapter_config.json, PEFT PREFIX_TUNING) instead.';
+
+export function ggufRefusal(method: 'prompt' | 'full' | 'bottleneck' | 'ia3' | 'prefix'): string {
+  if (method === 'prefix') return PREFIX_NO_MERGE;
   if (method === 'bottleneck') return BOTTLENECK_NO_GGUF;
   if (method === 'ia3') return IA3_GGUF_REFUSAL;
   return method === 'prompt'

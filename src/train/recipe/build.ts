@@ -194,7 +194,7 @@ function templateFile(t: ChatTemplateInfo): string {
 export function buildRecipe(input: RecipeInput): RecipeFile[] {
   const c = input.config;
   if ((c.method ?? 'lora') !== 'lora') {
-    throw new RecipeError(`Only LoRA runs are exported for a cluster (this one is ${c.method === 'prompt' ? 'prompt tuning' : c.method === 'bottleneck' ? 'bottleneck adapters' : 'full fine-tuning'}). Export its PEFT adapter or model instead.`);
+    throw new RecipeError(`Only LoRA runs are exported for a cluster (this one is ${c.method === 'prompt' ? 'prompt tuning' : c.method === 'bottleneck' ? 'bottleneck adapters' : c.method === 'prefix' ? 'prefix tuning' : c.method === 'ia3' ? '(IA)³' : 'full fine-tuning'}). Export its PEFT adapter or model instead.`);
   }
   if (c.lora.useDora) {
     throw new RecipeError('DoRA jobs are not exported for a cluster yet (the recipe would train plain LoRA). Turn DoRA off for a cluster recipe, or export the PEFT DoRA adapter.');

@@ -26,6 +26,7 @@ const TRAINED_LABEL: Record<NonNullable<MemoryEstimate['method']>, string> = {
   full: 'f32 weights, gradients + optimizer',
   bottleneck: 'Bottleneck adapters + optimizer',
   ia3: '(IA)³ vectors + optimizer',
+  prefix: 'Key/value prefix + optimizer',
 };
 
 export function memoryBarModel(e: MemoryEstimate): MemoryBarModel {
