@@ -12,8 +12,9 @@ import type { ForwardRun } from '../model/blocks';
 import { PROMPT_EMBEDDINGS_KEY, promptRun, withVirtualTokens, type PromptTuning } from '../model/promptTuning';
 import { ia3Params, type Ia3Adapter } from '../model/ia3';
 import { bottleneckParams, type BottleneckAdapter } from '../model/bottleneck';
+import { prefixParamName, prefixRun, withPrefixPositions, type PrefixTuning } from '../model/prefixTuning';
 
-export type Trainable = LoraAdapter | PromptTuning | FullFinetune | Ia3Adapter | BottleneckAdapter;
+export type Trainable = LoraAdapter | PromptTuning | FullFinetune | Ia3Adapter | BottleneckAdapter | PrefixTuning;
 
 export interface TrainableParam {
   name: string;
@@ -35,17 +36,23 @@ export function isIa3(t: Trainable): t is Ia3Adapter {
   return (t as Ia3Adapter).kind === 'ia3';
 }
 
+export function isPrefixTuning(t: Trainable): t is PrefixTuning {
+  return (t as PrefixTuning).kind === 'prefix';
+}
+
 export function isBottleneck(t: Trainable): t is BottleneckAdapter {
   return (t as BottleneckAdapter).kind === 'bottleneck';
 }
 
-export function methodOf(t: Trainable): 'lora' | 'prompt' | 'full' | 'ia3' | 'bottleneck' {
+export function methodOf(t: Trainable): 'lora' | 'prompt' | 'full' | 'ia3' | 'bottleneck' | 'prefix' {
+  if (isPrefixTuning(t)) return 'prefix';
   return isPromptTuning(t) ? 'prompt' : isFullFinetune(t) ? 'full' : isIa3(t) ? 'ia3' : isBottleneck(t) ? 'bottleneck' : 'lora';
 }
 
 /** The trainable tensors in a fixed order (optimizer state and checkpoints use this order and these names). */
 export function trainableParams(t: Trainable): TrainableParam[] {
   if (isPromptTuning(t)) return [{ name: PROMPT_EMBEDDINGS_KEY, param: t.embeddings, grad: t.grad }];
+  if (isPrefixTuning(t)) return t.layers.map((l, i) => ({ name: prefixParamName(i), param: l.kv, grad: l.grad }));
   if (isFullFinetune(t)) return t.params.map((p) => ({ name: p.name, param: p.master, grad: p.grad, decay: p.decay }));
   if (isIa3(t)) return ia3Params(t);
   if (isBottleneck(t)) return bottleneckParams(t);
@@ -55,6 +62,7 @@ export function trainableParams(t: Trainable): TrainableParam[] {
 /** The run a forward/backward gets: training differentiates the trainable tensors. */
 export function runFor(t: Trainable, seed: number, training: boolean): ForwardRun {
   if (isPromptTuning(t)) return { ...promptRun(t, training), seed };
+  if (isPrefixTuning(t)) return { ...prefixRun(t, training), seed };
   if (isFullFinetune(t)) return fullRun(t, seed, training);
   if (isIa3(t)) return { ia3: t, seed, training };
   if (isBottleneck(t)) return { bottleneck: t, seed, training };
@@ -64,6 +72,7 @@ export function runFor(t: Trainable, seed: number, training: boolean): ForwardRu
 /** The batch as the model sees it (prompt tuning prepends its virtual tokens). */
 export function modelBatch(t: Trainable, b: Batch): HostBatch {
   if (isPromptTuning(t)) return withVirtualTokens(b, t.n);
+  if (isPrefixTuning(t)) return withPrefixPositions(b, t.n);
   return { B: b.B, T: b.T, tokens: b.tokens, positions: b.positions, docIds: b.docIds, labels: b.labels };
 }
 
@@ -73,5 +82,5 @@ export function modelBatch(t: Trainable, b: Batch): HostBatch {
  */
 export async function syncWeights(ctx: GpuContext, t: Trainable): Promise<void> {
   if (isFullFinetune(t)) await refreshWeights(ctx, t);
-  else if (!isPromptTuning(t) && !isIa3(t) && !isBottleneck(t)) markAdapterChanged(t);
+  else if (!isPromptTuning(t) && !isIa3(t) && !isBottleneck(t) && !isPrefixTuning(t)) markAdapterChanged(t);
 }
