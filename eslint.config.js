@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 import { layersPlugin, layersRuleConfig } from './scripts/lint/layers.mjs';
 
 export default tseslint.config(
-  { ignores: ['dist', 'node_modules', 'public/models', 'test-results', 'playwright-report', 'bench/results', 'out', 'gpu-kit'] },
+  { ignores: ['dist', 'node_modules', 'public/models', 'test-results', 'playwright-report', 'bench/results', 'out', 'gpu-kit', '.hf-venv'] },
   {
     extends: [js.configs.recommended, ...tseslint.configs.recommended],
     files: ['**/*.{ts,tsx,js,mjs}'],

@@ -1,6 +1,7 @@
 """The repository's PyTorch Llama (reference/lib/transformer.py's pieces) with per-row position_ids,
-an additive 4D attention bias and LoRA on any of its linears: what run_recipe_reference.py and the
-stand-in Hugging Face packages in fake_hf/ run instead of transformers + peft (not installed here).
+an additive 4D attention bias and LoRA on any of its linears: what run_recipe_reference.py runs the
+recipe's loop on, independently of transformers + peft (train.py itself runs on the real stack in
+src/cli/exportRecipe.test.ts).
 Base weights rounded through float16, float32 math (train.py's --dtype studio)."""
 
 import math

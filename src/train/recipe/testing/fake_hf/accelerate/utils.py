@@ -1,5 +1,0 @@
-import torch
-
-
-def set_seed(seed):
-    torch.manual_seed(seed)
