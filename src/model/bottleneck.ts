@@ -27,7 +27,10 @@ import { matmulDyTX } from '../gpu/ops/matmulDyTX';
 import { matmulDyW } from '../gpu/ops/matmulDyW';
 import { matmulXWt } from '../gpu/ops/matmul';
 import { emptyTensor, releaseTensor, uploadF32, type Tensor } from '../gpu/tensor';
+import { bottleneckModulePath, bottleneckTensorNames } from '../io/adaptersBottleneck';
 import type { ModelConfig } from '../io/hfConfig';
+
+export { bottleneckLibraryConfig, bottleneckTensorNames } from '../io/adaptersBottleneck';
 import { onesColumn } from './fullFinetuneGrads';
 import type { Workspace } from './workspace';
 
@@ -39,46 +42,6 @@ export type BottleneckStage = 'sublayer' | 'residual';
 
 /** The adapter name written into the files (the library's adapter_name). */
 export const DEFAULT_BOTTLENECK_NAME = 'bottleneck';
-
-/** The library's config for each variant (adapter_config.json "config"), as SeqBnConfig / DoubleSeqBnConfig define them. */
-export function bottleneckLibraryConfig(variant: BottleneckVariant, reductionFactor: number): Record<string, unknown> {
-  const houlsby = variant === 'houlsby';
-  return {
-    architecture: 'bottleneck',
-    mh_adapter: houlsby,
-    output_adapter: true,
-    reduction_factor: reductionFactor,
-    non_linearity: houlsby ? 'swish' : 'relu',
-    original_ln_before: !houlsby,
-    original_ln_after: true,
-    ln_before: false,
-    ln_after: false,
-    init_weights: 'bert',
-    is_parallel: false,
-    scaling: 1.0,
-    use_gating: false,
-    residual_before_ln: true,
-    adapter_residual_before_ln: false,
-    inv_adapter: null,
-    inv_adapter_reduction_factor: null,
-    cross_adapter: false,
-    leave_out: [],
-    dropout: 0.0,
-    phm_layer: false,
-    phm_dim: 4,
-    factorized_phm_W: true,
-    shared_W_phm: false,
-    shared_phm_rule: true,
-    factorized_phm_rule: false,
-    phm_c_init: 'normal',
-    phm_init_range: 0.0001,
-    learn_phm: true,
-    hypercomplex_nonlinearity: 'glorot-uniform',
-    phm_rank: 1,
-    phm_bias: true,
-    stochastic_depth: 0.0,
-  };
-}
 
 export interface BottleneckModule {
   layer: number;
@@ -119,11 +82,6 @@ export function bottleneckLocations(variant: BottleneckVariant): BottleneckLocat
   return variant === 'houlsby' ? ['attention', 'output'] : ['output'];
 }
 
-/** The four tensor names of a module, as the library's state_dict writes them (adapter_down is nn.Sequential(Linear, act)). */
-export function bottleneckTensorNames(path: string): { down: string; downBias: string; up: string; upBias: string } {
-  return { down: `${path}.adapter_down.0.weight`, downBias: `${path}.adapter_down.0.bias`, up: `${path}.adapter_up.weight`, upBias: `${path}.adapter_up.bias` };
-}
-
 /** N(0, std) values (Box-Muller over a seeded mulberry32): the library's "bert" init of a Linear weight. */
 function normalInit(n: number, std: number, seed: number): Float32Array {
   const next = mulberry32(seed);
@@ -157,7 +115,7 @@ export function createBottleneck(ctx: GpuContext, config: ModelConfig, o: Bottle
   const stage: BottleneckStage = o.variant === 'houlsby' ? 'sublayer' : 'residual';
   for (let i = 0; i < config.numLayers; i++) {
     for (const location of bottleneckLocations(o.variant)) {
-      const path = `model.layers.${i}.${location}_adapters.adapters.${name}`;
+      const path = bottleneckModulePath(i, location, name);
       const n = bottleneckTensorNames(path);
       const k = modules.size;
       const value = (key: string, count: number, init: () => Float32Array) => {
