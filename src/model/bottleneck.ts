@@ -201,3 +201,20 @@ export async function bottleneckBackward(ctx: GpuContext, ws: Workspace, b: Bott
   if (dIn.buffer !== dy.buffer) copyTensor(ctx, dy, dIn);
   await matmulDyW(ctx, dz, m.down, { out: dIn, accumulate: true });
 }
+
+/**
+ * What a bottleneck run adds to the memory estimate (train/memory.ts), in f32 values: the trained
+ * tensors (their gradients and AdamW m, v are counted by the caller), per layer the saved input
+ * (N, C), z and f(z) (N, r) of each module, and the shared scratch: da, dz (N, r), the
+ * 'sublayer' stage's input gradient (N, C) per location and the ones column (N) of the bias sums.
+ */
+export function bottleneckFootprint(c: ModelConfig, s: { variant: BottleneckVariant; reductionFactor: number }, N: number): { trainedFloats: number; perLayerFloats: number; scratchFloats: number } {
+  const C = c.hiddenSize;
+  const r = bottleneckWidth(C, s.reductionFactor);
+  const perLayer = bottleneckLocations(s.variant).length;
+  return {
+    trainedFloats: c.numLayers * perLayer * (2 * r * C + r + C),
+    perLayerFloats: perLayer * N * (C + 2 * r),
+    scratchFloats: 2 * N * r + (s.variant === 'houlsby' ? perLayer * N * C : 0) + N,
+  };
+}

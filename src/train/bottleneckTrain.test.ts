@@ -1,7 +1,8 @@
 // Bottleneck adapters in the training loop: on the demo model a short run lowers the loss of the
 // batches it trains on (both variants) and, on the tiny Qwen2, a held-out batch's loss; a run
 // paused at step 3 and resumed from its checkpoint (into an adapter initialised from another
-// seed) equals an uninterrupted run bit for bit, losses and every tensor.
+// seed) equals an uninterrupted run bit for bit, losses and every tensor; the memory estimate of
+// a step is within 5% of the allocator's peak (as for LoRA in memoryPeak.test.ts).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import type { CausalLM } from '../model/causalLM';
 import { DEMO_MODEL_DIR, FIXTURES_DIR, loadModelDir } from '../model/testing/loadForTest';
 import { CheckpointStore, MemoryKeyValueStore, type RunRecord } from './checkpointStore';
 import { DEFAULT_CONFIG, validateConfig, type TrainConfig } from './config';
+import { estimateMemory } from './memory';
 import { FixedBatches, Trainer } from './trainer';
 
 interface TrainFixture {
@@ -178,5 +180,42 @@ describe('bottleneck adapter training', () => {
     expect(part).toEqual(full);
     expect([...resumed.keys()]).toEqual([...fullWeights.keys()]);
     for (const [name, w] of fullWeights) expect(Array.from(resumed.get(name)!), name).toEqual(Array.from(w));
+  }, 300_000);
+
+  it.each([
+    ['arch-qwen2', 'houlsby', false],
+    ['arch-qwen2', 'pfeiffer', true],
+    ['arch-qwen3', 'houlsby', true],
+  ] as const)('memory estimate of a bottleneck step on %s (%s, checkpointing %s) within 5 percent of the allocator peak', async (folder, variant, activationCheckpointing) => {
+    const ctx = await getTestGpu();
+    const before = ctx.allocator.liveBytes;
+    ctx.allocator.resetPeak();
+    const model = await loadModelDir(ctx, join(FIXTURES_DIR, folder));
+    const B = 4;
+    const T = 256;
+    const V = model.config.vocabSize;
+    const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % V);
+    const batch: Batch = {
+      B,
+      T,
+      tokens,
+      labels: Int32Array.from({ length: B * T }, (_, i) => (i % T === T - 1 ? -100 : tokens[i + 1])),
+      positions: Int32Array.from({ length: B * T }, (_, i) => i % T),
+      docIds: Int32Array.from({ length: B * T }, (_, i) => Math.floor(i / T)),
+      trainedTokens: B * (T - 1),
+    };
+    const c: TrainConfig = { ...config(1, variant), bottleneck: { variant, reductionFactor: 4 }, batchSize: B, seqLen: T, activationCheckpointing };
+    const b = createBottleneck(ctx, model.config, { variant, reductionFactor: 4, seed: 1 });
+    const trainer = new Trainer(ctx, model, b, new FixedBatches([batch]), null, c, null, runRecord(folder), () => {});
+    expect(await trainer.runLoop()).toBe('finished');
+    const peak = ctx.allocator.peakBytes - before;
+    trainer.release();
+    releaseBottleneck(ctx, b);
+    model.release();
+    const est = estimateMemory(model.config, c);
+    const ratio = est.totalBytes / peak;
+    console.log(`${folder} bottleneck ${variant} ckpt=${activationCheckpointing}: estimate ${est.totalBytes} B, allocator peak ${peak} B, ratio ${ratio.toFixed(4)}`);
+    expect(est.method).toBe('bottleneck');
+    expect(Math.abs(ratio - 1), `estimate ${est.totalBytes} vs peak ${peak}`).toBeLessThan(0.05);
   }, 300_000);
 });
