@@ -26,7 +26,7 @@ import { copyTensor, zeroTensor } from '../gpu/ops/elementwise';
 import { matmulDyTX } from '../gpu/ops/matmulDyTX';
 import { matmulDyW } from '../gpu/ops/matmulDyW';
 import { matmulXWt } from '../gpu/ops/matmul';
-import { emptyTensor, releaseTensor, uploadF32, type Tensor } from '../gpu/tensor';
+import { downloadF32, emptyTensor, releaseTensor, uploadF32, type Tensor } from '../gpu/tensor';
 import { bottleneckModulePath, bottleneckTensorNames } from '../io/adaptersBottleneck';
 import type { ModelConfig } from '../io/hfConfig';
 
@@ -217,4 +217,11 @@ export function bottleneckFootprint(c: ModelConfig, s: { variant: BottleneckVari
     perLayerFloats: perLayer * N * (C + 2 * r),
     scratchFloats: 2 * N * r + (s.variant === 'houlsby' ? perLayer * N * C : 0) + N,
   };
+}
+
+/** Every tensor's values by its library name (for the export of the adapter in memory). */
+export async function downloadBottleneck(ctx: GpuContext, b: BottleneckAdapter): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const p of bottleneckParams(b)) out.set(p.name, await downloadF32(ctx, p.param));
+  return out;
 }

@@ -28,6 +28,10 @@ import { dequantizeOnCpu, isQuantized } from '../../gpu/ops/matmulQuant';
 import { createIa3, downloadIa3, IA3_LLAMA_FEEDFORWARD, IA3_LLAMA_TARGETS, ia3Modules } from '../../model/ia3';
 import { parseIa3Config, parseIa3Key, readPeftIa3 } from '../../io/peftIa3';
 import { exportIa3PeftFiles, mergeIa3, type Ia3ExportInput } from '../../train/exportIa3';
+import { exportBottleneckFiles } from '../../train/exportBottleneck';
+import { downloadBottleneck } from '../../model/bottleneck';
+import { BOTTLENECK_NO_MERGE } from '../../train/export';
+import { bottleneckOf } from '../../train/config';
 
 /** The run's record and checkpoint, checked against the loaded model. */
 async function runCheckpoint(core: EngineCore, runId: string) {
@@ -133,12 +137,30 @@ async function promptExport(core: EngineCore, runId?: string): Promise<ExportedF
   return exportPromptTuningFiles({ config: model.config, modelName: info.name, numVirtualTokens: embeddings.length / C, embeddings });
 }
 
+/** Bottleneck adapters in the AdapterHub adapters layout: the run's checkpoint, or the adapter in memory. */
+async function bottleneckExport(core: EngineCore, runId?: string): Promise<ExportedFile[]> {
+  const { model, info } = requireModel(core);
+  const modelType = typeof model.assets.rawConfig.model_type === 'string' ? model.assets.rawConfig.model_type : undefined;
+  if (runId) {
+    const { ckpt, config } = await runCheckpoint(core, runId);
+    const b = bottleneckOf(config);
+    const params = new Map(Object.entries(ckpt.params));
+    const name = [...params.keys()][0]?.match(/\.adapters\.([^.]+)\.adapter_/)?.[1] ?? 'bottleneck';
+    return exportBottleneckFiles({ config: model.config, modelType, modelName: info.name, variant: b.variant, reductionFactor: b.reductionFactor, name, params });
+  }
+  const t = core.trained;
+  if (t.kind !== 'bottleneck') throw new Error('There is no bottleneck adapter to export yet: train one first.');
+  const params = await downloadBottleneck(core.gpu.require(), t.bottleneck);
+  return exportBottleneckFiles({ config: model.config, modelType, modelName: info.name, variant: t.bottleneck.variant, reductionFactor: t.bottleneck.reductionFactor, name: t.bottleneck.name, params });
+}
+
 export async function exportPeft(core: EngineCore, runId?: string): Promise<ExportedFile[]> {
   await core.gpu.ready();
   const method = await methodOf(core, runId);
   if (method === 'full') throw new Error('A fully fine-tuned model is a whole model, not an adapter: export the full model (exportMerged) instead.');
   if (method === 'prompt') return promptExport(core, runId);
   if (method === 'ia3') return exportIa3PeftFiles(await ia3Export(core, runId));
+  if (method === 'bottleneck') return bottleneckExport(core, runId);
   return exportPeftFiles(await exportInput(core, runId));
 }
 
@@ -170,6 +192,7 @@ function modelFolderFiles(core: EngineCore, dtype: string): ExportedFile[] {
 export async function exportMerged(core: EngineCore, runId?: string, options?: { dtype?: 'float16' | 'float32' }, onProgress?: (e: ExportProgressEvent) => void): Promise<ExportedFile[]> {
   await core.gpu.ready();
   const method = await methodOf(core, runId);
+  if (method === 'bottleneck') throw new Error(BOTTLENECK_NO_MERGE);
   if (method === 'prompt') {
     throw new Error('Virtual tokens cannot be merged into the weights: export the PEFT prompt-tuning adapter, which PEFT loads on top of the base model.');
   }

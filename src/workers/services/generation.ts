@@ -35,7 +35,9 @@ export async function generate(core: EngineCore, req: GenerateRequest, events?: 
         ? { adapter: trained.adapter, seed: 0, training: false }
         : req.useAdapter && trained.kind === 'ia3'
           ? { ia3: trained.ia3, seed: 0, training: false }
-          : null,
+          : req.useAdapter && trained.kind === 'bottleneck'
+            ? { bottleneck: trained.bottleneck, seed: 0, training: false }
+            : null,
     onToken: (out: number[]) => {
       dec.push(out);
       events?.onToken(dec.text, out.length);

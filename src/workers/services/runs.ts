@@ -6,12 +6,13 @@ import { createAdapter, releaseAdapter } from '../../model/adapter';
 import { initDoraMagnitudes } from '../../model/doraLinear';
 import { createFullFinetune } from '../../model/fullFinetune';
 import { createPromptTuning } from '../../model/promptTuning';
+import { createBottleneck } from '../../model/bottleneck';
 import { createIa3 } from '../../model/ia3';
 import type { CausalLM } from '../../model/causalLM';
 import type { GpuContext } from '../../gpu/device';
 import { guardGpuWork, unwrapGuarded } from '../../gpu/guard';
 import type { CheckpointStore, RunRecord } from '../../train/checkpointStore';
-import { promptTuningOf, validateConfig, virtualTokensOf, type TrainConfig } from '../../train/config';
+import { bottleneckOf, promptTuningOf, validateConfig, virtualTokensOf, type TrainConfig } from '../../train/config';
 import { estimateMemory, type MemoryEstimate } from '../../train/memory';
 import { isQuotaError, NonFiniteError, StorageFullError, Trainer } from '../../train/trainer';
 import type { Trainable } from '../../train/trainable';
@@ -78,6 +79,15 @@ export async function createTrainable(core: EngineCore, config: TrainConfig): Pr
     const ia3 = createIa3(ctx, model.config);
     core.trained = { kind: 'ia3', ia3 };
     return ia3;
+  }
+  if (method === 'bottleneck') {
+    if (!model.blocks.supportsBottleneck) {
+      throw new Error(`Bottleneck adapters are not available for ${model.config.hfArchitecture} yet (they run on the Llama family: Llama, Qwen2, Qwen3, Mistral). Choose LoRA or prompt tuning for this model.`);
+    }
+    const b = bottleneckOf(config);
+    const bottleneck = createBottleneck(ctx, model.config, { variant: b.variant, reductionFactor: b.reductionFactor, seed: config.seed });
+    core.trained = { kind: 'bottleneck', bottleneck };
+    return bottleneck;
   }
   if (method === 'full') {
     const finetune = await createFullFinetune(ctx, model);

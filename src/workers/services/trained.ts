@@ -9,6 +9,7 @@ import { releaseAdapter, type LoraAdapter } from '../../model/adapter';
 import { refreshWeights, releaseFullFinetune, type FullFinetune } from '../../model/fullFinetune';
 import { releasePromptTuning, type PromptTuning } from '../../model/promptTuning';
 import { releaseIa3, type Ia3Adapter } from '../../model/ia3';
+import { releaseBottleneck, type BottleneckAdapter } from '../../model/bottleneck';
 import { loadWeights } from '../../model/load';
 import { copyTensor } from '../../gpu/ops/elementwise';
 import { releaseTensor } from '../../gpu/tensor';
@@ -20,6 +21,7 @@ export type Trained =
   | { kind: 'lora'; adapter: LoraAdapter }
   | { kind: 'prompt'; tuning: PromptTuning }
   | { kind: 'ia3'; ia3: Ia3Adapter }
+  | { kind: 'bottleneck'; bottleneck: BottleneckAdapter }
   | { kind: 'full'; finetune: FullFinetune };
 
 export const NO_TRAINED: Trained = { kind: 'none' };
@@ -38,6 +40,7 @@ export function releaseTrained(core: EngineCore): void {
   if (t.kind === 'lora') releaseAdapter(ctx, t.adapter);
   else if (t.kind === 'prompt') releasePromptTuning(ctx, t.tuning);
   else if (t.kind === 'ia3') releaseIa3(ctx, t.ia3);
+  else if (t.kind === 'bottleneck') releaseBottleneck(ctx, t.bottleneck);
   else if (t.kind === 'full') releaseFullFinetune(ctx, t.finetune);
 }
 
