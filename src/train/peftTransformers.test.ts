@@ -1,0 +1,100 @@
+// Our PEFT exports loaded by their real consumer: Hugging Face transformers loads each architecture's
+// base folder and peft 0.21's PeftModel.from_pretrained the adapter folder exportPeftFiles wrote
+// (.hf-venv, `npm run hf-stack`); its last-position logits equal the engine's with the same adapter
+// applied. LoRA on every linear module of every architecture module's fixture (fused Phi-3
+// qkv/gate_up, GPT-2's Conv1D c_attn / c_fc / c_proj), rsLoRA, and DoRA (use_dora with its
+// lora_magnitude_vector). A and B are both random so that every module moves the logits.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { archOf } from '../arch/registry';
+import { getTestGpu } from '../gpu/testing/nodeGpu';
+import { readBuffer } from '../gpu/tensor';
+import { createAdapter, downloadAdapter, releaseAdapter, targetedModules, type AdapterSpec, type ModuleWeights } from '../model/adapter';
+import type { CausalLM } from '../model/causalLM';
+import { DEMO_MODEL_DIR, FIXTURES_DIR, REPO_ROOT, loadModelDir } from '../model/testing/loadForTest';
+import { expectClose } from '../util/check';
+import { randn, randUniform } from '../util/random';
+import { hfEnv, hfPython } from '../util/testing/hfStack';
+import { exportPeftFiles } from './export';
+
+const tmp = mkdtempSync(join(tmpdir(), 'whetstone-peft-hf-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function lastLogits(model: CausalLM, ids: number[], run: Parameters<CausalLM['lastLogits']>[1]): Promise<Float32Array> {
+  const inp = model.upload({ B: 1, T: ids.length, tokens: Int32Array.from(ids), positions: Int32Array.from(ids, (_, i) => i), docIds: null }, 'test');
+  const l = await model.lastLogits(inp, run);
+  return new Float32Array(await readBuffer(model.ctx, l.buffer, model.config.vocabSize * 4));
+}
+
+/** transformers + peft on the folders: the last position's logits with the adapter and with it disabled. */
+function peftLogits(modelDir: string, adapterDir: string, ids: number[]): { adapter: Float32Array; base: Float32Array } {
+  const idsFile = join(tmp, `ids-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(idsFile, JSON.stringify(ids));
+  const py = spawnSync(hfPython(), [join(REPO_ROOT, 'reference/hf_peft_logits.py'), modelDir, adapterDir, idsFile], { encoding: 'utf8', env: hfEnv(), timeout: 300_000 });
+  expect(py.status, py.stderr).toBe(0);
+  const out = JSON.parse(py.stdout) as { adapter: number[]; base: number[] };
+  return { adapter: Float32Array.from(out.adapter), base: Float32Array.from(out.base) };
+}
+
+const CASES: { name: string; dir: string; spec: Omit<AdapterSpec, 'targetModules'> }[] = [
+  { name: 'stories260K (llama) LoRA', dir: DEMO_MODEL_DIR, spec: { rank: 4, alpha: 8, dropout: 0, useRslora: false } },
+  { name: 'stories260K (llama) rsLoRA', dir: DEMO_MODEL_DIR, spec: { rank: 8, alpha: 4, dropout: 0, useRslora: true } },
+  { name: 'stories260K (llama) DoRA', dir: DEMO_MODEL_DIR, spec: { rank: 4, alpha: 8, dropout: 0, useRslora: false, useDora: true } },
+  { name: 'llama3 rope scaling', dir: join(FIXTURES_DIR, 'arch-llama3'), spec: { rank: 4, alpha: 8, dropout: 0, useRslora: false } },
+  { name: 'qwen2', dir: join(FIXTURES_DIR, 'arch-qwen2'), spec: { rank: 4, alpha: 8, dropout: 0, useRslora: false } },
+  { name: 'qwen3 DoRA', dir: join(FIXTURES_DIR, 'arch-qwen3'), spec: { rank: 4, alpha: 8, dropout: 0, useRslora: false, useDora: true } },
+  { name: 'mistral', dir: join(FIXTURES_DIR, 'arch-mistral'), spec: { rank: 4, alpha: 8, dropout: 0, useRslora: false } },
+  { name: 'gemma3', dir: join(FIXTURES_DIR, 'arch-gemma3'), spec: { rank: 4, alpha: 8, dropout: 0, useRslora: false } },
+  { name: 'phi3 (fused qkv / gate_up)', dir: join(FIXTURES_DIR, 'arch-phi3'), spec: { rank: 4, alpha: 8, dropout: 0, useRslora: false } },
+  { name: 'gpt2 (Conv1D)', dir: join(FIXTURES_DIR, 'arch-gpt2'), spec: { rank: 4, alpha: 8, dropout: 0, useRslora: false } },
+];
+
+describe('PEFT exports loaded by transformers + peft', () => {
+  for (const [n, c] of CASES.entries()) {
+    it(c.name, { timeout: 600_000 }, async () => {
+      const ctx = await getTestGpu();
+      const model = await loadModelDir(ctx, c.dir);
+      const targets = [...archOf(model.config).loraTargets.allLinear];
+      const spec: AdapterSpec = { ...c.spec, targetModules: targets };
+      const init = new Map<string, ModuleWeights>();
+      for (const [k, m] of targetedModules(model.config, targets).entries()) {
+        const seed = 1000 * n + 10 * k;
+        init.set(m.path, {
+          A: randn(spec.rank * m.inFeatures, seed, 1 / Math.sqrt(m.inFeatures)),
+          B: randn(m.outFeatures * spec.rank, seed + 1, 0.3 / Math.sqrt(spec.rank)),
+          magnitude: spec.useDora ? randUniform(m.outFeatures, seed + 2, 0.5, 2) : undefined,
+        });
+      }
+      const adapter = createAdapter(ctx, model.config, spec, 0, init);
+      const ids = Array.from({ length: 23 }, (_, i) => (i * 37 + 5 * n + 3) % model.config.vocabSize);
+      const engine = await lastLogits(model, ids, { adapter, seed: 0, training: false });
+      const engineBase = await lastLogits(model, ids, null);
+      const files = exportPeftFiles({
+        config: model.config,
+        modelName: c.name,
+        rank: spec.rank,
+        alpha: spec.alpha,
+        dropout: 0,
+        useRslora: spec.useRslora,
+        useDora: spec.useDora,
+        adapters: [...(await downloadAdapter(ctx, adapter))].map(([module, w]) => ({ module, a: w.A, b: w.B, magnitude: w.magnitude })),
+      });
+      releaseAdapter(ctx, adapter);
+      const dir = join(tmp, `case-${n}`);
+      mkdirSync(dir, { recursive: true });
+      for (const f of files) writeFileSync(join(dir, f.name), f.bytes);
+
+      const { adapter: hf, base: hfBase } = peftLogits(c.dir, dir, ids);
+      // the adapter moves the logits far more than the tolerance (else the check would not see a wrong name or scale)
+      let moved = 0;
+      for (let i = 0; i < hf.length; i++) moved = Math.max(moved, Math.abs(hf[i] - hfBase[i]));
+      const base = expectClose(`${c.name}: engine base logits vs transformers`, engineBase, hfBase, { atol: 1e-4, rtol: 1e-4 });
+      const r = expectClose(`${c.name}: engine adapter logits vs transformers + peft on the exported files`, engine, hf, { atol: 1e-4, rtol: 1e-4 });
+      console.log(`${c.name}: the adapter moves the logits by up to ${moved.toFixed(3)}; engine vs peft max |diff| ${r.maxAbsErr.toExponential(2)} (base ${base.maxAbsErr.toExponential(2)})`);
+      expect(moved).toBeGreaterThan(50 * r.maxAbsErr + 0.05);
+    });
+  }
+});
