@@ -3,7 +3,8 @@
 // (.hf-venv, `npm run hf-stack`); its last-position logits equal the engine's with the same adapter
 // applied. LoRA on every linear module of every architecture module's fixture (fused Phi-3
 // qkv/gate_up, GPT-2's Conv1D c_attn / c_fc / c_proj), rsLoRA, and DoRA (use_dora with its
-// lora_magnitude_vector). A and B are both random so that every module moves the logits.
+// lora_magnitude_vector), and prompt tuning (PROMPT_TUNING prompt_embeddings, the virtual tokens
+// before the ids). A and B are both random so that every module moves the logits.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,11 +15,12 @@ import { getTestGpu } from '../gpu/testing/nodeGpu';
 import { readBuffer } from '../gpu/tensor';
 import { createAdapter, downloadAdapter, releaseAdapter, targetedModules, type AdapterSpec, type ModuleWeights } from '../model/adapter';
 import type { CausalLM } from '../model/causalLM';
+import { createPromptTuning, downloadPromptEmbeddings, promptRun, releasePromptTuning } from '../model/promptTuning';
 import { DEMO_MODEL_DIR, FIXTURES_DIR, REPO_ROOT, loadModelDir } from '../model/testing/loadForTest';
 import { expectClose } from '../util/check';
 import { randn, randUniform } from '../util/random';
 import { hfEnv, hfPython } from '../util/testing/hfStack';
-import { exportPeftFiles } from './export';
+import { exportPeftFiles, exportPromptTuningFiles } from './export';
 
 const tmp = mkdtempSync(join(tmpdir(), 'whetstone-peft-hf-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -94,6 +96,28 @@ describe('PEFT exports loaded by transformers + peft', () => {
       const base = expectClose(`${c.name}: engine base logits vs transformers`, engineBase, hfBase, { atol: 1e-4, rtol: 1e-4 });
       const r = expectClose(`${c.name}: engine adapter logits vs transformers + peft on the exported files`, engine, hf, { atol: 1e-4, rtol: 1e-4 });
       console.log(`${c.name}: the adapter moves the logits by up to ${moved.toFixed(3)}; engine vs peft max |diff| ${r.maxAbsErr.toExponential(2)} (base ${base.maxAbsErr.toExponential(2)})`);
+      expect(moved).toBeGreaterThan(50 * r.maxAbsErr + 0.05);
+    });
+  }
+
+  for (const [name, dir] of [['stories260K (llama)', DEMO_MODEL_DIR], ['qwen3', join(FIXTURES_DIR, 'arch-qwen3')]] as const) {
+    it(`prompt tuning on ${name}`, { timeout: 600_000 }, async () => {
+      const ctx = await getTestGpu();
+      const model = await loadModelDir(ctx, dir);
+      const p = await createPromptTuning(ctx, model, { n: 5, init: 'random', seed: 11 });
+      const ids = Array.from({ length: 17 }, (_, i) => (i * 29 + 7) % model.config.vocabSize);
+      // the engine writes the virtual tokens over the first n positions: placeholders there
+      const engine = await lastLogits(model, [...new Array<number>(p.n).fill(0), ...ids], promptRun(p, false));
+      const files = exportPromptTuningFiles({ config: model.config, modelName: name, numVirtualTokens: p.n, embeddings: await downloadPromptEmbeddings(ctx, p) });
+      releasePromptTuning(ctx, p);
+      const out = join(tmp, `prompt-${name.split(' ')[0]}`);
+      mkdirSync(out, { recursive: true });
+      for (const f of files) writeFileSync(join(out, f.name), f.bytes);
+      const { adapter: hf, base: hfBase } = peftLogits(dir, out, ids);
+      let moved = 0;
+      for (let i = 0; i < hf.length; i++) moved = Math.max(moved, Math.abs(hf[i] - hfBase[i]));
+      const r = expectClose(`${name}: engine prompt-tuned logits vs transformers + peft on the exported files`, engine, hf, { atol: 1e-4, rtol: 1e-4 });
+      console.log(`prompt tuning on ${name}: the virtual tokens move the logits by up to ${moved.toFixed(3)}; engine vs peft max |diff| ${r.maxAbsErr.toExponential(2)}`);
       expect(moved).toBeGreaterThan(50 * r.maxAbsErr + 0.05);
     });
   }
