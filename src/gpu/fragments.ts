@@ -14,6 +14,8 @@ import crossEntropyIoCode from './shaders/fragments/cross_entropy_io.wgsl?raw';
 import rmsnormIoCode from './shaders/fragments/rmsnorm_io.wgsl?raw';
 import layernormIoCode from './shaders/fragments/layernorm_io.wgsl?raw';
 import gradnormIoCode from './shaders/fragments/gradnorm_io.wgsl?raw';
+import fa2KvTileCode from './shaders/fragments/fa2_kv_tile.wgsl?raw';
+import enableSubgroupsCode from './shaders/fragments/enable_subgroups.wgsl?raw';
 
 const fragment = (file: string, code: string): WgslFragment => ({ file: `fragments/${file}`, code });
 
@@ -41,3 +43,7 @@ export const RMSNORM_IO = fragment('rmsnorm_io.wgsl', rmsnormIoCode);
 export const LAYERNORM_IO = fragment('layernorm_io.wgsl', layernormIoCode);
 /** Params, bindings, is_nonfinite and store_state of gradnorm.wgsl and gradnorm_sg.wgsl. */
 export const GRADNORM_IO = fragment('gradnorm_io.wgsl', gradnormIoCode);
+/** kt, vt, dt, fa2_stage_kv, fa2_first_key, fa2_sees of the FA2 kernels that walk K/V tiles; the shader declares BC, D4, k, v, docIds. */
+export const FA2_KV_TILE = fragment('fa2_kv_tile.wgsl', fa2KvTileCode);
+/** `enable subgroups;` alone, for shaders whose other fragments lack it: list it first. */
+export const ENABLE_SUBGROUPS = fragment('enable_subgroups.wgsl', enableSubgroupsCode);

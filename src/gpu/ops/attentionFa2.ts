@@ -10,14 +10,15 @@
 // same pipelines work on every adapter); fa2IllegalReason checks them against the device anyway.
 import type { AdapterLimits, GpuContext } from '../device';
 import { dispatch } from '../dispatch';
+import { FA2_KV_TILE } from '../fragments';
 import type { WgslSource } from '../shader';
 import fwdCode from '../shaders/attention_fa2.wgsl?raw';
 import dkdvCode from '../shaders/attention_fa2_bwd_dkdv.wgsl?raw';
 import dqCode from '../shaders/attention_fa2_bwd_dq.wgsl?raw';
 import type { Tensor } from '../tensor';
 
-export const ATTENTION_FA2_SHADER: WgslSource = { file: 'attention_fa2.wgsl', code: fwdCode };
-export const ATTENTION_FA2_BWD_DQ_SHADER: WgslSource = { file: 'attention_fa2_bwd_dq.wgsl', code: dqCode };
+export const ATTENTION_FA2_SHADER: WgslSource = { file: 'attention_fa2.wgsl', code: fwdCode, fragments: [FA2_KV_TILE] };
+export const ATTENTION_FA2_BWD_DQ_SHADER: WgslSource = { file: 'attention_fa2_bwd_dq.wgsl', code: dqCode, fragments: [FA2_KV_TILE] };
 export const ATTENTION_FA2_BWD_DKDV_SHADER: WgslSource = { file: 'attention_fa2_bwd_dkdv.wgsl', code: dkdvCode };
 
 /** Workgroup memory every FA2 pipeline stays within (WebGPU's default limit). */

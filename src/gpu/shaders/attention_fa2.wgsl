@@ -55,9 +55,7 @@ override D4: u32 = 2;
 // threads per query row (1, or 2 above 128 dims)
 override DS: u32 = 1;
 
-var<workgroup> kt: array<vec4<f32>, BC * D4>;
-var<workgroup> vt: array<vec4<f32>, BC * D4>;
-var<workgroup> dt: array<i32, BC>;
+// kt, vt, dt, fa2_stage_kv, fa2_first_key, fa2_sees: fragments/fa2_kv_tile.wgsl (listed in ops/attentionFa2.ts)
 // partial scores per (row, slice, key) when DS > 1 (one unused element when DS == 1)
 var<workgroup> part: array<f32, (DS - 1u) * BR * BC * DS + 1u>;
 
@@ -94,44 +92,17 @@ fn attention_fwd_v2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     doc = docIds[b * Tk + tr];
   }
   let last = params.q_pos0 + tr;
-  var first = 0u;
-  if (params.window > 0u && last + 1u > params.window) {
-    first = last + 1u - params.window;
-  }
+  let first = fa2_first_key(last, params.window);
 
   // the keys any row of this block sees (workgroup-uniform, so the barriers below are legal)
   let blast = params.q_pos0 + min(t0 + BR, Tq) - 1u;
-  var bfirst = 0u;
-  if (params.window > 0u && params.q_pos0 + t0 + 1u > params.window) {
-    bfirst = params.q_pos0 + t0 + 1u - params.window;
-  }
+  let bfirst = fa2_first_key(params.q_pos0 + t0, params.window);
 
   var m = NEG; // running max of the scores seen
   var l = 0.0; // running sum of exp(score - m)
   var s: array<f32, MAX_BC>;
   for (var j0 = bfirst; j0 <= blast; j0 += BC) {
-    // stage the tile (keys past blast as zeros: they are masked below)
-    for (var e = lid; e < BC * D4; e += BR * DS) {
-      let j = j0 + e / D4;
-      var kv = vec4<f32>(0.0);
-      var vv = vec4<f32>(0.0);
-      if (j <= blast) {
-        let kb = ((b * Tk + j) * Hkv + g) * D4 + e % D4;
-        kv = k[kb];
-        vv = v[kb];
-      }
-      kt[e] = kv;
-      vt[e] = vv;
-    }
-    if (has_doc) {
-      for (var e = lid; e < BC; e += BR * DS) {
-        var d = -1;
-        if (j0 + e <= blast) {
-          d = docIds[b * Tk + j0 + e];
-        }
-        dt[e] = d;
-      }
-    }
+    fa2_stage_kv(lid, BR * DS, j0, blast, b, Tk, Hkv, g, has_doc);
     workgroupBarrier();
 
     for (var jj = 0u; jj < BC; jj++) {
@@ -158,7 +129,7 @@ fn attention_fwd_v2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     var mb = NEG;
     for (var jj = 0u; jj < BC; jj++) {
       let j = j0 + jj;
-      if (live && j >= first && j <= last && (!has_doc || dt[jj] == doc)) {
+      if (live && fa2_sees(j, jj, first, last, has_doc, doc)) {
         mb = max(mb, s[jj]);
       } else {
         s[jj] = NEG;

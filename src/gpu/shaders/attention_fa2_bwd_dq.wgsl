@@ -46,9 +46,7 @@ override D4: u32 = 2;
 // threads per query row (1, or 2 above 128 dims)
 override DS: u32 = 1;
 
-var<workgroup> kt: array<vec4<f32>, BC * D4>;
-var<workgroup> vt: array<vec4<f32>, BC * D4>;
-var<workgroup> dt: array<i32, BC>;
+// kt, vt, dt, fa2_stage_kv, fa2_first_key, fa2_sees: fragments/fa2_kv_tile.wgsl (listed in ops/attentionFa2.ts)
 // partial (q.k, dout.v) per (row, slice, key) when DS > 1 (one unused element when DS == 1)
 var<workgroup> part: array<vec2<f32>, (DS - 1u) * BR * BC * DS + 1u>;
 
@@ -86,41 +84,15 @@ fn attention_bwd_dq_v2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
   if (has_doc) {
     doc = docIds[b * T + ir];
   }
-  var first = 0u;
-  if (params.window > 0u && ir + 1u > params.window) {
-    first = ir + 1u - params.window;
-  }
+  let first = fa2_first_key(ir, params.window);
 
   // the keys any row of this block sees (workgroup-uniform)
   let blast = min(i0 + BR, T) - 1u;
-  var bfirst = 0u;
-  if (params.window > 0u && i0 + 1u > params.window) {
-    bfirst = i0 + 1u - params.window;
-  }
+  let bfirst = fa2_first_key(i0, params.window);
 
   var sp: array<vec2<f32>, MAX_BC>;
   for (var j0 = bfirst; j0 <= blast; j0 += BC) {
-    for (var e = lid; e < BC * D4; e += BR * DS) {
-      let j = j0 + e / D4;
-      var kv = vec4<f32>(0.0);
-      var vv = vec4<f32>(0.0);
-      if (j <= blast) {
-        let kb = ((b * T + j) * Hkv + g) * D4 + e % D4;
-        kv = k[kb];
-        vv = v[kb];
-      }
-      kt[e] = kv;
-      vt[e] = vv;
-    }
-    if (has_doc) {
-      for (var e = lid; e < BC; e += BR * DS) {
-        var d = -1;
-        if (j0 + e <= blast) {
-          d = docIds[b * T + j0 + e];
-        }
-        dt[e] = d;
-      }
-    }
+    fa2_stage_kv(lid, BR * DS, j0, blast, b, T, Hkv, g, has_doc);
     workgroupBarrier();
 
     for (var jj = 0u; jj < BC; jj++) {
@@ -148,7 +120,7 @@ fn attention_bwd_dq_v2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
 
     for (var jj = 0u; jj < BC; jj++) {
       let j = j0 + jj;
-      if (live && j >= first && j <= ir && (!has_doc || dt[jj] == doc)) {
+      if (live && fa2_sees(j, jj, first, ir, has_doc, doc)) {
         let p = exp(sp[jj].x - lse_delta.x);
         let ds = p * (sp[jj].y - lse_delta.y);
         for (var c = 0u; c < D4S; c++) {
