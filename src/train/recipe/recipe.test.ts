@@ -16,7 +16,7 @@ import { readSafetensorsHeader, readTensorF32 } from '../../io/safetensors';
 import { bufferSource } from '../../io/byteSource';
 import { initLoraWeights, targetedModules } from '../../model/adapter';
 import { DEMO_MODEL_DIR, REPO_ROOT } from '../../model/testing/loadForTest';
-import { DEFAULT_CONFIG, DEFAULT_PROMPT_TUNING, type TrainConfig } from '../config';
+import { DEFAULT_BOTTLENECK, DEFAULT_CONFIG, DEFAULT_PREFIX_TUNING, DEFAULT_PROMPT_TUNING, type TrainConfig } from '../config';
 import { learningRateAt } from '../schedule';
 import { evaluationBatches, plannedSteps } from '../trainer';
 import { buildRecipe, RecipeError, type RecipeInput } from './build';
@@ -32,6 +32,8 @@ const FULL: TrainConfig = {
   ...DEFAULT_CONFIG,
   lora: { ...DEFAULT_CONFIG.lora, useLoraPlus: true, loraPlusRatio: 16, useDora: true },
   promptTuning: { ...DEFAULT_PROMPT_TUNING, initText: 'x' },
+  bottleneck: { ...DEFAULT_BOTTLENECK },
+  prefixTuning: { ...DEFAULT_PREFIX_TUNING },
   deviceBudgetBytes: 2 ** 30,
 };
 
