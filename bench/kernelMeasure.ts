@@ -4,7 +4,7 @@
 // and f32 W), dx = dy·W and dW = dyᵀ·x, attention forward + backward, a LoRA layer. Times are
 // medians of a few reps after warm-up (big shapes: fewer reps; each takes seconds on a CPU).
 import type { GpuContext } from '../src/gpu/device';
-import { attentionBackward, attentionForward, attentionVariantFor, DEFAULT_ATTENTION_VARIANT, FA2_ATTENTION_VARIANT, prepareAttentionKernels } from '../src/gpu/ops/attention';
+import { attentionBackward, attentionChoiceFor, attentionForward, DEFAULT_ATTENTION_VARIANT, FA2_ATTENTION_VARIANT, FA2_SG_ATTENTION_VARIANT, prepareAttentionKernels } from '../src/gpu/ops/attention';
 import { loraBackward, loraForward, loraScale } from '../src/gpu/ops/lora';
 import { matmulDyTX, matmulDyW, matmulXWt } from '../src/gpu/ops/matmul';
 import { problemOf, type MatmulShapeClass } from '../src/gpu/ops/matmulRegistry';
@@ -168,9 +168,12 @@ export async function benchAttention(ctx: GpuContext, probe: Probe, Ts: number[]
     const dout = f32(B * T * Hq * D, 4, [B, T, Hq, D], 'dout');
     const base = { B, T, Hq, Hkv, D };
     const variants = [DEFAULT_ATTENTION_VARIANT];
-    await prepareAttentionKernels(ctx, D); // version 2's one-time check on this device
-    if (attentionVariantFor(ctx, base) === FA2_ATTENTION_VARIANT) variants.push(FA2_ATTENTION_VARIANT);
-    else probe.log(`attention T=${T}: ${FA2_ATTENTION_VARIANT} is illegal or failed its check on this device; v1 only`);
+    await prepareAttentionKernels(ctx, D); // versions 2 and 3: one-time checks on this device
+    const choice = attentionChoiceFor(ctx, base);
+    // the ops' choice and every checked version below it (v3 -> v2 -> v1), so the rows compare them
+    if (choice.variant === FA2_SG_ATTENTION_VARIANT) variants.push(FA2_ATTENTION_VARIANT, FA2_SG_ATTENTION_VARIANT);
+    else if (choice.variant === FA2_ATTENTION_VARIANT) variants.push(FA2_ATTENTION_VARIANT);
+    probe.log(`attention T=${T}: the ops run ${choice.variant} (${choice.reason})`);
     for (const variant of variants) {
       const shape = { ...base, variant };
       const { out, lse } = await attentionForward(ctx, q, k, v, shape);

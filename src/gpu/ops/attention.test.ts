@@ -5,7 +5,7 @@ import { centralDiffVjp } from '../testing/gradcheck';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF32, uploadI32, type Tensor } from '../tensor';
-import { ATTENTION_VARIANTS, attentionBackward, attentionForward, attentionVariantFor, FA2_ATTENTION_VARIANT, prepareAttentionKernels } from './attention';
+import { ATTENTION_VARIANTS, attentionBackward, attentionForward, attentionVariantFor, FA2_ATTENTION_VARIANT, FA2_SG_ATTENTION_VARIANT, prepareAttentionKernels } from './attention';
 import { attentionBackwardRef, attentionForwardRef, type AttentionRefConfig } from './attention.ref';
 import { loadFixture, type AttentionFixture } from './fixtures';
 
@@ -200,7 +200,7 @@ describe('attention memory', () => {
       const tdout = uploadF32(ctx, x.dout, [1, T, 2, 8], 'dout');
       // the ops' own choice once version 2 is checked on this device (the check's buffers stay out of the log)
       expect((await prepareAttentionKernels(ctx, 8))?.passed).toBe(true);
-      expect(attentionVariantFor(ctx, { B: 1, T, Hq: 2, Hkv: 1, D: 8 })).toBe(FA2_ATTENTION_VARIANT);
+      expect(attentionVariantFor(ctx, { B: 1, T, Hq: 2, Hkv: 1, D: 8 })).toBe(ctx.description.features.subgroups ? FA2_SG_ATTENTION_VARIANT : FA2_ATTENTION_VARIANT);
       ctx.allocator.resetLog();
       const opts = { B: 1, T, Hq: 2, Hkv: 1, D: 8 };
       const { out, lse } = await attentionForward(ctx, tq, tk, tv, opts);

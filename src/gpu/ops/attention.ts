@@ -31,6 +31,7 @@ import dqCode from '../shaders/attention_bwd_dq.wgsl?raw';
 import preCode from '../shaders/attention_bwd_pre.wgsl?raw';
 import { downloadF32, emptyTensor, numel, releaseTensor, type Tensor } from '../tensor';
 import { fa2IllegalReason, recordFa2Backward, recordFa2Forward } from './attentionFa2';
+import { fa2SgIllegalReason, recordFa2SgForward } from './attentionFa2Sg';
 import { attentionCheckFor, finishedAttentionCheck, type AttentionCheckReport, type AttentionRunner } from './attentionValidate';
 
 export const ATTENTION_SHADER: WgslSource = { file: 'attention.wgsl', code: fwdCode };
@@ -63,18 +64,25 @@ export interface AttentionVariantV2 {
   version: 2;
 }
 
-export type AttentionVariant = AttentionVariantV1 | AttentionVariantV2;
+/** Version 2's tiles with the forward's softmax split over subgroup lanes (attentionFa2Sg.ts); backward as version 2. */
+export interface AttentionVariantV3 {
+  version: 3;
+}
+
+export type AttentionVariant = AttentionVariantV1 | AttentionVariantV2 | AttentionVariantV3;
 
 export const ATTENTION_VARIANTS: Record<string, AttentionVariant> = {
   v1_wg64_bk16: { version: 1, wg: 64, bk: 16 },
   v1_wg32_bk32: { version: 1, wg: 32, bk: 32 },
   v1_wg64_bk1: { version: 1, wg: 64, bk: 1 },
   v2_fa2: { version: 2 },
+  v3_fa2_sg: { version: 3 },
 };
 
 /** Version 1, the fallback: what runs when version 2 is illegal here or failed its check. */
 export const DEFAULT_ATTENTION_VARIANT = 'v1_wg64_bk16';
 export const FA2_ATTENTION_VARIANT = 'v2_fa2';
+export const FA2_SG_ATTENTION_VARIANT = 'v3_fa2_sg';
 /** Threads per workgroup of the delta pre-pass when version 2 runs the backward. */
 const FA2_PRE_WG = 64;
 
@@ -211,6 +219,12 @@ export async function recordAttentionForward(
   lse: Tensor,
   a: ForwardDispatch,
 ): Promise<void> {
+  if (a.variant.version === 3) {
+    const why = fa2SgIllegalReason(ctx, a.D, a.Tq, a.B * a.Hq);
+    if (why) throw new Error(`${a.label}: variant ${FA2_SG_ATTENTION_VARIANT} cannot run on this device: ${why}`);
+    await recordFa2SgForward(ctx, q, k, v, out, lse, { ...a, label: `${a.label} fa2 sg` });
+    return;
+  }
   if (a.variant.version === 2) {
     const why = fa2IllegalReason(ctx.description.limits, a.D, a.Tq, a.B * a.Hq);
     if (why) throw new Error(`${a.label}: variant ${FA2_ATTENTION_VARIANT} cannot run on this device: ${why}`);
@@ -296,7 +310,7 @@ export async function attentionBackward(
   const scale = checkCommon(op, q, k, v, opts);
   const window = windowParam(op, opts.window);
   const { B, T, Hq, Hkv, D } = opts;
-  const variant = resolveVariant(ctx, op, opts);
+  const variant = backwardVariant(resolveVariant(ctx, op, opts));
   if (variant.version === 2) {
     const why = fa2IllegalReason(ctx.description.limits, D, T, B * Hq);
     if (why) throw new Error(`${op}: variant ${FA2_ATTENTION_VARIANT} cannot run on this device: ${why}`);
@@ -369,9 +383,12 @@ export async function attentionBackward(
   return { dq, dk, dv, scratch };
 }
 
-/** Version 2's forward and backward on the check inputs (explicit variant: no check of its own). */
-const fa2Runner: AttentionRunner = async (ctx, p, t) => {
-  const opts = { B: p.B, T: p.T, Hq: p.Hq, Hkv: p.Hkv, D: p.D, window: p.window, docIds: t.docIds, variant: FA2_ATTENTION_VARIANT };
+/** Version 3 runs version 2's backward (its own change is the forward's softmax). */
+const backwardVariant = (v: AttentionVariant): AttentionVariantV1 | AttentionVariantV2 => (v.version === 3 ? { version: 2 } : v);
+
+/** A version's forward and backward on the check inputs (explicit variant: no check of its own). */
+const runnerOf = (variant: string): AttentionRunner => async (ctx, p, t) => {
+  const opts = { B: p.B, T: p.T, Hq: p.Hq, Hkv: p.Hkv, D: p.D, window: p.window, docIds: t.docIds, variant };
   const { out, lse } = await attentionForward(ctx, t.q, t.k, t.v, opts);
   const g = await attentionBackward(ctx, t.q, t.k, t.v, out, lse, t.dout, opts);
   try {
@@ -386,6 +403,8 @@ const fa2Runner: AttentionRunner = async (ctx, p, t) => {
     for (const x of [out, lse, g.dq, g.dk, g.dv, g.scratch]) releaseTensor(ctx, x);
   }
 };
+const fa2Runner = runnerOf(FA2_ATTENTION_VARIANT);
+const fa2SgRunner = runnerOf(FA2_SG_ATTENTION_VARIANT);
 
 const fa2Legal = (ctx: GpuContext, s: { B: number; T: number; Hq: number; Hkv: number; D: number }) =>
   fa2IllegalReason(ctx.description.limits, s.D, s.T, s.B * Math.max(s.Hq, s.Hkv)) === null;
@@ -395,9 +414,26 @@ const fa2Legal = (ctx: GpuContext, s: { B: number; T: number; Hq: number; Hkv: n
  * so that the ops may use it; null when version 2 cannot run here at all (its tiles exceed the
  * device's limits). Call it, and await it, before recording work that should use version 2.
  */
-export async function prepareAttentionKernels(ctx: GpuContext, D: number, run: AttentionRunner = fa2Runner): Promise<AttentionCheckReport | null> {
+export async function prepareAttentionKernels(ctx: GpuContext, D: number, run: AttentionRunner = fa2Runner, runSg: AttentionRunner = fa2SgRunner): Promise<AttentionCheckReport | null> {
   if (!fa2Legal(ctx, { B: 1, T: 1, Hq: 1, Hkv: 1, D })) return null;
-  return attentionCheckFor(ctx, D, run);
+  const v2 = await attentionCheckFor(ctx, D, run);
+  // version 3 (subgroup softmax) is checked only where it could run and version 2 passed
+  if (v2.passed && fa2SgIllegalReason(ctx, D, 1, 1) === null) await attentionCheckFor(ctx, D, runSg, 3);
+  return v2;
+}
+
+/** The variant the ops run for this problem when none is asked for, and why (the bench lists it). */
+export function attentionChoiceFor(ctx: GpuContext, s: { B: number; T: number; Hq: number; Hkv: number; D: number }): { variant: string; reason: string } {
+  if (!fa2Legal(ctx, s)) return { variant: DEFAULT_ATTENTION_VARIANT, reason: 'FA2 tiles exceed this device\'s limits' };
+  const v2 = finishedAttentionCheck(ctx, s.D);
+  if (!v2) return { variant: DEFAULT_ATTENTION_VARIANT, reason: `no finished FA2 check for head dim ${s.D} on this device` };
+  if (!v2.passed) return { variant: DEFAULT_ATTENTION_VARIANT, reason: `FA2 failed its check: ${v2.failures[0] ?? ''}` };
+  const sgWhy = fa2SgIllegalReason(ctx, s.D, s.T, s.B * Math.max(s.Hq, s.Hkv));
+  if (sgWhy) return { variant: FA2_ATTENTION_VARIANT, reason: `subgroup softmax not legal: ${sgWhy}` };
+  const v3 = finishedAttentionCheck(ctx, s.D, 3);
+  if (!v3) return { variant: FA2_ATTENTION_VARIANT, reason: 'subgroup softmax not checked on this device' };
+  if (!v3.passed) return { variant: FA2_ATTENTION_VARIANT, reason: `subgroup softmax failed its check: ${v3.failures[0] ?? ''}` };
+  return { variant: FA2_SG_ATTENTION_VARIANT, reason: 'subgroups, and the subgroup softmax matched the reference on this device' };
 }
 
 /**
@@ -406,7 +442,7 @@ export async function prepareAttentionKernels(ctx: GpuContext, D: number, run: A
  * version 1 (DEFAULT_ATTENTION_VARIANT). Never runs the check itself.
  */
 export function attentionVariantFor(ctx: GpuContext, s: { B: number; T: number; Hq: number; Hkv: number; D: number }): string {
-  return fa2Legal(ctx, s) && finishedAttentionCheck(ctx, s.D)?.passed === true ? FA2_ATTENTION_VARIANT : DEFAULT_ATTENTION_VARIANT;
+  return attentionChoiceFor(ctx, s).variant;
 }
 
 function resolveVariant(ctx: GpuContext, op: string, o: AttentionShape): AttentionVariant {

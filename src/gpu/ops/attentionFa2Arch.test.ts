@@ -14,7 +14,8 @@ import { fileSource } from '../../io/byteSourceNode';
 import { readSafetensorsHeader, readTensorF32 } from '../../io/safetensors';
 import { createAdapter, releaseAdapter } from '../../model/adapter';
 import { FIXTURES_DIR, loadModelDir } from '../../model/testing/loadForTest';
-import { attentionVariantFor, FA2_ATTENTION_VARIANT, prepareAttentionKernels } from './attention';
+import { attentionVariantFor, FA2_ATTENTION_VARIANT, FA2_SG_ATTENTION_VARIANT, prepareAttentionKernels } from './attention';
+import { FA2_SG_MAX_D } from './attentionFa2Sg';
 
 const LOSS_RTOL = 2e-6;
 const GRAD_RTOL = 2e-4;
@@ -25,7 +26,7 @@ interface ArchFixture {
   loss: number;
 }
 
-describe.each(['arch-mistral-window', 'arch-phi3', 'arch-qwen3', 'arch-gemma3-d256'])('%s with attention v2', (folder) => {
+describe.each(['arch-mistral-window', 'arch-phi3', 'arch-qwen3', 'arch-gemma3-d256'])('%s with FA2 attention (v3 where subgroups allow, else v2)', (folder) => {
   it('loss and LoRA gradients of one step at T = 640 match PyTorch', async () => {
     const ctx = await getTestGpu();
     const dir = join(FIXTURES_DIR, folder);
@@ -34,7 +35,9 @@ describe.each(['arch-mistral-window', 'arch-phi3', 'arch-qwen3', 'arch-gemma3-d2
     const c = model.config;
     const T = fx.ids.length;
     expect((await prepareAttentionKernels(ctx, c.headDim))?.passed).toBe(true);
-    expect(attentionVariantFor(ctx, { B: 1, T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim })).toBe(FA2_ATTENTION_VARIANT);
+    // subgroups (this machine has them) and a head dim a lane can hold: the subgroup softmax
+    const fa2 = ctx.description.features.subgroups && c.headDim <= FA2_SG_MAX_D ? FA2_SG_ATTENTION_VARIANT : FA2_ATTENTION_VARIANT;
+    expect(attentionVariantFor(ctx, { B: 1, T, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim })).toBe(fa2);
 
     const src = await fileSource(join(dir, 'lora.safetensors'));
     const header = await readSafetensorsHeader(src);

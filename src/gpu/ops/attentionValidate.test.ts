@@ -8,7 +8,7 @@ import type { GpuContext } from '../device';
 import { getTestGpu } from '../testing/nodeGpu';
 import { randn } from '../../util/random';
 import { downloadF32, releaseTensor, uploadF32, type Tensor } from '../tensor';
-import { attentionBackward, attentionForward, attentionVariantFor, DEFAULT_ATTENTION_VARIANT, FA2_ATTENTION_VARIANT, prepareAttentionKernels } from './attention';
+import { attentionBackward, attentionChoiceFor, attentionForward, attentionVariantFor, DEFAULT_ATTENTION_VARIANT, FA2_ATTENTION_VARIANT, FA2_SG_ATTENTION_VARIANT, prepareAttentionKernels } from './attention';
 import { checkProblems, finishedAttentionCheck, forgetAttentionChecks, type AttentionRunner } from './attentionValidate';
 
 const SHAPE = { B: 1, T: 45, Hq: 4, Hkv: 2, D: 8 };
@@ -52,6 +52,11 @@ function v2Runner(corrupt?: (r: Awaited<ReturnType<AttentionRunner>>) => void): 
   return runner;
 }
 
+/** A version 3 (subgroup softmax) runner that fails its check, so the tests of version 2 see v2 chosen. */
+const v3Fails: AttentionRunner = async () => {
+  throw new Error('v3 refused in this test');
+};
+
 describe('the attention version is validated on the running adapter before use', () => {
   afterEach(async () => forgetAttentionChecks(await getTestGpu()));
 
@@ -84,10 +89,10 @@ describe('the attention version is validated on the running adapter before use',
     const ctx = await getTestGpu();
     forgetAttentionChecks(ctx);
     const runner = v2Runner();
-    const [r1, r2] = await Promise.all([prepareAttentionKernels(ctx, SHAPE.D, runner), prepareAttentionKernels(ctx, SHAPE.D, runner)]);
+    const [r1, r2] = await Promise.all([prepareAttentionKernels(ctx, SHAPE.D, runner, v3Fails), prepareAttentionKernels(ctx, SHAPE.D, runner, v3Fails)]);
     expect(r1).toEqual({ D: SHAPE.D, passed: true, failures: [] });
     expect(r2).toBe(r1);
-    expect(await prepareAttentionKernels(ctx, SHAPE.D, runner)).toBe(r1);
+    expect(await prepareAttentionKernels(ctx, SHAPE.D, runner, v3Fails)).toBe(r1);
     expect(runner.calls).toBe(checkProblems(SHAPE.D).length);
     expect(attentionVariantFor(ctx, SHAPE)).toBe(FA2_ATTENTION_VARIANT);
     expect(attentionVariantFor(ctx, { ...SHAPE, T: 3 })).toBe(FA2_ATTENTION_VARIANT);
@@ -103,7 +108,33 @@ describe('the attention version is validated on the running adapter before use',
     const report = await prepareAttentionKernels(ctx, SHAPE.D);
     expect(report).toEqual({ D: SHAPE.D, passed: true, failures: [] });
     expect(finishedAttentionCheck(ctx, SHAPE.D)).toBe(report);
+    // with subgroups (this machine) version 3 is checked too, passes, and is what the ops run
+    expect(ctx.description.features.subgroups).toBe(true);
+    expect(finishedAttentionCheck(ctx, SHAPE.D, 3)).toEqual({ D: SHAPE.D, passed: true, failures: [] });
+    expect(attentionChoiceFor(ctx, SHAPE)).toEqual({ variant: FA2_SG_ATTENTION_VARIANT, reason: expect.stringMatching(/subgroup softmax matched the reference/) });
+    expect(await run(ctx)).toEqual(await run(ctx, FA2_SG_ATTENTION_VARIANT));
+  }, 300_000);
+
+  it('a version 3 that fails its check is never used: the ops run v2, and the reason says why', async () => {
+    const ctx = await getTestGpu();
+    forgetAttentionChecks(ctx);
+    await prepareAttentionKernels(ctx, SHAPE.D, v2Runner(), v3Fails);
+    expect(finishedAttentionCheck(ctx, SHAPE.D, 3)?.passed).toBe(false);
+    expect(attentionChoiceFor(ctx, SHAPE)).toEqual({ variant: FA2_ATTENTION_VARIANT, reason: expect.stringMatching(/subgroup softmax failed its check: problem 0: v3 refused in this test/) });
     expect(await run(ctx)).toEqual(await run(ctx, FA2_ATTENTION_VARIANT));
+  }, 300_000);
+
+  it('a device without subgroups never checks version 3 and runs v2', async () => {
+    const ctx = await getTestGpu();
+    forgetAttentionChecks(ctx);
+    const noSg: GpuContext = { ...ctx, description: { ...ctx.description, features: { ...ctx.description.features, subgroups: false } } };
+    let v3Calls = 0;
+    await prepareAttentionKernels(noSg, SHAPE.D, v2Runner(), async () => {
+      v3Calls++;
+      throw new Error('must not run');
+    });
+    expect(v3Calls).toBe(0);
+    expect(attentionChoiceFor(noSg, SHAPE)).toEqual({ variant: FA2_ATTENTION_VARIANT, reason: "subgroup softmax not legal: the device has no 'subgroups' feature" });
   }, 300_000);
 
   it('a v2 that computes one wrong gradient element fails its check, is never used, and the ops run v1', async () => {
@@ -143,7 +174,7 @@ describe('the attention version is validated on the running adapter before use',
     expect(runner.calls).toBe(0);
     expect(attentionVariantFor(small, SHAPE)).toBe(DEFAULT_ATTENTION_VARIANT);
     // even a passed check on the device does not make v2 legal where the limits forbid it
-    await prepareAttentionKernels(ctx, SHAPE.D, runner);
+    await prepareAttentionKernels(ctx, SHAPE.D, runner, v3Fails);
     expect(attentionVariantFor(ctx, SHAPE)).toBe(FA2_ATTENTION_VARIANT);
     expect(attentionVariantFor(small, SHAPE)).toBe(DEFAULT_ATTENTION_VARIANT);
     const { B, T, Hq, Hkv, D } = SHAPE;

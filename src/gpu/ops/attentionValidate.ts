@@ -118,27 +118,27 @@ interface Verdict {
   report?: AttentionCheckReport;
 }
 
-const verdicts = new WeakMap<GPUDevice, Map<number, Verdict>>();
+const verdicts = new WeakMap<GPUDevice, Map<string, Verdict>>();
 
 /**
  * The check report of head dim D on this device: the remembered one, or a check run now through
- * `run` (once per device and head dim, however many callers wait for it).
+ * `run` (once per device, version (2 or 3) and head dim, however many callers wait for it).
  */
-export function attentionCheckFor(ctx: GpuContext, D: number, run: AttentionRunner): Promise<AttentionCheckReport> {
+export function attentionCheckFor(ctx: GpuContext, D: number, run: AttentionRunner, version = 2): Promise<AttentionCheckReport> {
   let m = verdicts.get(ctx.device);
   if (!m) verdicts.set(ctx.device, (m = new Map()));
-  let v = m.get(D);
+  let v = m.get(`v${version} D${D}`);
   if (!v) {
     const verdict: Verdict = { check: checkAttentionVersion(ctx, D, run) };
     verdict.check.then((r) => (verdict.report = r));
-    m.set(D, (v = verdict));
+    m.set(`v${version} D${D}`, (v = verdict));
   }
   return v.check;
 }
 
 /** The finished check of head dim D on this device (undefined: never run, or still running). */
-export function finishedAttentionCheck(ctx: GpuContext, D: number): AttentionCheckReport | undefined {
-  return verdicts.get(ctx.device)?.get(D)?.report;
+export function finishedAttentionCheck(ctx: GpuContext, D: number, version = 2): AttentionCheckReport | undefined {
+  return verdicts.get(ctx.device)?.get(`v${version} D${D}`)?.report;
 }
 
 /** Forget every verdict for this device (tests; a later call checks again). */
