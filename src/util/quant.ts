@@ -66,23 +66,35 @@ function roundAway(v: number): number {
 
 /** int8 per output channel: group = K, scale = absmax / 127. */
 export function quantizeInt8Rows(w: ArrayLike<number>, rows: number, cols: number): QuantMatrix {
-  if (w.length !== rows * cols) throw new Error(`quantizeInt8Rows: ${w.length} values for a ${rows} x ${cols} matrix`);
+  return quantizeInt8Groups(w, rows, cols, cols, 'quantizeInt8Rows');
+}
+
+/**
+ * int8 per `group` consecutive elements of a row (the layout of GGUF Q8_0 with 32, Q6_K with 16;
+ * what the kernels' validation and tuning use for those classes): scale = the group's absmax / 127.
+ */
+export function quantizeInt8Groups(w: ArrayLike<number>, rows: number, cols: number, group: number, op = 'quantizeInt8Groups'): QuantMatrix {
+  if (w.length !== rows * cols) throw new Error(`${op}: ${w.length} values for a ${rows} x ${cols} matrix`);
   const words = rowWords('q8', cols);
+  const groups = Math.ceil(cols / group);
   const codes = new Uint32Array(rows * words);
-  const meta = new Float32Array(rows);
+  const meta = new Float32Array(rows * groups);
   const bytes = new Uint8Array(codes.buffer);
   for (let r = 0; r < rows; r++) {
-    let amax = 0;
-    for (let c = 0; c < cols; c++) amax = Math.max(amax, Math.abs(w[r * cols + c]));
-    const d = Math.fround(amax / 127);
-    const id = d > 0 ? Math.fround(1 / d) : 0;
-    meta[r] = d;
-    for (let c = 0; c < cols; c++) {
-      const q = Math.max(-127, Math.min(127, roundAway(Math.fround(w[r * cols + c] * id))));
-      bytes[r * words * 4 + c] = q & 0xff;
+    for (let g = 0; g < groups; g++) {
+      const end = Math.min(cols, (g + 1) * group);
+      let amax = 0;
+      for (let c = g * group; c < end; c++) amax = Math.max(amax, Math.abs(w[r * cols + c]));
+      const d = Math.fround(amax / 127);
+      const id = d > 0 ? Math.fround(1 / d) : 0;
+      meta[r * groups + g] = d;
+      for (let c = g * group; c < end; c++) {
+        const q = Math.max(-127, Math.min(127, roundAway(Math.fround(w[r * cols + c] * id))));
+        bytes[r * words * 4 + c] = q & 0xff;
+      }
     }
   }
-  return { format: 'q8', rows, cols, group: cols, codes, meta };
+  return { format: 'q8', rows, cols, group, codes, meta };
 }
 
 /** x rounded to `bits` significant bits (so x · q stays exact in f32 for small integers q). */

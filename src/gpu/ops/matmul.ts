@@ -26,7 +26,8 @@
 //   attention op (attention.ts) is fused and never materialises the T x T scores.
 import type { GpuContext } from '../device';
 import { dispatch } from '../dispatch';
-import { XWT_SHADERS } from './matmulShaders';
+import { weightRead } from './matmulShaders';
+import { isQuantized, type QuantWDtype } from './quantWeights';
 import { emptyTensor, numel, type Tensor } from '../tensor';
 import { problemOf, type MatmulShapeClass } from './matmulRegistry';
 import { trustedVariant, validateVariant, type TrustRunner } from './matmulTrust';
@@ -43,6 +44,7 @@ import {
   workgroupsFor,
   type MatmulOptions,
   type MatmulVariant,
+  type WDtype,
 } from './matmulVariants';
 
 export type { MatmulOptions, MatmulVariant } from './matmulVariants';
@@ -77,7 +79,7 @@ export function validateMatmulVariant(ctx: GpuContext, s: MatmulShapeClass, vari
 /** What prepareMatmulKernels chose for one validation class on this device. */
 export interface MatmulPrepared {
   op: MatmulShapeClass['op'];
-  wDtype: 'f16' | 'f32';
+  wDtype: WDtype;
   vec4: boolean;
   variant: string;
 }
@@ -86,12 +88,14 @@ export interface MatmulPrepared {
  * Validates the untuned choice of every validation class (op x W dtype x vec4 alignment) on this
  * device ahead of use, so that the checks' submits and readbacks are not counted in a first
  * training step (for tests and benches that count commands per step; the ops themselves validate
- * at first use, and an op reached while this runs waits for the same check).
+ * at first use, and an op reached while this runs waits for the same check). `quant`: the
+ * quantized weight classes the model has (its frozen base), validated for x·Wᵀ and dy·W too.
  */
-export async function prepareMatmulKernels(ctx: GpuContext): Promise<MatmulPrepared[]> {
+export async function prepareMatmulKernels(ctx: GpuContext, quant: readonly QuantWDtype[] = []): Promise<MatmulPrepared[]> {
   const out: MatmulPrepared[] = [];
   for (const op of ['xwt', 'dyw', 'dytx'] as const) {
-    for (const wDtype of op === 'dytx' ? (['f32'] as const) : (['f16', 'f32'] as const)) {
+    const wDtypes: WDtype[] = op === 'dytx' ? ['f32'] : ['f16', 'f32', ...quant];
+    for (const wDtype of wDtypes) {
       for (const vec4 of [true, false]) {
         const d = vec4 ? 64 : 63;
         const s: MatmulShapeClass = { op, m: 64, n: d, k: d, wDtype };
@@ -110,8 +114,10 @@ export async function matmulXWt(
   opts: MatmulOptions = {},
 ): Promise<Tensor> {
   const xd = matDims(OP, x, 'x', ['f32']);
-  const wd = matDims(OP, w, 'W', ['f16', 'f32']);
+  const quant = isQuantized(w);
+  const wd = matDims(OP, w, 'W', quant ? ['u32'] : ['f16', 'f32']);
   const [M, K, N] = [xd.rows, xd.cols, wd.rows];
+  if (quant && wd.rank !== 2) throw new Error(`${OP}: a quantized W is one (N, K) matrix, got [${w.shape.join(',')}] (${w.label})`);
   if (wd.cols !== K) throw new Error(`${OP}: x is [${x.shape.join(',')}] but W is [${w.shape.join(',')}]: inner dimensions differ`);
   const batch = commonBatch(OP, xd, 'x', wd, 'W');
   if (bias && (bias.dtype !== 'f32' || numel(bias.shape) !== N)) {
@@ -121,12 +127,13 @@ export async function matmulXWt(
   const outShape = xd.rank === 3 || wd.rank === 3 ? [batch, M, N] : [M, N];
   if (opts.out) checkOut(OP, opts.out, outShape, [['x', x], ['W', w], ['bias', bias]]);
 
-  const shape: MatmulShapeClass = { op: 'xwt', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch };
+  const read = weightRead('xwt', w);
+  const shape: MatmulShapeClass = { op: 'xwt', m: M, n: N, k: K, wDtype: read.wDtype, batch };
   const name = await trustedVariant(ctx, shape, trustRunXWt, opts.variant, OP);
   const v = variantOf(name);
   const y = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul y');
   const pipeline = await ctx.pipelines.get(
-    pipelineSpecFor(v, 'matmul', XWT_SHADERS, { W_F16: w.dtype === 'f16' ? 1 : 0 }),
+    pipelineSpecFor(v, 'matmul', read.shaders, read.constants),
   );
   const flags = (bias ? 1 : 0) | (opts.accumulate ? 2 : 0);
   dispatch(ctx, {

@@ -8,7 +8,8 @@
 // matmulXWt (matmulVariants.ts); vec4 versions need N % 4 == 0 and K % 4 == 0.
 import type { GpuContext } from '../device';
 import { dispatch } from '../dispatch';
-import { DYW_SHADERS } from './matmulShaders';
+import { weightRead } from './matmulShaders';
+import { isQuantized } from './quantWeights';
 import { emptyTensor, type Tensor } from '../tensor';
 import { problemOf, type MatmulShapeClass } from './matmulRegistry';
 import { trustedVariant, type TrustRunner } from './matmulTrust';
@@ -31,7 +32,9 @@ export const trustRunDyW: TrustRunner = (ctx, variant, t) => matmulDyW(ctx, t.a,
 
 export async function matmulDyW(ctx: GpuContext, dy: Tensor, w: Tensor, opts: MatmulOptions = {}): Promise<Tensor> {
   const dd = matDims(OP, dy, 'dy', ['f32']);
-  const wd = matDims(OP, w, 'W', ['f16', 'f32']);
+  const quant = isQuantized(w);
+  const wd = matDims(OP, w, 'W', quant ? ['u32'] : ['f16', 'f32']);
+  if (quant && wd.rank !== 2) throw new Error(`${OP}: a quantized W is one (N, K) matrix, got [${w.shape.join(',')}] (${w.label})`);
   const [M, N, K] = [dd.rows, dd.cols, wd.cols];
   if (wd.rows !== N) throw new Error(`${OP}: dy is [${dy.shape.join(',')}] but W is [${w.shape.join(',')}]: dy's columns must equal W's rows`);
   const batch = commonBatch(OP, dd, 'dy', wd, 'W');
@@ -39,12 +42,13 @@ export async function matmulDyW(ctx: GpuContext, dy: Tensor, w: Tensor, opts: Ma
   const outShape = dd.rank === 3 || wd.rank === 3 ? [batch, M, K] : [M, K];
   if (opts.out) checkOut(OP, opts.out, outShape, [['dy', dy], ['W', w]]);
 
-  const shape: MatmulShapeClass = { op: 'dyw', m: M, n: N, k: K, wDtype: w.dtype === 'f16' ? 'f16' : 'f32', batch };
+  const read = weightRead('dyw', w);
+  const shape: MatmulShapeClass = { op: 'dyw', m: M, n: N, k: K, wDtype: read.wDtype, batch };
   const name = await trustedVariant(ctx, shape, trustRunDyW, opts.variant, OP);
   const v = variantOf(name);
   const dx = opts.out ?? emptyTensor(ctx, 'f32', outShape, 'matmul dx');
   const pipeline = await ctx.pipelines.get(
-    pipelineSpecFor(v, 'matmul_dyw', DYW_SHADERS, { W_F16: w.dtype === 'f16' ? 1 : 0 }),
+    pipelineSpecFor(v, 'matmul_dyw', read.shaders, read.constants),
   );
   dispatch(ctx, {
     pipeline,

@@ -3,7 +3,7 @@
 // per-adapter default when a shape class has not been tuned. Choices are per device (a new device,
 // e.g. after a loss, starts untuned but the persisted store makes re-tuning cheap).
 import type { GpuContext } from '../device';
-import { chooseVariant, type MatmulOp, type MatmulProblem } from './matmulVariants';
+import { chooseVariant, type MatmulOp, type MatmulProblem, type WDtype } from './matmulVariants';
 
 /**
  * A family of problems expected to share a best kernel. m, n, k are the op's own dimensions:
@@ -16,8 +16,8 @@ export interface MatmulShapeClass {
   m: number;
   n: number;
   k: number;
-  /** dtype of W (xwt, dyw); default 'f16'. Ignored by dytx. */
-  wDtype?: 'f16' | 'f32';
+  /** dtype of W (xwt, dyw): fp16, f32 or a quantized class (quantWeights.ts); default 'f16'. Ignored by dytx. */
+  wDtype?: WDtype;
   batch?: number;
 }
 

@@ -28,6 +28,8 @@ import { downloadF32, releaseTensor, uploadF16, uploadF32, type Tensor } from '.
 import { matmulDyTXRef, matmulDyWRef, matmulXWtRef } from './matmul.ref';
 import { isolatedContext, type IsolatedContext } from './rowKernels';
 import { problemOf, variantFor, type MatmulShapeClass } from './matmulRegistry';
+import { isQuantWDtype, quantizeForClass, uploadQuant } from './quantWeights';
+import { dequantizeMatrix } from '../../util/quant';
 import { FALLBACK_VARIANT, illegalReason, recordValidationFailure, trustKey, type MatmulOp } from './matmulVariants';
 
 /** The validation problem's tensors; a is x (xwt) or dy, b is W (xwt, dyw) or x (dytx). */
@@ -99,9 +101,15 @@ async function validateOn(ctx: IsolatedContext, s: MatmulShapeClass, variant: st
   const o0 = randn(BATCH * size(oShape), 103);
   const bias = op === 'xwt' ? randn(n, 104) : null;
   const f16 = vs.wDtype === 'f16';
+  // a quantized W is one matrix shared by the batch (never batched): its dequantized values, twice
+  const q = isQuantWDtype(vs.wDtype) ? quantizeForClass(vs.wDtype, bv.subarray(0, size(bShape)), bShape[0], bShape[1]) : null;
   const tensors: TrustInputs = {
     a: uploadF32(ctx, av, [BATCH, ...aShape], 'validation a'),
-    b: f16 ? uploadF16(ctx, bv, [BATCH, ...bShape], 'validation W') : uploadF32(ctx, bv, [BATCH, ...bShape], 'validation b'),
+    b: q
+      ? uploadQuant(ctx, q, 'validation W')
+      : f16
+        ? uploadF16(ctx, bv, [BATCH, ...bShape], 'validation W')
+        : uploadF32(ctx, bv, [BATCH, ...bShape], 'validation b'),
     bias: bias ? uploadF32(ctx, bias, [n], 'validation bias') : null,
     out: uploadF32(ctx, o0, [BATCH, ...oShape], 'validation out'),
     alpha: ALPHA,
@@ -112,7 +120,12 @@ async function validateOn(ctx: IsolatedContext, s: MatmulShapeClass, variant: st
     const all = [tensors.a, tensors.b, tensors.bias, tensors.out].filter((t): t is Tensor => t !== null);
     const notRun = [...(await ctx.submitErrors()), ...all.filter((t) => !ctx.allocator.usable(t.buffer)).map((t) => `${t.label} ran out of memory`)];
     if (notRun.length > 0) throw new ValidationNotRun(`the validation of ${variant} could not run: ${notRun.slice(0, 2).join('; ')}`);
-    const bRef = f16 ? Float32Array.from(bv, roundToF16) : bv;
+    let bRef = f16 ? Float32Array.from(bv, roundToF16) : bv;
+    if (q) {
+      const wq = dequantizeMatrix(q);
+      bRef = new Float32Array(BATCH * wq.length);
+      for (let i = 0; i < BATCH; i++) bRef.set(wq, i * wq.length);
+    }
     const want = new Float32Array(got.length);
     const per = size(oShape);
     for (let i = 0; i < BATCH; i++) {

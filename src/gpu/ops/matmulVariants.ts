@@ -22,6 +22,10 @@
 import type { GpuContext } from '../device';
 import type { WgslSource } from '../shader';
 import type { Tensor } from '../tensor';
+import type { QuantWDtype } from './quantWeights';
+
+/** What W holds: fp16, f32, or a quantized layout (quantWeights.ts) read by fragments/quant_weights.wgsl. */
+export type WDtype = 'f16' | 'f32' | QuantWDtype;
 
 export type MatmulOp = 'xwt' | 'dyw' | 'dytx';
 type MatmulVersion = 1 | 2 | 3 | 4 | 5 | 6 | 7;
@@ -129,7 +133,7 @@ export interface MatmulProblem {
   vec4Ok: boolean;
   batch: number;
   /** dtype of W (xwt, dyw); absent means f32 (dytx has no W) */
-  wDtype?: 'f16' | 'f32';
+  wDtype?: WDtype;
 }
 
 export function variantOf(name: string): MatmulVariant {
@@ -241,7 +245,11 @@ export function workgroupsFor(v: MatmulVariant, p: MatmulProblem): [number, numb
   return [Math.ceil(p.cols / (pn * v.wgX)), Math.ceil(p.rows / (pm * v.wgY)), p.batch];
 }
 
-/** The shader modules of one op: v1-v4, the quad versions v5/v6, the register-tiled v7 (scalar, vec4 loads). */
+/**
+ * The shader modules of one op: v1-v4, the quad versions v5/v6, the register-tiled v7 (scalar,
+ * vec4 loads). An op with a base weight W has one such set per way of reading W (packed fp16 /
+ * f32, quantized): the same kernel bodies composed with another weights fragment.
+ */
 export interface MatmulShaders {
   plain: WgslSource;
   quad: WgslSource;

@@ -9,7 +9,9 @@
 import type { GpuContext } from '../device';
 import { roundToF16 } from '../../util/f16';
 import { matmulDyTX, matmulDyW, matmulXWt, validateMatmulVariant } from '../ops/matmul';
-import { defaultVariant, illegalReason, legalVariants, MATMUL_FAMILY_VARIANTS, type MatmulOptions } from '../ops/matmulVariants';
+import { defaultVariant, illegalReason, legalVariants, MATMUL_FAMILY_VARIANTS, type MatmulOptions, type WDtype } from '../ops/matmulVariants';
+import { isQuantWDtype, quantizeForClass, uploadQuant } from '../ops/quantWeights';
+import { dequantizeMatrix } from '../../util/quant';
 import { randn } from '../../util/random';
 import { emptyTensor, releaseTensor, uploadF16, uploadF32, type Tensor } from '../tensor';
 import { problemOf, rememberTuned, shapeClassKey, tunedVariant, type MatmulShapeClass } from '../ops/matmulRegistry';
@@ -91,7 +93,7 @@ interface Inputs {
   out: Tensor;
 }
 
-function wDtypeOf(s: MatmulShapeClass): 'f16' | 'f32' {
+function wDtypeOf(s: MatmulShapeClass): WDtype {
   return s.op === 'dytx' ? 'f32' : (s.wDtype ?? 'f16');
 }
 
@@ -104,7 +106,13 @@ function makeInputs(ctx: GpuContext, s: MatmulShapeClass, seed: number): Inputs 
   let bv = randn(bShape[0] * bShape[1], seed + 1, 0.5);
   const a = uploadF32(ctx, av, aShape, 'tune a');
   let b: Tensor;
-  if (wDtypeOf(s) === 'f16' && op !== 'dytx') {
+  const wDtype = wDtypeOf(s);
+  if (isQuantWDtype(wDtype) && op !== 'dytx') {
+    // a quantized base weight of that class (the kernels dequantize it in their loads)
+    const q = quantizeForClass(wDtype, bv, bShape[0], bShape[1]);
+    b = uploadQuant(ctx, q, 'tune W');
+    bv = dequantizeMatrix(q);
+  } else if (wDtype === 'f16' && op !== 'dytx') {
     b = uploadF16(ctx, bv, bShape, 'tune W');
     bv = Float32Array.from(bv, roundToF16);
   } else {
