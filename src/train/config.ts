@@ -188,6 +188,7 @@ export const HELP: Record<string, string> = {
   prefix: 'Prefix tuning: learns key/value positions that every layer attends to (more capacity than prompt tuning, far fewer parameters than LoRA, nothing merged into the weights); choose it to steer style or task on a frozen model with one small file. Exports PEFT prefix tuning only (no merged model, no GGUF).',
   prefixVirtualTokens: 'Prefix tuning: how many trained key/value positions every layer sees before the example. 10 to 30 is usual.',
   promptInit: 'Prompt tuning: start the virtual tokens random, or from the embeddings of a text that describes the task.',
+  bottleneck: 'Bottleneck adapters: a small down-project, non-linearity, up-project block with a residual inside each layer (Houlsby et al.); more capacity than (IA)³, fewer parameters than LoRA on all linears, but they stay in the model (no merged model, no GGUF). Exports the AdapterHub adapters library’s files.',
   bottleneckVariant: 'Bottleneck adapters: Pfeiffer puts one small adapter after each layer’s MLP (fewer parameters); Houlsby one after attention and one after the MLP (learns more).',
   reductionFactor: 'Bottleneck adapters: hidden size ÷ this = the adapter’s width (16 is the usual; lower learns more, uses more memory).',
   initText: 'Prompt tuning with text init: the text whose tokens start the virtual tokens (cut or repeated to their number).',

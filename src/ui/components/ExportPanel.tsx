@@ -21,6 +21,9 @@ const CURRENT = '__current__';
 function refusal(kind: ExportKind, method: TrainMethod, dora: boolean): string | null {
   if (kind === 'peft' && method === 'full') return 'Full fine-tuning has no adapter: download the fine-tuned model instead.';
   if (kind === 'gguf' && method === 'lora' && dora) return 'llama.cpp’s GGUF adapters have no DoRA magnitude: download the merged model instead (DoRA folded into the weights) and convert it with convert_hf_to_gguf.py.';
+  if (kind === 'gguf' && method === 'ia3') return 'llama.cpp’s GGUF adapters add a low-rank update; an (IA)³ vector rescales whole rows or columns of a weight: download the merged model instead (the vectors folded into the weights) and convert it with convert_hf_to_gguf.py.';
+  if (kind === 'gguf' && method === 'bottleneck') return 'llama.cpp has no bottleneck adapters: download the adapter files (AdapterHub adapters layout) instead.';
+  if (kind === 'merged' && method === 'bottleneck') return 'A bottleneck adapter cannot be merged into the weights (its non-linearity sits between the down- and up-projection): download the adapter files and load them with the adapters library.';
   if (kind === 'gguf' && method !== 'lora') return 'GGUF adapters are LoRA only: use the PEFT files or the model instead.';
   if (kind === 'merged' && method === 'prompt') return 'Prompt tuning changes no weights: download the PEFT prompt-tuning files instead.';
   return null;
@@ -80,7 +83,7 @@ export function ExportPanel() {
         <div className="export-buttons">
           <div className="export-option">
             <ActionButton onClick={() => go('peft')} blockedBy={why('peft')} busy={busy === 'peft'} quietWhy={!!blocker}>
-              Download PEFT adapter
+              {method === 'bottleneck' ? 'Download adapter (adapters library)' : 'Download PEFT adapter'}
             </ActionButton>
             {folders && (
               <ActionButton small secondary onClick={() => go('peft', true)} blockedBy={why('peft')} quietWhy label="Save PEFT adapter into a folder">
@@ -88,7 +91,15 @@ export function ExportPanel() {
               </ActionButton>
             )}
             <span className="help">
-              <code>adapter_model.safetensors</code> + <code>adapter_config.json</code> in one .zip{folders ? ' (or written into a folder you pick)' : ''}, for <code>PeftModel.from_pretrained</code> (LoRA or prompt tuning).
+              <code>adapter_model.safetensors</code> + <code>adapter_config.json</code> in one .zip{folders ? ' (or written into a folder you pick)' : ''}, {method === 'bottleneck' ? (
+                <>
+                  ; a bottleneck run gives <code>adapter_config.json</code> + <code>adapter.safetensors</code> as the AdapterHub <code>adapters</code> library saves them, for <code>model.load_adapter</code>.
+                </>
+              ) : (
+                <>
+                  , for <code>PeftModel.from_pretrained</code> (LoRA, DoRA, (IA)³ or prompt tuning).
+                </>
+              )}
             </span>
           </div>
           <div className="export-option">

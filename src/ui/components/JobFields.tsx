@@ -1,8 +1,8 @@
 import { useState } from 'react';
-import { HELP, promptTuningOf, type LrSchedule, type TrainMethod } from '../../train/config';
+import { bottleneckOf, HELP, promptTuningOf, type BottleneckSettings, type LrSchedule, type TrainMethod } from '../../train/config';
 import { getField, issuesByField, type FieldKey } from '../lib/configEdit';
 import { parseNumberInput } from '../lib/parseNumber';
-import { setJobField, setJobMethod, setJobPromptTuning, useJobStore, type TargetSets } from '../stores/jobStore';
+import { setJobBottleneck, setJobField, setJobMethod, setJobPromptTuning, useJobStore, type TargetSets } from '../stores/jobStore';
 import { CheckboxField, NumberField, RadioGroup, SelectField, TextField } from './Field';
 
 // Settings config.ts has no help line for (the optimizer's internals).
@@ -106,8 +106,12 @@ export function JobFields() {
             { value: 'lora', label: 'LoRA adapter (recommended)' },
             { value: 'prompt', label: 'Prompt tuning (smallest)' },
             { value: 'full', label: 'Full fine-tuning (every weight)' },
+            { value: 'ia3', label: '(IA)³ scaling vectors (tiniest adapter)' },
+            { value: 'bottleneck', label: 'Bottleneck adapters (Houlsby / Pfeiffer)' },
           ]}
         />
+        {method === 'ia3' && <p className="hint method-hint">{HELP.ia3}</p>}
+        {method === 'bottleneck' && <BottleneckFields byField={byField} />}
         {byField.method && <span className="field-error">{byField.method}</span>}
         {method === 'prompt' && <PromptTuningFields byField={byField} />}
       </fieldset>
@@ -175,6 +179,28 @@ function PromptTuningFields({ byField }: { byField: Partial<Record<string, strin
         </div>
       )}
       <p className="help wide">Packing is off for prompt tuning: the virtual tokens start every sequence.</p>
+    </div>
+  );
+}
+
+function BottleneckFields({ byField }: { byField: Partial<Record<string, string>> }) {
+  const stored = useJobStore((s) => s.config.bottleneck);
+  const b = bottleneckOf({ bottleneck: stored });
+  return (
+    <div className="field-grid">
+      <p className="hint method-hint wide">{HELP.bottleneck}</p>
+      <SelectField<BottleneckSettings['variant']>
+        label="Adapter placement"
+        help={HELP.bottleneckVariant}
+        error={byField.bottleneckVariant}
+        value={b.variant}
+        onChange={(v) => setJobBottleneck({ variant: v })}
+        options={[
+          { value: 'pfeiffer', label: 'Pfeiffer: after each MLP' },
+          { value: 'houlsby', label: 'Houlsby: after attention and after each MLP' },
+        ]}
+      />
+      <NumberField label="Reduction factor" help={HELP.reductionFactor} error={byField.reductionFactor} value={b.reductionFactor} onChange={(v) => setJobBottleneck({ reductionFactor: v })} />
     </div>
   );
 }

@@ -1,11 +1,11 @@
 // Job slice: the TrainConfig being edited, its validation issues and the memory estimate for it.
 // The estimate comes from the worker (it knows the loaded model), debounced while the user types.
 import { create } from 'zustand';
-import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, LLAMA_ATTENTION, validateConfig, withPreset, type ConfigIssue, type PromptTuningSettings, type TrainConfig, type TrainMethod } from '../../train/config';
+import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, LLAMA_ATTENTION, validateConfig, withPreset, type BottleneckSettings, type ConfigIssue, type PromptTuningSettings, type TrainConfig, type TrainMethod } from '../../train/config';
 import type { MemoryEstimate } from '../../train/memory';
 import type { ModelInfo } from '../../workers/api';
 import { engine } from '../engineClient';
-import { setField as setConfigField, setPromptTuning, type FieldKey, type PresetName } from '../lib/configEdit';
+import { setBottleneck, setField as setConfigField, setPromptTuning, type FieldKey, type PresetName } from '../lib/configEdit';
 import { engineErrorMessage } from '../lib/errors';
 
 /** "All linear" and "attention only" LoRA target sets of the loaded model (ModelInfo.loraTargets). */
@@ -67,6 +67,10 @@ export function setJobMethod(method: TrainMethod): void {
 
 export function setJobPromptTuning(patch: Partial<PromptTuningSettings>): void {
   replaceConfig(setPromptTuning(get().config, patch));
+}
+
+export function setJobBottleneck(patch: Partial<BottleneckSettings>): void {
+  replaceConfig(setBottleneck(get().config, patch));
 }
 
 export function applyPreset(name: PresetName): void {

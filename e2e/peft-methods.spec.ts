@@ -1,0 +1,89 @@
+// (IA)³ and bottleneck adapters chosen in the job step, against the real engine worker on the demo
+// model: each trains, its adapter answer streams in the playground, its adapter files download
+// (PEFT IA3; the AdapterHub adapters layout for bottleneck), and the exports that cannot exist
+// for it say why before any click: GGUF for both, the merged model for bottleneck.
+import { expect, test, type Page } from '@playwright/test';
+import { downloadOne, loadDemo, loadSample, openStudio } from './lib/studio';
+import { bufferSource } from '../src/io/byteSource';
+import { readSafetensorsHeader } from '../src/io/safetensors';
+
+async function trainWith(page: Page, pick: (job: ReturnType<Page['getByRole']>) => Promise<void>, name: string) {
+  const job = page.getByRole('region', { name: 'Training job' });
+  await job.getByRole('button', { name: /^Quick try/ }).click();
+  await pick(job);
+  await job.getByLabel('Max steps').fill('4');
+  await job.getByLabel('Batch size').fill('2');
+  await job.getByLabel('Sequence length').fill('64');
+  await job.getByLabel('Evaluate every (steps)').fill('4');
+  await job.getByLabel('Checkpoint every (steps)').fill('4');
+  await expect(job.getByTestId('memory-estimate')).toContainText('Fits on this GPU.');
+  await loadSample(page);
+  const run = page.getByRole('region', { name: 'Run' });
+  await run.getByLabel('Run name (optional)').fill(name);
+  await page.getByTestId('start-training').click();
+  await expect(run.getByRole('status').filter({ hasText: 'Finished' })).toBeVisible({ timeout: 200_000 });
+
+  const pg = page.getByRole('region', { name: 'Playground' });
+  await pg.getByLabel('Prompt', { exact: true }).fill('Once upon a time');
+  await pg.getByLabel('Max new tokens').fill('12');
+  await pg.getByLabel('Greedy (always the most likely token)').check();
+  await pg.getByTestId('generate').click();
+  await expect(pg.getByTestId('answer-adapter')).toContainText(/\d+ tokens in/, { timeout: 60_000 });
+  return page.getByRole('region', { name: 'Export' });
+}
+
+test('job step (IA)³: trains, shows in the playground, exports PEFT IA3 and the merged model, blocks GGUF', async ({ page }) => {
+  test.setTimeout(420_000);
+  const errors = await openStudio(page);
+  await loadDemo(page);
+  const ex = await trainWith(page, (job) => job.getByLabel('(IA)³ scaling vectors (tiniest adapter)').check(), 'e2e ia3');
+
+  const peft = await downloadOne(page, ex.getByRole('button', { name: 'Download PEFT adapter', exact: true }));
+  const config = JSON.parse(peft.files.get('adapter_config.json')!.toString('utf8'));
+  expect(config).toMatchObject({ peft_type: 'IA3', target_modules: ['k_proj', 'v_proj', 'down_proj'], feedforward_modules: ['down_proj'] });
+  const header = await readSafetensorsHeader(bufferSource(peft.files.get('adapter_model.safetensors')!, 'adapter_model.safetensors'));
+  const names = header.tensors.map((t) => t.name);
+  expect(names.every((n) => n.endsWith('.ia3_l'))).toBe(true);
+  // stories260K: 5 layers, each with k, v and down_proj vectors; down_proj's is [1, in]
+  expect(names.length).toBe(15);
+  expect(header.byName.get('base_model.model.model.layers.0.mlp.down_proj.ia3_l')?.shape[0]).toBe(1);
+
+  const gguf = ex.getByRole('button', { name: 'Download GGUF adapter' });
+  await expect(gguf).toHaveAttribute('aria-disabled', 'true');
+  await expect(gguf).toHaveAccessibleDescription(/an \(IA\)³ vector rescales whole rows or columns .* download the merged model instead/);
+  const merged = await downloadOne(page, ex.getByRole('button', { name: 'Download merged model' }));
+  expect([...merged.files.keys()]).toEqual(expect.arrayContaining(['model.safetensors', 'config.json']));
+  expect(errors).toEqual([]);
+});
+
+test('job step bottleneck (Houlsby): trains, shows in the playground, exports the adapters-library files, blocks GGUF and merged', async ({ page }) => {
+  test.setTimeout(420_000);
+  const errors = await openStudio(page);
+  await loadDemo(page);
+  const ex = await trainWith(
+    page,
+    async (job) => {
+      await job.getByLabel('Bottleneck adapters (Houlsby / Pfeiffer)').check();
+      await job.getByLabel('Adapter placement').selectOption('houlsby');
+      await job.getByLabel('Reduction factor').fill('8');
+    },
+    'e2e bottleneck',
+  );
+
+  const files = await downloadOne(page, ex.getByRole('button', { name: 'Download adapter (adapters library)' }));
+  expect([...files.files.keys()].sort()).toEqual(['adapter.safetensors', 'adapter_config.json']);
+  const config = JSON.parse(files.files.get('adapter_config.json')!.toString('utf8'));
+  expect(config).toMatchObject({ hidden_size: 64, config: { architecture: 'bottleneck', mh_adapter: true, output_adapter: true, reduction_factor: 8, non_linearity: 'swish' } });
+  const header = await readSafetensorsHeader(bufferSource(files.files.get('adapter.safetensors')!, 'adapter.safetensors'));
+  // Houlsby: two adapters per layer (after attention, after the MLP), each a down and an up projection (weight + bias)
+  expect(header.tensors.length).toBe(5 * 2 * 4);
+  expect(header.tensors.some((t) => /adapter_down.*weight/.test(t.name) && t.shape[0] === 8)).toBe(true);
+
+  for (const name of ['Download GGUF adapter', 'Download merged model']) {
+    const b = ex.getByRole('button', { name });
+    await expect(b).toHaveAttribute('aria-disabled', 'true');
+  }
+  await expect(ex.getByRole('button', { name: 'Download GGUF adapter' })).toHaveAccessibleDescription(/llama\.cpp has no bottleneck adapters/);
+  await expect(ex.getByRole('button', { name: 'Download merged model' })).toHaveAccessibleDescription(/cannot be merged into the weights/);
+  expect(errors).toEqual([]);
+});
