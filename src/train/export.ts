@@ -9,6 +9,7 @@ import type { ModelConfig } from '../io/hfConfig';
 import { writeGgufLora } from '../io/gguf';
 import type { LoraWeights } from '../io/loraTargets';
 import { writePeftAdapter, writePeftPromptTuning } from '../io/peft';
+import { writePeftPrefixTuning } from '../io/peftPrefix';
 import { writeSafetensors, type TensorToWrite } from '../io/safetensors';
 import { IA3_GGUF_REFUSAL } from './exportIa3';
 
@@ -128,6 +129,23 @@ export interface PromptTuningExportInput {
 /** PEFT prompt tuning: adapter_model.safetensors (prompt_embeddings) + adapter_config.json. */
 export function exportPromptTuningFiles(p: PromptTuningExportInput): OutFile[] {
   const files = writePeftPromptTuning({ config: p.config, embeddings: p.embeddings, numVirtualTokens: p.numVirtualTokens, baseModel: p.modelName });
+  return [
+    { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'], mime: 'application/octet-stream' },
+    { name: 'adapter_config.json', bytes: new TextEncoder().encode(files['adapter_config.json']), mime: 'application/json' },
+  ];
+}
+
+export interface PrefixTuningExportInput {
+  config: ModelConfig;
+  modelName: string;
+  numVirtualTokens: number;
+  /** PEFT's prompt_embeddings [n, L·2·Hkv·D] (model/prefixTuning.ts downloadPrefixTable / toPeftTable) */
+  table: Float32Array;
+}
+
+/** PEFT PREFIX_TUNING files (adapter_model.safetensors + adapter_config.json) for PeftModel.from_pretrained. */
+export function exportPrefixTuningFiles(p: PrefixTuningExportInput): OutFile[] {
+  const files = writePeftPrefixTuning({ config: p.config, table: p.table, numVirtualTokens: p.numVirtualTokens, baseModel: p.modelName });
   return [
     { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'], mime: 'application/octet-stream' },
     { name: 'adapter_config.json', bytes: new TextEncoder().encode(files['adapter_config.json']), mime: 'application/json' },

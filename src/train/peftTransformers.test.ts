@@ -3,8 +3,9 @@
 // (.hf-venv, `npm run hf-stack`); its last-position logits equal the engine's with the same adapter
 // applied. LoRA on every linear module of every architecture module's fixture (fused Phi-3
 // qkv/gate_up, GPT-2's Conv1D c_attn / c_fc / c_proj), rsLoRA, and DoRA (use_dora with its
-// lora_magnitude_vector), and prompt tuning (PROMPT_TUNING prompt_embeddings, the virtual tokens
-// before the ids). A and B are both random so that every module moves the logits.
+// lora_magnitude_vector), prompt tuning (PROMPT_TUNING prompt_embeddings, the virtual tokens
+// before the ids) and prefix tuning (PREFIX_TUNING: PEFT turns prompt_embeddings into every layer's
+// past keys/values and starts the ids at position n). A and B are both random so that every module moves the logits.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,8 @@ import { DEMO_MODEL_DIR, FIXTURES_DIR, REPO_ROOT, loadModelDir } from '../model/
 import { expectClose } from '../util/check';
 import { randn, randUniform } from '../util/random';
 import { hfEnv, hfPython } from '../util/testing/hfStack';
-import { exportPeftFiles, exportPromptTuningFiles } from './export';
+import { exportPeftFiles, exportPrefixTuningFiles, exportPromptTuningFiles } from './export';
+import { createPrefixTuning, downloadPrefixTable, prefixRun, releasePrefixTuning } from '../model/prefixTuning';
 
 const tmp = mkdtempSync(join(tmpdir(), 'whetstone-peft-hf-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -118,6 +120,30 @@ describe('PEFT exports loaded by transformers + peft', () => {
       for (let i = 0; i < hf.length; i++) moved = Math.max(moved, Math.abs(hf[i] - hfBase[i]));
       const r = expectClose(`${name}: engine prompt-tuned logits vs transformers + peft on the exported files`, engine, hf, { atol: 1e-4, rtol: 1e-4 });
       console.log(`prompt tuning on ${name}: the virtual tokens move the logits by up to ${moved.toFixed(3)}; engine vs peft max |diff| ${r.maxAbsErr.toExponential(2)}`);
+      expect(moved).toBeGreaterThan(50 * r.maxAbsErr + 0.05);
+    });
+  }
+
+  for (const [name, dir] of [['stories260K (llama)', DEMO_MODEL_DIR], ['qwen2 (grouped kv heads, q/k/v bias)', join(FIXTURES_DIR, 'arch-qwen2')]] as const) {
+    it(`prefix tuning on ${name}`, { timeout: 600_000 }, async () => {
+      const ctx = await getTestGpu();
+      const model = await loadModelDir(ctx, dir);
+      const p = createPrefixTuning(ctx, model.config, { n: 6, seed: 13 });
+      const ids = Array.from({ length: 19 }, (_, i) => (i * 31 + 5) % model.config.vocabSize);
+      // the ids sit at positions n.. after the prefix (HF's cache_position), no document ids
+      const inp = model.upload({ B: 1, T: ids.length, tokens: Int32Array.from(ids), positions: Int32Array.from(ids, (_, i) => p.n + i), docIds: null }, 'test');
+      const l = await model.lastLogits(inp, prefixRun(p, false));
+      const engine = new Float32Array(await readBuffer(ctx, l.buffer, model.config.vocabSize * 4));
+      const files = exportPrefixTuningFiles({ config: model.config, modelName: name, numVirtualTokens: p.n, table: await downloadPrefixTable(ctx, p) });
+      releasePrefixTuning(ctx, p);
+      const out = join(tmp, `prefix-${name.split(' ')[0]}`);
+      mkdirSync(out, { recursive: true });
+      for (const f of files) writeFileSync(join(out, f.name), f.bytes);
+      const { adapter: hf, base: hfBase } = peftLogits(dir, out, ids);
+      let moved = 0;
+      for (let i = 0; i < hf.length; i++) moved = Math.max(moved, Math.abs(hf[i] - hfBase[i]));
+      const r = expectClose(`${name}: engine prefix-tuned logits vs transformers + peft on the exported files`, engine, hf, { atol: 1e-4, rtol: 1e-4 });
+      console.log(`prefix tuning on ${name}: the prefix moves the logits by up to ${moved.toFixed(3)}; engine vs peft max |diff| ${r.maxAbsErr.toExponential(2)}`);
       expect(moved).toBeGreaterThan(50 * r.maxAbsErr + 0.05);
     });
   }
