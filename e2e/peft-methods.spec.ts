@@ -1,7 +1,8 @@
-// (IA)³ and bottleneck adapters chosen in the job step, against the real engine worker on the demo
-// model: each trains, its adapter answer streams in the playground, its adapter files download
-// (PEFT IA3; the AdapterHub adapters layout for bottleneck), and the exports that cannot exist
-// for it say why before any click: GGUF for both, the merged model for bottleneck.
+// (IA)³, bottleneck adapters and prefix tuning chosen in the job step, against the real engine
+// worker on the demo model: each trains, its adapter answer streams in the playground, its adapter
+// files download (PEFT IA3; the AdapterHub adapters layout for bottleneck; PEFT PREFIX_TUNING),
+// and the exports that cannot exist for it say why before any click: GGUF for all three, the
+// merged model for bottleneck and prefix. The prefix export imports back.
 import { expect, test, type Page } from '@playwright/test';
 import { downloadOne, loadDemo, loadSample, openStudio } from './lib/studio';
 import { bufferSource } from '../src/io/byteSource';
@@ -85,5 +86,43 @@ test('job step bottleneck (Houlsby): trains, shows in the playground, exports th
   }
   await expect(ex.getByRole('button', { name: 'Download GGUF adapter' })).toHaveAccessibleDescription(/llama\.cpp has no bottleneck adapters/);
   await expect(ex.getByRole('button', { name: 'Download merged model' })).toHaveAccessibleDescription(/cannot be merged into the weights/);
+  expect(errors).toEqual([]);
+});
+
+test('job step prefix tuning: trains from the text init, shows in the playground, exports PEFT PREFIX_TUNING and imports it back, blocks GGUF and merged', async ({ page }) => {
+  test.setTimeout(420_000);
+  const errors = await openStudio(page);
+  await loadDemo(page);
+  const ex = await trainWith(
+    page,
+    async (job) => {
+      await job.getByLabel('Prefix tuning (trained keys/values in every layer)').check();
+      await job.getByLabel('Prefix positions').fill('8');
+      await expect(job.getByLabel('Start the prefix from')).toHaveValue('text');
+      // the job's learning rate is LoRA's: the studio offers prefix tuning's own
+      await job.getByTestId('typical-lr').getByRole('button', { name: 'Use 1e-1' }).click();
+      await expect(job.getByLabel('Learning rate')).toHaveValue('0.1');
+      await expect(job.getByTestId('typical-lr')).toHaveCount(0);
+    },
+    'e2e prefix',
+  );
+
+  const peft = await downloadOne(page, ex.getByRole('button', { name: 'Download PEFT adapter', exact: true }));
+  const config = JSON.parse(peft.files.get('adapter_config.json')!.toString('utf8'));
+  expect(config).toMatchObject({ peft_type: 'PREFIX_TUNING', num_virtual_tokens: 8, token_dim: 32, num_attention_heads: 4, num_layers: 5, prefix_projection: false });
+  const header = await readSafetensorsHeader(bufferSource(peft.files.get('adapter_model.safetensors')!, 'adapter_model.safetensors'));
+  expect(header.byName.get('prompt_embeddings')?.shape).toEqual([8, 5 * 2 * 32]);
+
+  for (const name of ['Download GGUF adapter', 'Download merged model']) {
+    const b = ex.getByRole('button', { name });
+    await expect(b).toHaveAttribute('aria-disabled', 'true');
+    await expect(b).toHaveAccessibleDescription(/not a change of any weight: there is no merged model, and llama\.cpp has no prefix-tuning adapters/);
+  }
+
+  await ex.getByLabel('Choose adapter files…').setInputFiles([
+    { name: 'adapter_config.json', mimeType: 'application/json', buffer: peft.files.get('adapter_config.json')! },
+    { name: 'adapter_model.safetensors', mimeType: 'application/octet-stream', buffer: peft.files.get('adapter_model.safetensors')! },
+  ]);
+  await expect(ex.getByTestId('imported-adapter')).toContainText('prefix tuning, 8 key/value positions in every layer.');
   expect(errors).toEqual([]);
 });

@@ -36,6 +36,8 @@ const OPTIONS = {
   'prompt-init': { type: 'string' },
   bottleneck: { type: 'string' },
   'reduction-factor': { type: 'string' },
+  'prefix-init': { type: 'string' },
+  'prefix-text': { type: 'string' },
   lr: { type: 'string' },
   schedule: { type: 'string' },
   warmup: { type: 'string' },
@@ -62,16 +64,16 @@ const OPTIONS = {
 
 const DEFAULTS = {
   model: 'demo', quantize: 'none', data: 'demo', method: 'lora', steps: '30', rank: '8', alpha: '16', dropout: '0',
-  targets: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj', rslora: false, 'virtual-tokens': '20', 'prompt-init': 'random', bottleneck: 'pfeiffer', 'reduction-factor': '16',
+  targets: 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj', rslora: false, 'virtual-tokens': '20', 'prompt-init': 'random', bottleneck: 'pfeiffer', 'reduction-factor': '16', 'prefix-init': 'text',
   schedule: 'cosine', warmup: '3', 'batch-size': '4', 'seq-len': '128', 'grad-accum': '1', 'weight-decay': '0',
   'max-grad-norm': '1', 'label-smoothing': '0', seed: '42', checkpointing: false, 'eval-every': '10', 'checkpoint-every': '10',
   validation: '0.05', 'train-on': 'completions',
 };
-const DEFAULT_LR = { lora: '3e-3', prompt: '3e-2', full: '1e-3', ia3: '2e-2', bottleneck: '5e-3' };
+const DEFAULT_LR = { lora: '3e-3', prompt: '3e-2', full: '1e-3', ia3: '2e-2', bottleneck: '5e-3', prefix: '1e-1' };
 // ia3: PEFT IA3; bottleneck: the AdapterHub adapters library's files (the 'peft' export of that method)
-const DEFAULT_EXPORTS = { lora: ['peft', 'gguf'], prompt: ['peft'], full: ['merged'], ia3: ['peft'], bottleneck: ['peft'] };
+const DEFAULT_EXPORTS = { lora: ['peft', 'gguf'], prompt: ['peft'], full: ['merged'], ia3: ['peft'], bottleneck: ['peft'], prefix: ['peft'] };
 /** Flags that set the job: a resumed run keeps its own. */
-const JOB_FLAGS = ['data', 'max-rows', 'hub-endpoint', 'method', 'steps', 'rank', 'alpha', 'dropout', 'targets', 'rslora', 'dora', 'lora-plus', 'lora-plus-ratio', 'virtual-tokens', 'prompt-init', 'bottleneck', 'reduction-factor', 'lr', 'schedule', 'warmup', 'batch-size', 'seq-len', 'grad-accum', 'weight-decay', 'max-grad-norm', 'label-smoothing', 'seed', 'checkpointing', 'eval-every', 'checkpoint-every', 'validation', 'train-on'];
+const JOB_FLAGS = ['data', 'max-rows', 'hub-endpoint', 'method', 'steps', 'rank', 'alpha', 'dropout', 'targets', 'rslora', 'dora', 'lora-plus', 'lora-plus-ratio', 'virtual-tokens', 'prompt-init', 'bottleneck', 'reduction-factor', 'prefix-init', 'prefix-text', 'lr', 'schedule', 'warmup', 'batch-size', 'seq-len', 'grad-accum', 'weight-decay', 'max-grad-norm', 'label-smoothing', 'seed', 'checkpointing', 'eval-every', 'checkpoint-every', 'validation', 'train-on'];
 
 const HELP = `usage: npm run finetune -- [options]
   --model DIR|FILE.gguf|demo  Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or a GGUF
@@ -84,8 +86,8 @@ const HELP = `usage: npm run finetune -- [options]
   --max-rows N            read only the first N rows of the dataset (a quick try on a big one)
   --hub-endpoint URL      the Hub to download hub: datasets from (default https://huggingface.co)
   --out DIR               where the run's files go (default out/<method>)
-  --method lora|prompt|full|ia3|bottleneck   what is trained (default lora)
-  --steps N (30)  --lr X (lora 3e-3, prompt 3e-2, full 1e-3, ia3 2e-2, bottleneck 5e-3)  --schedule constant|linear|cosine (cosine)  --warmup N (3)
+  --method lora|prompt|full|ia3|bottleneck|prefix   what is trained (default lora)
+  --steps N (30)  --lr X (lora 3e-3, prompt 3e-2, full 1e-3, ia3 2e-2, bottleneck 5e-3, prefix 1e-1)  --schedule constant|linear|cosine (cosine)  --warmup N (3)
   --batch-size N (4)  --seq-len N (128)  --grad-accum N (1)  --weight-decay X (0)  --max-grad-norm X (1)
   --label-smoothing X (0)  --seed N (42)  --checkpointing  --eval-every N (10)  --checkpoint-every N (10)
   --validation FRACTION (0.05)  --train-on completions|all
@@ -97,7 +99,10 @@ const HELP = `usage: npm run finetune -- [options]
   bottleneck adapters: --bottleneck pfeiffer|houlsby (pfeiffer: after each MLP; houlsby: after attention and
         the MLP) --reduction-factor 16 (width = hidden size / this); "peft" writes the AdapterHub adapters
         library's adapter_config.json + adapter.safetensors; no GGUF, no merged model
-  --export peft,gguf,merged   files to write (default lora: peft,gguf; prompt, ia3, bottleneck: peft; full: merged).
+  prefix tuning (PEFT PREFIX_TUNING): --virtual-tokens 20 (prefix positions per layer) --prefix-init text|random
+        (text: the model's own keys/values of --prefix-text, default a plain sentence; random: PEFT's N(0, 1))
+        packing off; exports PEFT only
+  --export peft,gguf,merged   files to write (default lora: peft,gguf; prompt, ia3, bottleneck, prefix: peft; full: merged).
                           PEFT and metrics.json are written first; an export that cannot be made is a warning.
   --list-runs             list the runs in the profile and exit
   --resume ID             continue a paused or interrupted run (its own settings; the same model) to the end
@@ -120,7 +125,7 @@ function slug(s) {
 }
 
 function buildConfig(v) {
-  const method = choiceFlag(v, 'method', ['lora', 'prompt', 'full', 'ia3', 'bottleneck']);
+  const method = choiceFlag(v, 'method', ['lora', 'prompt', 'full', 'ia3', 'bottleneck', 'prefix']);
   const targets = v.targets.split(',').map((s) => s.trim()).filter(Boolean);
   if (targets.length === 0) throw new UsageError('--targets must name at least one module (e.g. q_proj,v_proj).');
   const config = {
@@ -134,8 +139,8 @@ function buildConfig(v) {
     batchSize: numberFlag(v, 'batch-size', { integer: true, min: 1 }),
     gradAccumulation: numberFlag(v, 'grad-accum', { integer: true, min: 1 }),
     seqLen: numberFlag(v, 'seq-len', { integer: true, min: 2 }),
-    // prompt tuning prepends the virtual tokens to each example: no packing
-    pack: method !== 'prompt',
+    // prompt tuning prepends the virtual tokens to each example, prefix tuning gives each its prefix once: no packing
+    pack: method !== 'prompt' && method !== 'prefix',
     weightDecay: numberFlag(v, 'weight-decay'),
     beta1: 0.9,
     beta2: 0.999,
@@ -148,6 +153,10 @@ function buildConfig(v) {
     checkpointEvery: numberFlag(v, 'checkpoint-every', { integer: true, min: 0 }),
     validationFraction: numberFlag(v, 'validation'),
   };
+  if (method === 'prefix') {
+    const init = choiceFlag(v, 'prefix-init', ['text', 'random']);
+    config.prefixTuning = { numVirtualTokens: numberFlag(v, 'virtual-tokens', { integer: true, min: 1 }), init, ...(v['prefix-text'] !== undefined ? { initText: v['prefix-text'] } : {}) };
+  }
   if (method === 'bottleneck') {
     const reductionFactor = numberFlag(v, 'reduction-factor');
     if (!(reductionFactor >= 1 && reductionFactor <= 4096)) throw new UsageError(`--reduction-factor must be a number from 1 to 4096 (try 16), got ${JSON.stringify(v['reduction-factor'])}.`);

@@ -61,7 +61,7 @@ describe('bad arguments exit 2 with a message naming the flag, before Chromium s
     const cases: [string[], RegExp][] = [
       [['--stepz', '3'], /error: unknown option --stepz\. Run with --help/],
       [['--steps', 'ten'], /error: --steps must be a whole number ≥ 1, got "ten"/],
-      [['--method', 'qlora'], /error: --method must be one of lora, prompt, full, ia3, bottleneck, got "qlora"/],
+      [['--method', 'qlora'], /error: --method must be one of lora, prompt, full, ia3, bottleneck, prefix, got "qlora"/],
       [['--export', 'peft,onnx'], /error: --export: unknown export "onnx"/],
       [['--data', join(tmp, 'nope.jsonl')], /error: --data .*nope\.jsonl: no such file/],
       [['--resume', 'x', '--lr', '1e-3'], /error: --resume continues the run with its own settings and dataset: --lr cannot be given/],

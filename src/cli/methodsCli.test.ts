@@ -1,7 +1,7 @@
-// (IA)³ and bottleneck adapters on the command line, end to end through the engine worker in
+// (IA)³, bottleneck adapters and prefix tuning on the command line, end to end through the engine worker in
 // headless Chromium: each 15-step run on the sample dataset lowers the validation loss below the
 // base model's (same split, from --eval-only), writes its adapter files (PEFT IA3; the AdapterHub
-// adapters library's files for bottleneck), and an export the method cannot have is a warning
+// adapters library's files for bottleneck; PEFT PREFIX_TUNING), and an export the method cannot have is a warning
 // that names the reason; a bad --reduction-factor is a usage error naming the fix.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -35,7 +35,7 @@ beforeAll(() => {
 
 const COMMON = ['--steps', '15', '--seq-len', '64', '--validation', '0.1', '--eval-every', '15'];
 
-describe('finetune --method ia3|bottleneck', () => {
+describe('finetune --method ia3|bottleneck|prefix', () => {
   it('(IA)³: lowers the validation loss, writes PEFT IA3, warns that GGUF has no (IA)³', async () => {
     const out = join(tmp, 'ia3');
     const r = finetune(['--method', 'ia3', ...COMMON, '--export', 'peft,gguf', '--out', out]);
@@ -69,12 +69,30 @@ describe('finetune --method ia3|bottleneck', () => {
     expect(r.stderr).toMatch(/warning: merged model export not written: .*cannot be merged into the weights/);
   }, 900_000);
 
-  it('a bad --reduction-factor or --bottleneck is a usage error that says what to pass', () => {
+  it('prefix tuning (text init): lowers the validation loss, writes PEFT PREFIX_TUNING, warns that there is no GGUF', async () => {
+    const out = join(tmp, 'prefix');
+    const r = finetune(['--method', 'prefix', '--virtual-tokens', '8', ...COMMON, '--export', 'peft,gguf', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = json(join(out, 'metrics.json'));
+    expect(m.config).toMatchObject({ method: 'prefix', pack: false, learningRate: 1e-1, prefixTuning: { numVirtualTokens: 8, init: 'text' } });
+    const last = m.steps.at(-1) as { step: number; valLoss: number };
+    console.log(`prefix CLI: validation loss ${baseLoss.toFixed(4)} (base) -> ${last.valLoss.toFixed(4)} after 15 steps`);
+    expect(last.valLoss).toBeLessThan(baseLoss - 0.01);
+    expect(json(join(out, 'adapter_config.json'))).toMatchObject({ peft_type: 'PREFIX_TUNING', num_virtual_tokens: 8, token_dim: 32, num_attention_heads: 4, num_layers: 5, prefix_projection: false });
+    const h = await header(join(out, 'adapter_model.safetensors'));
+    expect(h.byName.get('prompt_embeddings')?.shape).toEqual([8, 5 * 2 * 32]);
+    expect(r.stderr).toMatch(/warning: GGUF export not written: .*no GGUF or merged export/);
+  }, 900_000);
+
+  it('a bad --reduction-factor, --bottleneck or --prefix-init is a usage error that says what to pass', () => {
     const r = finetune(['--method', 'bottleneck', '--reduction-factor', '0', '--steps', '1']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--reduction-factor must be a number from 1 to 4096 \(try 16\), got "0"/);
     const v = finetune(['--method', 'bottleneck', '--bottleneck', 'lora', '--steps', '1']);
     expect(v.code).toBe(2);
     expect(v.stderr).toMatch(/--bottleneck must be one of pfeiffer, houlsby, got "lora"/);
+    const pi = finetune(['--method', 'prefix', '--prefix-init', 'zeros', '--steps', '1']);
+    expect(pi.code).toBe(2);
+    expect(pi.stderr).toMatch(/--prefix-init must be one of text, random, got "zeros"/);
   });
 });

@@ -63,6 +63,24 @@ export interface PrefixTuningOptions {
   initialTable?: Float32Array;
 }
 
+/**
+ * f32 values prefix tuning adds to a training step of B rows of T tokens (train/memory.ts): the
+ * trained table; per layer the forward's extended q, k, v, out over P + T positions and its lse
+ * (kept for the backward, prefixLayerForward); shared scratch the backward's extended dout, dq,
+ * dk, dv, its (attn, rows) reductions and the prefix rows (prefixLayerBackward).
+ */
+export function prefixFootprint(c: Pick<ModelConfig, 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim'>, P: number, B: number, T: number): { trainedFloats: number; perLayerFloats: number; scratchFloats: number } {
+  const X = B * (P + T);
+  const q = X * c.numHeads * c.headDim;
+  const kv = X * c.numKvHeads * c.headDim;
+  const lse = B * c.numHeads * (P + T);
+  return {
+    trainedFloats: prefixTableSize(c, P),
+    perLayerFloats: 2 * q + 2 * kv + lse,
+    scratchFloats: 2 * q + 2 * kv + 2 * lse + 2 * P * c.numKvHeads * c.headDim,
+  };
+}
+
 /** Number of values of PEFT's prompt_embeddings for this model: n · L · 2 · Hkv · D. */
 export function prefixTableSize(c: Pick<ModelConfig, 'numLayers' | 'numKvHeads' | 'headDim'>, n: number): number {
   return n * c.numLayers * 2 * c.numKvHeads * c.headDim;
@@ -80,6 +98,30 @@ export function randomPrefixTable(size: number, seed: number): Float32Array {
     if (i + 1 < size) out[i + 1] = r * Math.sin(t);
   }
   return out;
+}
+
+/**
+ * PEFT's table (n, L·2·TD) holding the base model's own keys and values of `ids` (cut or repeated
+ * to n tokens) at positions 0..n-1: the KV cache a prefill of those tokens leaves, so that the
+ * prefix starts as if that text preceded every example (Li & Liang 2021: initialising with real
+ * activations trains far better than random values).
+ */
+export async function prefixTableFromText(model: CausalLM, ids: readonly number[], n: number): Promise<Float32Array> {
+  if (ids.length === 0) throw new Error('Prefix tuning from a text needs a text with at least one token: enter one, or start the prefix from random values.');
+  const c = model.config;
+  const TD = c.numKvHeads * c.headDim;
+  const tokens = Array.from({ length: n }, (_, i) => ids[i % ids.length]);
+  const cache = model.kvCache(n);
+  await model.decode(tokens, 0, cache, null);
+  model.ctx.flush();
+  const blocks: Float32Array[] = [];
+  for (const kv of cache) {
+    const block = new Float32Array(2 * n * TD);
+    block.set((await downloadF32(model.ctx, kv.k)).subarray(0, n * TD), 0);
+    block.set((await downloadF32(model.ctx, kv.v)).subarray(0, n * TD), n * TD);
+    blocks.push(block);
+  }
+  return toPeftTable(blocks, n, TD);
 }
 
 /** Layer l's (2, n, TD) block (keys then values) out of PEFT's (n, L·2·TD) table. */

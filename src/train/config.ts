@@ -45,9 +45,27 @@ export type TrainMethod = 'lora' | 'prompt' | 'full' | 'bottleneck' | 'ia3' | 'p
 export interface PrefixTuningSettings {
   /** num_virtual_tokens: prefix positions per layer */
   numVirtualTokens: number;
+  /**
+   * Where the prefix starts. 'text' (the default): the base model's own keys and values of
+   * initText (its tokens cut or repeated to numVirtualTokens), as Li & Liang recommend (real
+   * activations), so the run starts where the base model is, as if that text came first.
+   * 'random': PEFT's PrefixEncoder init, N(0, 1), which starts far from the base model.
+   */
+  init?: 'text' | 'random';
+  initText?: string;
 }
 
-export const DEFAULT_PREFIX_TUNING: PrefixTuningSettings = { numVirtualTokens: 20 };
+/**
+ * A learning rate that suits each method on small models (AdamW; the CLI's defaults): the fewer and
+ * larger-scaled the trained values, the larger the steps they take (a prefix's keys/values are
+ * activations of magnitude ~1-10, (IA)³ vectors start at 1).
+ */
+export const TYPICAL_LR: Record<TrainMethod, number> = { lora: 3e-3, prompt: 3e-2, full: 1e-3, ia3: 2e-2, bottleneck: 5e-3, prefix: 1e-1 };
+
+/** What the prefix's keys/values start from by default: a plain sentence any tokenizer encodes. */
+export const DEFAULT_PREFIX_INIT_TEXT = 'The following text is written clearly and carefully.';
+
+export const DEFAULT_PREFIX_TUNING: PrefixTuningSettings = { numVirtualTokens: 20, init: 'text', initText: DEFAULT_PREFIX_INIT_TEXT };
 
 /** The prefix-tuning settings of a config (defaults where it has none). */
 export function prefixTuningOf(c: Pick<TrainConfig, 'prefixTuning'>): PrefixTuningSettings {
@@ -186,6 +204,8 @@ export const HELP: Record<string, string> = {
   ia3: '(IA)³: learns one scaling vector for the keys, values and MLP of each layer (far fewer parameters than LoRA, a little more memory than prompt tuning); choose it for small datasets or many cheap task adapters. Exports PEFT IA3 or a merged model.',
   numVirtualTokens: 'Prompt tuning: how many trainable virtual tokens precede every example. 8 to 32 is usual.',
   prefix: 'Prefix tuning: learns key/value positions that every layer attends to (more capacity than prompt tuning, far fewer parameters than LoRA, nothing merged into the weights); choose it to steer style or task on a frozen model with one small file. Exports PEFT prefix tuning only (no merged model, no GGUF).',
+  prefixInit: 'Prefix tuning: start from the base model’s own keys/values of a text (the run starts where the base model is), or from PEFT’s random N(0, 1) values (starts far from it; needs many more steps).',
+  prefixInitText: 'Prefix tuning with text init: the text whose keys/values start the prefix (its tokens cut or repeated to the prefix length).',
   prefixVirtualTokens: 'Prefix tuning: how many trained key/value positions every layer sees before the example. 10 to 30 is usual.',
   promptInit: 'Prompt tuning: start the virtual tokens random, or from the embeddings of a text that describes the task.',
   bottleneck: 'Bottleneck adapters: a small down-project, non-linearity, up-project block with a residual inside each layer (Houlsby et al.); more capacity than (IA)³, fewer parameters than LoRA on all linears, but they stay in the model (no merged model, no GGUF). Exports the AdapterHub adapters library’s files.',
@@ -249,6 +269,9 @@ export function validateConfig(c: TrainConfig): ConfigIssue[] {
   if (method === 'prefix') {
     const n = prefixTuningOf(c).numVirtualTokens;
     if (!posInt(n) || n > 512) bad('prefixVirtualTokens', 'Prefix positions must be a whole number from 1 to 512 (try 20).');
+    const pt = prefixTuningOf(c);
+    if (pt.init !== 'text' && pt.init !== 'random') bad('prefixInit', "The prefix starts from 'text' (the model's own keys/values of a text) or 'random'.");
+    if (pt.init === 'text' && !(pt.initText ?? '').trim()) bad('prefixInitText', 'Enter a text to start the prefix from (any sentence in the language of your data), or start it from random values.');
     if (c.pack) bad('pack', 'Prefix tuning needs packing off: every example gets the prefix once, at its start. Turn off packing.');
   }
   if (method === 'bottleneck') {

@@ -11,16 +11,20 @@
 //   bottleneck  per layer one (Pfeiffer) or two (Houlsby) adapters' W_down, b_down, W_up, b_up
 //           (+ gradients, m, v), their saved input, z and f(z) per layer and their scratch
 //           (model/bottleneck.ts bottleneckFootprint)
+//   prefix  per layer the (2, n, Hkv·D) key/value prefix (+ gradient, m, v), the attention's
+//           extended q, k, v, out and lse over n + T positions per layer and its backward scratch
+//           (model/prefixTuning.ts prefixFootprint); sequences keep their length
 //   full    every weight: an f32 master and an f32 gradient (loraBytes), m and v (optimizerBytes),
 //           i.e. 16 bytes per parameter beyond the fp16 copy the kernels read (weightsBytes)
 import { mib } from '../gpu/allocator';
 import { archOf } from '../arch/registry';
 import { expectedTensors, type ModelConfig } from '../io/hfConfig';
 import { logitsChunkRows } from '../model/logitsChunk';
-import { bottleneckOf, virtualTokensOf, type TrainConfig, type TrainMethod } from './config';
+import { bottleneckOf, prefixTuningOf, virtualTokensOf, type TrainConfig, type TrainMethod } from './config';
 import { linearModules, targetedModules } from '../model/adapter';
 import { ia3Footprint } from '../model/ia3';
 import { bottleneckFootprint } from '../model/bottleneck';
+import { prefixFootprint } from '../model/prefixTuning';
 import { quantBytes, type BaseQuantization } from '../util/quant';
 
 export interface MemoryEstimate {
@@ -76,7 +80,7 @@ export function baseWeightsBytes(c: ModelConfig, quantize: BaseQuantization = 'n
 
 export function estimateMemory(
   c: ModelConfig,
-  t: Pick<TrainConfig, 'batchSize' | 'seqLen' | 'activationCheckpointing' | 'lora'> & Partial<Pick<TrainConfig, 'method' | 'promptTuning' | 'bottleneck'>>,
+  t: Pick<TrainConfig, 'batchSize' | 'seqLen' | 'activationCheckpointing' | 'lora'> & Partial<Pick<TrainConfig, 'method' | 'promptTuning' | 'bottleneck' | 'prefixTuning'>>,
   limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number; deviceBytes?: number },
   base: { quantize?: BaseQuantization; weightsBytes?: number } = {},
 ): MemoryEstimate {
@@ -94,14 +98,15 @@ export function estimateMemory(
   const doraOut = dora ? modules.reduce((s, m) => s + m.outFeatures, 0) : 0;
   const ia3 = method === 'ia3' ? ia3Footprint(c, N) : { trainedFloats: 0, perLayerFloats: 0, scratchFloats: 0 };
   const bn = method === 'bottleneck' ? bottleneckFootprint(c, bottleneckOf(t), N) : { trainedFloats: 0, perLayerFloats: 0, scratchFloats: 0 };
-  const trainedFloats = method === 'bottleneck' ? bn.trainedFloats : method === 'ia3' ? ia3.trainedFloats : method === 'lora' ? modules.reduce((s, m) => s + r * (m.inFeatures + m.outFeatures), 0) + doraOut : method === 'prompt' ? n * C : params;
+  const px = method === 'prefix' ? prefixFootprint(c, prefixTuningOf(t).numVirtualTokens, t.batchSize, t.seqLen) : { trainedFloats: 0, perLayerFloats: 0, scratchFloats: 0 };
+  const trainedFloats = method === 'prefix' ? px.trainedFloats : method === 'bottleneck' ? bn.trainedFloats : method === 'ia3' ? ia3.trainedFloats : method === 'lora' ? modules.reduce((s, m) => s + r * (m.inFeatures + m.outFeatures), 0) + doraOut : method === 'prompt' ? n * C : params;
   // weights (full: f32 masters) + gradients; DoRA's cached norms
   const loraBytes = trainedFloats * 4 * 2 + doraOut * 4;
   const optimizerBytes = trainedFloats * 4 * 2; // AdamW m and v
   // as load.ts uploads them: matrices fp16, vectors (norms, biases) f32
   // the loaded model's own bytes when known (a GGUF file's quantized tensors), else what load.ts would allocate
   const weightsBytes = base.weightsBytes ?? baseWeightsBytes(c, base.quantize);
-  const perLayer = perLayerActivationFloats(c, N, r, L > 0 ? modules.length / L : 0, L > 0 ? doraOut / L : 0) * 4 + ia3.perLayerFloats * 4 + bn.perLayerFloats * 4;
+  const perLayer = perLayerActivationFloats(c, N, r, L > 0 ? modules.length / L : 0, L > 0 ? doraOut / L : 0) * 4 + ia3.perLayerFloats * 4 + bn.perLayerFloats * 4 + px.perLayerFloats * 4;
   const residual = N * C * 4;
   // L + 1 residual streams: every layer's input and the last layer's output
   const keepAll = L * perLayer + (L + 1) * residual;
@@ -113,7 +118,7 @@ export function estimateMemory(
   // and the embedding-gradient plans (3N + 1 ids each for tokens and learned positions); prompt
   // tuning a (n, C) row buffer
   const doraScratch = dora ? N * [...new Set(modules.map((m) => m.outFeatures))].reduce((a, b) => a + b, 0) : 0;
-  const methodScratch = method === 'bottleneck' ? bn.scratchFloats : method === 'ia3' ? ia3.scratchFloats : method === 'full' ? N + 2 * (3 * N + 1) : method === 'prompt' ? n * C : doraScratch;
+  const methodScratch = method === 'prefix' ? px.scratchFloats : method === 'bottleneck' ? bn.scratchFloats : method === 'ia3' ? ia3.scratchFloats : method === 'full' ? N + 2 * (3 * N + 1) : method === 'prompt' ? n * C : doraScratch;
   // with checkpointing, the recomputed layer's output (N, C) too
   const recompute = t.activationCheckpointing ? N * C : 0;
   const scratchBytes = 4 * (N * perToken(archOf(c).memory.scratch(c)) + N * r + recompute + methodScratch);

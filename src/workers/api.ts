@@ -221,14 +221,14 @@ export interface RunSummary {
 
 export type { StoredModelSource };
 
-/** What importAdapter loaded: a LoRA adapter (rank, alpha, targets), prompt-tuning virtual tokens (rank and alpha 0, no targets) or (IA)³ vectors (rank and alpha 0, their target modules). */
+/** What importAdapter loaded: a LoRA adapter (rank, alpha, targets), prompt-tuning virtual tokens or a prefix (rank and alpha 0, no targets; numVirtualTokens) or (IA)³ vectors (rank and alpha 0, their target modules). */
 export interface ImportedAdapter {
   /** absent from older workers: 'lora' */
-  method?: 'lora' | 'prompt' | 'ia3';
+  method?: 'lora' | 'prompt' | 'ia3' | 'prefix';
   rank: number;
   alpha: number;
   targetModules: string[];
-  /** prompt tuning: num_virtual_tokens */
+  /** prompt or prefix tuning: num_virtual_tokens */
   numVirtualTokens?: number;
   /** a DoRA adapter (PEFT use_dora): no GGUF adapter export */
   dora?: boolean;

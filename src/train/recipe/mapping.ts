@@ -45,6 +45,8 @@ export const SETTING_MAPPINGS: Record<SettingPath<TrainConfig>, SettingMapping> 
   'bottleneck.variant': { recipe: '—', hf: 'adapters SeqBnConfig / DoubleSeqBnConfig', axolotl: null, fidelity: 'studio-only', note: 'Bottleneck-adapter runs are not exported as cluster recipes.' },
   'bottleneck.reductionFactor': { recipe: '—', hf: 'adapters BnConfig.reduction_factor', axolotl: null, fidelity: 'studio-only', note: 'Bottleneck-adapter runs are not exported as cluster recipes.' },
   'prefixTuning.numVirtualTokens': { recipe: '—', hf: 'PrefixTuningConfig.num_virtual_tokens', axolotl: null, fidelity: 'studio-only', note: 'Prefix tuning is not exported as a cluster recipe.' },
+  'prefixTuning.init': { recipe: '—', hf: '— (PEFT inits the PrefixEncoder N(0, 1); the studio can start from the model’s keys/values of a text)', axolotl: null, fidelity: 'studio-only', note: 'Prefix tuning is not exported as a cluster recipe.' },
+  'prefixTuning.initText': { recipe: '—', hf: '—', axolotl: null, fidelity: 'studio-only', note: 'Prefix tuning is not exported as a cluster recipe.' },
   'promptTuning.numVirtualTokens': { recipe: '—', hf: 'PromptTuningConfig.num_virtual_tokens', axolotl: null, fidelity: 'studio-only', note: 'Prompt tuning is not exported as a cluster recipe.' },
   'promptTuning.init': { recipe: '—', hf: 'PromptTuningConfig.prompt_tuning_init', axolotl: null, fidelity: 'studio-only', note: 'Prompt tuning is not exported as a cluster recipe.' },
   'promptTuning.initText': { recipe: '—', hf: 'PromptTuningConfig.prompt_tuning_init_text', axolotl: null, fidelity: 'studio-only', note: 'Prompt tuning is not exported as a cluster recipe.' },

@@ -22,6 +22,7 @@ function refusal(kind: ExportKind, method: TrainMethod, dora: boolean): string |
   if (kind === 'peft' && method === 'full') return 'Full fine-tuning has no adapter: download the fine-tuned model instead.';
   if (kind === 'gguf' && method === 'lora' && dora) return 'llama.cpp’s GGUF adapters have no DoRA magnitude: download the merged model instead (DoRA folded into the weights) and convert it with convert_hf_to_gguf.py.';
   if (kind === 'gguf' && method === 'ia3') return 'llama.cpp’s GGUF adapters add a low-rank update; an (IA)³ vector rescales whole rows or columns of a weight: download the merged model instead (the vectors folded into the weights) and convert it with convert_hf_to_gguf.py.';
+  if ((kind === 'gguf' || kind === 'merged') && method === 'prefix') return 'A prefix is key/value positions every layer attends to, not a change of any weight: there is no merged model, and llama.cpp has no prefix-tuning adapters. Download the PEFT adapter (PREFIX_TUNING) instead.';
   if (kind === 'gguf' && method === 'bottleneck') return 'llama.cpp has no bottleneck adapters: download the adapter files (AdapterHub adapters layout) instead.';
   if (kind === 'merged' && method === 'bottleneck') return 'A bottleneck adapter cannot be merged into the weights (its non-linearity sits between the down- and up-projection): download the adapter files and load them with the adapters library.';
   if (kind === 'gguf' && method !== 'lora') return 'GGUF adapters are LoRA only: use the PEFT files or the model instead.';
@@ -97,7 +98,7 @@ export function ExportPanel() {
                 </>
               ) : (
                 <>
-                  , for <code>PeftModel.from_pretrained</code> (LoRA, DoRA, (IA)³ or prompt tuning).
+                  , for <code>PeftModel.from_pretrained</code> (LoRA, DoRA, (IA)³, prompt or prefix tuning).
                 </>
               )}
             </span>
@@ -183,7 +184,7 @@ export function ExportPanel() {
         <div className="import">
           <h3>Import an adapter</h3>
           <p className="help">
-            Pick <code>adapter_config.json</code> and <code>adapter_model.safetensors</code> (a PEFT LoRA or prompt-tuning adapter for the loaded model) to try it in the playground or export it.
+            Pick <code>adapter_config.json</code> and <code>adapter_model.safetensors</code> (a PEFT LoRA, DoRA, (IA)³, prompt- or prefix-tuning adapter for the loaded model) to try it in the playground or export it.
           </p>
           <FilePicker label="Choose adapter files…" multiple secondary accept=".json,.safetensors" onFiles={(f) => void importAdapter(f)} disabled={busy === 'import'} />
           {busy === 'import' && <p role="status">Importing…</p>}
@@ -192,7 +193,11 @@ export function ExportPanel() {
               Imported {imported.files.join(' + ')}:{' '}
               {imported.method === 'prompt'
                 ? `prompt tuning, ${imported.numVirtualTokens ?? '?'} virtual tokens.`
-                : `rank ${imported.rank}, alpha ${imported.alpha}, on ${imported.targetModules.join(', ')}.`}
+                : imported.method === 'prefix'
+                  ? `prefix tuning, ${imported.numVirtualTokens ?? '?'} key/value positions in every layer.`
+                  : imported.method === 'ia3'
+                    ? `(IA)³ vectors on ${imported.targetModules.join(', ')}.`
+                    : `rank ${imported.rank}, alpha ${imported.alpha}, on ${imported.targetModules.join(', ')}.`}
             </p>
           )}
           {importError && <Alert testId="import-error">{importError}</Alert>}

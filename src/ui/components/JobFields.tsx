@@ -1,8 +1,8 @@
 import { useState } from 'react';
-import { bottleneckOf, HELP, promptTuningOf, type BottleneckSettings, type LrSchedule, type TrainMethod } from '../../train/config';
+import { bottleneckOf, HELP, prefixTuningOf, promptTuningOf, TYPICAL_LR, type BottleneckSettings, type LrSchedule, type TrainMethod } from '../../train/config';
 import { getField, issuesByField, type FieldKey } from '../lib/configEdit';
 import { parseNumberInput } from '../lib/parseNumber';
-import { setJobBottleneck, setJobField, setJobMethod, setJobPromptTuning, useJobStore, type TargetSets } from '../stores/jobStore';
+import { setJobBottleneck, setJobField, setJobMethod, setJobPrefixTuning, setJobPromptTuning, useJobStore, type TargetSets } from '../stores/jobStore';
 import { CheckboxField, NumberField, RadioGroup, SelectField, TextField } from './Field';
 
 // Settings config.ts has no help line for (the optimizer's internals).
@@ -108,11 +108,14 @@ export function JobFields() {
             { value: 'full', label: 'Full fine-tuning (every weight)' },
             { value: 'ia3', label: '(IA)³ scaling vectors (tiniest adapter)' },
             { value: 'bottleneck', label: 'Bottleneck adapters (Houlsby / Pfeiffer)' },
+            { value: 'prefix', label: 'Prefix tuning (trained keys/values in every layer)' },
           ]}
         />
         {method === 'ia3' && <p className="hint method-hint">{HELP.ia3}</p>}
         {method === 'bottleneck' && <BottleneckFields byField={byField} />}
+        {method === 'prefix' && <PrefixFields byField={byField} />}
         {byField.method && <span className="field-error">{byField.method}</span>}
+        <TypicalLearningRate method={method} lr={config.learningRate} />
         {method === 'prompt' && <PromptTuningFields byField={byField} />}
       </fieldset>
       {GROUPS.filter((g) => !g.only || g.only === method).map((g) => {
@@ -179,6 +182,50 @@ function PromptTuningFields({ byField }: { byField: Partial<Record<string, strin
         </div>
       )}
       <p className="help wide">Packing is off for prompt tuning: the virtual tokens start every sequence.</p>
+    </div>
+  );
+}
+
+const METHOD_NAME: Record<TrainMethod, string> = { lora: 'LoRA', prompt: 'prompt tuning', full: 'full fine-tuning', ia3: '(IA)³', bottleneck: 'bottleneck adapters', prefix: 'prefix tuning' };
+
+/** The method's usual learning rate when the job's is far from it (a factor of 3), with a button to take it. */
+function TypicalLearningRate({ method, lr }: { method: TrainMethod; lr: number }) {
+  const typical = TYPICAL_LR[method];
+  if (!(lr > 0) || (lr / typical < 3 && typical / lr < 3)) return null;
+  return (
+    <p className="hint" data-testid="typical-lr">
+      {METHOD_NAME[method]} usually trains with a learning rate near {typical.toExponential(0)} (this job has {lr.toExponential(0)}).{' '}
+      <button type="button" className="link" onClick={() => setJobField('learningRate', typical)}>
+        Use {typical.toExponential(0)}
+      </button>
+    </p>
+  );
+}
+
+function PrefixFields({ byField }: { byField: Partial<Record<string, string>> }) {
+  const stored = useJobStore((s) => s.config.prefixTuning);
+  const p = prefixTuningOf({ prefixTuning: stored });
+  return (
+    <div className="field-grid">
+      <p className="hint method-hint wide">{HELP.prefix}</p>
+      <NumberField label="Prefix positions" integer help={HELP.prefixVirtualTokens} error={byField.prefixVirtualTokens} value={p.numVirtualTokens} onChange={(v) => setJobPrefixTuning({ numVirtualTokens: v })} />
+      <SelectField<'text' | 'random'>
+        label="Start the prefix from"
+        help={HELP.prefixInit}
+        error={byField.prefixInit}
+        value={p.init ?? 'text'}
+        onChange={(v) => setJobPrefixTuning({ init: v })}
+        options={[
+          { value: 'text', label: 'The model’s own keys/values of a text (recommended)' },
+          { value: 'random', label: 'Random values (PEFT’s default)' },
+        ]}
+      />
+      {p.init !== 'random' && (
+        <div className="wide">
+          <TextField label="Prefix text" help={HELP.prefixInitText} error={byField.prefixInitText} value={p.initText ?? ''} onChange={(v) => setJobPrefixTuning({ initText: v })} />
+        </div>
+      )}
+      <p className="help wide">Packing is off for prefix tuning: each example gets the prefix once, at its start.</p>
     </div>
   );
 }

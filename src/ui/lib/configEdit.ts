@@ -1,6 +1,6 @@
 // Editing a TrainConfig from the form: one flat key per field (LoRA settings included), issues
 // from validateConfig attached to the fields they concern, and which preset the config matches.
-import { bottleneckOf, DEFAULT_LORA_PLUS_RATIO, PRESETS, promptTuningOf, withPreset, type BottleneckSettings, type ConfigIssue, type LoraSettings, type PromptTuningSettings, type TrainConfig } from '../../train/config';
+import { bottleneckOf, DEFAULT_LORA_PLUS_RATIO, prefixTuningOf, PRESETS, promptTuningOf, withPreset, type BottleneckSettings, type ConfigIssue, type LoraSettings, type PrefixTuningSettings, type PromptTuningSettings, type TrainConfig } from '../../train/config';
 
 export type LoraKey = keyof LoraSettings;
 export type TopKey = Exclude<keyof TrainConfig, 'method' | 'lora'>;
@@ -28,6 +28,11 @@ export function setField(c: TrainConfig, k: FieldKey, value: unknown): TrainConf
 /** Change some prompt-tuning settings (the config may have none yet: defaults fill in). */
 export function setPromptTuning(c: TrainConfig, patch: Partial<PromptTuningSettings>): TrainConfig {
   return { ...c, promptTuning: { ...promptTuningOf(c), ...patch } };
+}
+
+/** Change some prefix-tuning settings (the config may have none yet: defaults fill in). */
+export function setPrefixTuning(c: TrainConfig, patch: Partial<PrefixTuningSettings>): TrainConfig {
+  return { ...c, prefixTuning: { ...prefixTuningOf(c), ...patch } };
 }
 
 /** Change some bottleneck-adapter settings (the config may have none yet: defaults fill in). */

@@ -1,11 +1,11 @@
 // Job slice: the TrainConfig being edited, its validation issues and the memory estimate for it.
 // The estimate comes from the worker (it knows the loaded model), debounced while the user types.
 import { create } from 'zustand';
-import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, LLAMA_ATTENTION, validateConfig, withPreset, type BottleneckSettings, type ConfigIssue, type PromptTuningSettings, type TrainConfig, type TrainMethod } from '../../train/config';
+import { DEFAULT_CONFIG, LLAMA_ALL_LINEAR, LLAMA_ATTENTION, validateConfig, withPreset, type BottleneckSettings, type ConfigIssue, type PrefixTuningSettings, type PromptTuningSettings, type TrainConfig, type TrainMethod } from '../../train/config';
 import type { MemoryEstimate } from '../../train/memory';
 import type { ModelInfo } from '../../workers/api';
 import { engine } from '../engineClient';
-import { setBottleneck, setField as setConfigField, setPromptTuning, type FieldKey, type PresetName } from '../lib/configEdit';
+import { setBottleneck, setField as setConfigField, setPrefixTuning, setPromptTuning, type FieldKey, type PresetName } from '../lib/configEdit';
 import { engineErrorMessage } from '../lib/errors';
 
 /** "All linear" and "attention only" LoRA target sets of the loaded model (ModelInfo.loraTargets). */
@@ -57,12 +57,16 @@ export function setJobField(key: FieldKey, value: unknown): void {
 }
 
 /**
- * What to train. Prompt tuning needs packing off (the virtual tokens start every sequence), so
- * choosing it turns packing off; the field says why.
+ * What to train. Prompt and prefix tuning need packing off (the virtual tokens, or the prefix,
+ * start every sequence once), so choosing either turns packing off; the field says why.
  */
 export function setJobMethod(method: TrainMethod): void {
   const c = get().config;
-  replaceConfig({ ...c, method, pack: method === 'prompt' ? false : c.pack });
+  replaceConfig({ ...c, method, pack: method === 'prompt' || method === 'prefix' ? false : c.pack });
+}
+
+export function setJobPrefixTuning(patch: Partial<PrefixTuningSettings>): void {
+  replaceConfig(setPrefixTuning(get().config, patch));
 }
 
 export function setJobPromptTuning(patch: Partial<PromptTuningSettings>): void {

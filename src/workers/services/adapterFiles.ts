@@ -1,5 +1,6 @@
 // Adapter files: the exports (PEFT, GGUF, a merged or fully fine-tuned model folder) from a run's
-// checkpoint or from what is in memory, and the import of a PEFT adapter (LoRA or prompt tuning).
+// checkpoint or from what is in memory, and the import of a PEFT adapter (LoRA, DoRA, prompt
+// tuning, (IA)³ or prefix tuning).
 import { createAdapter, downloadAdapter } from '../../model/adapter';
 import { f32ArrayToF16Bits, unpackHalves } from '../../util/f16';
 import { downloadF32, downloadU32 } from '../../gpu/tensor';
@@ -11,7 +12,9 @@ import { parsePeftConfig, parsePromptTuningConfig, peftTypeOf, readPeftAdapter, 
 import {
   exportGgufFile,
   exportPeftFiles,
+  exportPrefixTuningFiles,
   exportPromptTuningFiles,
+  PREFIX_NO_MERGE,
   ggufRefusal,
   mergeAdapter,
   writeFullModel,
@@ -31,7 +34,9 @@ import { exportIa3PeftFiles, mergeIa3, type Ia3ExportInput } from '../../train/e
 import { exportBottleneckFiles } from '../../train/exportBottleneck';
 import { downloadBottleneck } from '../../model/bottleneck';
 import { BOTTLENECK_NO_MERGE } from '../../train/export';
-import { bottleneckOf } from '../../train/config';
+import { bottleneckOf, prefixTuningOf } from '../../train/config';
+import { createPrefixTuning, downloadPrefixTable, prefixParamName, toPeftTable } from '../../model/prefixTuning';
+import { parsePrefixTuningConfig, readPeftPrefixTuning } from '../../io/peftPrefix';
 
 /** The run's record and checkpoint, checked against the loaded model. */
 async function runCheckpoint(core: EngineCore, runId: string) {
@@ -137,6 +142,30 @@ async function promptExport(core: EngineCore, runId?: string): Promise<ExportedF
   return exportPromptTuningFiles({ config: model.config, modelName: info.name, numVirtualTokens: embeddings.length / C, embeddings });
 }
 
+/** The key/value prefix to export as PEFT PREFIX_TUNING: the run's checkpoint, or the prefix in memory. */
+async function prefixExport(core: EngineCore, runId?: string): Promise<ExportedFile[]> {
+  const { model, info } = requireModel(core);
+  const TD = model.config.numKvHeads * model.config.headDim;
+  let n: number;
+  let table: Float32Array;
+  if (runId) {
+    const { ckpt, config } = await runCheckpoint(core, runId);
+    n = prefixTuningOf(config).numVirtualTokens;
+    const blocks = Array.from({ length: model.config.numLayers }, (_, l) => {
+      const v = ckpt.params[prefixParamName(l)];
+      if (!v || v.length !== 2 * n * TD) throw new Error(`This run's checkpoint holds no prefix for layer ${l} (${prefixParamName(l)}): it was not saved by a prefix-tuning run of this model.`);
+      return v;
+    });
+    table = toPeftTable(blocks, n, TD);
+  } else {
+    const t = core.trained;
+    if (t.kind !== 'prefix') throw new Error('There is no prefix to export yet: train or import a prefix-tuning adapter first.');
+    n = t.prefix.n;
+    table = await downloadPrefixTable(core.gpu.require(), t.prefix);
+  }
+  return exportPrefixTuningFiles({ config: model.config, modelName: info.name, numVirtualTokens: n, table });
+}
+
 /** Bottleneck adapters in the AdapterHub adapters layout: the run's checkpoint, or the adapter in memory. */
 async function bottleneckExport(core: EngineCore, runId?: string): Promise<ExportedFile[]> {
   const { model, info } = requireModel(core);
@@ -161,6 +190,7 @@ export async function exportPeft(core: EngineCore, runId?: string): Promise<Expo
   if (method === 'prompt') return promptExport(core, runId);
   if (method === 'ia3') return exportIa3PeftFiles(await ia3Export(core, runId));
   if (method === 'bottleneck') return bottleneckExport(core, runId);
+  if (method === 'prefix') return prefixExport(core, runId);
   return exportPeftFiles(await exportInput(core, runId));
 }
 
@@ -193,6 +223,7 @@ export async function exportMerged(core: EngineCore, runId?: string, options?: {
   await core.gpu.ready();
   const method = await methodOf(core, runId);
   if (method === 'bottleneck') throw new Error(BOTTLENECK_NO_MERGE);
+  if (method === 'prefix') throw new Error(PREFIX_NO_MERGE);
   if (method === 'prompt') {
     throw new Error('Virtual tokens cannot be merged into the weights: export the PEFT prompt-tuning adapter, which PEFT loads on top of the base model.');
   }
@@ -245,7 +276,7 @@ export async function importAdapter(core: EngineCore, files: File[]): Promise<Im
   const { model } = requireModel(core);
   const cfgFile = files.find((f) => f.name === 'adapter_config.json');
   const weightsFile = files.find((f) => f.name === 'adapter_model.safetensors');
-  if (!cfgFile || !weightsFile) throw new Error('Select both adapter_config.json and adapter_model.safetensors of a PEFT adapter (LoRA or prompt tuning).');
+  if (!cfgFile || !weightsFile) throw new Error('Select both adapter_config.json and adapter_model.safetensors of a PEFT adapter (LoRA, prompt tuning, (IA)³ or prefix tuning).');
   if (core.training) throw new Error('A run is training. Pause or stop it before importing an adapter.');
   const cfgText = await cfgFile.text();
   const ctx = core.gpu.require();
@@ -256,6 +287,15 @@ export async function importAdapter(core: EngineCore, files: File[]): Promise<Im
     await restoreBaseWeights(core);
     core.trained = { kind: 'prompt', tuning: await createPromptTuning(ctx, model, { n: pc.numVirtualTokens, init: 'random', seed: 0, initial: embeddings }) };
     return { method: 'prompt', numVirtualTokens: pc.numVirtualTokens, rank: 0, alpha: 0, targetModules: [] };
+  }
+  if (peftTypeOf(cfgText) === 'PREFIX_TUNING') {
+    const pc = parsePrefixTuningConfig(cfgText);
+    if (!model.blocks.supportsPrefix) throw new Error(`Prefix-tuning adapters are not available for ${model.config.hfArchitecture} yet (they run on the Llama family).`);
+    const table = await readPeftPrefixTuning(pc, blobSource(weightsFile, weightsFile.name), model.config);
+    releaseTrained(core);
+    await restoreBaseWeights(core);
+    core.trained = { kind: 'prefix', prefix: createPrefixTuning(ctx, model.config, { n: pc.numVirtualTokens, seed: 0, initialTable: table }) };
+    return { method: 'prefix', numVirtualTokens: pc.numVirtualTokens, rank: 0, alpha: 0, targetModules: [] };
   }
   if (peftTypeOf(cfgText) === 'IA3') {
     const ic = parseIa3Config(cfgText);

@@ -3,6 +3,7 @@
 import type { ChatTemplateInfo } from '../../data';
 import { generateIds } from '../../model/generate';
 import { generateWithPrompt } from '../../model/promptTuning';
+import { generateWithPrefix } from '../../model/prefixTuning';
 import { StreamingDecoder } from '../../model/tokenizer';
 import { guardGpuWork, unwrapGuarded } from '../../gpu/guard';
 import { mib } from '../../train/memory';
@@ -44,7 +45,11 @@ export async function generate(core: EngineCore, req: GenerateRequest, events?: 
     },
   };
   const outcome = await guardGpuWork(core.gpu.require(), () =>
-    req.useAdapter && trained.kind === 'prompt' ? generateWithPrompt(model, trained.tuning, promptIds, opts) : generateIds(model, promptIds, opts),
+    req.useAdapter && trained.kind === 'prompt'
+      ? generateWithPrompt(model, trained.tuning, promptIds, opts)
+      : req.useAdapter && trained.kind === 'prefix'
+        ? generateWithPrefix(model, trained.prefix, promptIds, opts)
+        : generateIds(model, promptIds, opts),
   );
   const ids = unwrapGuarded(outcome, 'while generating', (f) => {
     // the KV cache and the decode buffers were the last to be allocated: give them back (the

@@ -8,11 +8,12 @@ import { createFullFinetune } from '../../model/fullFinetune';
 import { createPromptTuning } from '../../model/promptTuning';
 import { createBottleneck } from '../../model/bottleneck';
 import { createIa3 } from '../../model/ia3';
+import { createPrefixTuning, prefixTableFromText } from '../../model/prefixTuning';
 import type { CausalLM } from '../../model/causalLM';
 import type { GpuContext } from '../../gpu/device';
 import { guardGpuWork, unwrapGuarded } from '../../gpu/guard';
 import type { CheckpointStore, RunRecord } from '../../train/checkpointStore';
-import { bottleneckOf, promptTuningOf, validateConfig, virtualTokensOf, type TrainConfig } from '../../train/config';
+import { bottleneckOf, prefixTuningOf, promptTuningOf, validateConfig, virtualTokensOf, type TrainConfig } from '../../train/config';
 import { estimateMemory, type MemoryEstimate } from '../../train/memory';
 import { isQuotaError, NonFiniteError, StorageFullError, Trainer } from '../../train/trainer';
 import type { Trainable } from '../../train/trainable';
@@ -79,6 +80,17 @@ export async function createTrainable(core: EngineCore, config: TrainConfig): Pr
     const ia3 = createIa3(ctx, model.config);
     core.trained = { kind: 'ia3', ia3 };
     return ia3;
+  }
+  if (method === 'prefix') {
+    if (!model.blocks.supportsPrefix) {
+      throw new Error(`Prefix tuning is not available for ${model.config.hfArchitecture} yet (it runs on the Llama family: Llama, Qwen2, Qwen3, Mistral). Choose LoRA or prompt tuning for this model.`);
+    }
+    const pt = prefixTuningOf(config);
+    // from the model's own keys/values of the text (restored below when resuming: the checkpoint wins)
+    const initialTable = pt.init === 'text' ? await prefixTableFromText(model, Array.from(tokenizer.encode(pt.initText ?? '').ids), pt.numVirtualTokens) : undefined;
+    const prefix = createPrefixTuning(ctx, model.config, { n: pt.numVirtualTokens, seed: config.seed, initialTable });
+    core.trained = { kind: 'prefix', prefix };
+    return prefix;
   }
   if (method === 'bottleneck') {
     if (!model.blocks.supportsBottleneck) {

@@ -1,5 +1,5 @@
-// What was trained or imported last (one at a time): a LoRA adapter, prompt-tuning virtual tokens
-// or a fully fine-tuned model's master weights, and whether the loaded model's own weight tensors
+// What was trained or imported last (one at a time): a LoRA adapter, prompt-tuning virtual tokens,
+// (IA)³ vectors, bottleneck adapters, a key/value prefix or a fully fine-tuned model's master weights, and whether the loaded model's own weight tensors
 // hold the base or the fine-tuned values.
 //
 // Full fine-tuning writes into the loaded model's own weight tensors (no second copy of the model
@@ -10,6 +10,7 @@ import { refreshWeights, releaseFullFinetune, type FullFinetune } from '../../mo
 import { releasePromptTuning, type PromptTuning } from '../../model/promptTuning';
 import { releaseIa3, type Ia3Adapter } from '../../model/ia3';
 import { releaseBottleneck, type BottleneckAdapter } from '../../model/bottleneck';
+import { releasePrefixTuning, type PrefixTuning } from '../../model/prefixTuning';
 import { loadWeights } from '../../model/load';
 import { copyTensor } from '../../gpu/ops/elementwise';
 import { releaseTensor } from '../../gpu/tensor';
@@ -22,6 +23,7 @@ export type Trained =
   | { kind: 'prompt'; tuning: PromptTuning }
   | { kind: 'ia3'; ia3: Ia3Adapter }
   | { kind: 'bottleneck'; bottleneck: BottleneckAdapter }
+  | { kind: 'prefix'; prefix: PrefixTuning }
   | { kind: 'full'; finetune: FullFinetune };
 
 export const NO_TRAINED: Trained = { kind: 'none' };
@@ -41,6 +43,7 @@ export function releaseTrained(core: EngineCore): void {
   else if (t.kind === 'prompt') releasePromptTuning(ctx, t.tuning);
   else if (t.kind === 'ia3') releaseIa3(ctx, t.ia3);
   else if (t.kind === 'bottleneck') releaseBottleneck(ctx, t.bottleneck);
+  else if (t.kind === 'prefix') releasePrefixTuning(ctx, t.prefix);
   else if (t.kind === 'full') releaseFullFinetune(ctx, t.finetune);
 }
 
