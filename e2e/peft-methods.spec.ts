@@ -126,3 +126,47 @@ test('job step prefix tuning: trains from the text init, shows in the playground
   await expect(ex.getByTestId('imported-adapter')).toContainText('prefix tuning, 8 key/value positions in every layer.');
   expect(errors).toEqual([]);
 });
+
+test('job step LoRA+: trains, shows in the playground, exports a plain PEFT LoRA (the format does not change)', async ({ page }) => {
+  test.setTimeout(420_000);
+  const errors = await openStudio(page);
+  await loadDemo(page);
+  const ex = await trainWith(page, (job) => job.getByLabel('LoRA+ (larger learning rate for B)').check(), 'e2e lora+');
+  const peft = await downloadOne(page, ex.getByRole('button', { name: 'Download PEFT adapter', exact: true }));
+  const config = JSON.parse(peft.files.get('adapter_config.json')!.toString('utf8'));
+  expect(config).toMatchObject({ peft_type: 'LORA', r: 4 });
+  expect(config.use_dora ?? false).toBe(false);
+  const gguf = await downloadOne(page, ex.getByRole('button', { name: 'Download GGUF adapter' }));
+  expect([...gguf.files.keys()].some((n) => n.endsWith('.gguf'))).toBe(true);
+  expect(errors).toEqual([]);
+});
+
+test('the method picker compares every method on the loaded model (parameters, memory, measured step time) and chooses one', async ({ page }) => {
+  test.setTimeout(420_000);
+  const errors = await openStudio(page);
+  await loadDemo(page);
+  const job = page.getByRole('region', { name: 'Training job' });
+  await job.getByRole('button', { name: /^Quick try/ }).click();
+  await job.getByLabel('Batch size').fill('2');
+  await job.getByLabel('Sequence length').fill('64');
+  await job.getByText('Compare the methods on this model').click();
+  const table = job.getByTestId('method-comparison');
+  await expect(table).toBeVisible({ timeout: 60_000 });
+  await expect(table.locator('tbody tr')).toHaveCount(7);
+  await expect(table).toContainText('batch 2 × 64 tokens');
+  // stories260K: LoRA r4 on every linear of 5 layers; (IA)³ 5·(32 + 32 + 172)
+  await expect(table.locator('tr[data-method="ia3"] td').first()).toHaveText('1.18K');
+  await expect(table.locator('tr[data-method="full"] td').first()).toHaveText(/^\d+(\.\d+)?K$/);
+
+  await job.getByRole('button', { name: 'Measure speed on this GPU' }).click();
+  await expect(job.getByRole('button', { name: 'Measure speed on this GPU' })).toBeEnabled({ timeout: 300_000 });
+  for (const key of ['lora', 'dora', 'ia3', 'bottleneck', 'prefix', 'prompt']) {
+    await expect(table.locator(`tr[data-method="${key}"] td`).nth(2), key).toHaveText(/^\d+ ms \(\d+\.\d×\)$/);
+  }
+  await expect(table.locator('tr[data-method="full"]')).toContainText('Not measured: full fine-tuning would overwrite the loaded weights.');
+
+  await table.getByRole('button', { name: 'Choose Prefix tuning' }).click();
+  await expect(job.getByLabel('Prefix tuning (trained keys/values in every layer)')).toBeChecked();
+  await expect(job.getByLabel('Prefix positions')).toBeVisible();
+  expect(errors).toEqual([]);
+});

@@ -5,6 +5,10 @@ import type { AdapterDescription } from '../gpu/device';
 import type { SelfTestCase } from '../gpu/selftest';
 import type { BadRow, ColumnMapping, DatasetStats, DetectedFormat } from '../data';
 import type { MemoryEstimate } from '../train/memory';
+import type { MethodComparisonRow } from '../train/methodComparison';
+import type { MethodComparisonProgress } from './services/methodComparison';
+export type { MethodComparisonRow } from '../train/methodComparison';
+export type { MethodComparisonProgress } from './services/methodComparison';
 import type { TrainConfig, TrainMethod } from '../train/config';
 import type { LossPoint, RunRecord, StoredModelSource } from '../train/checkpointStore';
 import type { TrainProgress } from '../train/trainer';
@@ -289,6 +293,12 @@ export interface EngineApi {
   /** A Hub dataset's configs and splits, from its Parquet listing (cached: works offline once listed). */
   listHubDataset(repo: string, endpoint?: string): Promise<HubDatasetListing>;
   estimate(config: TrainConfig): Promise<MemoryEstimate>;
+  /**
+   * The method picker's comparison: every method as a job of this shape on the loaded model, its
+   * trainable parameters and memory estimate; with measure, its step time on this GPU (a few steps
+   * on a synthetic batch; refused while a run trains).
+   */
+  compareMethods(config: TrainConfig, measure: boolean, onProgress?: (p: MethodComparisonProgress) => void): Promise<MethodComparisonRow[]>;
 
   /** Start a new run; resolves when the run ends (finished, paused, stopped or failed). */
   startTraining(config: TrainConfig, events: TrainEvents, name?: string): Promise<RunSummary>;

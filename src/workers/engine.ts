@@ -44,6 +44,7 @@ import { kernelTuning } from './services/kernelTuning';
 import { loadModel, recoverDevice } from './services/modelSession';
 import { exportRecipe } from './services/recipeExport';
 import { deleteRun, estimate, listRuns, resume, startTraining } from './services/runs';
+import { compareMethods, type MethodComparisonProgress } from './services/methodComparison';
 
 export type { EngineOptions } from './services/core';
 export { RunLockedError } from './services/runs';
@@ -109,6 +110,10 @@ export class Engine implements EngineApi {
 
   async estimate(config: TrainConfig) {
     return estimate(this.#core, config);
+  }
+
+  async compareMethods(config: TrainConfig, measure: boolean, onProgress?: (p: MethodComparisonProgress) => void) {
+    return compareMethods(this.#core, config, measure, onProgress);
   }
 
   async recoverDevice(): Promise<EngineStatus> {

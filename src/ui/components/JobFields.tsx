@@ -4,6 +4,7 @@ import { getField, issuesByField, type FieldKey } from '../lib/configEdit';
 import { parseNumberInput } from '../lib/parseNumber';
 import { setJobBottleneck, setJobField, setJobMethod, setJobPrefixTuning, setJobPromptTuning, useJobStore, type TargetSets } from '../stores/jobStore';
 import { CheckboxField, NumberField, RadioGroup, SelectField, TextField } from './Field';
+import { MethodComparison } from './MethodComparison';
 
 // Settings config.ts has no help line for (the optimizer's internals).
 const EXTRA_HELP: Partial<Record<FieldKey, string>> = {
@@ -155,6 +156,7 @@ export function JobFields() {
           </fieldset>
         );
       })}
+      <MethodComparison />
     </div>
   );
 }

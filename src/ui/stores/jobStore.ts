@@ -7,6 +7,7 @@ import type { ModelInfo } from '../../workers/api';
 import { engine } from '../engineClient';
 import { setBottleneck, setField as setConfigField, setPrefixTuning, setPromptTuning, type FieldKey, type PresetName } from '../lib/configEdit';
 import { engineErrorMessage } from '../lib/errors';
+import { forgetComparison } from './methodCompareStore';
 
 /** "All linear" and "attention only" LoRA target sets of the loaded model (ModelInfo.loraTargets). */
 export interface TargetSets {
@@ -96,10 +97,12 @@ export function adaptJobToModel(info: ModelInfo): void {
     targets = wasAttention ? now.attention : now.all;
   }
   set({ targets: now, modelLoaded: true });
+  forgetComparison();
   replaceConfig({ ...config, lora: { ...config.lora, targetModules: targets } });
 }
 
 export function forgetModel(): void {
+  forgetComparison();
   set({ modelLoaded: false, estimate: null, estimateStatus: 'none', estimateError: null });
 }
 

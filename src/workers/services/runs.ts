@@ -24,7 +24,7 @@ import { budgetFor, requireDataset, requireModel, type EngineCore } from './core
 import { recoverDevice } from './modelSession';
 import { checkRunBase, runModelRecord } from './runBase';
 import { kernelTuning } from './kernelTuning';
-import { releaseTrained, restoreBaseWeights } from './trained';
+import { releaseTrained, restoreBaseWeights, type Trained } from './trained';
 
 const MAX_DEVICE_RECOVERIES = 3;
 
@@ -61,8 +61,39 @@ export async function estimate(core: EngineCore, config: TrainConfig): Promise<M
   );
 }
 
-/** Allocate what the run trains (after the memory check; the model holds its base weights). */
+/** Allocate what the run trains (after the memory check; the model holds its base weights); it becomes core.trained. */
 export async function createTrainable(core: EngineCore, config: TrainConfig): Promise<Trainable> {
+  const trained = await allocateTrainable(core, config);
+  core.trained = trained;
+  // full fine-tuning: from the first optimizer step (or a restored checkpoint) on, the model's tensors are fine-tuned
+  if (trained.kind === 'full') core.weightsFineTuned = true;
+  return trainableOf(trained);
+}
+
+/** What a Trained holds, as the trainer's Trainable. */
+export function trainableOf(t: Exclude<Trained, { kind: 'none' }>): Trainable {
+  switch (t.kind) {
+    case 'lora':
+      return t.adapter;
+    case 'prompt':
+      return t.tuning;
+    case 'ia3':
+      return t.ia3;
+    case 'prefix':
+      return t.prefix;
+    case 'bottleneck':
+      return t.bottleneck;
+    case 'full':
+      return t.finetune;
+  }
+}
+
+/**
+ * Allocates what a job of this config trains, without making it the engine's (the method
+ * comparison measures steps with it and releases it). Full fine-tuning's masters are allocated
+ * here; writing them into the model's tensors is the caller's business (createTrainable).
+ */
+export async function allocateTrainable(core: EngineCore, config: TrainConfig): Promise<Exclude<Trained, { kind: 'none' }>> {
   const ctx = core.gpu.require();
   const { model, tokenizer } = requireModel(core);
   const method = config.method ?? 'lora';
@@ -70,16 +101,14 @@ export async function createTrainable(core: EngineCore, config: TrainConfig): Pr
     const p = promptTuningOf(config);
     const textIds = p.init === 'text' ? Array.from(tokenizer.encode(p.initText ?? '').ids) : undefined;
     const tuning = await createPromptTuning(ctx, model, { n: p.numVirtualTokens, init: p.init, seed: config.seed, textIds });
-    core.trained = { kind: 'prompt', tuning };
-    return tuning;
+    return { kind: 'prompt', tuning };
   }
   if (method === 'ia3') {
     if (!model.blocks.supportsIa3) {
       throw new Error(`(IA)³ is not available for ${model.config.hfArchitecture} yet (it runs on the Llama family: Llama, Qwen2, Qwen3, Mistral). Choose LoRA or prompt tuning for this model.`);
     }
     const ia3 = createIa3(ctx, model.config);
-    core.trained = { kind: 'ia3', ia3 };
-    return ia3;
+    return { kind: 'ia3', ia3 };
   }
   if (method === 'prefix') {
     if (!model.blocks.supportsPrefix) {
@@ -89,8 +118,7 @@ export async function createTrainable(core: EngineCore, config: TrainConfig): Pr
     // from the model's own keys/values of the text (restored below when resuming: the checkpoint wins)
     const initialTable = pt.init === 'text' ? await prefixTableFromText(model, Array.from(tokenizer.encode(pt.initText ?? '').ids), pt.numVirtualTokens) : undefined;
     const prefix = createPrefixTuning(ctx, model.config, { n: pt.numVirtualTokens, seed: config.seed, initialTable });
-    core.trained = { kind: 'prefix', prefix };
-    return prefix;
+    return { kind: 'prefix', prefix };
   }
   if (method === 'bottleneck') {
     if (!model.blocks.supportsBottleneck) {
@@ -98,15 +126,11 @@ export async function createTrainable(core: EngineCore, config: TrainConfig): Pr
     }
     const b = bottleneckOf(config);
     const bottleneck = createBottleneck(ctx, model.config, { variant: b.variant, reductionFactor: b.reductionFactor, seed: config.seed });
-    core.trained = { kind: 'bottleneck', bottleneck };
-    return bottleneck;
+    return { kind: 'bottleneck', bottleneck };
   }
   if (method === 'full') {
     const finetune = await createFullFinetune(ctx, model);
-    core.trained = { kind: 'full', finetune };
-    // from the first optimizer step (or a restored checkpoint) on, the model's tensors are fine-tuned
-    core.weightsFineTuned = true;
-    return finetune;
+    return { kind: 'full', finetune };
   }
   const l = config.lora;
   const adapter = createAdapter(ctx, model.config, { rank: l.rank, alpha: l.alpha, dropout: l.dropout, useRslora: l.useRslora, useDora: l.useDora, targetModules: l.targetModules }, config.seed);
@@ -120,8 +144,7 @@ export async function createTrainable(core: EngineCore, config: TrainConfig): Pr
       throw e;
     }
   }
-  core.trained = { kind: 'lora', adapter };
-  return adapter;
+  return { kind: 'lora', adapter };
 }
 
 /** Checks that need the model, before anything is allocated. */

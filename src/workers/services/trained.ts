@@ -14,6 +14,7 @@ import { releasePrefixTuning, type PrefixTuning } from '../../model/prefixTuning
 import { loadWeights } from '../../model/load';
 import { copyTensor } from '../../gpu/ops/elementwise';
 import { releaseTensor } from '../../gpu/tensor';
+import type { GpuContext } from '../../gpu/device';
 import type { TrainMethod } from '../../train/config';
 import { requireModel, type EngineCore } from './core';
 
@@ -38,7 +39,11 @@ export function releaseTrained(core: EngineCore): void {
   const ctx = core.gpu.context;
   const t = core.trained;
   core.trained = NO_TRAINED;
-  if (!ctx) return;
+  if (ctx) releaseTrainedValue(ctx, t);
+}
+
+/** Free the GPU tensors of one Trained value (the engine's, or one allocated for a measurement). */
+export function releaseTrainedValue(ctx: GpuContext, t: Trained): void {
   if (t.kind === 'lora') releaseAdapter(ctx, t.adapter);
   else if (t.kind === 'prompt') releasePromptTuning(ctx, t.tuning);
   else if (t.kind === 'ia3') releaseIa3(ctx, t.ia3);
