@@ -1,5 +1,6 @@
-// LoRA+ (Hayou et al. 2024): every B trains with ratio × lr, every A with lr. Checked against the
-// TS AdamW reference (f64) with the step's own gradients: the GPU step must equal the reference
+// LoRA+ (Hayou et al. 2024): every B trains with ratio × lr, every A with lr. A 20-step run matches
+// PyTorch's (torch.optim.AdamW with two parameter groups, reference/loraplus_fixtures.py). Checked
+// also against the TS AdamW reference (f64) with the step's own gradients: the GPU step must equal the reference
 // at ratio·lr for B and lr for A (and differ clearly from plain lr for B). Then a short run lowers
 // the loss and a LoRA+ run paused and resumed is bit-identical to an uninterrupted one.
 import { readFileSync } from 'node:fs';
@@ -89,6 +90,36 @@ describe('LoRA+ settings', () => {
 });
 
 describe('LoRA+ training on stories260K', () => {
+  it('20 steps match PyTorch’s LoRA+ (AdamW with B’s parameter group at 16 × lr; reference/loraplus_fixtures.py)', async () => {
+    const ref = JSON.parse(readFileSync(join(FIXTURES_DIR, 'stories260k_loraplus.json'), 'utf8')) as { ratio: number; lr: number; losses: number[]; gradNorms: number[] };
+    const ctx = await getTestGpu();
+    const model = await loadModelDir(ctx, DEMO_MODEL_DIR);
+    const c = config(20, ref.ratio, { learningRate: ref.lr, maxGradNorm: 1 });
+    const adapter = createAdapter(ctx, model.config, { ...c.lora }, 0, await readAdapterFile('stories260k_lora_init.safetensors'));
+    const losses: number[] = [];
+    const norms: number[] = [];
+    const t = new Trainer(ctx, model, adapter, new FixedBatches(batches()), null, c, null, runRecord('loraplus-torch'), (p) => {
+      losses.push(p.loss);
+      norms.push(p.gradNorm);
+    });
+    expect(await t.runLoop()).toBe('finished');
+    // the same tolerances as plain LoRA against train_fixtures.py (src/train/trainer.test.ts)
+    expectClose('LoRA+ per-step loss', losses, ref.losses, { atol: 0, rtol: 0.01 });
+    expectClose('LoRA+ per-step gradient norm (before clipping)', norms, ref.gradNorms, { atol: 1e-4, rtol: 2e-3 });
+    const final = await readAdapterFile('stories260k_loraplus_final.safetensors');
+    const ours = await downloadAdapter(ctx, adapter);
+    let worst = 0;
+    for (const [path, w] of final) {
+      const r1 = expectClose(`${path} A`, ours.get(path)!.A, w.A, { atol: 3e-4, rtol: 3e-3 });
+      const r2 = expectClose(`${path} B`, ours.get(path)!.B, w.B, { atol: 3e-4, rtol: 3e-3 });
+      worst = Math.max(worst, r1.maxAbsErr, r2.maxAbsErr);
+    }
+    console.log(`LoRA+ vs PyTorch: losses ${losses[0].toFixed(4)} -> ${losses[19].toFixed(4)} (PyTorch ${ref.losses[0].toFixed(4)} -> ${ref.losses[19].toFixed(4)}), final A/B max |diff| ${worst.toExponential(2)}`);
+    t.release();
+    releaseAdapter(ctx, adapter);
+    model.release();
+  }, 300_000);
+
   it('each AdamW step moves B at ratio·lr and A at lr (TS AdamW reference on the step’s own gradients)', async () => {
     const ctx = await getTestGpu();
     const model = await loadModelDir(ctx, DEMO_MODEL_DIR);
