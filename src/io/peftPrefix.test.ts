@@ -1,6 +1,6 @@
 // The PEFT prefix-tuning files: what we write reads back exactly, with PEFT's config fields; a
-// config or table that does not fit the model, or a prefix_projection adapter, is refused with a
-// message naming the problem and the fix.
+// config or table that does not fit the model is refused with a message naming the problem and the
+// fix; a prefix_projection adapter reads as the table PEFT saved for it.
 import { describe, expect, it } from 'vitest';
 import { bufferSource } from './byteSource';
 import { parsePrefixTuningConfig, readPeftPrefixTuning, writePeftPrefixTuning } from './peftPrefix';
@@ -26,7 +26,8 @@ describe('PEFT prefix-tuning files', () => {
     expect(() => writePeftPrefixTuning({ config: MODEL, numVirtualTokens: n, table: new Float32Array(7) })).toThrow(/the table must be a Float32Array \[5, 48\] \(240 values\), got 7/);
     const f = writePeftPrefixTuning({ config: MODEL, numVirtualTokens: n, table });
     const cfg = JSON.parse(f['adapter_config.json']);
-    expect(() => parsePrefixTuningConfig({ ...cfg, prefix_projection: true })).toThrow(/prefix_projection is true .* train the adapter with prefix_projection=False/);
+    // PEFT saves a prefix_projection adapter as the MLP's output table: it reads like any other
+    expect(parsePrefixTuningConfig({ ...cfg, prefix_projection: true, encoder_hidden_size: 64 }).numVirtualTokens).toBe(5);
     expect(() => parsePrefixTuningConfig({ ...cfg, peft_type: 'LORA' })).toThrow(/peft_type is "LORA"\. This reader takes prefix-tuning adapters/);
     expect(() => parsePrefixTuningConfig({ ...cfg, num_virtual_tokens: 0 })).toThrow(/num_virtual_tokens must be a positive integer, got 0/);
     const pc = parsePrefixTuningConfig(f['adapter_config.json']);

@@ -7,8 +7,10 @@
 // token_dim and num_attention_heads are the key/value heads' (PEFT sets them so for grouped-query
 // models: token_dim = hidden/heads·kv_heads, heads = kv_heads; it recomputes them the same way
 // when it loads, so writing the kv values keeps a saved config stable).
-// A prefix_projection adapter (an MLP between the table and the keys/values) is refused on import
-// with the reason: the engine trains the table directly.
+// A prefix_projection adapter (PEFT trains an MLP between a small embedding and the table) is
+// saved by PEFT as the MLP's output, the same [n, L·2·token_dim] table (get_peft_model_state_dict
+// saves get_prompt_embedding_to_save, and a PrefixEncoder in inference mode is that table): it
+// imports as its table. The engine itself trains the table directly (no MLP).
 import type { ModelConfig } from './hfConfig';
 import type { ByteSource } from './byteSource';
 import { describeJson } from './describeJson';
@@ -78,9 +80,6 @@ export function parsePrefixTuningConfig(json: string | unknown, fileName = 'adap
   const raw = c as Record<string, unknown>;
   if (raw.peft_type !== 'PREFIX_TUNING') fail(`peft_type is ${describeJson(raw.peft_type)}`, 'This reader takes prefix-tuning adapters (peft_type "PREFIX_TUNING").');
   if (raw.task_type !== undefined && raw.task_type !== null && raw.task_type !== 'CAUSAL_LM') fail(`task_type is ${describeJson(raw.task_type)}`, 'Only CAUSAL_LM prefix tuning is supported.');
-  if (raw.prefix_projection === true) {
-    fail('prefix_projection is true (the prefix comes out of an MLP)', 'The studio trains and loads the prefix table directly: train the adapter with prefix_projection=False, or merge the MLP into the table in PEFT first.');
-  }
   const posInt = (k: string, fallback?: number): number => {
     const v = raw[k] ?? fallback;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(`${k} must be a positive integer, got ${describeJson(v)}`, 'Fix adapter_config.json.');
@@ -119,7 +118,7 @@ export async function readPeftPrefixTuning(config: PrefixTuningConfig, weights: 
   const key = names.find((n) => n === PROMPT_EMBEDDINGS || n === `${PROMPT_EMBEDDINGS}.default`);
   if (!key) fail(`has no "${PROMPT_EMBEDDINGS}" tensor (it has ${names.slice(0, 5).map((n) => describeJson(n)).join(', ') || 'none'})`);
   const extra = names.filter((n) => n !== key);
-  if (extra.length > 0) fail(`has tensors besides ${PROMPT_EMBEDDINGS}: ${extra.slice(0, 5).join(', ')}`, 'Only prefix tables without a projection MLP are supported.');
+  if (extra.length > 0) fail(`has tensors besides ${PROMPT_EMBEDDINGS}: ${extra.slice(0, 5).join(', ')}`, 'Only the prefix table is read (PEFT saves a prefix_projection adapter as its table too): save the adapter with PEFT’s save_pretrained.');
   const shape = header.byName.get(key)!.shape;
   const width = config.numLayers * 2 * config.tokenDim;
   if (shape.length !== 2 || shape[0] !== config.numVirtualTokens || shape[1] !== width) {

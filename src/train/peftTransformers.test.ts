@@ -7,7 +7,7 @@
 // before the ids) and prefix tuning (PREFIX_TUNING: PEFT turns prompt_embeddings into every layer's
 // past keys/values and starts the ids at position n). A and B are both random so that every module moves the logits.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,8 @@ import { expectClose } from '../util/check';
 import { randn, randUniform } from '../util/random';
 import { hfEnv, hfPython } from '../util/testing/hfStack';
 import { exportPeftFiles, exportPrefixTuningFiles, exportPromptTuningFiles } from './export';
+import { parsePrefixTuningConfig, readPeftPrefixTuning } from '../io/peftPrefix';
+import { fileSource } from '../io/byteSourceNode';
 import { createPrefixTuning, downloadPrefixTable, prefixRun, releasePrefixTuning } from '../model/prefixTuning';
 
 const tmp = mkdtempSync(join(tmpdir(), 'whetstone-peft-hf-'));
@@ -147,4 +149,31 @@ describe('PEFT exports loaded by transformers + peft', () => {
       expect(moved).toBeGreaterThan(50 * r.maxAbsErr + 0.05);
     });
   }
+
+  it('a prefix PEFT trained with prefix_projection (its MLP) imports as the table PEFT saved, with PEFT’s logits', { timeout: 600_000 }, async () => {
+    const ctx = await getTestGpu();
+    const model = await loadModelDir(ctx, DEMO_MODEL_DIR);
+    const ids = Array.from({ length: 15 }, (_, i) => (i * 23 + 9) % model.config.vocabSize);
+    const out = join(tmp, 'prefix-projection');
+    const idsFile = join(tmp, 'prefix-projection-ids.json');
+    writeFileSync(idsFile, JSON.stringify(ids));
+    const py = spawnSync(hfPython(), [join(REPO_ROOT, 'reference/hf_peft_prefix_projection.py'), DEMO_MODEL_DIR, out, idsFile, '6'], { encoding: 'utf8', env: hfEnv(), timeout: 300_000 });
+    expect(py.status, py.stderr).toBe(0);
+    const hf = JSON.parse(py.stdout) as { adapter: number[]; base: number[] };
+    const cfgText = readFileSync(join(out, 'adapter_config.json'), 'utf8');
+    expect(JSON.parse(cfgText)).toMatchObject({ peft_type: 'PREFIX_TUNING', prefix_projection: true });
+    const pc = parsePrefixTuningConfig(cfgText);
+    const table = await readPeftPrefixTuning(pc, await fileSource(join(out, 'adapter_model.safetensors')), model.config);
+    const p = createPrefixTuning(ctx, model.config, { n: pc.numVirtualTokens, seed: 0, initialTable: table });
+    const inp = model.upload({ B: 1, T: ids.length, tokens: Int32Array.from(ids), positions: Int32Array.from(ids, (_, i) => p.n + i), docIds: null }, 'test');
+    const l = await model.lastLogits(inp, prefixRun(p, false));
+    const engine = new Float32Array(await readBuffer(ctx, l.buffer, model.config.vocabSize * 4));
+    releasePrefixTuning(ctx, p);
+    let moved = 0;
+    for (let i = 0; i < hf.adapter.length; i++) moved = Math.max(moved, Math.abs(hf.adapter[i] - hf.base[i]));
+    const r = expectClose('imported prefix_projection adapter vs PEFT’s own model (its MLP)', engine, Float32Array.from(hf.adapter), { atol: 1e-4, rtol: 1e-4 });
+    console.log(`prefix_projection adapter from peft: the prefix moves the logits by up to ${moved.toFixed(3)}; engine (imported table) vs peft (MLP) max |diff| ${r.maxAbsErr.toExponential(2)}`);
+    expect(moved).toBeGreaterThan(50 * r.maxAbsErr + 0.05);
+    model.release();
+  });
 });
