@@ -18,7 +18,11 @@
 // Init as PEFT's PrefixEncoder: torch.nn.Embedding's default N(0, 1).
 import type { Batch } from '../data';
 import type { GpuContext } from '../gpu/device';
-import { copyTensor } from '../gpu/ops/elementwise';
+import { copyTensor, fillTensor } from '../gpu/ops/elementwise';
+import { bottleneckActBackward, bottleneckActForward } from '../gpu/ops/bottleneckAct';
+import { matmulXWt } from '../gpu/ops/matmul';
+import { matmulDyTX } from '../gpu/ops/matmulDyTX';
+import { matmulDyW } from '../gpu/ops/matmulDyW';
 import { attentionPrefixBackward, attentionPrefixForward, prefixAttentionSizes, type PrefixAttentionShape } from '../gpu/ops/attentionPrefix';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, type Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
@@ -39,6 +43,44 @@ export interface PrefixLayer {
   grad: Tensor;
 }
 
+/**
+ * PEFT's reparameterisation (prefix_projection true, PrefixEncoder): the table is the output of an
+ * MLP over a small embedding, table = W2·tanh(W1·E + b1) + b2, E (n, TD), W1 (H, TD), b1 (H),
+ * W2 (L·2·TD, H), b2 (L·2·TD); the MLP is trained, the per-layer blocks are its output (written by
+ * projectPrefix after every update) and their gradients flow back through it
+ * (projectPrefixBackward). PEFT saves only the resulting table, and so does the export.
+ */
+export interface PrefixProjection {
+  hidden: number;
+  emb: Tensor;
+  w1: Tensor;
+  b1: Tensor;
+  w2: Tensor;
+  b2: Tensor;
+  dEmb: Tensor;
+  dW1: Tensor;
+  dB1: Tensor;
+  dW2: Tensor;
+  dB2: Tensor;
+  /** (n, H) pre-activation and tanh, (n, L·2·TD) output table and its gradient, (n, H) scratch, ones (n, 1) */
+  pre: Tensor;
+  h: Tensor;
+  table: Tensor;
+  dTable: Tensor;
+  dh: Tensor;
+  dPre: Tensor;
+  ones: Tensor;
+}
+
+/** The checkpoint's names of the MLP's tensors (PEFT's prompt_encoder module names). */
+export const PREFIX_PROJECTION_NAMES = {
+  emb: 'prompt_encoder.embedding.weight',
+  w1: 'prompt_encoder.transform.0.weight',
+  b1: 'prompt_encoder.transform.0.bias',
+  w2: 'prompt_encoder.transform.2.weight',
+  b2: 'prompt_encoder.transform.2.bias',
+} as const;
+
 export interface PrefixTuning {
   kind: 'prefix';
   /** num_virtual_tokens */
@@ -48,6 +90,8 @@ export interface PrefixTuning {
   /** PEFT's num_attention_heads for the prefix: the kv heads */
   heads: number;
   layers: PrefixLayer[];
+  /** present with prefix_projection: the MLP that produces the layers' blocks */
+  projection?: PrefixProjection;
 }
 
 /** What the forward/backward of one layer reads: the prefix length and each layer's tensors (grad null: no backward). */
@@ -61,6 +105,110 @@ export interface PrefixTuningOptions {
   seed: number;
   /** PEFT's prompt_embeddings table (n, L·2·Hkv·D) to start from (a checkpoint in PEFT layout or an imported adapter) */
   initialTable?: Float32Array;
+  /** train PEFT's reparameterisation MLP (prefix_projection) of this hidden width; initial: its tensors by PREFIX_PROJECTION_NAMES key */
+  projection?: { hidden: number; initial?: Partial<Record<keyof typeof PREFIX_PROJECTION_NAMES, Float32Array>> };
+}
+
+/** U(-1/√fanIn, 1/√fanIn) as torch.nn.Linear initialises its weight and bias (kaiming_uniform with a = √5). */
+function linearInit(n: number, fanIn: number, seed: number): Float32Array {
+  const next = mulberry32(seed);
+  const bound = 1 / Math.sqrt(fanIn);
+  return Float32Array.from({ length: n }, () => ((next() + 0.5) / 4294967296) * 2 * bound - bound);
+}
+
+function createProjection(ctx: GpuContext, c: ModelConfig, n: number, o: NonNullable<PrefixTuningOptions['projection']>, seed: number): PrefixProjection {
+  const H = o.hidden;
+  if (!Number.isInteger(H) || H < 1) throw new Error(`The prefix MLP needs a hidden width of at least 1, got ${H}.`);
+  const TD = c.numKvHeads * c.headDim;
+  const W = c.numLayers * 2 * TD;
+  const shapes = { emb: [n, TD], w1: [H, TD], b1: [H], w2: [W, H], b2: [W] } as const;
+  const init = (k: keyof typeof shapes): Float32Array => {
+    const given = o.initial?.[k];
+    const size = shapes[k].reduce((a, b) => a * b, 1);
+    if (given) {
+      if (given.length !== size) throw new Error(`The prefix MLP's ${PREFIX_PROJECTION_NAMES[k]} has ${given.length} values, but [${shapes[k].join(', ')}] needs ${size}.`);
+      return given;
+    }
+    // PEFT's PrefixEncoder: nn.Embedding N(0, 1), nn.Linear's own init
+    if (k === 'emb') return randomPrefixTable(size, seed);
+    return linearInit(size, k === 'w1' || k === 'b1' ? TD : H, mixSeed(seed, k.charCodeAt(0) * 31 + k.charCodeAt(1)));
+  };
+  const param = (k: keyof typeof shapes) => uploadF32(ctx, init(k), [...shapes[k]], PREFIX_PROJECTION_NAMES[k]);
+  const grad = (k: keyof typeof shapes) => emptyTensor(ctx, 'f32', [...shapes[k]], `${PREFIX_PROJECTION_NAMES[k]}.grad`);
+  const ones = emptyTensor(ctx, 'f32', [n, 1], 'prefix mlp ones');
+  return {
+    hidden: H,
+    emb: param('emb'),
+    w1: param('w1'),
+    b1: param('b1'),
+    w2: param('w2'),
+    b2: param('b2'),
+    dEmb: grad('emb'),
+    dW1: grad('w1'),
+    dB1: grad('b1'),
+    dW2: grad('w2'),
+    dB2: grad('b2'),
+    pre: emptyTensor(ctx, 'f32', [n, H], 'prefix mlp pre'),
+    h: emptyTensor(ctx, 'f32', [n, H], 'prefix mlp h'),
+    table: emptyTensor(ctx, 'f32', [n, W], 'prefix mlp table'),
+    dTable: emptyTensor(ctx, 'f32', [n, W], 'prefix mlp d table'),
+    dh: emptyTensor(ctx, 'f32', [n, H], 'prefix mlp dh'),
+    dPre: emptyTensor(ctx, 'f32', [n, H], 'prefix mlp d pre'),
+    ones,
+  };
+}
+
+/** The MLP's output into every layer's (2, n, TD) block: table row p, columns (2l + s)·TD.. → block l, row s·n + p. */
+export async function projectPrefix(ctx: GpuContext, p: PrefixTuning): Promise<void> {
+  const m = p.projection;
+  if (!m) return;
+  await matmulXWt(ctx, m.emb, m.w1, m.b1, { out: m.pre });
+  await bottleneckActForward(ctx, m.pre, 'tanh', { out: m.h });
+  await matmulXWt(ctx, m.h, m.w2, m.b2, { out: m.table });
+  const L = p.layers.length;
+  const TD = p.tokenDim;
+  p.layers.forEach((layer, l) => {
+    for (let s = 0; s < 2; s++) {
+      for (let r = 0; r < p.n; r++) copyTensor(ctx, m.table, layer.kv, { srcOffset: r * L * 2 * TD + (2 * l + s) * TD, dstOffset: (s * p.n + r) * TD, count: TD });
+    }
+  });
+}
+
+/**
+ * The MLP's gradients from the layers' block gradients (accumulated over the step's micro-batches):
+ * dTable gathered from the blocks, then dW2 = dTableᵀ·h, db2 = Σ dTable, dh = dTable·W2,
+ * dPre = dh ⊙ (1 - h²), dW1 = dPreᵀ·E, db1 = Σ dPre, dE = dPre·W1 (written, not accumulated).
+ */
+export async function projectPrefixBackward(ctx: GpuContext, p: PrefixTuning): Promise<void> {
+  const m = p.projection;
+  if (!m) return;
+  const L = p.layers.length;
+  const TD = p.tokenDim;
+  p.layers.forEach((layer, l) => {
+    for (let s = 0; s < 2; s++) {
+      for (let r = 0; r < p.n; r++) copyTensor(ctx, layer.grad, m.dTable, { srcOffset: (s * p.n + r) * TD, dstOffset: r * L * 2 * TD + (2 * l + s) * TD, count: TD });
+    }
+  });
+  await fillTensor(ctx, m.ones, 1);
+  await matmulDyTX(ctx, m.dTable, m.h, { out: m.dW2 });
+  await matmulDyTX(ctx, m.dTable, m.ones, { out: { ...m.dB2, shape: [m.dB2.shape[0], 1] } });
+  await matmulDyW(ctx, m.dTable, m.w2, { out: m.dh });
+  await bottleneckActBackward(ctx, m.dh, m.pre, 'tanh', { out: m.dPre });
+  await matmulDyTX(ctx, m.dPre, m.emb, { out: m.dW1 });
+  await matmulDyTX(ctx, m.dPre, m.ones, { out: { ...m.dB1, shape: [m.hidden, 1] } });
+  await matmulDyW(ctx, m.dPre, m.w1, { out: m.dEmb });
+}
+
+/** The MLP's trained tensors with their checkpoint names (biases without weight decay). */
+export function prefixProjectionParams(m: PrefixProjection): { name: string; param: Tensor; grad: Tensor; decay: boolean }[] {
+  const N = PREFIX_PROJECTION_NAMES;
+  return [
+    { name: N.emb, param: m.emb, grad: m.dEmb, decay: true },
+    { name: N.w1, param: m.w1, grad: m.dW1, decay: true },
+    { name: N.b1, param: m.b1, grad: m.dB1, decay: false },
+    { name: N.w2, param: m.w2, grad: m.dW2, decay: true },
+    { name: N.b2, param: m.b2, grad: m.dB2, decay: false },
+  ];
 }
 
 /**
@@ -161,12 +309,16 @@ export function createPrefixTuning(ctx: GpuContext, c: ModelConfig, o: PrefixTun
         `(${c.numLayers} layers × 2 × ${c.numKvHeads} kv heads × ${c.headDim}) need ${size}.`,
     );
   }
-  const table = o.initialTable ?? randomPrefixTable(size, o.seed);
+  if (o.projection && o.initialTable) throw new Error('Prefix tuning with the reparameterisation MLP starts from the MLP, not from a table: give one or the other.');
+  // with the MLP the blocks are its output (projectPrefix fills them)
+  const table = o.projection ? new Float32Array(size) : (o.initialTable ?? randomPrefixTable(size, o.seed));
   const layers = Array.from({ length: c.numLayers }, (_, l) => ({
     kv: uploadF32(ctx, layerFromPeftTable(table, o.n, c.numLayers, TD, l), [2, o.n, TD], prefixParamName(l)),
     grad: emptyTensor(ctx, 'f32', [2, o.n, TD], `${prefixParamName(l)}.grad`),
   }));
-  return { kind: 'prefix', n: o.n, tokenDim: TD, heads: c.numKvHeads, layers };
+  const p: PrefixTuning = { kind: 'prefix', n: o.n, tokenDim: TD, heads: c.numKvHeads, layers };
+  if (o.projection) p.projection = createProjection(ctx, c, o.n, o.projection, o.seed);
+  return p;
 }
 
 export function releasePrefixTuning(ctx: GpuContext, p: PrefixTuning): void {
@@ -174,6 +326,8 @@ export function releasePrefixTuning(ctx: GpuContext, p: PrefixTuning): void {
     releaseTensor(ctx, l.kv);
     releaseTensor(ctx, l.grad);
   }
+  const m = p.projection;
+  if (m) for (const t of [m.emb, m.w1, m.b1, m.w2, m.b2, m.dEmb, m.dW1, m.dB1, m.dW2, m.dB2, m.pre, m.h, m.table, m.dTable, m.dh, m.dPre, m.ones]) releaseTensor(ctx, t);
 }
 
 /** PEFT's prompt_embeddings (n, L·2·token_dim) of the current prefix. */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { archOf } from '../arch/registry';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
-import { readBuffer } from '../gpu/tensor';
+import { downloadF32, emptyTensor, readBuffer, releaseTensor } from '../gpu/tensor';
 import { createAdapter, downloadAdapter, releaseAdapter, targetedModules, type AdapterSpec, type ModuleWeights } from '../model/adapter';
 import type { CausalLM } from '../model/causalLM';
 import { createPromptTuning, downloadPromptEmbeddings, promptRun, releasePromptTuning } from '../model/promptTuning';
@@ -24,7 +24,8 @@ import { hfEnv, hfPython } from '../util/testing/hfStack';
 import { exportPeftFiles, exportPrefixTuningFiles, exportPromptTuningFiles } from './export';
 import { parsePrefixTuningConfig, readPeftPrefixTuning } from '../io/peftPrefix';
 import { fileSource } from '../io/byteSourceNode';
-import { createPrefixTuning, downloadPrefixTable, prefixRun, releasePrefixTuning } from '../model/prefixTuning';
+import { createPrefixTuning, downloadPrefixTable, PREFIX_PROJECTION_NAMES, prefixRun, projectPrefix, projectPrefixBackward, releasePrefixTuning, withPrefixPositions } from '../model/prefixTuning';
+import { readSafetensorsHeader, readTensorF32 } from '../io/safetensors';
 
 const tmp = mkdtempSync(join(tmpdir(), 'whetstone-peft-hf-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -174,6 +175,50 @@ describe('PEFT exports loaded by transformers + peft', () => {
     const r = expectClose('imported prefix_projection adapter vs PEFT’s own model (its MLP)', engine, Float32Array.from(hf.adapter), { atol: 1e-4, rtol: 1e-4 });
     console.log(`prefix_projection adapter from peft: the prefix moves the logits by up to ${moved.toFixed(3)}; engine (imported table) vs peft (MLP) max |diff| ${r.maxAbsErr.toExponential(2)}`);
     expect(moved).toBeGreaterThan(50 * r.maxAbsErr + 0.05);
+    model.release();
+  });
+
+  for (const [name, dir] of [['stories260K (llama)', DEMO_MODEL_DIR], ['qwen2', join(FIXTURES_DIR, 'arch-qwen2')]] as const)
+  it(`prefix_projection training on ${name}: the loss and the gradient of every tensor of the MLP equal PEFT’s own backward`, { timeout: 600_000 }, async () => {
+    const ctx = await getTestGpu();
+    const model = await loadModelDir(ctx, dir);
+    const ids = Array.from({ length: 21 }, (_, i) => (i * 29 + 11) % model.config.vocabSize);
+    const tag = name.split(' ')[0];
+    const out = join(tmp, `prefix-projection-grads-${tag}`);
+    const idsFile = join(tmp, `prefix-projection-grads-ids-${tag}.json`);
+    const gradsFile = join(tmp, `prefix-projection-grads-${tag}.safetensors`);
+    writeFileSync(idsFile, JSON.stringify(ids));
+    const py = spawnSync(hfPython(), [join(REPO_ROOT, 'reference/hf_peft_prefix_projection.py'), dir, out, idsFile, '6', gradsFile], { encoding: 'utf8', env: hfEnv(), timeout: 300_000 });
+    expect(py.status, py.stderr).toBe(0);
+    const want = JSON.parse(py.stdout) as { loss: number };
+    const src = await fileSource(gradsFile);
+    const header = await readSafetensorsHeader(src);
+    const N = PREFIX_PROJECTION_NAMES;
+    const initial = { emb: await readTensorF32(src, header, N.emb), w1: await readTensorF32(src, header, N.w1), b1: await readTensorF32(src, header, N.b1), w2: await readTensorF32(src, header, N.w2), b2: await readTensorF32(src, header, N.b2) };
+    const p = createPrefixTuning(ctx, model.config, { n: 6, seed: 0, projection: { hidden: 24, initial } });
+    await projectPrefix(ctx, p);
+    const T = ids.length;
+    const batch = { B: 1, T, tokens: Int32Array.from(ids), labels: Int32Array.from(ids, (_, t) => (t + 1 < T ? ids[t + 1] : -100)), positions: Int32Array.from(ids, (_, i) => i), docIds: new Int32Array(T), trainedTokens: T - 1 };
+    const lossAcc = emptyTensor(ctx, 'f32', [1], 'loss');
+    model.zero(lossAcc);
+    for (const l of p.layers) model.zero(l.grad);
+    await model.trainStep(model.upload(withPrefixPositions(batch, p.n)), lossAcc, { run: { ...prefixRun(p, true), seed: 1 }, countedTokens: T - 1, labelSmoothing: 0, activationCheckpointing: false });
+    await projectPrefixBackward(ctx, p);
+    ctx.flush();
+    const loss = new Float32Array(await readBuffer(ctx, lossAcc.buffer, 4))[0];
+    expect(Math.abs(loss - want.loss), `loss ${loss} vs PEFT ${want.loss}`).toBeLessThanOrEqual(1e-5 * want.loss);
+    const m = p.projection!;
+    const worst: string[] = [];
+    for (const [name, t] of [[N.emb, m.dEmb], [N.w1, m.dW1], [N.b1, m.dB1], [N.w2, m.dW2], [N.b2, m.dB2]] as const) {
+      const ref = await readTensorF32(src, header, `grad/${name}`);
+      const scale = ref.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+      expect(scale, name).toBeGreaterThan(0);
+      const r = expectClose(`d ${name} vs PEFT`, await downloadF32(ctx, t), ref, { atol: 2e-4 * scale, rtol: 1e-3 });
+      worst.push(`${name.replace('prompt_encoder.', '')} ${(r.maxAbsErr / scale).toExponential(1)}`);
+    }
+    console.log(`prefix_projection on ${name} vs PEFT: loss ${loss} vs ${want.loss}; gradient max |diff| / max |grad|: ${worst.join(', ')}`);
+    releaseTensor(ctx, lossAcc);
+    releasePrefixTuning(ctx, p);
     model.release();
   });
 });

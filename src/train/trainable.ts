@@ -12,7 +12,8 @@ import type { ForwardRun } from '../model/blocks';
 import { PROMPT_EMBEDDINGS_KEY, promptRun, withVirtualTokens, type PromptTuning } from '../model/promptTuning';
 import { ia3Params, type Ia3Adapter } from '../model/ia3';
 import { bottleneckParams, type BottleneckAdapter } from '../model/bottleneck';
-import { prefixParamName, prefixRun, withPrefixPositions, type PrefixTuning } from '../model/prefixTuning';
+import { prefixParamName, prefixProjectionParams, prefixRun, projectPrefix, projectPrefixBackward, withPrefixPositions, type PrefixTuning } from '../model/prefixTuning';
+import { zeroTensor } from '../gpu/ops/elementwise';
 
 export type Trainable = LoraAdapter | PromptTuning | FullFinetune | Ia3Adapter | BottleneckAdapter | PrefixTuning;
 
@@ -52,7 +53,7 @@ export function methodOf(t: Trainable): 'lora' | 'prompt' | 'full' | 'ia3' | 'bo
 /** The trainable tensors in a fixed order (optimizer state and checkpoints use this order and these names). */
 export function trainableParams(t: Trainable): TrainableParam[] {
   if (isPromptTuning(t)) return [{ name: PROMPT_EMBEDDINGS_KEY, param: t.embeddings, grad: t.grad }];
-  if (isPrefixTuning(t)) return t.layers.map((l, i) => ({ name: prefixParamName(i), param: l.kv, grad: l.grad }));
+  if (isPrefixTuning(t)) return t.projection ? prefixProjectionParams(t.projection) : t.layers.map((l, i) => ({ name: prefixParamName(i), param: l.kv, grad: l.grad }));
   if (isFullFinetune(t)) return t.params.map((p) => ({ name: p.name, param: p.master, grad: p.grad, decay: p.decay }));
   if (isIa3(t)) return ia3Params(t);
   if (isBottleneck(t)) return bottleneckParams(t);
@@ -82,5 +83,20 @@ export function modelBatch(t: Trainable, b: Batch): HostBatch {
  */
 export async function syncWeights(ctx: GpuContext, t: Trainable): Promise<void> {
   if (isFullFinetune(t)) await refreshWeights(ctx, t);
+  else if (isPrefixTuning(t)) await projectPrefix(ctx, t);
   else if (!isPromptTuning(t) && !isIa3(t) && !isBottleneck(t) && !isPrefixTuning(t)) markAdapterChanged(t);
+}
+
+/**
+ * Before a step's micro-batches (after the trained tensors' gradients were zeroed): gradients the
+ * backward accumulates into that are not trained tensors themselves are zeroed too (prefix tuning
+ * with its MLP: the layers' blocks).
+ */
+export function startGradients(ctx: GpuContext, t: Trainable): void {
+  if (isPrefixTuning(t) && t.projection) for (const l of t.layers) zeroTensor(ctx, l.grad);
+}
+
+/** After a step's micro-batches, before the gradient norm: gradients that flow on into the trained tensors (prefix tuning's MLP). */
+export async function finishGradients(ctx: GpuContext, t: Trainable): Promise<void> {
+  if (isPrefixTuning(t) && t.projection) await projectPrefixBackward(ctx, t);
 }

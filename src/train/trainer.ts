@@ -19,7 +19,7 @@ import { parseLoraCheckpointKey } from '../io/loraKeys';
 import { learningRateAt } from './schedule';
 import { GpuOutOfMemoryError } from './outOfMemory';
 import { guardGpuWork, unwrapGuarded } from '../gpu/guard';
-import { modelBatch, runFor, syncWeights, trainableParams, type Trainable } from './trainable';
+import { finishGradients, modelBatch, runFor, startGradients, syncWeights, trainableParams, type Trainable } from './trainable';
 
 export interface TrainProgress {
   runId: string;
@@ -244,6 +244,7 @@ export class Trainer {
     for (let i = 0; i < c.gradAccumulation; i++) micro.push(this.iterator.next());
     const counted = Math.max(1, micro.reduce((s, b) => s + b.trainedTokens, 0));
     for (const p of this.params) zeroTensor(ctx, p.grad);
+    startGradients(ctx, this.trainable);
     zeroTensor(ctx, this.lossAcc);
     const lr = learningRateAt(this.step, c.learningRate, c.schedule, c.warmupSteps, this.totalSteps);
     for (let i = 0; i < micro.length; i++) {
@@ -259,6 +260,7 @@ export class Trainer {
       // optimizer and the readback: one submit per step without gradient accumulation.
       if (i < micro.length - 1) ctx.flush();
     }
+    await finishGradients(ctx, this.trainable);
     if (this.nanAtStep === this.step + 1) await fillTensor(ctx, this.params[0].grad, Number.NaN);
     this.norm = await gradNorm(
       ctx,

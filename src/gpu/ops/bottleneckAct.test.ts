@@ -12,7 +12,7 @@ const TOL = { atol: 1e-6, rtol: 1e-5 };
 // f32 backward against a central finite difference (h = 1e-4) of the f64 forward (away from relu's kink).
 const FD_TOL = { atol: 1e-4, rtol: 1e-3 };
 
-describe.each<BottleneckActivation>(['relu', 'swish'])('bottleneck activation %s', (act) => {
+describe.each<BottleneckActivation>(['relu', 'swish', 'tanh'])('bottleneck activation %s', (act) => {
   it.each([
     [1, 1],
     [3, 7],
@@ -42,8 +42,8 @@ describe.each<BottleneckActivation>(['relu', 'swish'])('bottleneck activation %s
     expect([...a, ...dz].every(Number.isFinite)).toBe(true);
     expectClose('a tails', a, bottleneckActForwardRef(z, act), TOL);
     expectClose('dz tails', dz, bottleneckActBackwardRef(da, z, act), TOL);
-    // relu'(0) = 0 as torch's; swish'(0) = 1/2
-    expect(dz[5]).toBe(act === 'relu' ? 0 : 0.5);
+    // relu'(0) = 0 as torch's; swish'(0) = 1/2; tanh'(0) = 1
+    expect(dz[5]).toBe(act === 'relu' ? 0 : act === 'tanh' ? 1 : 0.5);
   });
 
   it('backward matches a central finite difference of the forward', async () => {
@@ -64,6 +64,6 @@ describe('bottleneck activation refusals', () => {
     const b = uploadF32(ctx, new Float32Array(6), [3, 2], 'b');
     await expect(bottleneckActBackward(ctx, b, a, 'relu')).rejects.toThrow(/bottleneckActBackward: da \(b\) must be f32 \[2,3\]/);
     await expect(bottleneckActForward(ctx, a, 'swish', { out: a })).rejects.toThrow(/out is z/);
-    await expect(bottleneckActForward(ctx, a, 'gelu' as BottleneckActivation)).rejects.toThrow(/'relu' or 'swish'/);
+    await expect(bottleneckActForward(ctx, a, 'gelu' as BottleneckActivation)).rejects.toThrow(/'relu', 'swish' or 'tanh'/);
   });
 });

@@ -1,4 +1,5 @@
-// The bottleneck adapter's non-linearity f (relu for seq_bn, swish = SiLU for double_seq_bn);
+// The small MLPs' non-linearity f (bottleneck adapters: relu for seq_bn, swish = SiLU for
+// double_seq_bn; prefix tuning's reparameterisation MLP: tanh);
 // kernels in shaders/bottleneck_act.wgsl, reference bottleneckAct.ref.ts.
 //   bottleneckActForward(z)       z (any shape, e.g. (N, r)) f32 -> a = f(z) (same shape) f32
 //   bottleneckActBackward(da, z)  da, z (same shape) f32 -> dz = da ⊙ f'(z) (same shape) f32
@@ -12,7 +13,7 @@ import type { BottleneckActivation } from './bottleneckAct.ref';
 export type { BottleneckActivation } from './bottleneckAct.ref';
 export const BOTTLENECK_ACT_SHADER: WgslSource = { file: 'bottleneck_act.wgsl', code: actCode };
 const WG = 256;
-const ACT_CODE: Record<BottleneckActivation, number> = { relu: 0, swish: 1 };
+const ACT_CODE: Record<BottleneckActivation, number> = { relu: 0, swish: 1, tanh: 2 };
 
 function expectLike(op: string, t: Tensor, what: string, like: Tensor) {
   if (t.dtype !== 'f32' || t.shape.length !== like.shape.length || t.shape.some((d, i) => d !== like.shape[i])) {
@@ -22,7 +23,7 @@ function expectLike(op: string, t: Tensor, what: string, like: Tensor) {
 
 async function run(ctx: GpuContext, entryPoint: string, act: BottleneckActivation, bindings: Tensor[], n: number) {
   const code = ACT_CODE[act];
-  if (code === undefined) throw new Error(`bottleneck activation must be 'relu' or 'swish', got ${JSON.stringify(act)}`);
+  if (code === undefined) throw new Error(`the activation must be 'relu', 'swish' or 'tanh', got ${JSON.stringify(act)}`);
   const pipeline = await ctx.pipelines.get({ shader: BOTTLENECK_ACT_SHADER, entryPoint, constants: { WG, ACT: code } });
   const [gx, gy] = grid1d(ctx, Math.ceil(n / WG));
   dispatch(ctx, { pipeline, bindings, uniforms: new Uint32Array([n, gx * WG]), workgroups: [gx, gy], label: `${entryPoint} ${act} n=${n}` });
