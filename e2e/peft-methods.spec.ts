@@ -170,3 +170,29 @@ test('the method picker compares every method on the loaded model (parameters, m
   await expect(job.getByLabel('Prefix positions')).toBeVisible();
   expect(errors).toEqual([]);
 });
+
+test('job step prefix tuning through its MLP (prefix_projection): trains, answers in the playground, exports the prefix it produces', async ({ page }) => {
+  test.setTimeout(420_000);
+  const errors = await openStudio(page);
+  await loadDemo(page);
+  const ex = await trainWith(
+    page,
+    async (job) => {
+      await job.getByLabel('Prefix tuning (trained keys/values in every layer)').check();
+      await job.getByLabel('Prefix positions').fill('8');
+      await job.getByLabel('Train through an MLP (PEFT prefix_projection)').check();
+      // the MLP starts from PEFT's random init: no text to start from
+      await expect(job.getByLabel('Start the prefix from')).toHaveCount(0);
+      await expect(job.getByLabel('Prefix text')).toHaveCount(0);
+      await job.getByLabel('MLP hidden size (optional)').fill('16');
+      // its typical lr (5e-3) is near Quick try's 3e-3: no hint, unlike the prefix itself (1e-1)
+      await expect(job.getByTestId('typical-lr')).toHaveCount(0);
+    },
+    'e2e prefix mlp',
+  );
+  const peft = await downloadOne(page, ex.getByRole('button', { name: 'Download PEFT adapter', exact: true }));
+  expect(JSON.parse(peft.files.get('adapter_config.json')!.toString('utf8'))).toMatchObject({ peft_type: 'PREFIX_TUNING', num_virtual_tokens: 8 });
+  const header = await readSafetensorsHeader(bufferSource(peft.files.get('adapter_model.safetensors')!, 'adapter_model.safetensors'));
+  expect(header.byName.get('prompt_embeddings')?.shape).toEqual([8, 5 * 2 * 32]);
+  expect(errors).toEqual([]);
+});

@@ -38,6 +38,8 @@ const OPTIONS = {
   'reduction-factor': { type: 'string' },
   'prefix-init': { type: 'string' },
   'prefix-text': { type: 'string' },
+  'prefix-projection': { type: 'boolean' },
+  'prefix-hidden': { type: 'string' },
   lr: { type: 'string' },
   schedule: { type: 'string' },
   warmup: { type: 'string' },
@@ -73,7 +75,7 @@ const DEFAULT_LR = { lora: '3e-3', prompt: '3e-2', full: '1e-3', ia3: '2e-2', bo
 // ia3: PEFT IA3; bottleneck: the AdapterHub adapters library's files (the 'peft' export of that method)
 const DEFAULT_EXPORTS = { lora: ['peft', 'gguf'], prompt: ['peft'], full: ['merged'], ia3: ['peft'], bottleneck: ['peft'], prefix: ['peft'] };
 /** Flags that set the job: a resumed run keeps its own. */
-const JOB_FLAGS = ['data', 'max-rows', 'hub-endpoint', 'method', 'steps', 'rank', 'alpha', 'dropout', 'targets', 'rslora', 'dora', 'lora-plus', 'lora-plus-ratio', 'virtual-tokens', 'prompt-init', 'bottleneck', 'reduction-factor', 'prefix-init', 'prefix-text', 'lr', 'schedule', 'warmup', 'batch-size', 'seq-len', 'grad-accum', 'weight-decay', 'max-grad-norm', 'label-smoothing', 'seed', 'checkpointing', 'eval-every', 'checkpoint-every', 'validation', 'train-on'];
+const JOB_FLAGS = ['data', 'max-rows', 'hub-endpoint', 'method', 'steps', 'rank', 'alpha', 'dropout', 'targets', 'rslora', 'dora', 'lora-plus', 'lora-plus-ratio', 'virtual-tokens', 'prompt-init', 'bottleneck', 'reduction-factor', 'prefix-init', 'prefix-text', 'prefix-projection', 'prefix-hidden', 'lr', 'schedule', 'warmup', 'batch-size', 'seq-len', 'grad-accum', 'weight-decay', 'max-grad-norm', 'label-smoothing', 'seed', 'checkpointing', 'eval-every', 'checkpoint-every', 'validation', 'train-on'];
 
 const HELP = `usage: npm run finetune -- [options]
   --model DIR|FILE.gguf|demo  Hugging Face model folder (config.json, *.safetensors, tokenizer.json) or a GGUF
@@ -87,7 +89,7 @@ const HELP = `usage: npm run finetune -- [options]
   --hub-endpoint URL      the Hub to download hub: datasets from (default https://huggingface.co)
   --out DIR               where the run's files go (default out/<method>)
   --method lora|prompt|full|ia3|bottleneck|prefix   what is trained (default lora)
-  --steps N (30)  --lr X (lora 3e-3, prompt 3e-2, full 1e-3, ia3 2e-2, bottleneck 5e-3, prefix 1e-1)  --schedule constant|linear|cosine (cosine)  --warmup N (3)
+  --steps N (30)  --lr X (lora 3e-3, prompt 3e-2, full 1e-3, ia3 2e-2, bottleneck 5e-3, prefix 1e-1 or 5e-3 with its MLP)  --schedule constant|linear|cosine (cosine)  --warmup N (3)
   --batch-size N (4)  --seq-len N (128)  --grad-accum N (1)  --weight-decay X (0)  --max-grad-norm X (1)
   --label-smoothing X (0)  --seed N (42)  --checkpointing  --eval-every N (10)  --checkpoint-every N (10)
   --validation FRACTION (0.05)  --train-on completions|all
@@ -101,6 +103,8 @@ const HELP = `usage: npm run finetune -- [options]
         library's adapter_config.json + adapter.safetensors; no GGUF, no merged model
   prefix tuning (PEFT PREFIX_TUNING): --virtual-tokens 20 (prefix positions per layer) --prefix-init text|random
         (text: the model's own keys/values of --prefix-text, default a plain sentence; random: PEFT's N(0, 1))
+        --prefix-projection trains PEFT's reparameterisation MLP (random start; --prefix-hidden N its width,
+        default the key/value width); the export is the prefix it produces, as PEFT saves it
         packing off; exports PEFT only
   --export peft,gguf,merged   files to write (default lora: peft,gguf; prompt, ia3, bottleneck, prefix: peft; full: merged).
                           PEFT and metrics.json are written first; an export that cannot be made is a warning.
@@ -124,7 +128,7 @@ function slug(s) {
   return s.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
 }
 
-function buildConfig(v) {
+function buildConfig(v, given = {}) {
   const method = choiceFlag(v, 'method', ['lora', 'prompt', 'full', 'ia3', 'bottleneck', 'prefix']);
   const targets = v.targets.split(',').map((s) => s.trim()).filter(Boolean);
   if (targets.length === 0) throw new UsageError('--targets must name at least one module (e.g. q_proj,v_proj).');
@@ -154,8 +158,11 @@ function buildConfig(v) {
     validationFraction: numberFlag(v, 'validation'),
   };
   if (method === 'prefix') {
-    const init = choiceFlag(v, 'prefix-init', ['text', 'random']);
-    config.prefixTuning = { numVirtualTokens: numberFlag(v, 'virtual-tokens', { integer: true, min: 1 }), init, ...(v['prefix-text'] !== undefined ? { initText: v['prefix-text'] } : {}) };
+    const projection = !!v['prefix-projection'];
+    // the MLP starts from PEFT's random init
+    const init = projection && given['prefix-init'] === undefined ? 'random' : choiceFlag(v, 'prefix-init', ['text', 'random']);
+    const hidden = v['prefix-hidden'] !== undefined ? { encoderHiddenSize: numberFlag(v, 'prefix-hidden', { integer: true, min: 1 }) } : {};
+    config.prefixTuning = { numVirtualTokens: numberFlag(v, 'virtual-tokens', { integer: true, min: 1 }), init, ...(v['prefix-text'] !== undefined ? { initText: v['prefix-text'] } : {}), ...(projection ? { projection: true, ...hidden } : {}) };
   }
   if (method === 'bottleneck') {
     const reductionFactor = numberFlag(v, 'reduction-factor');
@@ -395,9 +402,10 @@ async function main() {
   }
   const dataSpec = given.resume === undefined ? parseDataArg(v.data, (m) => new UsageError(m)) : null;
   const dataOpts = { maxRows: given['max-rows'] === undefined ? undefined : numberFlag(given, 'max-rows', { integer: true, min: 1 }), endpoint: given['hub-endpoint'] };
-  if (v.lr === undefined) v.lr = DEFAULT_LR[v.method] ?? DEFAULT_LR.lora;
+  // the prefix MLP's weights are ordinary Linear layers: LoRA-sized steps
+  if (v.lr === undefined) v.lr = v.method === 'prefix' && given['prefix-projection'] ? '5e-3' : (DEFAULT_LR[v.method] ?? DEFAULT_LR.lora);
   // everything the user typed is checked before Chromium starts
-  const config = given.resume === undefined && given['list-runs'] === undefined ? buildConfig(v) : null;
+  const config = given.resume === undefined && given['list-runs'] === undefined ? buildConfig(v, given) : null;
   const exports = config ? exportList(v, config.method) : null;
 
   // loaded only now: Vite and Playwright take a while to import, and a usage error should not wait

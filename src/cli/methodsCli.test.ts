@@ -84,6 +84,20 @@ describe('finetune --method ia3|bottleneck|prefix', () => {
     expect(r.stderr).toMatch(/warning: GGUF export not written: .*no GGUF or merged export/);
   }, 900_000);
 
+  it('prefix tuning through its MLP (--prefix-projection): random start, LoRA-sized lr, lowers the validation loss, exports the table it produces', async () => {
+    const out = join(tmp, 'prefix-mlp');
+    const r = finetune(['--method', 'prefix', '--prefix-projection', '--virtual-tokens', '8', ...COMMON, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = json(join(out, 'metrics.json'));
+    expect(m.config).toMatchObject({ method: 'prefix', learningRate: 5e-3, prefixTuning: { numVirtualTokens: 8, init: 'random', projection: true } });
+    const last = m.steps.at(-1) as { step: number; valLoss: number };
+    console.log(`prefix MLP CLI: validation loss ${baseLoss.toFixed(4)} (base) -> ${last.valLoss.toFixed(4)} after 15 steps`);
+    expect(last.valLoss).toBeLessThan(baseLoss - 0.01);
+    expect(json(join(out, 'adapter_config.json'))).toMatchObject({ peft_type: 'PREFIX_TUNING', num_virtual_tokens: 8 });
+    const h = await header(join(out, 'adapter_model.safetensors'));
+    expect(h.byName.get('prompt_embeddings')?.shape).toEqual([8, 5 * 2 * 32]);
+  }, 900_000);
+
   it('a bad --reduction-factor, --bottleneck or --prefix-init is a usage error that says what to pass', () => {
     const r = finetune(['--method', 'bottleneck', '--reduction-factor', '0', '--steps', '1']);
     expect(r.code).toBe(2);

@@ -217,15 +217,28 @@ export function prefixProjectionParams(m: PrefixProjection): { name: string; par
  * (kept for the backward, prefixLayerForward); shared scratch the backward's extended dout, dq,
  * dk, dv, its (attn, rows) reductions and the prefix rows (prefixLayerBackward).
  */
-export function prefixFootprint(c: Pick<ModelConfig, 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim'>, P: number, B: number, T: number): { trainedFloats: number; perLayerFloats: number; scratchFloats: number } {
+export function prefixFootprint(
+  c: Pick<ModelConfig, 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim'>,
+  P: number,
+  B: number,
+  T: number,
+  projection?: { hidden: number },
+): { trainedFloats: number; perLayerFloats: number; scratchFloats: number } {
   const X = B * (P + T);
   const q = X * c.numHeads * c.headDim;
   const kv = X * c.numKvHeads * c.headDim;
   const lse = B * c.numHeads * (P + T);
+  const table = prefixTableSize(c, P);
+  const base = 2 * q + 2 * kv + 2 * lse + 2 * P * c.numKvHeads * c.headDim;
+  if (!projection) return { trainedFloats: table, perLayerFloats: 2 * q + 2 * kv + lse, scratchFloats: base };
+  // with the MLP it is what trains; the blocks and their gradients, its table, dTable, pre, h, dh, dPre and ones are its working set
+  const TD = c.numKvHeads * c.headDim;
+  const H = projection.hidden;
+  const W = table / P;
   return {
-    trainedFloats: prefixTableSize(c, P),
+    trainedFloats: P * TD + H * TD + H + W * H + W,
     perLayerFloats: 2 * q + 2 * kv + lse,
-    scratchFloats: 2 * q + 2 * kv + 2 * lse + 2 * P * c.numKvHeads * c.headDim,
+    scratchFloats: base + 4 * table + 4 * P * H + P,
   };
 }
 

@@ -53,6 +53,13 @@ export interface PrefixTuningSettings {
    */
   init?: 'text' | 'random';
   initText?: string;
+  /**
+   * PEFT's prefix_projection: train an MLP (embedding → Linear → tanh → Linear) whose output is
+   * the prefix, as Li & Liang do for stability; it starts from PEFT's random init (init 'random').
+   * encoderHiddenSize: the MLP's width (PEFT's encoder_hidden_size; absent: the kv width Hkv·D).
+   */
+  projection?: boolean;
+  encoderHiddenSize?: number;
 }
 
 /**
@@ -61,6 +68,13 @@ export interface PrefixTuningSettings {
  * activations of magnitude ~1-10, (IA)³ vectors start at 1).
  */
 export const TYPICAL_LR: Record<TrainMethod, number> = { lora: 3e-3, prompt: 3e-2, full: 1e-3, ia3: 2e-2, bottleneck: 5e-3, prefix: 1e-1 };
+
+/** The typical learning rate of this job's method (prefix tuning through its MLP trains Linear layers: LoRA-sized steps). */
+export function typicalLearningRate(c: Pick<TrainConfig, 'method' | 'prefixTuning'>): number {
+  const method = c.method ?? 'lora';
+  if (method === 'prefix' && prefixTuningOf(c).projection) return 5e-3;
+  return TYPICAL_LR[method];
+}
 
 /** What the prefix's keys/values start from by default: a plain sentence any tokenizer encodes. */
 export const DEFAULT_PREFIX_INIT_TEXT = 'The following text is written clearly and carefully.';
@@ -205,6 +219,8 @@ export const HELP: Record<string, string> = {
   numVirtualTokens: 'Prompt tuning: how many trainable virtual tokens precede every example. 8 to 32 is usual.',
   prefix: 'Prefix tuning: learns key/value positions that every layer attends to (more capacity than prompt tuning, far fewer parameters than LoRA, nothing merged into the weights); choose it to steer style or task on a frozen model with one small file. Exports PEFT prefix tuning only (no merged model, no GGUF).',
   prefixInit: 'Prefix tuning: start from the base model’s own keys/values of a text (the run starts where the base model is), or from PEFT’s random N(0, 1) values (starts far from it; needs many more steps).',
+  prefixProjection: 'Prefix tuning: train PEFT’s reparameterisation MLP (prefix_projection) instead of the prefix itself; steadier with random starts, more parameters while training, the same small file after it (PEFT saves the prefix the MLP produces).',
+  prefixHidden: 'Prefix tuning with the MLP: its hidden width (PEFT’s encoder_hidden_size); empty uses the key/value width.',
   prefixInitText: 'Prefix tuning with text init: the text whose keys/values start the prefix (its tokens cut or repeated to the prefix length).',
   prefixVirtualTokens: 'Prefix tuning: how many trained key/value positions every layer sees before the example. 10 to 30 is usual.',
   promptInit: 'Prompt tuning: start the virtual tokens random, or from the embeddings of a text that describes the task.',
@@ -271,7 +287,9 @@ export function validateConfig(c: TrainConfig): ConfigIssue[] {
     if (!posInt(n) || n > 512) bad('prefixVirtualTokens', 'Prefix positions must be a whole number from 1 to 512 (try 20).');
     const pt = prefixTuningOf(c);
     if (pt.init !== 'text' && pt.init !== 'random') bad('prefixInit', "The prefix starts from 'text' (the model's own keys/values of a text) or 'random'.");
-    if (pt.init === 'text' && !(pt.initText ?? '').trim()) bad('prefixInitText', 'Enter a text to start the prefix from (any sentence in the language of your data), or start it from random values.');
+    if (pt.projection && pt.init !== 'random') bad('prefixInit', 'With the reparameterisation MLP the prefix starts from PEFT’s random init: set the start to random, or turn the MLP off.');
+    if (pt.encoderHiddenSize !== undefined && !(posInt(pt.encoderHiddenSize) && pt.encoderHiddenSize <= 16384)) bad('prefixHidden', 'The MLP’s hidden size must be a whole number from 1 to 16384 (or empty for the key/value width).');
+    if (!pt.projection && pt.init === 'text' && !(pt.initText ?? '').trim()) bad('prefixInitText', 'Enter a text to start the prefix from (any sentence in the language of your data), or start it from random values.');
     if (c.pack) bad('pack', 'Prefix tuning needs packing off: every example gets the prefix once, at its start. Turn off packing.');
   }
   if (method === 'bottleneck') {

@@ -98,7 +98,11 @@ export function estimateMemory(
   const doraOut = dora ? modules.reduce((s, m) => s + m.outFeatures, 0) : 0;
   const ia3 = method === 'ia3' ? ia3Footprint(c, N) : { trainedFloats: 0, perLayerFloats: 0, scratchFloats: 0 };
   const bn = method === 'bottleneck' ? bottleneckFootprint(c, bottleneckOf(t), N) : { trainedFloats: 0, perLayerFloats: 0, scratchFloats: 0 };
-  const px = method === 'prefix' ? prefixFootprint(c, prefixTuningOf(t).numVirtualTokens, t.batchSize, t.seqLen) : { trainedFloats: 0, perLayerFloats: 0, scratchFloats: 0 };
+  const pt = prefixTuningOf(t);
+  const px =
+    method === 'prefix'
+      ? prefixFootprint(c, pt.numVirtualTokens, t.batchSize, t.seqLen, pt.projection ? { hidden: pt.encoderHiddenSize ?? c.numKvHeads * c.headDim } : undefined)
+      : { trainedFloats: 0, perLayerFloats: 0, scratchFloats: 0 };
   const trainedFloats = method === 'prefix' ? px.trainedFloats : method === 'bottleneck' ? bn.trainedFloats : method === 'ia3' ? ia3.trainedFloats : method === 'lora' ? modules.reduce((s, m) => s + r * (m.inFeatures + m.outFeatures), 0) + doraOut : method === 'prompt' ? n * C : params;
   // weights (full: f32 masters) + gradients; DoRA's cached norms
   const loraBytes = trainedFloats * 4 * 2 + doraOut * 4;

@@ -10,7 +10,7 @@ import type { Batch } from '../data';
 import { getTestGpu } from '../gpu/testing/nodeGpu';
 import { emptyTensor, readBuffer, releaseTensor } from '../gpu/tensor';
 import type { CausalLM } from '../model/causalLM';
-import { createPrefixTuning, downloadPrefixTable, prefixParamName, prefixRun, prefixTableFromText, prefixTableSize, randomPrefixTable, releasePrefixTuning, withPrefixPositions, type PrefixTuning } from '../model/prefixTuning';
+import { createPrefixTuning, downloadPrefixTable, PREFIX_PROJECTION_NAMES, prefixParamName, prefixRun, prefixTableFromText, projectPrefix, prefixTableSize, randomPrefixTable, releasePrefixTuning, withPrefixPositions, type PrefixTuning } from '../model/prefixTuning';
 import { DEMO_MODEL_DIR, FIXTURES_DIR, loadModelDir } from '../model/testing/loadForTest';
 import { CheckpointStore, MemoryKeyValueStore, type RunRecord } from './checkpointStore';
 import { DEFAULT_CONFIG, validateConfig, type TrainConfig } from './config';
@@ -224,6 +224,89 @@ describe('prefix tuning training', () => {
     const ratio = est.totalBytes / peak;
     console.log(`${folder} prefix ckpt=${activationCheckpointing}: estimate ${est.totalBytes} B, allocator peak ${peak} B, ratio ${ratio.toFixed(4)} (trained ${est.loraBytes + est.optimizerBytes} B)`);
     expect(est.loraBytes).toBe(prefixTableSize(model.config, 20) * 4 * 2);
+    expect(Math.abs(ratio - 1), `estimate ${est.totalBytes} vs peak ${peak}`).toBeLessThan(0.05);
+  }, 300_000);
+});
+
+describe('prefix tuning with the reparameterisation MLP (prefix_projection)', () => {
+  const H = 16;
+  const pconfig = (steps: number, over: Partial<TrainConfig> = {}) => config(steps, { prefixTuning: { numVirtualTokens: P, init: 'random', projection: true, encoderHiddenSize: H }, learningRate: 5e-3, ...over });
+  async function made(model: CausalLM, seed = 11) {
+    const p = createPrefixTuning(model.ctx, model.config, { n: P, seed, projection: { hidden: H } });
+    await projectPrefix(model.ctx, p);
+    return p;
+  }
+
+  it('is a valid job; text init with the MLP is refused by name', () => {
+    expect(validateConfig(pconfig(1))).toEqual([]);
+    expect(validateConfig(config(1, { prefixTuning: { numVirtualTokens: P, init: 'text', initText: 'x', projection: true } }))).toEqual([{ field: 'prefixInit', message: expect.stringMatching(/starts from PEFT’s random init/) }]);
+  });
+
+  it('a 12-step run lowers the loss of its batches; the checkpoint holds the MLP; paused and resumed it is bit-identical', async () => {
+    const ctx = await getTestGpu();
+    const model = await loadModelDir(ctx, DEMO_MODEL_DIR);
+    const data = TRAIN.slice(0, 4);
+    const c = pconfig(12);
+    const p1 = await made(model);
+    const before = await meanLoss(model, p1, data);
+    const full: number[] = [];
+    const t1 = new Trainer(ctx, model, p1, new FixedBatches(data), null, c, null, runRecord('mlp-full'), (s) => full.push(s.loss));
+    expect(await t1.runLoop()).toBe('finished');
+    const after = await meanLoss(model, p1, data);
+    const fullTable = await downloadPrefixTable(ctx, p1);
+    t1.release();
+    releasePrefixTuning(ctx, p1);
+    console.log(`prefix MLP: loss on its 4 batches ${before.toFixed(4)} -> ${after.toFixed(4)}`);
+    expect(after).toBeLessThan(before - 0.05);
+
+    const store = new CheckpointStore(new MemoryKeyValueStore());
+    const run = runRecord('mlp-resumed');
+    await store.putRun(run);
+    const p2 = await made(model);
+    const part: number[] = [];
+    const t2 = new Trainer(ctx, model, p2, new FixedBatches(data), null, c, store, run, (s) => {
+      part.push(s.loss);
+      if (s.step === 5) t2.requestPause();
+    });
+    expect(await t2.runLoop()).toBe('paused');
+    t2.release();
+    releasePrefixTuning(ctx, p2);
+    const saved = await store.getRun('mlp-resumed');
+    const ckpt = await store.loadCheckpoint(saved!);
+    expect(Object.keys(ckpt!.params).sort()).toEqual(Object.values(PREFIX_PROJECTION_NAMES).sort());
+    const p3 = await made(model, 999);
+    const t3 = new Trainer(ctx, model, p3, new FixedBatches(data), null, c, store, saved!, (s) => part.push(s.loss), ckpt!);
+    expect(await t3.runLoop()).toBe('finished');
+    const resumed = await downloadPrefixTable(ctx, p3);
+    t3.release();
+    releasePrefixTuning(ctx, p3);
+    model.release();
+    expect(part).toEqual(full);
+    expect(Array.from(resumed)).toEqual(Array.from(fullTable));
+  }, 300_000);
+
+  it('memory estimate of a step on arch-qwen2 within 5% of the allocator peak', async () => {
+    const ctx = await getTestGpu();
+    const before = ctx.allocator.liveBytes;
+    ctx.allocator.resetPeak();
+    const model = await loadModelDir(ctx, join(FIXTURES_DIR, 'arch-qwen2'));
+    const B = 4;
+    const T = 256;
+    const V = model.config.vocabSize;
+    const tokens = Int32Array.from({ length: B * T }, (_, i) => (i * 7919) % V);
+    const batch: Batch = { B, T, tokens, labels: Int32Array.from({ length: B * T }, (_, i) => (i % T === T - 1 ? -100 : tokens[i + 1])), positions: Int32Array.from({ length: B * T }, (_, i) => i % T), docIds: Int32Array.from({ length: B * T }, (_, i) => Math.floor(i / T)), trainedTokens: B * (T - 1) };
+    const c: TrainConfig = { ...pconfig(1), batchSize: B, seqLen: T, prefixTuning: { numVirtualTokens: 20, init: 'random', projection: true, encoderHiddenSize: 64 } };
+    const p = createPrefixTuning(ctx, model.config, { n: 20, seed: 1, projection: { hidden: 64 } });
+    await projectPrefix(ctx, p);
+    const trainer = new Trainer(ctx, model, p, new FixedBatches([batch]), null, c, null, runRecord('mlp-mem'), () => {});
+    expect(await trainer.runLoop()).toBe('finished');
+    const peak = ctx.allocator.peakBytes - before;
+    trainer.release();
+    releasePrefixTuning(ctx, p);
+    model.release();
+    const est = estimateMemory(model.config, c);
+    const ratio = est.totalBytes / peak;
+    console.log(`arch-qwen2 prefix MLP: estimate ${est.totalBytes} B, allocator peak ${peak} B, ratio ${ratio.toFixed(4)}`);
     expect(Math.abs(ratio - 1), `estimate ${est.totalBytes} vs peak ${peak}`).toBeLessThan(0.05);
   }, 300_000);
 });

@@ -47,6 +47,8 @@ export const SETTING_MAPPINGS: Record<SettingPath<TrainConfig>, SettingMapping> 
   'prefixTuning.numVirtualTokens': { recipe: '—', hf: 'PrefixTuningConfig.num_virtual_tokens', axolotl: null, fidelity: 'studio-only', note: 'Prefix tuning is not exported as a cluster recipe.' },
   'prefixTuning.init': { recipe: '—', hf: '— (PEFT inits the PrefixEncoder N(0, 1); the studio can start from the model’s keys/values of a text)', axolotl: null, fidelity: 'studio-only', note: 'Prefix tuning is not exported as a cluster recipe.' },
   'prefixTuning.initText': { recipe: '—', hf: '—', axolotl: null, fidelity: 'studio-only', note: 'Prefix tuning is not exported as a cluster recipe.' },
+  'prefixTuning.projection': { recipe: '—', hf: 'PrefixTuningConfig.prefix_projection', axolotl: null, fidelity: 'studio-only', note: 'Prefix tuning is not exported as a cluster recipe.' },
+  'prefixTuning.encoderHiddenSize': { recipe: '—', hf: 'PrefixTuningConfig.encoder_hidden_size', axolotl: null, fidelity: 'studio-only', note: 'Prefix tuning is not exported as a cluster recipe.' },
   'promptTuning.numVirtualTokens': { recipe: '—', hf: 'PromptTuningConfig.num_virtual_tokens', axolotl: null, fidelity: 'studio-only', note: 'Prompt tuning is not exported as a cluster recipe.' },
   'promptTuning.init': { recipe: '—', hf: 'PromptTuningConfig.prompt_tuning_init', axolotl: null, fidelity: 'studio-only', note: 'Prompt tuning is not exported as a cluster recipe.' },
   'promptTuning.initText': { recipe: '—', hf: 'PromptTuningConfig.prompt_tuning_init_text', axolotl: null, fidelity: 'studio-only', note: 'Prompt tuning is not exported as a cluster recipe.' },

@@ -33,7 +33,7 @@ const FULL: TrainConfig = {
   lora: { ...DEFAULT_CONFIG.lora, useLoraPlus: true, loraPlusRatio: 16, useDora: true },
   promptTuning: { ...DEFAULT_PROMPT_TUNING, initText: 'x' },
   bottleneck: { ...DEFAULT_BOTTLENECK },
-  prefixTuning: { ...DEFAULT_PREFIX_TUNING },
+  prefixTuning: { ...DEFAULT_PREFIX_TUNING, projection: true, encoderHiddenSize: 64 },
   deviceBudgetBytes: 2 ** 30,
 };
 

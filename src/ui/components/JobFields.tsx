@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { bottleneckOf, HELP, prefixTuningOf, promptTuningOf, TYPICAL_LR, type BottleneckSettings, type LrSchedule, type TrainMethod } from '../../train/config';
+import { bottleneckOf, HELP, prefixTuningOf, promptTuningOf, typicalLearningRate, type BottleneckSettings, type LrSchedule, type TrainMethod } from '../../train/config';
 import { getField, issuesByField, type FieldKey } from '../lib/configEdit';
 import { parseNumberInput } from '../lib/parseNumber';
 import { setJobBottleneck, setJobField, setJobMethod, setJobPrefixTuning, setJobPromptTuning, useJobStore, type TargetSets } from '../stores/jobStore';
@@ -116,7 +116,7 @@ export function JobFields() {
         {method === 'bottleneck' && <BottleneckFields byField={byField} />}
         {method === 'prefix' && <PrefixFields byField={byField} />}
         {byField.method && <span className="field-error">{byField.method}</span>}
-        <TypicalLearningRate method={method} lr={config.learningRate} />
+        <TypicalLearningRate method={method} lr={config.learningRate} typical={typicalLearningRate(config)} />
         {method === 'prompt' && <PromptTuningFields byField={byField} />}
       </fieldset>
       {GROUPS.filter((g) => !g.only || g.only === method).map((g) => {
@@ -191,8 +191,7 @@ function PromptTuningFields({ byField }: { byField: Partial<Record<string, strin
 const METHOD_NAME: Record<TrainMethod, string> = { lora: 'LoRA', prompt: 'prompt tuning', full: 'full fine-tuning', ia3: '(IA)³', bottleneck: 'bottleneck adapters', prefix: 'prefix tuning' };
 
 /** The method's usual learning rate when the job's is far from it (a factor of 3), with a button to take it. */
-function TypicalLearningRate({ method, lr }: { method: TrainMethod; lr: number }) {
-  const typical = TYPICAL_LR[method];
+function TypicalLearningRate({ method, lr, typical }: { method: TrainMethod; lr: number; typical: number }) {
   if (!(lr > 0) || (lr / typical < 3 && typical / lr < 3)) return null;
   return (
     <p className="hint" data-testid="typical-lr">
@@ -211,18 +210,35 @@ function PrefixFields({ byField }: { byField: Partial<Record<string, string>> })
     <div className="field-grid">
       <p className="hint method-hint wide">{HELP.prefix}</p>
       <NumberField label="Prefix positions" integer help={HELP.prefixVirtualTokens} error={byField.prefixVirtualTokens} value={p.numVirtualTokens} onChange={(v) => setJobPrefixTuning({ numVirtualTokens: v })} />
-      <SelectField<'text' | 'random'>
-        label="Start the prefix from"
-        help={HELP.prefixInit}
-        error={byField.prefixInit}
-        value={p.init ?? 'text'}
-        onChange={(v) => setJobPrefixTuning({ init: v })}
-        options={[
-          { value: 'text', label: 'The model’s own keys/values of a text (recommended)' },
-          { value: 'random', label: 'Random values (PEFT’s default)' },
-        ]}
+      <CheckboxField
+        label="Train through an MLP (PEFT prefix_projection)"
+        help={HELP.prefixProjection}
+        checked={!!p.projection}
+        onChange={(on) => setJobPrefixTuning(on ? { projection: true, init: 'random' } : { projection: false })}
       />
-      {p.init !== 'random' && (
+      {p.projection ? (
+        <TextField
+          label="MLP hidden size (optional)"
+          help={HELP.prefixHidden}
+          error={byField.prefixHidden}
+          value={p.encoderHiddenSize === undefined ? '' : String(p.encoderHiddenSize)}
+          placeholder="the key/value width"
+          onChange={(v) => setJobPrefixTuning({ encoderHiddenSize: v.trim() === '' ? undefined : parseNumberInput(v) })}
+        />
+      ) : (
+        <SelectField<'text' | 'random'>
+          label="Start the prefix from"
+          help={HELP.prefixInit}
+          error={byField.prefixInit}
+          value={p.init ?? 'text'}
+          onChange={(v) => setJobPrefixTuning({ init: v })}
+          options={[
+            { value: 'text', label: 'The model’s own keys/values of a text (recommended)' },
+            { value: 'random', label: 'Random values (PEFT’s default)' },
+          ]}
+        />
+      )}
+      {!p.projection && p.init !== 'random' && (
         <div className="wide">
           <TextField label="Prefix text" help={HELP.prefixInitText} error={byField.prefixInitText} value={p.initText ?? ''} onChange={(v) => setJobPrefixTuning({ initText: v })} />
         </div>

@@ -35,7 +35,7 @@ import { exportBottleneckFiles } from '../../train/exportBottleneck';
 import { downloadBottleneck } from '../../model/bottleneck';
 import { BOTTLENECK_NO_MERGE } from '../../train/export';
 import { bottleneckOf, prefixTuningOf } from '../../train/config';
-import { createPrefixTuning, downloadPrefixTable, prefixParamName, toPeftTable } from '../../model/prefixTuning';
+import { createPrefixTuning, downloadPrefixTable, PREFIX_PROJECTION_NAMES, prefixParamName, projectPrefix, releasePrefixTuning, toPeftTable } from '../../model/prefixTuning';
 import { parsePrefixTuningConfig, readPeftPrefixTuning } from '../../io/peftPrefix';
 
 /** The run's record and checkpoint, checked against the loaded model. */
@@ -150,7 +150,26 @@ async function prefixExport(core: EngineCore, runId?: string): Promise<ExportedF
   let table: Float32Array;
   if (runId) {
     const { ckpt, config } = await runCheckpoint(core, runId);
-    n = prefixTuningOf(config).numVirtualTokens;
+    const pt = prefixTuningOf(config);
+    n = pt.numVirtualTokens;
+    if (pt.projection) {
+      // the run trained the MLP: its output is the prefix (what PEFT saves too)
+      const N = PREFIX_PROJECTION_NAMES;
+      const get = (k: keyof typeof N) => {
+        const v = ckpt.params[N[k]];
+        if (!v) throw new Error(`This run's checkpoint has no ${N[k]}: it was not saved by a prefix-tuning run with the MLP.`);
+        return Float32Array.from(v);
+      };
+      const ctx = core.gpu.require();
+      const p = createPrefixTuning(ctx, model.config, { n, seed: 0, projection: { hidden: pt.encoderHiddenSize ?? TD, initial: { emb: get('emb'), w1: get('w1'), b1: get('b1'), w2: get('w2'), b2: get('b2') } } });
+      try {
+        await projectPrefix(ctx, p);
+        table = await downloadPrefixTable(ctx, p);
+      } finally {
+        releasePrefixTuning(ctx, p);
+      }
+      return exportPrefixTuningFiles({ config: model.config, modelName: info.name, numVirtualTokens: n, table });
+    }
     const blocks = Array.from({ length: model.config.numLayers }, (_, l) => {
       const v = ckpt.params[prefixParamName(l)];
       if (!v || v.length !== 2 * n * TD) throw new Error(`This run's checkpoint holds no prefix for layer ${l} (${prefixParamName(l)}): it was not saved by a prefix-tuning run of this model.`);

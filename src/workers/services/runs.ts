@@ -8,7 +8,7 @@ import { createFullFinetune } from '../../model/fullFinetune';
 import { createPromptTuning } from '../../model/promptTuning';
 import { createBottleneck } from '../../model/bottleneck';
 import { createIa3 } from '../../model/ia3';
-import { createPrefixTuning, prefixTableFromText } from '../../model/prefixTuning';
+import { createPrefixTuning, prefixTableFromText, projectPrefix } from '../../model/prefixTuning';
 import type { CausalLM } from '../../model/causalLM';
 import type { GpuContext } from '../../gpu/device';
 import { guardGpuWork, unwrapGuarded } from '../../gpu/guard';
@@ -115,6 +115,12 @@ export async function allocateTrainable(core: EngineCore, config: TrainConfig): 
       throw new Error(`Prefix tuning is not available for ${model.config.hfArchitecture} yet (it runs on the Llama family: Llama, Qwen2, Qwen3, Mistral). Choose LoRA or prompt tuning for this model.`);
     }
     const pt = prefixTuningOf(config);
+    if (pt.projection) {
+      // PEFT's reparameterisation MLP from its random init; its output fills the layers' blocks
+      const prefix = createPrefixTuning(ctx, model.config, { n: pt.numVirtualTokens, seed: config.seed, projection: { hidden: pt.encoderHiddenSize ?? model.config.numKvHeads * model.config.headDim } });
+      await projectPrefix(ctx, prefix);
+      return { kind: 'prefix', prefix };
+    }
     // from the model's own keys/values of the text (restored below when resuming: the checkpoint wins)
     const initialTable = pt.init === 'text' ? await prefixTableFromText(model, Array.from(tokenizer.encode(pt.initText ?? '').ids), pt.numVirtualTokens) : undefined;
     const prefix = createPrefixTuning(ctx, model.config, { n: pt.numVirtualTokens, seed: config.seed, initialTable });
