@@ -23,6 +23,7 @@ import { bottleneckActBackward, bottleneckActForward } from '../gpu/ops/bottlene
 import { matmulXWt } from '../gpu/ops/matmul';
 import { matmulDyTX } from '../gpu/ops/matmulDyTX';
 import { matmulDyW } from '../gpu/ops/matmulDyW';
+import { prefixBlockToTable, prefixTableToBlock } from '../gpu/ops/prefixTableRows';
 import { attentionPrefixBackward, attentionPrefixForward, prefixAttentionSizes, type PrefixAttentionShape } from '../gpu/ops/attentionPrefix';
 import { downloadF32, emptyTensor, releaseTensor, uploadF32, type Tensor } from '../gpu/tensor';
 import type { ModelConfig } from '../io/hfConfig';
@@ -158,20 +159,14 @@ function createProjection(ctx: GpuContext, c: ModelConfig, n: number, o: NonNull
   };
 }
 
-/** The MLP's output into every layer's (2, n, TD) block: table row p, columns (2l + s)·TD.. → block l, row s·n + p. */
+/** The MLP's output into every layer's (2, n, TD) block: table row p, columns (2l + s)·TD.. → block l, row s·n + p (one dispatch per layer). */
 export async function projectPrefix(ctx: GpuContext, p: PrefixTuning): Promise<void> {
   const m = p.projection;
   if (!m) return;
   await matmulXWt(ctx, m.emb, m.w1, m.b1, { out: m.pre });
   await bottleneckActForward(ctx, m.pre, 'tanh', { out: m.h });
   await matmulXWt(ctx, m.h, m.w2, m.b2, { out: m.table });
-  const L = p.layers.length;
-  const TD = p.tokenDim;
-  p.layers.forEach((layer, l) => {
-    for (let s = 0; s < 2; s++) {
-      for (let r = 0; r < p.n; r++) copyTensor(ctx, m.table, layer.kv, { srcOffset: r * L * 2 * TD + (2 * l + s) * TD, dstOffset: (s * p.n + r) * TD, count: TD });
-    }
-  });
+  for (const [l, layer] of p.layers.entries()) await prefixTableToBlock(ctx, m.table, layer.kv, l);
 }
 
 /**
@@ -182,13 +177,7 @@ export async function projectPrefix(ctx: GpuContext, p: PrefixTuning): Promise<v
 export async function projectPrefixBackward(ctx: GpuContext, p: PrefixTuning): Promise<void> {
   const m = p.projection;
   if (!m) return;
-  const L = p.layers.length;
-  const TD = p.tokenDim;
-  p.layers.forEach((layer, l) => {
-    for (let s = 0; s < 2; s++) {
-      for (let r = 0; r < p.n; r++) copyTensor(ctx, layer.grad, m.dTable, { srcOffset: (s * p.n + r) * TD, dstOffset: r * L * 2 * TD + (2 * l + s) * TD, count: TD });
-    }
-  });
+  for (const [l, layer] of p.layers.entries()) await prefixBlockToTable(ctx, layer.grad, m.dTable, l);
   await fillTensor(ctx, m.ones, 1);
   await matmulDyTX(ctx, m.dTable, m.h, { out: m.dW2 });
   await matmulDyTX(ctx, m.dTable, m.ones, { out: { ...m.dB2, shape: [m.dB2.shape[0], 1] } });
