@@ -214,7 +214,7 @@ export const PRESETS: Record<'quick' | 'balanced' | 'thorough', { label: string;
 };
 
 export const HELP: Record<string, string> = {
-  method: 'LoRA trains a small adapter. Prompt tuning trains only a few virtual tokens put before every example (smallest, weakest). Full fine-tuning trains every weight (strongest, needs about 8x the model size in GPU memory).',
+  method: 'LoRA trains a small adapter. Prompt tuning trains only a few virtual tokens put before every example (smallest, weakest). Full fine-tuning trains every weight (strongest, needs about 8x the model size in GPU memory). (IA)³, bottleneck adapters and prefix tuning say below when to choose them; “Compare the methods on this model” measures them all.',
   ia3: '(IA)³: learns one scaling vector for the keys, values and MLP of each layer (far fewer parameters than LoRA, a little more memory than prompt tuning); choose it for small datasets or many cheap task adapters. Exports PEFT IA3 or a merged model.',
   numVirtualTokens: 'Prompt tuning: how many trainable virtual tokens precede every example. 8 to 32 is usual.',
   prefix: 'Prefix tuning: learns key/value positions that every layer attends to (more capacity than prompt tuning, far fewer parameters than LoRA, nothing merged into the weights); choose it to steer style or task on a frozen model with one small file. Exports PEFT prefix tuning only (no merged model, no GGUF).',

@@ -188,14 +188,14 @@ function PromptTuningFields({ byField }: { byField: Partial<Record<string, strin
   );
 }
 
-const METHOD_NAME: Record<TrainMethod, string> = { lora: 'LoRA', prompt: 'prompt tuning', full: 'full fine-tuning', ia3: '(IA)³', bottleneck: 'bottleneck adapters', prefix: 'prefix tuning' };
+const METHOD_NAME: Record<TrainMethod, string> = { lora: 'LoRA', prompt: 'Prompt tuning', full: 'Full fine-tuning', ia3: '(IA)³', bottleneck: 'Bottleneck adapters', prefix: 'Prefix tuning' };
 
 /** The method's usual learning rate when the job's is far from it (a factor of 3), with a button to take it. */
 function TypicalLearningRate({ method, lr, typical }: { method: TrainMethod; lr: number; typical: number }) {
   if (!(lr > 0) || (lr / typical < 3 && typical / lr < 3)) return null;
   return (
     <p className="hint" data-testid="typical-lr">
-      {METHOD_NAME[method]} usually trains with a learning rate near {typical.toExponential(0)} (this job has {lr.toExponential(0)}).{' '}
+      {METHOD_NAME[method]} usually {method === 'bottleneck' ? 'train' : 'trains'} with a learning rate near {typical.toExponential(0)} (this job has {lr.toExponential(0)}).{' '}
       <button type="button" className="link" onClick={() => setJobField('learningRate', typical)}>
         Use {typical.toExponential(0)}
       </button>
@@ -233,7 +233,7 @@ function PrefixFields({ byField }: { byField: Partial<Record<string, string>> })
           value={p.init ?? 'text'}
           onChange={(v) => setJobPrefixTuning({ init: v })}
           options={[
-            { value: 'text', label: 'The model’s own keys/values of a text (recommended)' },
+            { value: 'text', label: 'Keys/values of a text (recommended)' },
             { value: 'random', label: 'Random values (PEFT’s default)' },
           ]}
         />
