@@ -149,7 +149,7 @@ test('the method picker compares every method on the loaded model (parameters, m
   await job.getByRole('button', { name: /^Quick try/ }).click();
   await job.getByLabel('Batch size').fill('2');
   await job.getByLabel('Sequence length').fill('64');
-  await job.getByText('Compare the methods on this model').click();
+  await job.getByText('Compare the methods on this model', { exact: true }).click();
   const table = job.getByTestId('method-comparison');
   await expect(table).toBeVisible({ timeout: 60_000 });
   await expect(table.locator('tbody tr')).toHaveCount(7);
