@@ -1,13 +1,12 @@
-import type { MethodKey } from '../../train/methodComparison';
-import type { TrainMethod } from '../../train/config';
+import { METHOD_CHOICES, type MethodKey } from '../../train/methodComparison';
 import { formatBytes, formatCount } from '../lib/format';
 import { setJobField, setJobMethod, useJobStore } from '../stores/jobStore';
 import { compareMethods, useMethodCompareStore } from '../stores/methodCompareStore';
 
-const METHOD_OF: Record<MethodKey, TrainMethod> = { lora: 'lora', dora: 'lora', prompt: 'prompt', prefix: 'prefix', ia3: 'ia3', bottleneck: 'bottleneck', full: 'full' };
-
 function choose(key: MethodKey): void {
-  setJobMethod(METHOD_OF[key]);
+  const choice = METHOD_CHOICES.find((c) => c.key === key);
+  if (!choice) return;
+  setJobMethod(choice.method);
   if (key === 'dora') {
     setJobField('useDora', true);
     setJobField('dropout', 0);
